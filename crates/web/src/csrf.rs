@@ -1,0 +1,229 @@
+//! The CSRF guard (B1), applied to the whole router so no mutating route can exist
+//! without it. Two checks on every request whose method is not GET/HEAD/OPTIONS:
+//!
+//! 1. Cross-origin: `Sec-Fetch-Site` when present (`same-origin`/`none` pass, others
+//!    only for trusted origins), else `Origin`, else `Referer`, against the site origin,
+//!    the `Host`, and the configured trusted and CORS origins.
+//! 2. Token: required whenever a cookie could authenticate the request (a session,
+//!    refresh or pre-session cookie is present and no `Authorization` header is), and
+//!    on every web-form route. Bearer/PAT/Basic requests are exempt because the
+//!    authenticators ignore cookies when an `Authorization` header is present — the
+//!    exemption follows from how the request is authenticated, not from its path.
+//!    The token comes from `X-CSRF-Token` or the form field `csrf_token`.
+
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::{AppState, CookieNames};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rampart_security::events::{EventContext, SecurityEvent};
+use std::net::SocketAddr;
+
+/// The header API clients send the token in.
+pub const HEADER: &str = "x-csrf-token";
+/// The hidden form field.
+pub const FIELD: &str = "csrf_token";
+
+/// Reads one cookie's value.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// What the CSRF token is bound to: the session ID of the session or refresh cookie
+/// (`{sid}.{secret}`), else the pre-session cookie.
+pub fn binding(headers: &HeaderMap, names: &CookieNames) -> Option<String> {
+    for name in [names.session, names.refresh] {
+        if let Some(v) = cookie(headers, name) {
+            if let Some((sid, _)) = v.split_once('.') {
+                if !sid.is_empty() {
+                    return Some(format!("sid:{sid}"));
+                }
+            }
+        }
+    }
+    cookie(headers, names.csrf)
+        .filter(|v| v.len() >= 16 && v.len() <= 128)
+        .map(|v| format!("pre:{v}"))
+}
+
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    if host.is_empty() {
+        return None;
+    }
+    Some(format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+}
+
+fn trusted(state: &AppState, origin: &str, host: Option<&str>) -> bool {
+    let cfg = &state.config;
+    if cfg.public_origin.as_deref().map(|o| o.eq_ignore_ascii_case(origin)) == Some(true) {
+        return true;
+    }
+    if cfg
+        .trusted_origins
+        .iter()
+        .chain(cfg.cors_origins.iter())
+        .any(|o| o.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    // Without a configured site origin, the request's own Host is the site.
+    if cfg.public_origin.is_none() {
+        if let (Some(h), Some((_, o_host))) = (host, origin.split_once("://")) {
+            return o_host.eq_ignore_ascii_case(h);
+        }
+    }
+    false
+}
+
+/// The cross-origin check; `Err` carries the reason for the event log.
+fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), &'static str> {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let host = get("host");
+    let origin = get("origin").filter(|o| *o != "null");
+    match get("sec-fetch-site") {
+        Some("same-origin") | Some("none") => return Ok(()),
+        Some(_) => {
+            return match origin {
+                Some(o) if trusted(state, o, None) => Ok(()),
+                _ => Err("sec_fetch_site"),
+            }
+        }
+        None => {}
+    }
+    if get("origin") == Some("null") {
+        return Err("null_origin");
+    }
+    if let Some(o) = origin {
+        return if trusted(state, o, host) { Ok(()) } else { Err("origin") };
+    }
+    if let Some(r) = get("referer") {
+        return match origin_of(r) {
+            Some(o) if trusted(state, &o, host) => Ok(()),
+            _ => Err("referer"),
+        };
+    }
+    // No browser provenance headers at all: not a browser, nothing ambient to abuse.
+    Ok(())
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+        .unwrap_or(false)
+}
+
+/// Routes for browsers' HTML forms (everything outside the JSON API).
+fn is_web_route(path: &str) -> bool {
+    !(path.starts_with("/v1/") || path == "/v1" || path.starts_with("/.well-known/"))
+}
+
+fn reject(state: &AppState, req_parts: &RejectCtx, code: &'static str, reason: &str) -> Response {
+    state.events.emit(
+        SecurityEvent::CsrfRejected,
+        &EventContext {
+            request_id: req_parts.request_id.as_deref(),
+            ip: req_parts.ip,
+            user_agent: req_parts.ua.as_deref(),
+            user_id: None,
+        },
+        &[("code", code), ("reason", reason), ("path", &req_parts.path)],
+    );
+    state.metrics.inc(
+        "rampart_csrf_rejections_total",
+        "CSRF rejections by code.",
+        &[("code", code)],
+    );
+    ApiError::new(StatusCode::FORBIDDEN, code).into_response()
+}
+
+struct RejectCtx {
+    request_id: Option<String>,
+    ip: Option<std::net::IpAddr>,
+    ua: Option<String>,
+    path: String,
+}
+
+/// The guard layer.
+pub async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let ctx = RejectCtx {
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+        ip: req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip()),
+        ua: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        path: req.uri().path().to_owned(),
+    };
+    if let Err(reason) = check_origin(&state, req.headers()) {
+        return reject(&state, &ctx, "csrf_origin_mismatch", reason);
+    }
+    let names = state.config.cookie_names();
+    let bound = binding(req.headers(), &names);
+    let has_authorization = req.headers().contains_key(header::AUTHORIZATION);
+    let needs_token = !has_authorization && (bound.is_some() || is_web_route(&ctx.path));
+    if !needs_token {
+        return next.run(req).await;
+    }
+    let mut presented = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut req = req;
+    if presented.is_none() && is_form(req.headers()) {
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, state.config.body_limit_bytes).await {
+            Ok(b) => b,
+            Err(_) => {
+                return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").into_response()
+            }
+        };
+        presented = form_urlencoded_field(&bytes, FIELD);
+        req = Request::from_parts(parts, Body::from(bytes));
+    }
+    let Some(token) = presented.filter(|t| !t.is_empty()) else {
+        return reject(&state, &ctx, "csrf_token_missing", "missing");
+    };
+    match bound {
+        Some(b) if state.csrf.verify(&b, &token) => next.run(req).await,
+        _ => reject(&state, &ctx, "csrf_token_invalid", "mismatch"),
+    }
+}
+
+fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_parsing() {
+        assert_eq!(origin_of("https://A.example:8443/x?y").as_deref(), Some("https://a.example:8443"));
+        assert_eq!(origin_of("nonsense"), None);
+    }
+}

@@ -1,0 +1,336 @@
+//! One error model (F6): handlers return [`ApiError`] with a stable `code`; the
+//! renderer layer turns it — and any bare error status from the stack (404, 405, 413,
+//! 408…) — into `application/problem+json` for the API or an HTML page for the web,
+//! in the caller's language and with the request ID.
+
+use crate::i18n::{self, Lang};
+use crate::request_id::RequestId;
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rampart_domain::{FieldError, FieldErrors};
+use serde::de::DeserializeOwned;
+
+/// An error answer with a stable code.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code (documented in docs/errors.md).
+    pub code: &'static str,
+    /// Optional detail (already safe to show the caller; never a secret or internals).
+    pub detail: Option<String>,
+    /// Bad fields.
+    pub errors: Vec<FieldError>,
+    /// Extra headers (Retry-After, WWW-Authenticate…).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    /// An error with status and code.
+    pub fn new(status: StatusCode, code: &'static str) -> Self {
+        Self {
+            status,
+            code,
+            detail: None,
+            errors: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+    /// Adds a detail text.
+    pub fn detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+    /// Adds a header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+    /// 422 `validation_failed` listing each bad field.
+    pub fn validation(errors: FieldErrors) -> Self {
+        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        e.errors = errors.0;
+        e
+    }
+    /// 404 `not_found`.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found")
+    }
+    /// 401 `unauthorized`.
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
+    }
+    /// 403 `forbidden`.
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden")
+    }
+    /// 500 `internal`: logs the cause with the request's span, shows nothing of it.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+    }
+}
+
+impl From<rampart_store::StoreError> for ApiError {
+    fn from(e: rampart_store::StoreError) -> Self {
+        match e {
+            rampart_store::StoreError::NotFound => ApiError::not_found(),
+            rampart_store::StoreError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict"),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Marker carried in response extensions until the renderer formats the body.
+#[derive(Debug, Clone)]
+pub struct Problem(pub ApiError);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = self.status;
+        for (k, v) in &self.headers {
+            resp.headers_mut().insert(k.clone(), v.clone());
+        }
+        resp.extensions_mut().insert(Problem(self));
+        resp
+    }
+}
+
+/// Code for a bare error status produced outside our handlers.
+fn code_for_status(s: StatusCode) -> &'static str {
+    match s.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "invalid_body",
+        429 => "rate_limited",
+        503 => "unavailable",
+        _ => "internal",
+    }
+}
+
+/// Whether the caller gets JSON problems (API paths, or clients that ask for JSON).
+fn wants_json(path: &str, accept: Option<&str>) -> bool {
+    if path.starts_with("/v1") || path.starts_with("/.well-known") || path == "/metrics" {
+        return true;
+    }
+    match accept {
+        Some(a) => !a.contains("text/html") && (a.contains("json") || !a.contains("*/*") && !a.is_empty()),
+        None => false,
+    }
+}
+
+/// The problem document.
+pub fn problem_json(e: &ApiError, lang: Lang, request_id: &str) -> serde_json::Value {
+    let title = i18n::lookup(lang, &format!("err.{}", e.code)).unwrap_or(e.code);
+    let mut v = serde_json::json!({
+        "type": format!("urn:rampart:problem:{}", e.code),
+        "title": title,
+        "status": e.status.as_u16(),
+        "code": e.code,
+        "request_id": request_id,
+    });
+    let detail = e.detail.clone().or_else(|| {
+        let key = match e.code {
+            "rate_limited" => Some("detail.rate_limited"),
+            c if c.starts_with("csrf_") => Some("detail.csrf"),
+            "validation_failed" => Some("detail.validation_failed"),
+            _ => None,
+        };
+        key.map(|k| i18n::t(lang, k).to_owned())
+    });
+    if let Some(d) = detail {
+        v["detail"] = serde_json::Value::String(d);
+    }
+    if !e.errors.is_empty() {
+        v["errors"] = e
+            .errors
+            .iter()
+            .map(|f| serde_json::json!({"field": f.field, "code": f.code}))
+            .collect();
+    }
+    v
+}
+
+/// Outer layer: renders every error response in one format.
+pub async fn render_errors(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let header_lang = Lang::negotiate(
+        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    );
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let mut resp = next.run(req).await;
+    let problem = resp.extensions_mut().remove::<Problem>();
+    let err = match problem {
+        Some(Problem(e)) => e,
+        None => {
+            let s = resp.status();
+            let has_body_type = resp.headers().contains_key(header::CONTENT_TYPE);
+            if !(s.is_client_error() || s.is_server_error()) || (has_body_type && s != StatusCode::PAYLOAD_TOO_LARGE && s != StatusCode::REQUEST_TIMEOUT) {
+                return resp;
+            }
+            ApiError::new(s, code_for_status(s))
+        }
+    };
+    let lang = resp.extensions().get::<Lang>().copied().unwrap_or(header_lang);
+    let (parts, _) = resp.into_parts();
+    let mut out = if wants_json(&path, accept.as_deref()) {
+        let body = problem_json(&err, lang, &request_id).to_string();
+        let mut r = Response::new(Body::from(body));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        r
+    } else {
+        crate::pages::error_page(&err, lang, &request_id)
+    };
+    *out.status_mut() = parts.status;
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    if err.status == StatusCode::TOO_MANY_REQUESTS {
+        out.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    out
+}
+
+/// JSON body extractor whose every failure is a clear 4xx problem, never a 500.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+fn is_json_content_type(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(req, state).await.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request")
+        }
+    })
+}
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json_content_type(&req) {
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+                .detail("expected Content-Type: application/json"));
+        }
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON bytes with the same error mapping as [`ApiJson`].
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice::<T>(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+                .detail(format!("line {} column {}: {}", e.line(), e.column(), data_error_summary(&e))),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json")
+                .detail(format!("line {} column {}", e.line(), e.column())),
+        }
+    })
+}
+
+/// serde's message without the offending value (which could be a password).
+fn data_error_summary(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or("").to_owned();
+    if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        // "invalid type: string \"…\", expected u32" -> keep the kinds only.
+        let kind = rest.split([' ', ',']).next().unwrap_or("value");
+        let expected = rest.rsplit("expected ").next().unwrap_or("");
+        return format!("invalid type: {kind}, expected {expected}");
+    }
+    if msg.starts_with("invalid value") || msg.starts_with("invalid length") {
+        let expected = msg.rsplit("expected ").next().unwrap_or("");
+        return format!("invalid value, expected {expected}");
+    }
+    msg
+}
+
+/// Form body extractor for HTML forms and OAuth; same error mapping.
+#[derive(Debug, Clone)]
+pub struct ApiForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiForm<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+            .unwrap_or(false);
+        if !ok {
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+                .detail("expected Content-Type: application/x-www-form-urlencoded"));
+        }
+        let bytes = read_body(req, state).await?;
+        serde_urlencoded_parse(&bytes).map(ApiForm)
+    }
+}
+
+fn serde_urlencoded_parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_urlencoded::from_bytes::<T>(bytes).map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"))
+}
+
+/// The 404 for unknown routes.
+pub async fn fallback() -> ApiError {
+    ApiError::not_found()
+}
+
+/// Turns a panic into a bare 500 (the renderer adds the body); internals stay in the log.
+pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    ApiError::internal(format!("handler panicked: {msg}")).into_response()
+}

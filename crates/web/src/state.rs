@@ -1,0 +1,120 @@
+//! Shared application state handed to every handler and guard.
+
+use rampart_domain::Clock;
+use rampart_security::client_ip::ProxyConfig;
+use rampart_security::csrf::CsrfKey;
+use rampart_security::events::SecurityEvents;
+use rampart_security::metrics::Metrics;
+use rampart_store::Db;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Web-facing configuration (the binary builds it from env and `rampart.toml`).
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The site's own origin, e.g. `https://shop.example` (CSRF origin check, links).
+    pub public_origin: Option<String>,
+    /// Other origins whose state-changing requests are accepted.
+    pub trusted_origins: Vec<String>,
+    /// CORS allowlist (also trusted by the origin check).
+    pub cors_origins: Vec<String>,
+    /// Served over TLS or behind a TLS proxy: HSTS on.
+    pub hsts: bool,
+    /// `__Host-` cookies with `Secure` (off only for local development over http).
+    pub secure_cookies: bool,
+    /// Client IP resolution.
+    pub proxy: ProxyConfig,
+    /// Largest accepted request body for JSON/form routes.
+    pub body_limit_bytes: usize,
+    /// Whole-request timeout.
+    pub request_timeout: Duration,
+    /// Production mode (stricter start-up checks; no development conveniences).
+    pub production: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            public_origin: None,
+            trusted_origins: Vec::new(),
+            cors_origins: Vec::new(),
+            hsts: false,
+            secure_cookies: false,
+            proxy: ProxyConfig::default(),
+            body_limit_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            production: false,
+        }
+    }
+}
+
+/// Everything a request may need.
+pub struct AppInner {
+    /// Database.
+    pub db: Db,
+    /// Web configuration.
+    pub config: WebConfig,
+    /// Injected clock.
+    pub clock: Arc<dyn Clock>,
+    /// Prometheus registry.
+    pub metrics: Arc<Metrics>,
+    /// Security events.
+    pub events: SecurityEvents,
+    /// CSRF token key.
+    pub csrf: CsrfKey,
+}
+
+/// Cheap-to-clone handle.
+#[derive(Clone)]
+pub struct AppState(pub Arc<AppInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// Cookie names: `__Host-` prefixed when secure (A4), plain for local http development
+/// (browsers refuse `__Host-` cookies without `Secure`, which needs https).
+#[derive(Debug, Clone, Copy)]
+pub struct CookieNames {
+    /// Session cookie.
+    pub session: &'static str,
+    /// Pre-session CSRF binding cookie.
+    pub csrf: &'static str,
+    /// Refresh token cookie (API flow).
+    pub refresh: &'static str,
+}
+
+impl WebConfig {
+    /// The cookie names in force.
+    pub fn cookie_names(&self) -> CookieNames {
+        if self.secure_cookies {
+            CookieNames {
+                session: "__Host-rampart_session",
+                csrf: "__Host-rampart_csrf",
+                refresh: "__Host-rampart_refresh",
+            }
+        } else {
+            CookieNames {
+                session: "rampart_session",
+                csrf: "rampart_csrf",
+                refresh: "rampart_refresh",
+            }
+        }
+    }
+
+    /// A `Set-Cookie` value with the security attributes (HttpOnly, SameSite=Lax,
+    /// Path=/, Secure when configured).
+    pub fn cookie(&self, name: &str, value: &str, max_age_secs: Option<i64>) -> String {
+        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if self.secure_cookies {
+            c.push_str("; Secure");
+        }
+        if let Some(age) = max_age_secs {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        c
+    }
+}
