@@ -31,7 +31,9 @@ for i, key in ipairs(KEYS) do
   local remaining = 0
   if count < limit then
     redis.call('ZADD', key, now, id .. ':' .. i)
-    redis.call('PEXPIRE', key, window)
+    -- Redis expires keys on its own clock; the margin keeps entries alive for
+    -- callers whose clocks lag the recording instance by up to a second.
+    redis.call('PEXPIRE', key, window + 1000)
     allowed = 1
     remaining = limit - count - 1
   end
@@ -53,6 +55,10 @@ return out
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 const CONNECT_RETRIES: usize = 2;
+/// The backoff multiplies a 1 s base delay by this factor per attempt
+/// (redis 0.27's default of 100 meant a 100 s wait), capped by `MAX_RETRY_DELAY_MS`.
+const RETRY_FACTOR: u64 = 2;
+const MAX_RETRY_DELAY_MS: u64 = 250;
 
 /// Limiter backed by Redis; clones share one multiplexed, self-reconnecting connection.
 #[derive(Clone)]
@@ -81,7 +87,9 @@ impl RedisLimiter {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(CONNECT_TIMEOUT)
             .set_response_timeout(RESPONSE_TIMEOUT)
-            .set_number_of_retries(CONNECT_RETRIES);
+            .set_number_of_retries(CONNECT_RETRIES)
+            .set_factor(RETRY_FACTOR)
+            .set_max_delay(MAX_RETRY_DELAY_MS);
         let mut conn = ConnectionManager::new_with_config(client, config).await?;
         let script = Script::new(SCRIPT);
         // Loading now turns a wrong URL or a Redis without Lua into a startup
