@@ -7,4 +7,5 @@ pub mod client_ip;
 pub mod csrf;
 pub mod events;
 pub mod metrics;
+pub mod ratelimit;
 pub mod redact;
