@@ -105,6 +105,7 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("err.totp_invalid", "Two-factor code invalid", "Kaheastmelise kinnituse kood on vigane"),
     ("err.totp_enrolment_required", "Two-factor enrolment required", "Kaheastmeline kinnitus tuleb seadistada"),
     ("err.busy", "Server busy, try again", "Server on hõivatud, proovi uuesti"),
+    ("reset.generic", "If that account exists, a link was sent.", "Kui selline konto on olemas, saadeti sellele link."),
     // Details.
     ("detail.rate_limited", "Retry after the number of seconds in Retry-After.", "Proovi uuesti pärast Retry-After päises toodud sekundeid."),
     ("detail.csrf", "Reload the page and submit the form again.", "Laadi leht uuesti ja saada vorm uuesti."),

@@ -1,1 +1,99 @@
-//! placeholder
+//! The HTTP edge of Rampart: the router, the guard layers, the API and HTML handlers,
+//! the error model, i18n and the OpenAPI document.
+//!
+//! Request path (outermost first): request ID → security headers → metrics → error
+//! renderer → panic catcher → timeout → CORS → CSRF guard → body limit → route
+//! (auth, rate limit) → handler. See `docs/architecture.md`.
+
+pub mod csrf;
+pub mod error;
+pub mod handlers;
+pub mod headers;
+pub mod i18n;
+mod metrics_layer;
+pub mod openapi;
+pub mod pages;
+pub mod ratelimit;
+pub mod request_id;
+pub mod routes;
+pub mod state;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, Method};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::{Extension, Router};
+use handlers::ops::OpenApiDoc;
+use routes::{RouteInfo, Routes};
+use state::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use state::{AppInner, WebConfig};
+
+/// Hard cap on any request body, whatever a route allows.
+const HARD_BODY_CAP: usize = 1024 * 1024;
+
+/// Every route of the application, mounted through the registry.
+pub fn routes(state: &AppState) -> Routes {
+    let r = Routes::new(state.clone());
+    handlers::ops::mount(r)
+}
+
+/// Builds the complete application and the list of mounted routes.
+pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
+    let (router, infos) = routes(&state).finish();
+    let doc = OpenApiDoc(Arc::new(openapi::document(&infos).to_string()));
+    let cfg = &state.config;
+    let mut router = router
+        .fallback(error::fallback)
+        .layer(DefaultBodyLimit::max(cfg.body_limit_bytes))
+        .layer(RequestBodyLimitLayer::new(HARD_BODY_CAP))
+        .layer(from_fn_with_state(state.clone(), csrf::csrf_guard));
+    if !cfg.cors_origins.is_empty() {
+        router = router.layer(cors(cfg));
+    }
+    let router = router
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, cfg.request_timeout))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(from_fn(error::render_errors))
+        .layer(from_fn_with_state(state.clone(), metrics_layer::track))
+        .layer(from_fn_with_state(
+            headers::HeaderConfig { hsts: cfg.hsts },
+            headers::security_headers,
+        ))
+        .layer(from_fn(request_id::request_id))
+        .layer(Extension(doc))
+        .with_state(state);
+    (router, infos)
+}
+
+fn cors(cfg: &WebConfig) -> CorsLayer {
+    let origins: Vec<_> = cfg
+        .cors_origins
+        .iter()
+        .filter_map(|o| o.parse().ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::PUT])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::ACCEPT_LANGUAGE,
+            HeaderName::from_static("x-csrf-token"),
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("ratelimit"),
+            HeaderName::from_static("ratelimit-policy"),
+            HeaderName::from_static("retry-after"),
+        ])
+        .max_age(Duration::from_secs(600))
+}

@@ -62,6 +62,10 @@ pub struct AppInner {
     pub events: SecurityEvents,
     /// CSRF token key.
     pub csrf: CsrfKey,
+    /// Rate limiter (memory or Redis).
+    pub limiter: rampart_security::ratelimit::Limiter,
+    /// Named rate-limit policies.
+    pub policies: crate::ratelimit::Policies,
 }
 
 /// Cheap-to-clone handle.
