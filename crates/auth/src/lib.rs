@@ -6,5 +6,6 @@
 
 pub mod password;
 pub mod secret;
+pub mod tokens;
 
 pub use secret::SecretString;
