@@ -4,6 +4,7 @@
 //! Nothing here touches a database or HTTP; services in other crates compose these pieces.
 //! Secret-holding types redact themselves in `Debug`.
 
+pub mod crypto;
 pub mod password;
 pub mod secret;
 pub mod tokens;
