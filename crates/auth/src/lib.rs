@@ -5,6 +5,7 @@
 //! Secret-holding types redact themselves in `Debug`.
 
 pub mod crypto;
+pub mod jwt;
 pub mod password;
 pub mod secret;
 pub mod tokens;
