@@ -9,5 +9,6 @@ pub mod jwt;
 pub mod password;
 pub mod secret;
 pub mod tokens;
+pub mod totp;
 
 pub use secret::SecretString;
