@@ -1,5 +1,5 @@
-//! The CSRF guard (B1), applied to the whole router so no mutating route can exist
-//! without it. Two checks on every request whose method is not GET/HEAD/OPTIONS:
+//! The CSRF guard (B1). The route registry puts it on every route whose method is
+//! not GET/HEAD/OPTIONS, so no mutating route can exist without it. Two checks on every request whose method is not GET/HEAD/OPTIONS:
 //!
 //! 1. Cross-origin: `Sec-Fetch-Site` when present (`same-origin`/`none` pass, others
 //!    only for trusted origins), else `Origin`, else `Referer`, against the site origin,

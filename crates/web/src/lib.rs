@@ -2,8 +2,8 @@
 //! the error model, i18n and the OpenAPI document.
 //!
 //! Request path (outermost first): request ID → security headers → metrics → error
-//! renderer → panic catcher → timeout → CORS → CSRF guard → body limit → route
-//! (auth, rate limit) → handler. See `docs/architecture.md`.
+//! renderer → panic catcher → timeout → CORS → body limit → route (CSRF guard on
+//! every mutating route, auth, rate limit) → handler. See `docs/architecture.md`.
 
 pub mod csrf;
 pub mod error;
@@ -51,8 +51,7 @@ pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
     let mut router = router
         .fallback(error::fallback)
         .layer(DefaultBodyLimit::max(cfg.body_limit_bytes))
-        .layer(RequestBodyLimitLayer::new(HARD_BODY_CAP))
-        .layer(from_fn_with_state(state.clone(), csrf::csrf_guard));
+        .layer(RequestBodyLimitLayer::new(HARD_BODY_CAP));
     if !cfg.cors_origins.is_empty() {
         router = router.layer(cors(cfg));
     }

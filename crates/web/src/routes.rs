@@ -137,6 +137,14 @@ impl Routes {
         if !doc.limits.is_empty() {
             mr = crate::ratelimit::layer(mr, &self.state, &doc.limits);
         }
+        // Every state-changing route gets the CSRF guard, outermost, before any
+        // other work; there is no way to mount one without it.
+        if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            mr = mr.route_layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                crate::csrf::csrf_guard,
+            ));
+        }
         self.router = self.router.route(path, mr);
         self.mounted.push(RouteInfo { method, path, doc });
         self

@@ -1,0 +1,135 @@
+//! Secrets (F2): the CSRF key and the encryption key ring come from the environment
+//! (`RAMPART_CSRF_KEY`, `RAMPART_ENCRYPTION_KEY`) or from files they name
+//! (`…_FILE`). In development, missing ones are generated once into
+//! `<data_dir>/secrets/` with 0600 permissions; in production a missing or short
+//! secret stops the server with the variable's name.
+
+use crate::config::{Config, Mode};
+use anyhow::{bail, Context, Result};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use rampart_auth::crypto::KeyRing;
+use rand::RngCore;
+use std::path::Path;
+
+/// Minimum key length in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// The loaded secrets. Debug output is redacted.
+pub struct Secrets {
+    /// HMAC key for CSRF tokens.
+    pub csrf_key: Vec<u8>,
+    /// Encryption key ring for fields at rest (TOTP secrets, signing keys).
+    pub encryption: KeyRing,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+fn decode_key(raw: &str) -> Vec<u8> {
+    let t = raw.trim();
+    if let Ok(b) = hex::decode(t) {
+        return b;
+    }
+    if let Ok(b) = URL_SAFE_NO_PAD.decode(t.trim_end_matches('=')) {
+        return b;
+    }
+    if let Ok(b) = STANDARD.decode(t) {
+        return b;
+    }
+    t.as_bytes().to_vec()
+}
+
+/// Reads `RAMPART_{name}` or the file in `RAMPART_{name}_FILE`.
+fn from_env(name: &str) -> Result<Option<String>> {
+    let var = format!("RAMPART_{name}");
+    if let Ok(v) = std::env::var(&var) {
+        if !v.trim().is_empty() {
+            return Ok(Some(v.trim().to_owned()));
+        }
+    }
+    let file_var = format!("{var}_FILE");
+    if let Ok(p) = std::env::var(&file_var) {
+        let v = std::fs::read_to_string(&p).with_context(|| format!("{file_var}: cannot read {p}"))?;
+        return Ok(Some(v.trim().to_owned()));
+    }
+    Ok(None)
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> Result<()> {
+    Ok(())
+}
+
+/// Reads a generated secret, or creates it (0600 in a 0700 folder).
+fn generated(data_dir: &Path, file: &str, make: impl FnOnce() -> String) -> Result<String> {
+    let dir = data_dir.join("secrets");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    restrict(&dir, 0o700)?;
+    let path = dir.join(file);
+    if path.exists() {
+        return Ok(std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .trim()
+            .to_owned());
+    }
+    let value = make();
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        f.write_all(value.as_bytes())?;
+    }
+    #[cfg(not(unix))]
+    std::fs::write(&path, &value)?;
+    tracing::info!(file = %path.display(), "generated development secret");
+    Ok(value)
+}
+
+fn random_b64() -> String {
+    let mut k = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut k);
+    URL_SAFE_NO_PAD.encode(k)
+}
+
+/// Loads (or in development generates) every secret.
+pub fn load(cfg: &Config) -> Result<Secrets> {
+    let dev = cfg.mode == Mode::Development;
+    let csrf_raw = match from_env("CSRF_KEY")? {
+        Some(v) => v,
+        None if dev => generated(&cfg.data_dir, "csrf.key", random_b64)?,
+        None => bail!("RAMPART_CSRF_KEY (or RAMPART_CSRF_KEY_FILE) is required in production: 32+ random bytes, base64 or hex"),
+    };
+    let csrf_key = decode_key(&csrf_raw);
+    if csrf_key.len() < MIN_KEY_BYTES {
+        bail!("RAMPART_CSRF_KEY is too short: it must decode to at least {MIN_KEY_BYTES} bytes");
+    }
+    let enc_raw = match from_env("ENCRYPTION_KEY")? {
+        Some(v) => v,
+        None if dev => generated(&cfg.data_dir, "encryption.key", || format!("k1:{}", random_b64()))?,
+        None => bail!("RAMPART_ENCRYPTION_KEY (or RAMPART_ENCRYPTION_KEY_FILE) is required in production: \"k1:<base64 32 bytes>\" (first entry active; list older keys after it to rotate)"),
+    };
+    let encryption = if enc_raw.contains(':') {
+        KeyRing::parse(&enc_raw)
+    } else {
+        KeyRing::from_single("k1", &decode_key(&enc_raw))
+    }
+    .map_err(|e| anyhow::anyhow!("RAMPART_ENCRYPTION_KEY is invalid: {e}"))?;
+    Ok(Secrets { csrf_key, encryption })
+}
