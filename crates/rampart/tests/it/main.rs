@@ -1,0 +1,6 @@
+//! Integration tests of the real server over HTTP (one test binary).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod ops;
+mod schema;
