@@ -272,6 +272,14 @@ mod tests {
     }
 
     #[test]
+    fn limiter_is_shareable() {
+        fn assert_shareable<T: Clone + Send + Sync + 'static>() {}
+        assert_shareable::<Limiter>();
+        assert_shareable::<Verdict>();
+        assert_eq!(format!("{:?}", Limiter::memory()), "Limiter(\"memory\")");
+    }
+
+    #[test]
     fn window_secs_rounds_up() {
         assert_eq!(Policy::new("p", 1, 1_001).window_secs(), 2);
         assert_eq!(Policy::per_hour("p", 1).window_secs(), 3_600);
