@@ -4,6 +4,8 @@
 //! Nothing here touches a database or HTTP; services in other crates compose these pieces.
 //! Secret-holding types redact themselves in `Debug`.
 
+#![deny(missing_docs)]
+
 pub mod crypto;
 pub mod jwt;
 pub mod password;

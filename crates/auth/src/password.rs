@@ -126,6 +126,16 @@ impl PasswordHasher {
         self.params
     }
 
+    /// Callers currently waiting for a hashing slot (for metrics).
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Hashing slots currently free (for metrics).
+    pub fn available_slots(&self) -> usize {
+        self.semaphore.available_permits()
+    }
+
     /// Hashes a password into a PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
     pub async fn hash(&self, pw: &SecretString) -> Result<String, PasswordError> {
         let pw = pw.clone();
@@ -446,9 +456,10 @@ mod tests {
             let h = h.clone();
             tokio::spawn(async move { h.hash(&pw("queued")).await })
         };
-        while h.queued.load(Ordering::Acquire) < 1 {
+        while h.queued() < 1 {
             tokio::task::yield_now().await;
         }
+        assert_eq!(h.available_slots(), 0);
 
         assert_eq!(h.hash(&pw("refused")).await, Err(PasswordError::Busy));
         assert_eq!(
