@@ -8,8 +8,10 @@
 
 pub mod crypto;
 pub mod jwt;
+pub mod keys;
 pub mod password;
 pub mod secret;
+pub mod service;
 pub mod tokens;
 pub mod totp;
 

@@ -84,13 +84,20 @@ impl fmt::Display for TokenHash {
 pub fn random_token(prefix: &str) -> (String, TokenHash) {
     let mut bytes = [0u8; TOKEN_BYTES];
     OsRng.fill_bytes(&mut bytes);
+    let token = token_from_bytes(prefix, &bytes);
+    let hash = TokenHash::of(&token);
+    (token, hash)
+}
+
+/// Formats 32 bytes as a token (prefix, base64url body, checksum); used for tokens
+/// derived deterministically from a secret (refresh successors).
+pub fn token_from_bytes(prefix: &str, bytes: &[u8; TOKEN_BYTES]) -> String {
     let mut token = String::with_capacity(prefix.len() + TOKEN_BODY_LEN + CHECKSUM_LEN);
     token.push_str(prefix);
     URL_SAFE_NO_PAD.encode_string(bytes, &mut token);
     let checksum = base62_checksum(crc32(token.as_bytes()));
     token.extend(checksum.iter().map(|&b| char::from(b)));
-    let hash = TokenHash::of(&token);
-    (token, hash)
+    token
 }
 
 /// Hex SHA-256 of a token, for storage and lookup.

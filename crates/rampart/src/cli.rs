@@ -37,6 +37,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Signing keys for access tokens.
+    Keys {
+        /// Sub-command.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// The tamper-evident audit log.
     Audit {
         /// Sub-command.
@@ -57,6 +63,21 @@ pub enum AdminCommand {
         /// Optional e-mail address.
         #[arg(long)]
         email: Option<String>,
+    },
+}
+
+/// `rampart keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List keys with their state (active, retained, revoked).
+    List,
+    /// Make a new active key; the previous one keeps validating until the tokens it
+    /// signed have expired.
+    Rotate,
+    /// Emergency: revoke a key at once; every token it signed fails on its next use.
+    Revoke {
+        /// The key ID (`kid`).
+        kid: String,
     },
 }
 
@@ -87,6 +108,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Admin {
             command: AdminCommand::Create { username, email },
         } => admin_create(&cfg, &username, email.as_deref()).await,
+        Command::Keys { command } => keys_command(&cfg, command).await,
         Command::Audit { command } => match command {
             AuditCommand::Verify => audit_verify(&cfg).await,
             AuditCommand::Prune { before } => audit_prune(&cfg, &before).await,
@@ -100,7 +122,7 @@ async fn serve(cfg: Config) -> Result<()> {
     let db = server::open_db(&cfg).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = server::build_state(&cfg, &secrets, db, clock).await?;
-    let running = server::start(state, cfg.bind, true).await?;
+    let running = server::start(state, cfg.bind, true, cfg.key_rotation_days).await?;
     tracing::info!(
         url = %running.url(),
         database = running.state.db.engine_name(),
@@ -234,4 +256,67 @@ async fn audit_prune(cfg: &Config, before: &str) -> Result<()> {
     db.close().await;
     println!("pruned {removed} audit rows; the chain keeps an anchor and still verifies");
     Ok(())
+}
+
+async fn keys_command(cfg: &Config, command: KeysCommand) -> Result<()> {
+    let secrets = secrets::load(cfg)?;
+    let db = server::open_db(cfg).await?;
+    let metrics = Arc::new(rampart_security::metrics::Metrics::new());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let auth = server::build_auth(cfg, &secrets, db.clone(), clock, metrics).await?;
+    let now = SystemClock.now_ms();
+    let ttl = auth.access_ttl_ms();
+    let result = match command {
+        KeysCommand::List => {
+            println!("{:<28} {:<9} {:<26} validate-until", "kid", "state", "created");
+            for k in rampart_store::keys::list(&db).await? {
+                println!(
+                    "{:<28} {:<9} {:<26} {}",
+                    k.kid,
+                    k.state,
+                    fmt_ms(k.created_at),
+                    k.validate_until.map(fmt_ms).unwrap_or_else(|| "-".into())
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate => {
+            let kid = auth.keys.rotate(now, ttl).await?;
+            record_key_action(&db, ActionType::KeyRotate, &kid, now).await?;
+            println!("new active key {kid}; the previous key keeps validating for {} s; running servers pick it up within 5 s", ttl / 1000 + 60);
+            Ok(())
+        }
+        KeysCommand::Revoke { kid } => {
+            auth.keys.revoke(&kid, now, ttl).await?;
+            record_key_action(&db, ActionType::KeyRevoke, &kid, now).await?;
+            println!("revoked {kid}; running servers refuse its tokens within 5 s");
+            Ok(())
+        }
+    };
+    db.close().await;
+    result
+}
+
+async fn record_key_action(db: &rampart_store::Db, action: ActionType, kid: &str, now: i64) -> Result<()> {
+    audit::record_alone(
+        db,
+        NewAuditEntry {
+            actor_user_uuid: None,
+            action,
+            target_type: "signing_key",
+            target_id: kid,
+            metadata: serde_json::json!({"via": "cli"}),
+            request_id: None,
+            created_at: now,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+fn fmt_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
 }

@@ -48,6 +48,14 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     log_format: Option<String>,
     log_level: Option<String>,
+    access_token_ttl_secs: Option<i64>,
+    refresh_token_ttl_secs: Option<i64>,
+    refresh_grace_secs: Option<i64>,
+    invite_required: Option<bool>,
+    max_sessions: Option<usize>,
+    revocation_cache_ms: Option<i64>,
+    key_rotation_days: Option<i64>,
+    password_hash_concurrency: Option<usize>,
     #[serde(default)]
     rate_limits: BTreeMap<String, LimitOverride>,
 }
@@ -89,6 +97,22 @@ pub struct Config {
     pub log_level: String,
     /// Rate-limit overrides by policy name.
     pub rate_limits: BTreeMap<String, LimitOverride>,
+    /// Access-token lifetime (60–1800 s, default 900).
+    pub access_token_ttl_secs: i64,
+    /// Refresh-token lifetime (default 7 days).
+    pub refresh_token_ttl_secs: i64,
+    /// Grace window for concurrent refreshes (default 10 s).
+    pub refresh_grace_secs: i64,
+    /// Registration needs an invite code.
+    pub invite_required: bool,
+    /// Concurrent sessions per user.
+    pub max_sessions: usize,
+    /// Revocation cache freshness for other instances' revocations.
+    pub revocation_cache_ms: i64,
+    /// Signing-key rotation cadence in days (0 = only on demand).
+    pub key_rotation_days: i64,
+    /// Password hashes computed at once.
+    pub password_hash_concurrency: usize,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -182,6 +206,11 @@ impl Config {
         let public_origin = env("RAMPART_PUBLIC_ORIGIN")
             .or(fc.public_origin)
             .map(|o| o.trim_end_matches('/').to_owned());
+        let inum = |name: &str| -> Result<Option<i64>> {
+            env(name)
+                .map(|s| s.parse::<i64>().with_context(|| format!("{name} must be a whole number")))
+                .transpose()
+        };
         let num = |name: &str, v: Option<String>| -> Result<Option<u64>> {
             v.map(|s| s.parse::<u64>().with_context(|| format!("{name} must be a whole number")))
                 .transpose()
@@ -218,6 +247,34 @@ impl Config {
             log_format: env("RAMPART_LOG_FORMAT").or(fc.log_format).unwrap_or_else(|| "json".into()),
             log_level: env("RAMPART_LOG").or(fc.log_level).unwrap_or_else(|| "info".into()),
             rate_limits,
+            access_token_ttl_secs: {
+                let v = inum("RAMPART_ACCESS_TOKEN_TTL_SECS")?.or(fc.access_token_ttl_secs).unwrap_or(900);
+                if !(60..=1800).contains(&v) {
+                    bail!("RAMPART_ACCESS_TOKEN_TTL_SECS must be between 60 and 1800 (15–30 minutes recommended)");
+                }
+                v
+            },
+            refresh_token_ttl_secs: inum("RAMPART_REFRESH_TOKEN_TTL_SECS")?
+                .or(fc.refresh_token_ttl_secs)
+                .unwrap_or(7 * 24 * 3600)
+                .clamp(300, 90 * 24 * 3600),
+            refresh_grace_secs: inum("RAMPART_REFRESH_GRACE_SECS")?.or(fc.refresh_grace_secs).unwrap_or(10).clamp(0, 60),
+            invite_required: match env("RAMPART_INVITE_REQUIRED") {
+                Some(v) => parse_bool("RAMPART_INVITE_REQUIRED", &v)?,
+                None => fc.invite_required.unwrap_or(false),
+            },
+            max_sessions: inum("RAMPART_MAX_SESSIONS")?
+                .map(|v| v as usize)
+                .or(fc.max_sessions)
+                .unwrap_or(10)
+                .max(1),
+            revocation_cache_ms: inum("RAMPART_REVOCATION_CACHE_MS")?.or(fc.revocation_cache_ms).unwrap_or(5000).max(0),
+            key_rotation_days: inum("RAMPART_KEY_ROTATION_DAYS")?.or(fc.key_rotation_days).unwrap_or(30).max(0),
+            password_hash_concurrency: inum("RAMPART_PASSWORD_HASH_CONCURRENCY")?
+                .map(|v| v as usize)
+                .or(fc.password_hash_concurrency)
+                .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+                .max(1),
         })
     }
 
@@ -241,6 +298,14 @@ impl Config {
             log_format: "json".into(),
             log_level: "warn".into(),
             rate_limits: BTreeMap::new(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 7 * 24 * 3600,
+            refresh_grace_secs: 10,
+            invite_required: false,
+            max_sessions: 10,
+            revocation_cache_ms: 5000,
+            key_rotation_days: 30,
+            password_hash_concurrency: 2,
         }
     }
 }

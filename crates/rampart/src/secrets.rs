@@ -1,5 +1,6 @@
-//! Secrets (F2): the CSRF key and the encryption key ring come from the environment
-//! (`RAMPART_CSRF_KEY`, `RAMPART_ENCRYPTION_KEY`) or from files they name
+//! Secrets (F2): the CSRF key, the session key and the encryption key ring come from
+//! the environment (`RAMPART_CSRF_KEY`, `RAMPART_SESSION_KEY`,
+//! `RAMPART_ENCRYPTION_KEY`) or from files they name
 //! (`…_FILE`). In development, missing ones are generated once into
 //! `<data_dir>/secrets/` with 0600 permissions; in production a missing or short
 //! secret stops the server with the variable's name.
@@ -19,6 +20,11 @@ pub const MIN_KEY_BYTES: usize = 32;
 pub struct Secrets {
     /// HMAC key for CSRF tokens.
     pub csrf_key: Vec<u8>,
+    /// Key that derives refresh-token successors (so a repeat within the grace window
+    /// gets the same successor without storing plaintext tokens).
+    pub session_key: Vec<u8>,
+    /// A signing key loaded from `RAMPART_SIGNING_KEY_FILE` instead of the database.
+    pub signing_key_file: Option<[u8; 32]>,
     /// Encryption key ring for fields at rest (TOTP secrets, signing keys).
     pub encryption: KeyRing,
 }
@@ -120,6 +126,26 @@ pub fn load(cfg: &Config) -> Result<Secrets> {
     if csrf_key.len() < MIN_KEY_BYTES {
         bail!("RAMPART_CSRF_KEY is too short: it must decode to at least {MIN_KEY_BYTES} bytes");
     }
+    let session_raw = match from_env("SESSION_KEY")? {
+        Some(v) => v,
+        None if dev => generated(&cfg.data_dir, "session.key", random_b64)?,
+        None => bail!("RAMPART_SESSION_KEY (or RAMPART_SESSION_KEY_FILE) is required in production: 32+ random bytes, base64 or hex"),
+    };
+    let session_key = decode_key(&session_raw);
+    if session_key.len() < MIN_KEY_BYTES {
+        bail!("RAMPART_SESSION_KEY is too short: it must decode to at least {MIN_KEY_BYTES} bytes");
+    }
+    let signing_key_file = match std::env::var("RAMPART_SIGNING_KEY_FILE") {
+        Ok(p) if !p.trim().is_empty() => {
+            let raw = std::fs::read_to_string(&p).with_context(|| format!("RAMPART_SIGNING_KEY_FILE: cannot read {p}"))?;
+            let bytes = decode_key(&raw);
+            let arr: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("RAMPART_SIGNING_KEY_FILE must hold exactly 32 bytes (an Ed25519 seed), base64 or hex"))?;
+            Some(arr)
+        }
+        _ => None,
+    };
     let enc_raw = match from_env("ENCRYPTION_KEY")? {
         Some(v) => v,
         None if dev => generated(&cfg.data_dir, "encryption.key", || format!("k1:{}", random_b64()))?,
@@ -131,5 +157,10 @@ pub fn load(cfg: &Config) -> Result<Secrets> {
         KeyRing::from_single("k1", &decode_key(&enc_raw))
     }
     .map_err(|e| anyhow::anyhow!("RAMPART_ENCRYPTION_KEY is invalid: {e}"))?;
-    Ok(Secrets { csrf_key, encryption })
+    Ok(Secrets {
+        csrf_key,
+        session_key,
+        signing_key_file,
+        encryption,
+    })
 }

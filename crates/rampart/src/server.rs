@@ -9,6 +9,9 @@ use rampart_security::csrf::CsrfKey;
 use rampart_security::events::SecurityEvents;
 use rampart_security::metrics::Metrics;
 use rampart_security::ratelimit::Limiter;
+use rampart_auth::keys::{EncryptedAtRest, KeyManager};
+use rampart_auth::password::{HashParams, PasswordHasher};
+use rampart_auth::service::{Auth, AuthConfig};
 use rampart_store::Db;
 use rampart_web::ratelimit::Policies;
 use rampart_web::state::{AppInner, AppState, WebConfig};
@@ -45,6 +48,7 @@ pub async fn build_state(cfg: &Config, secrets: &Secrets, db: Db, clock: Arc<dyn
         }
     }
     let csrf = CsrfKey::new(&secrets.csrf_key).context("CSRF key too short")?;
+    let auth = Arc::new(build_auth(cfg, secrets, db.clone(), clock.clone(), metrics.clone()).await?);
     let web = WebConfig {
         public_origin: cfg.public_origin.clone(),
         trusted_origins: cfg.trusted_origins.clone(),
@@ -68,7 +72,77 @@ pub async fn build_state(cfg: &Config, secrets: &Secrets, db: Db, clock: Arc<dyn
         csrf,
         limiter,
         policies,
+        auth,
     })))
+}
+
+/// The identity service for this configuration.
+pub async fn build_auth(
+    cfg: &Config,
+    secrets: &Secrets,
+    db: Db,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+) -> Result<Auth> {
+    let keys = match secrets.signing_key_file {
+        Some(k) => KeyManager::from_static(db.clone(), k),
+        None => KeyManager::new(db.clone(), Arc::new(EncryptedAtRest(secrets.encryption.clone()))),
+    };
+    let auth_cfg = AuthConfig {
+        access_ttl_secs: cfg.access_token_ttl_secs,
+        refresh_ttl_secs: cfg.refresh_token_ttl_secs,
+        refresh_grace_secs: cfg.refresh_grace_secs,
+        max_sessions: cfg.max_sessions,
+        invite_required: cfg.invite_required,
+        revocation_cache_ms: cfg.revocation_cache_ms,
+        public_origin: cfg
+            .public_origin
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", cfg.bind)),
+        ..AuthConfig::default()
+    };
+    let hasher = PasswordHasher::new(HashParams::default(), cfg.password_hash_concurrency, 64)?;
+    let auth = Auth::new(
+        db,
+        auth_cfg,
+        clock.clone(),
+        hasher,
+        keys,
+        secrets.encryption.clone(),
+        secrets.session_key.clone(),
+        SecurityEvents::new(metrics),
+    );
+    auth.keys
+        .reload(clock.now_ms(), auth.access_ttl_ms())
+        .await
+        .context("loading signing keys")?;
+    Ok(auth)
+}
+
+/// Keeps the signing keys fresh: reloads them every few seconds (so `rampart keys`
+/// commands reach running servers) and rotates on the configured cadence.
+fn spawn_key_maintenance(state: AppState, rotation_days: i64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let auth = &state.auth;
+            let now = auth.now();
+            if rotation_days > 0 {
+                if let Ok(Some(age)) = auth.keys.active_age_ms(now).await {
+                    if age > rotation_days * 86_400_000 {
+                        match auth.keys.rotate(now, auth.access_ttl_ms()).await {
+                            Ok(kid) => tracing::info!(kid = %kid, "scheduled signing-key rotation"),
+                            Err(e) => tracing::warn!(error = %e, "scheduled rotation failed"),
+                        }
+                    }
+                }
+            }
+            if let Err(e) = auth.keys.reload(now, auth.access_ttl_ms()).await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+        }
+    })
 }
 
 /// A running server.
@@ -79,6 +153,7 @@ pub struct Running {
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    maintenance: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -92,19 +167,22 @@ impl Running {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        self.maintenance.abort();
         self.state.db.close().await;
     }
     /// Waits until the server ends (signal or error).
     pub async fn wait(self) -> Result<()> {
         let r = self.task.await.context("server task")?;
+        self.maintenance.abort();
         self.state.db.close().await;
         r.context("serving")
     }
 }
 
 /// Binds and serves; `shutdown_on_signal` also stops on SIGINT/SIGTERM.
-pub async fn start(state: AppState, bind: SocketAddr, shutdown_on_signal: bool) -> Result<Running> {
+pub async fn start(state: AppState, bind: SocketAddr, shutdown_on_signal: bool, rotation_days: i64) -> Result<Running> {
     let (app, _) = rampart_web::build(state.clone());
+    let maintenance = spawn_key_maintenance(state.clone(), rotation_days);
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
@@ -129,6 +207,7 @@ pub async fn start(state: AppState, bind: SocketAddr, shutdown_on_signal: bool) 
         state,
         shutdown: Some(tx),
         task,
+        maintenance,
     })
 }
 

@@ -6,6 +6,10 @@
 
 mod db;
 pub mod audit;
+pub mod keys;
+pub mod misc;
+pub mod sessions;
+pub mod tokens;
 pub mod users;
 
 pub use db::{Db, Engine, StoreError, Tx};

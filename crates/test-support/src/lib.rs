@@ -169,7 +169,7 @@ impl Builder {
         let clock = ManualClock::starting_now();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
         let state = server::build_state(&cfg, &secrets, db, dyn_clock).await?;
-        let running = server::start(state.clone(), cfg.bind, false).await?;
+        let running = server::start(state.clone(), cfg.bind, false, cfg.key_rotation_days).await?;
         Ok(Some(TestApp {
             url: running.url(),
             state,

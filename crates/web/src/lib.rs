@@ -5,6 +5,7 @@
 //! renderer → panic catcher → timeout → CORS → body limit → route (CSRF guard on
 //! every mutating route, auth, rate limit) → handler. See `docs/architecture.md`.
 
+pub mod authn;
 pub mod csrf;
 pub mod error;
 pub mod handlers;
@@ -40,7 +41,8 @@ const HARD_BODY_CAP: usize = 1024 * 1024;
 /// Every route of the application, mounted through the registry.
 pub fn routes(state: &AppState) -> Routes {
     let r = Routes::new(state.clone());
-    handlers::ops::mount(r)
+    let r = handlers::ops::mount(r);
+    handlers::auth_api::mount(r)
 }
 
 /// Builds the complete application and the list of mounted routes.

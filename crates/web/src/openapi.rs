@@ -38,10 +38,13 @@ pub fn document(routes: &[RouteInfo]) -> Value {
         }
         match d.auth {
             Auth::Public => op["security"] = json!([]),
-            Auth::User | Auth::Staff => {
+            Auth::User | Auth::Staff | Auth::Admin => {
                 op["security"] = json!([{"bearer": []}, {"pat": []}, {"session": [], "csrf": []}])
             }
             Auth::Client => op["security"] = json!([{"clientBasic": []}, {}]),
+        }
+        if let Some(scope) = d.scope {
+            op["x-required-scope"] = json!(scope);
         }
         if !d.limits.is_empty() {
             op["x-rate-limit-policies"] = json!(d.limits);

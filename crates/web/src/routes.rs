@@ -17,6 +17,8 @@ pub enum Auth {
     User,
     /// Staff or above.
     Staff,
+    /// Admin or above.
+    Admin,
     /// OAuth client credentials or refresh token in the body.
     Client,
 }
@@ -42,6 +44,10 @@ pub struct Doc {
     pub status: u16,
     /// Whether the route is part of the `/v1` API document.
     pub in_api: bool,
+    /// Scope a PAT or client token needs.
+    pub scope: Option<&'static str>,
+    /// Reachable by admins who have not enrolled TOTP yet.
+    pub enrolment: bool,
 }
 
 impl Doc {
@@ -57,7 +63,19 @@ impl Doc {
             response: None,
             status: 200,
             in_api: true,
+            scope: None,
+            enrolment: false,
         }
+    }
+    /// Requires a scope of PATs and client tokens.
+    pub fn scope(mut self, s: &'static str) -> Self {
+        self.scope = Some(s);
+        self
+    }
+    /// Allowed before TOTP enrolment (the enrolment pages themselves, logout).
+    pub fn enrolment(mut self) -> Self {
+        self.enrolment = true;
+        self
     }
     /// Sets the authentication.
     pub fn auth(mut self, a: Auth) -> Self {
@@ -136,6 +154,9 @@ impl Routes {
         let mut mr = on(filter, handler);
         if !doc.limits.is_empty() {
             mr = crate::ratelimit::layer(mr, &self.state, &doc.limits);
+        }
+        if !matches!(doc.auth, Auth::Public | Auth::Client) {
+            mr = crate::authn::layer(mr, &self.state, doc.auth, doc.scope, doc.enrolment);
         }
         // Every state-changing route gets the CSRF guard, outermost, before any
         // other work; there is no way to mount one without it.

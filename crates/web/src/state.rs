@@ -66,6 +66,8 @@ pub struct AppInner {
     pub limiter: rampart_security::ratelimit::Limiter,
     /// Named rate-limit policies.
     pub policies: crate::ratelimit::Policies,
+    /// The identity service.
+    pub auth: Arc<rampart_auth::service::Auth>,
 }
 
 /// Cheap-to-clone handle.

@@ -1,0 +1,248 @@
+//! Authentication as a route layer: the registry puts [`layer`] on every route whose
+//! [`crate::routes::Auth`] is not public. It accepts, in order, an `Authorization:
+//! Bearer` access token or personal access token (cookies are then ignored, which is
+//! what makes such requests CSRF-exempt), else the session cookie. It enforces the
+//! route's role and scope, the TOTP enrolment gate for admins, and hands the
+//! [`Principal`] to the rate limiter (per-user keys) and the handler ([`CurrentUser`]).
+
+use crate::error::ApiError;
+use crate::i18n::Lang;
+use crate::ratelimit::{client_ip, RateKeyUser};
+use crate::request_id::RequestId;
+use crate::routes::Auth;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::MethodRouter;
+use rampart_auth::service::{AuthError, ClientCtx, Principal};
+use rampart_auth::tokens::PAT_PREFIX;
+use rampart_domain::account::Role;
+use rampart_security::events::SecurityEvent;
+use std::sync::Arc;
+
+/// Maps identity errors to HTTP problems (one place).
+pub fn problem(e: AuthError) -> ApiError {
+    match e {
+        AuthError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials"),
+        AuthError::TotpRequired => ApiError::new(StatusCode::UNAUTHORIZED, "totp_required"),
+        AuthError::TotpInvalid => ApiError::new(StatusCode::UNAUTHORIZED, "totp_invalid"),
+        AuthError::TokenExpired => ApiError::new(StatusCode::UNAUTHORIZED, "token_expired"),
+        AuthError::TokenInvalid => ApiError::new(StatusCode::UNAUTHORIZED, "token_invalid"),
+        AuthError::TokenRevoked => ApiError::new(StatusCode::UNAUTHORIZED, "token_revoked"),
+        AuthError::RefreshReused => ApiError::new(StatusCode::UNAUTHORIZED, "refresh_reused"),
+        AuthError::Unauthorized => ApiError::unauthorized(),
+        AuthError::Forbidden => ApiError::forbidden(),
+        AuthError::InsufficientScope => ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope"),
+        AuthError::TotpEnrolmentRequired => ApiError::new(StatusCode::FORBIDDEN, "totp_enrolment_required"),
+        AuthError::InviteRequired => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invite_required"),
+        AuthError::InviteInvalid => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invite_invalid"),
+        AuthError::ResetTokenInvalid => ApiError::new(StatusCode::BAD_REQUEST, "reset_token_invalid"),
+        AuthError::Validation(f) => ApiError::validation(f),
+        AuthError::Conflict(f) => {
+            let mut e = ApiError::new(StatusCode::CONFLICT, "conflict");
+            e.errors = f.0;
+            e
+        }
+        AuthError::NotFound => ApiError::not_found(),
+        AuthError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy")
+            .header(HeaderName::from_static("retry-after"), HeaderValue::from_static("1")),
+        AuthError::Internal(m) => ApiError::internal(m),
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        problem(e)
+    }
+}
+
+/// The client context of a request.
+pub fn client_ctx(state: &AppState, req: &Request) -> ClientCtx {
+    ClientCtx {
+        ip: client_ip(state, req),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(512)
+            .collect(),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+    }
+}
+
+/// Extracts the [`ClientCtx`] in handlers.
+#[derive(Debug, Clone)]
+pub struct Ctx(pub ClientCtx);
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .map(|peer| {
+                let hv = parts.headers.get(state.config.proxy.header.as_str()).and_then(|v| v.to_str().ok());
+                state.config.proxy.client_ip(peer, hv)
+            });
+        Ok(Ctx(ClientCtx {
+            ip,
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .chars()
+                .take(512)
+                .collect(),
+            request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+        }))
+    }
+}
+
+/// The authenticated caller, put there by the route's auth layer.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(CurrentUser)
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// The caller if signed in, on public routes (reads the session cookie only).
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(MaybeUser(Some(p.clone())));
+        }
+        let names = state.config.cookie_names();
+        let Some(cookie) = crate::csrf::cookie(&parts.headers, names.session).map(str::to_owned) else {
+            return Ok(MaybeUser(None));
+        };
+        let Ctx(ctx) = match Ctx::from_request_parts(parts, state).await {
+            Ok(c) => c,
+            Err(never) => match never {},
+        };
+        Ok(MaybeUser(state.auth.authenticate_cookie(&cookie, &ctx).await.ok()))
+    }
+}
+
+/// What the layer needs to know about its route.
+struct Requirement {
+    state: AppState,
+    auth: Auth,
+    scope: Option<&'static str>,
+    enrolment: bool,
+}
+
+/// Wraps a route with authentication.
+pub fn layer(mr: MethodRouter<AppState>, state: &AppState, auth: Auth, scope: Option<&'static str>, enrolment: bool) -> MethodRouter<AppState> {
+    let req = Arc::new(Requirement {
+        state: state.clone(),
+        auth,
+        scope,
+        enrolment,
+    });
+    mr.route_layer(from_fn_with_state(req, guard))
+}
+
+/// Authenticates a request from its headers.
+pub async fn authenticate(state: &AppState, headers: &axum::http::HeaderMap, ctx: &ClientCtx) -> Result<Principal, AuthError> {
+    if let Some(h) = headers.get(header::AUTHORIZATION) {
+        let v = h.to_str().map_err(|_| AuthError::TokenInvalid)?;
+        let (scheme, token) = v.split_once(' ').ok_or(AuthError::TokenInvalid)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::TokenInvalid);
+        }
+        let token = token.trim();
+        return if token.starts_with(PAT_PREFIX) {
+            state.auth.authenticate_pat(token).await
+        } else {
+            state.auth.verify_access(token).await
+        };
+    }
+    let names = state.config.cookie_names();
+    match crate::csrf::cookie(headers, names.session) {
+        Some(c) => state.auth.authenticate_cookie(c, ctx).await,
+        None => Err(AuthError::Unauthorized),
+    }
+}
+
+fn is_page(req: &Request) -> bool {
+    let p = req.uri().path();
+    !(p.starts_with("/v1/") || p.starts_with("/.well-known/"))
+}
+
+async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) -> Response {
+    let page = is_page(&req);
+    let ctx = client_ctx(&r.state, &req);
+    let headers = req.headers().clone();
+    let principal = match authenticate(&r.state, &headers, &ctx).await {
+        Ok(p) => p,
+        Err(e) => {
+            if matches!(e, AuthError::TokenExpired | AuthError::TokenInvalid | AuthError::TokenRevoked) {
+                r.state.auth.emit(SecurityEvent::TokenRejected, &ctx, None, &[("reason", &e.to_string())]);
+            }
+            if page && req.method() == axum::http::Method::GET {
+                return Redirect::to(&format!("/login?next={}", urlencode(req.uri().path()))).into_response();
+            }
+            let mut err = problem(e);
+            err = err.header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"rampart\""));
+            return err.into_response();
+        }
+    };
+    if principal.must_enrol_totp() && !r.enrolment {
+        if page && req.method() == axum::http::Method::GET {
+            return Redirect::to("/settings/2fa").into_response();
+        }
+        return problem(AuthError::TotpEnrolmentRequired).into_response();
+    }
+    let role_ok = match r.auth {
+        Auth::Public | Auth::User | Auth::Client => true,
+        Auth::Staff => principal.role >= Role::Staff,
+        Auth::Admin => principal.role >= Role::Admin,
+    };
+    if !role_ok || matches!(principal.via, rampart_auth::service::Via::Client { .. }) && r.auth != Auth::Client {
+        // Staff routes answer 404 to those who may not know they exist (D1).
+        return ApiError::not_found().into_response();
+    }
+    if let Some(scope) = r.scope {
+        if !principal.has_scope(scope) {
+            return problem(AuthError::InsufficientScope).into_response();
+        }
+    }
+    let lang = principal.language.as_deref().and_then(Lang::from_tag);
+    req.extensions_mut().insert(RateKeyUser(principal.user_id.clone()));
+    req.extensions_mut().insert(principal);
+    let mut resp = next.run(req).await;
+    if let Some(l) = lang {
+        resp.extensions_mut().insert(l);
+    }
+    resp
+}
+
+/// Minimal percent-encoding for a `next=` path.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
