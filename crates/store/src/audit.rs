@@ -75,14 +75,13 @@ impl AuditRow {
 /// Appends one row in the caller's transaction: it commits or rolls back with the
 /// action it records. Returns the new row's sequence number.
 pub async fn record(tx: &mut Tx, entry: NewAuditEntry<'_>) -> Result<i64> {
-    let (seq, prev_hex): (i64, String) =
-        on_tx!(tx, |e| {
-            sqlx::query_as(
+    let (seq, prev_hex): (i64, String) = on_tx!(tx, |e| {
+        sqlx::query_as(
         "UPDATE audit_chain SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash"
     )
     .fetch_one(e)
     .await
-        })?;
+    })?;
     let prev =
         parse_hash(&prev_hex).ok_or_else(|| StoreError::Corrupt("audit chain head".into()))?;
     let id = uuid::Uuid::now_v7().to_string();
@@ -304,7 +303,15 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyRepo
 /// Deletes rows created before `before_ms`, moving the anchor to the last deleted row
 /// so the remaining chain still verifies; the prune itself is audited. Returns the
 /// number of rows removed.
+///
+/// A broken chain is refused ([`StoreError::Corrupt`]) and left as it is: pruning it
+/// would delete the evidence and anchor the chain on a forged hash.
 pub async fn prune(db: &Db, before_ms: i64, now_ms: i64, request_id: Option<&str>) -> Result<u64> {
+    if let Some(b) = verify(db, |_| {}).await?.first_break {
+        return Err(StoreError::Corrupt(format!(
+            "audit chain is broken ({b}); refusing to prune it"
+        )));
+    }
     let mut tx = db.begin().await?;
     // Prune a prefix by sequence, never a hole: the cut is the last row of the
     // leading run older than `before_ms`.

@@ -13,6 +13,7 @@ crate::both_engines!(
     prune_only_removes_a_leading_run,
     tampering_after_prune_is_detected,
     pruning_twice_keeps_verifying,
+    prune_refuses_a_broken_chain,
 );
 
 const DAY: i64 = 86_400_000;
@@ -163,6 +164,25 @@ async fn pruning_twice_keeps_verifying(db: &Db) -> Result<()> {
     assert_eq!(
         verify(db).await?.first_break,
         Some(ChainBreak::BrokenLink { seq: 8 })
+    );
+    Ok(())
+}
+
+/// Pruning a tampered chain would erase the evidence and anchor on a forged hash.
+async fn prune_refuses_a_broken_chain(db: &Db) -> Result<()> {
+    daily(db).await?;
+    exec(db, "UPDATE audit_log SET target_id = 'x' WHERE seq = 2").await?;
+    let before = head(db).await?;
+    let r = audit::prune(db, NOW + DAY, NOW, None).await;
+    assert!(
+        matches!(r, Err(rampart_store::StoreError::Corrupt(ref m)) if m.contains("row 2")),
+        "{r:?}"
+    );
+    assert_eq!(head(db).await?, before);
+    assert_eq!(seqs(db).await?, (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        verify(db).await?.first_break,
+        Some(ChainBreak::Tampered { seq: 2 })
     );
     Ok(())
 }
