@@ -224,7 +224,7 @@ async fn verify_bench(db: &Db, label: &str, n: i64) -> Result<()> {
 }
 
 /// sqlx-sqlite hands rows from its worker thread over a channel of
-/// `row_channel_size` (default 50); this shows what a larger one would buy
+/// `row_buffer_size` (default 50); this shows what a larger one would buy
 /// (a `Db::connect` setting, not an `audit` one).
 async fn channel_sizes(db: &Db, path: &std::path::Path) -> Result<()> {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -235,7 +235,7 @@ async fn channel_sizes(db: &Db, path: &std::path::Path) -> Result<()> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
-            .row_channel_size(size);
+            .row_buffer_size(size);
         let read = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(opts)
@@ -257,7 +257,7 @@ async fn channel_sizes(db: &Db, path: &std::path::Path) -> Result<()> {
         }
         read.close().await;
         println!(
-            "verify  sqlite      row_channel_size {size:>5}    : {:>10}rows/s  ({:.3}s)",
+            "verify  sqlite      row_buffer_size {size:>5}     : {:>10}rows/s  ({:.3}s)",
             fmt(per_sec(rows, best)),
             best.as_secs_f64()
         );
