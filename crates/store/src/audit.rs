@@ -5,7 +5,7 @@
 //! row-locks it on PostgreSQL (and SQLite has one writer), so concurrent writers queue
 //! instead of forking the chain.
 
-use crate::{on_read, on_tx, on_write, Db, Result, StoreError, Tx};
+use crate::{on_read, on_tx, on_write, Db, Engine, Result, StoreError, Tx};
 use futures::TryStreamExt;
 use rampart_domain::audit::{chain_hash, parse_hash, ActionType, AuditContent, GENESIS_HASH};
 
@@ -56,7 +56,8 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
-    fn content(&self) -> AuditContent<'_> {
+    /// The hashed content of this row, borrowed.
+    pub fn content(&self) -> AuditContent<'_> {
         AuditContent {
             seq: self.seq,
             id: &self.id,
@@ -74,12 +75,15 @@ impl AuditRow {
 /// Appends one row in the caller's transaction: it commits or rolls back with the
 /// action it records. Returns the new row's sequence number.
 pub async fn record(tx: &mut Tx, entry: NewAuditEntry<'_>) -> Result<i64> {
-    let (seq, prev_hex): (i64, String) = on_tx!(tx, |e| sqlx::query_as(
+    let (seq, prev_hex): (i64, String) = on_tx!(tx, |e| {
+        sqlx::query_as(
         "UPDATE audit_chain SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash"
     )
     .fetch_one(e)
-    .await)?;
-    let prev = parse_hash(&prev_hex).ok_or_else(|| StoreError::Corrupt("audit chain head".into()))?;
+    .await
+    })?;
+    let prev =
+        parse_hash(&prev_hex).ok_or_else(|| StoreError::Corrupt("audit chain head".into()))?;
     let id = uuid::Uuid::now_v7().to_string();
     let metadata = entry.metadata.to_string();
     let content = AuditContent {
@@ -110,10 +114,16 @@ pub async fn record(tx: &mut Tx, entry: NewAuditEntry<'_>) -> Result<i64> {
     .bind(entry.request_id)
     .bind(&prev_hex)
     .bind(&hash)
-    .execute(e).await.map(|r| r.rows_affected()))?;
-    on_tx!(tx, |e| sqlx::query("UPDATE audit_chain SET last_hash = $1 WHERE id = 1")
-        .bind(&hash)
-        .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    on_tx!(tx, |e| sqlx::query(
+        "UPDATE audit_chain SET last_hash = $1 WHERE id = 1"
+    )
+    .bind(&hash)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(seq)
 }
 
@@ -169,7 +179,7 @@ impl std::fmt::Display for ChainBreak {
 /// Outcome of a verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
-    /// Rows checked.
+    /// Rows found intact (all of them, or those before the first break).
     pub rows: u64,
     /// First break, if any.
     pub first_break: Option<ChainBreak>,
@@ -183,62 +193,105 @@ pub async fn count(db: &Db) -> Result<i64> {
     Ok(n)
 }
 
+/// Hex-encodes a hash into a stack buffer (lowercase, as stored).
+fn hex32(h: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    // Cannot fail: the output is exactly twice the input.
+    let _ = hex::encode_to_slice(h, &mut out);
+    out
+}
+
 /// Walks the chain from the anchor, calling `progress(rows_done)` now and then, and
-/// reports the first tampered, deleted or inserted row.
+/// reports the first tampered, deleted or inserted row (and stops there).
+///
+/// The head and the rows are read in one read-only transaction, so one snapshot: a
+/// verification running beside live appends does not mistake a new row for an
+/// insertion. Stored hashes are compared as exact lowercase hex text, so even an edit
+/// that only changes the case of a hash column is reported. Rows are decoded as
+/// borrowed `&str` (no per-row allocation).
 pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyReport> {
-    let (head_seq, head_hash, anchor_seq, anchor_hash): (i64, String, i64, String) = on_read!(
-        db,
-        |e| sqlx::query_as("SELECT last_seq, last_hash, anchor_seq, anchor_hash FROM audit_chain WHERE id = 1")
-            .fetch_one(e)
-            .await
-    )?;
-    let mut prev = parse_hash(&anchor_hash).ok_or_else(|| StoreError::Corrupt("audit anchor".into()))?;
+    use sqlx::Row;
+    let mut tx = match &db.engine {
+        Engine::Sqlite { read, .. } => Tx::Sqlite(read.begin().await?),
+        Engine::Postgres(pool) => {
+            let mut t = pool.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *t)
+                .await?;
+            Tx::Postgres(t)
+        }
+    };
+    let (head_seq, head_hash, anchor_seq, anchor_hash): (i64, String, i64, String) =
+        on_tx!(&mut tx, |e| sqlx::query_as(
+            "SELECT last_seq, last_hash, anchor_seq, anchor_hash FROM audit_chain WHERE id = 1"
+        )
+        .fetch_one(e)
+        .await)?;
+    let mut prev =
+        parse_hash(&anchor_hash).ok_or_else(|| StoreError::Corrupt("audit anchor".into()))?;
+    // The first row must link to the anchor exactly as stored.
+    let mut prev_hex: [u8; 64] = anchor_hash
+        .as_bytes()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("audit anchor".into()))?;
     let mut expected = anchor_seq + 1;
     let mut rows = 0u64;
     let mut buf = Vec::with_capacity(512);
     let mut first_break = None;
-    let mut last_seq = anchor_seq;
-    let mut last_hash = prev;
-    on_read!(db, |e| {
-        let mut stream = sqlx::query_as::<_, AuditRow>(
+    on_tx!(&mut tx, |e| {
+        let mut stream = sqlx::query(
             "SELECT seq, id, actor_user_uuid, action_type, target_type, target_id, metadata, \
              created_at, request_id, prev_hash, hash FROM audit_log ORDER BY seq",
         )
         .fetch(e);
         while let Some(row) = stream.try_next().await? {
-            rows += 1;
-            if rows % 4096 == 0 {
-                progress(rows);
-            }
-            if first_break.is_some() {
-                continue;
-            }
-            if row.seq != expected {
+            let seq: i64 = row.try_get(0)?;
+            if seq != expected {
                 first_break = Some(ChainBreak::Gap {
                     expected_seq: expected,
-                    found_seq: row.seq,
+                    found_seq: seq,
                 });
-                continue;
+                break;
             }
-            let stored_prev = parse_hash(&row.prev_hash);
-            if stored_prev != Some(prev) {
-                first_break = Some(ChainBreak::BrokenLink { seq: row.seq });
-                continue;
+            let stored_prev: &str = row.try_get(9)?;
+            if stored_prev.as_bytes() != prev_hex.as_slice() {
+                first_break = Some(ChainBreak::BrokenLink { seq });
+                break;
             }
-            let h = chain_hash(&prev, &row.content(), &mut buf);
-            if parse_hash(&row.hash) != Some(h) {
-                first_break = Some(ChainBreak::Tampered { seq: row.seq });
-                continue;
+            let content = AuditContent {
+                seq,
+                id: row.try_get(1)?,
+                actor_user_uuid: row.try_get(2)?,
+                action_type: row.try_get(3)?,
+                target_type: row.try_get(4)?,
+                target_id: row.try_get(5)?,
+                metadata: row.try_get(6)?,
+                created_at: row.try_get(7)?,
+                request_id: row.try_get(8)?,
+            };
+            let h = chain_hash(&prev, &content, &mut buf);
+            let h_hex = hex32(&h);
+            let stored: &str = row.try_get(10)?;
+            if stored.as_bytes() != h_hex.as_slice() {
+                first_break = Some(ChainBreak::Tampered { seq });
+                break;
             }
             prev = h;
+            prev_hex = h_hex;
             expected += 1;
-            last_seq = row.seq;
-            last_hash = h;
+            rows += 1;
+            if rows & 4095 == 0 {
+                progress(rows);
+            }
         }
         Ok::<(), StoreError>(())
     })?;
+    tx.rollback().await?;
     progress(rows);
-    if first_break.is_none() && (last_seq != head_seq || parse_hash(&head_hash) != Some(last_hash)) {
+    let last_seq = expected - 1;
+    if first_break.is_none()
+        && (last_seq != head_seq || head_hash.as_bytes() != prev_hex.as_slice())
+    {
         first_break = Some(ChainBreak::HeadMismatch {
             last_seq_found: last_seq,
             head_seq,
@@ -250,7 +303,15 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyRepo
 /// Deletes rows created before `before_ms`, moving the anchor to the last deleted row
 /// so the remaining chain still verifies; the prune itself is audited. Returns the
 /// number of rows removed.
+///
+/// A broken chain is refused ([`StoreError::Corrupt`]) and left as it is: pruning it
+/// would delete the evidence and anchor the chain on a forged hash.
 pub async fn prune(db: &Db, before_ms: i64, now_ms: i64, request_id: Option<&str>) -> Result<u64> {
+    if let Some(b) = verify(db, |_| {}).await?.first_break {
+        return Err(StoreError::Corrupt(format!(
+            "audit chain is broken ({b}); refusing to prune it"
+        )));
+    }
     let mut tx = db.begin().await?;
     // Prune a prefix by sequence, never a hole: the cut is the last row of the
     // leading run older than `before_ms`.
@@ -267,13 +328,21 @@ pub async fn prune(db: &Db, before_ms: i64, now_ms: i64, request_id: Option<&str
         tx.rollback().await?;
         return Ok(0);
     };
-    let removed = on_tx!(&mut tx, |e| sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
-        .bind(cut_seq)
-        .execute(e).await.map(|r| r.rows_affected()))?;
-    on_tx!(&mut tx, |e| sqlx::query("UPDATE audit_chain SET anchor_seq = $1, anchor_hash = $2 WHERE id = 1")
-        .bind(cut_seq)
-        .bind(&cut_hash)
-        .execute(e).await.map(|r| r.rows_affected()))?;
+    let removed = on_tx!(&mut tx, |e| sqlx::query(
+        "DELETE FROM audit_log WHERE seq <= $1"
+    )
+    .bind(cut_seq)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    on_tx!(&mut tx, |e| sqlx::query(
+        "UPDATE audit_chain SET anchor_seq = $1, anchor_hash = $2 WHERE id = 1"
+    )
+    .bind(cut_seq)
+    .bind(&cut_hash)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     record(
         &mut tx,
         NewAuditEntry {
@@ -293,13 +362,15 @@ pub async fn prune(db: &Db, before_ms: i64, now_ms: i64, request_id: Option<&str
 
 /// Rows of one request, newest first (for tests and the admin UI).
 pub async fn by_request_id(db: &Db, request_id: &str) -> Result<Vec<AuditRow>> {
-    Ok(on_read!(db, |e| sqlx::query_as::<_, AuditRow>(
+    Ok(on_read!(db, |e| {
+        sqlx::query_as::<_, AuditRow>(
         "SELECT seq, id, actor_user_uuid, action_type, target_type, target_id, metadata, \
          created_at, request_id, prev_hash, hash FROM audit_log WHERE request_id = $1 ORDER BY seq DESC"
     )
     .bind(request_id)
     .fetch_all(e)
-    .await)?)
+    .await
+    })?)
 }
 
 /// The latest rows, newest first.
@@ -316,7 +387,10 @@ pub async fn latest(db: &Db, limit: i64) -> Result<Vec<AuditRow>> {
 #[doc(hidden)]
 /// Used by the chain's own tests to exercise the `write!` path.
 pub async fn raw_exec(db: &Db, sql: &str) -> Result<u64> {
-    Ok(on_write!(db, |e| sqlx::query(sql).execute(e).await.map(|r| r.rows_affected()))?)
+    Ok(on_write!(db, |e| sqlx::query(sql)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?)
 }
 
 /// Convenience for callers without a transaction of their own.
