@@ -48,6 +48,8 @@ pub struct Doc {
     pub scope: Option<&'static str>,
     /// Reachable by admins who have not enrolled TOTP yet.
     pub enrolment: bool,
+    /// Largest accepted body; `None` takes the route group's limit.
+    pub body_limit: Option<usize>,
 }
 
 impl Doc {
@@ -65,7 +67,13 @@ impl Doc {
             in_api: true,
             scope: None,
             enrolment: false,
+            body_limit: None,
         }
+    }
+    /// Overrides the route group's body limit.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = Some(bytes);
+        self
     }
     /// Requires a scope of PATs and client tokens.
     pub fn scope(mut self, s: &'static str) -> Self {
@@ -111,6 +119,18 @@ impl Doc {
     }
 }
 
+/// Body limits by route group (B7): credentials and tokens are small, so the
+/// authentication endpoints accept far less than the general default.
+pub fn group_body_limit(path: &str) -> Option<usize> {
+    if path.starts_with("/v1/auth/") || path.starts_with("/v1/oauth/") || path.starts_with("/v1/me") {
+        Some(16 * 1024)
+    } else if path.starts_with("/v1/admin/") || path.starts_with("/v1/tokens") || path.starts_with("/v1/sessions") {
+        Some(8 * 1024)
+    } else {
+        None
+    }
+}
+
 /// One mounted route.
 #[derive(Debug, Clone)]
 pub struct RouteInfo {
@@ -152,6 +172,9 @@ impl Routes {
     {
         let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
         let mut mr = on(filter, handler);
+        if let Some(limit) = doc.body_limit.or_else(|| group_body_limit(path)) {
+            mr = mr.layer(axum::extract::DefaultBodyLimit::max(limit));
+        }
         if !doc.limits.is_empty() {
             mr = crate::ratelimit::layer(mr, &self.state, &doc.limits);
         }

@@ -117,6 +117,17 @@ async fn oversized_body_is_413(app: TestApp) -> Result<()> {
         .send()
         .await?;
     assert_eq!(r.status(), 413);
+    // The authentication group accepts at most 16 KiB.
+    let small = format!("{{\"username\": \"{}\"}}", "a".repeat(20 * 1024));
+    let r = app
+        .client
+        .post(app.at("/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body(small)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 413);
+    assert_eq!(rampart_test_support::count_rows(app.db(), "users").await?, 0);
     Ok(())
 }
 
