@@ -123,7 +123,7 @@ export async function startServer() {
   };
   if (!env.RUST_LOG) env.RUST_LOG = 'info';
 
-  const child = spawn(bin, [], { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, ['serve'], { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
 
   // Keep the last lines for error messages; always drain both pipes so the
   // server never blocks on a full pipe.
