@@ -229,7 +229,7 @@ async fn compare(
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for r in 0..rounds {
-        if r % 2 == 0 {
+        if r & 1 == 0 {
             a.push(load(subject, conns, secs).await?);
             b.push(load(base, conns, secs).await?);
         } else {
@@ -409,7 +409,7 @@ async fn run() -> Result<()> {
         for r in 0..4 {
             // wrk blocks; keep it off the runtime's workers, which serve both apps.
             let run = |addr| tokio::task::spawn_blocking(move || wrk(addr, conns, wrk_secs));
-            if r % 2 == 0 {
+            if r & 1 == 0 {
                 a.push(run(rampart_addr).await??);
                 b.push(run(bare_addr).await??);
             } else {
