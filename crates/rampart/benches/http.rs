@@ -281,7 +281,61 @@ async fn metrics_track(State(m): State<Arc<Metrics>>, req: Request, next: Next) 
     resp
 }
 
+/// The same eight headers as `security_headers`, with the map reserved up front.
+async fn headers_reserved(req: Request, next: Next) -> Response {
+    use axum::http::{header, HeaderName, HeaderValue};
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.reserve(12);
+    for (k, v) in [
+        (header::CONTENT_SECURITY_POLICY, rampart_web::headers::CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+        (
+            HeaderName::from_static("permissions-policy"),
+            "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()",
+        ),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (HeaderName::from_static("cross-origin-resource-policy"), "same-site"),
+        (header::X_XSS_PROTECTION, "0"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    resp
+}
+
+/// What a JSON response needs: a short CSP, nosniff, no-store, CORP.
+async fn headers_api_sized(req: Request, next: Next) -> Response {
+    use axum::http::{header, HeaderName, HeaderValue};
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("same-site"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
 fn variants() -> Vec<(&'static str, Router, bool)> {
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    all_variants()
+        .into_iter()
+        .filter(|(n, _, _)| only.is_empty() || n.contains(only.as_str()))
+        .collect()
+}
+
+fn all_variants() -> Vec<(&'static str, Router, bool)> {
     use tower_http::catch_panic::CatchPanicLayer;
     use tower_http::limit::RequestBodyLimitLayer;
     use tower_http::timeout::TimeoutLayer;
@@ -303,6 +357,16 @@ fn variants() -> Vec<(&'static str, Router, bool)> {
                 rampart_web::headers::HeaderConfig { hsts: false },
                 rampart_web::headers::security_headers,
             )),
+            false,
+        ),
+        (
+            "bare + headers, reserved map",
+            bare_router().layer(from_fn(headers_reserved)),
+            false,
+        ),
+        (
+            "bare + API-sized headers",
+            bare_router().layer(from_fn(headers_api_sized)),
             false,
         ),
         (
