@@ -2,7 +2,7 @@
 //! rendered in the text exposition format. Series are created once and then updated
 //! with atomics under a read lock, so the hot path does not contend.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -10,12 +10,27 @@ use std::sync::{Arc, RwLock};
 /// Histogram bucket upper bounds in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
+/// Per-series latency counts; buckets are stored non-cumulative (one atomic add per
+/// request) and summed when rendered.
 #[derive(Default)]
 struct Histogram {
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
 }
+
+const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
+
+fn method_id(m: &str) -> u8 {
+    METHODS.iter().position(|x| *x == m).map(|i| i as u8).unwrap_or(u8::MAX)
+}
+
+fn method_name(id: u8) -> &'static str {
+    METHODS.get(id as usize).copied().unwrap_or("OTHER")
+}
+
+/// The series of one route template, keyed by (method, status) without allocation.
+type RouteSeries = RwLock<HashMap<(u8, u16), Arc<Histogram>>>;
 
 type Labels = Vec<(String, String)>;
 
@@ -24,7 +39,7 @@ type Labels = Vec<(String, String)>;
 pub struct Metrics {
     counters: RwLock<BTreeMap<(&'static str, Labels), Arc<AtomicU64>>>,
     help: RwLock<BTreeMap<&'static str, &'static str>>,
-    http: RwLock<BTreeMap<(String, String, u16), Arc<Histogram>>>,
+    http: RwLock<HashMap<String, Arc<RouteSeries>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -76,32 +91,49 @@ impl Metrics {
             .sum()
     }
 
-    /// Records one HTTP request.
+    /// Records one HTTP request (no allocation once the series exists).
     pub fn observe_http(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let hist = {
-            let found = self
-                .http
-                .read()
-                .ok()
-                .and_then(|m| m.get(&(method.to_owned(), route.to_owned(), status)).cloned());
+        let route_series = {
+            let found = self.http.read().ok().and_then(|m| m.get(route).cloned());
             match found {
-                Some(h) => h,
+                Some(r) => r,
                 None => match self.http.write() {
-                    Ok(mut m) => m
-                        .entry((method.to_owned(), route.to_owned(), status))
-                        .or_default()
-                        .clone(),
+                    Ok(mut m) => m.entry(route.to_owned()).or_default().clone(),
                     Err(_) => return,
                 },
             }
         };
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                hist.buckets[i].fetch_add(1, Ordering::Relaxed);
+        let key = (method_id(method), status);
+        let hist = {
+            let found = route_series.read().ok().and_then(|m| m.get(&key).cloned());
+            match found {
+                Some(h) => h,
+                None => match route_series.write() {
+                    Ok(mut m) => m.entry(key).or_default().clone(),
+                    Err(_) => return,
+                },
             }
+        };
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            hist.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         hist.count.fetch_add(1, Ordering::Relaxed);
         hist.sum_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn http_series(&self) -> Vec<(String, &'static str, u16, Arc<Histogram>)> {
+        let mut out = Vec::new();
+        if let Ok(http) = self.http.read() {
+            for (route, series) in http.iter() {
+                if let Ok(series) = series.read() {
+                    for ((m, s), h) in series.iter() {
+                        out.push((route.clone(), method_name(*m), *s, h.clone()));
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+        out
     }
 
     /// The text exposition format.
@@ -119,40 +151,40 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{{}}} {}", l.join(","), v.load(Ordering::Relaxed));
             }
         }
-        if let Ok(http) = self.http.read() {
-            out.push_str("# HELP rampart_http_requests_total HTTP requests by method, route and status.\n");
-            out.push_str("# TYPE rampart_http_requests_total counter\n");
-            for ((m, r, s), h) in http.iter() {
+        let series = self.http_series();
+        out.push_str("# HELP rampart_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str("# TYPE rampart_http_requests_total counter\n");
+        for (r, m, s, h) in &series {
+            let _ = writeln!(
+                out,
+                "rampart_http_requests_total{{method=\"{m}\",route=\"{}\",status=\"{s}\"}} {}",
+                escape(r),
+                h.count.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP rampart_http_request_duration_seconds HTTP latency by method, route and status.\n");
+        out.push_str("# TYPE rampart_http_request_duration_seconds histogram\n");
+        for (r, m, s, h) in &series {
+            let labels = format!("method=\"{m}\",route=\"{}\",status=\"{s}\"", escape(r));
+            let mut cumulative = 0u64;
+            for (i, b) in BUCKETS.iter().enumerate() {
+                cumulative += h.buckets[i].load(Ordering::Relaxed);
                 let _ = writeln!(
                     out,
-                    "rampart_http_requests_total{{method=\"{m}\",route=\"{}\",status=\"{s}\"}} {}",
-                    escape(r),
-                    h.count.load(Ordering::Relaxed)
+                    "rampart_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {cumulative}"
                 );
             }
-            out.push_str("# HELP rampart_http_request_duration_seconds HTTP latency by method, route and status.\n");
-            out.push_str("# TYPE rampart_http_request_duration_seconds histogram\n");
-            for ((m, r, s), h) in http.iter() {
-                let labels = format!("method=\"{m}\",route=\"{}\",status=\"{s}\"", escape(r));
-                for (i, b) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "rampart_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}",
-                        h.buckets[i].load(Ordering::Relaxed)
-                    );
-                }
-                let count = h.count.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "rampart_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
-                );
-                let _ = writeln!(
-                    out,
-                    "rampart_http_request_duration_seconds_sum{{{labels}}} {}",
-                    h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-                );
-                let _ = writeln!(out, "rampart_http_request_duration_seconds_count{{{labels}}} {count}");
-            }
+            let count = h.count.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "rampart_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "rampart_http_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(out, "rampart_http_request_duration_seconds_count{{{labels}}} {count}");
         }
         out
     }

@@ -4,11 +4,9 @@
 //! in the caller's language and with the request ID.
 
 use crate::i18n::{self, Lang};
-use crate::request_id::RequestId;
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rampart_domain::{FieldError, FieldErrors};
 use serde::de::DeserializeOwned;
@@ -161,39 +159,47 @@ pub fn problem_json(e: &ApiError, lang: Lang, request_id: &str) -> serde_json::V
     v
 }
 
-/// Outer layer: renders every error response in one format.
-pub async fn render_errors(req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let header_lang = Lang::negotiate(
-        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
-    );
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let mut resp = next.run(req).await;
+/// What the renderer needs to know about the request, captured before it is
+/// consumed (no allocation).
+#[derive(Debug, Clone, Copy)]
+pub struct RenderHints {
+    /// API path or a client that asked for JSON.
+    pub json: bool,
+    /// Language from `Accept-Language`.
+    pub lang: Lang,
+}
+
+impl RenderHints {
+    /// From the request head.
+    pub fn of(req: &Request) -> Self {
+        let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        RenderHints {
+            json: wants_json(req.uri().path(), accept),
+            lang: Lang::negotiate(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())),
+        }
+    }
+}
+
+/// Renders an error response in one format; successful responses pass untouched.
+pub fn render(mut resp: Response, hints: RenderHints, request_id: &str) -> Response {
+    let s = resp.status();
     let problem = resp.extensions_mut().remove::<Problem>();
     let err = match problem {
         Some(Problem(e)) => e,
         None => {
-            let s = resp.status();
             let has_body_type = resp.headers().contains_key(header::CONTENT_TYPE);
-            if !(s.is_client_error() || s.is_server_error()) || (has_body_type && s != StatusCode::PAYLOAD_TOO_LARGE && s != StatusCode::REQUEST_TIMEOUT) {
+            if !(s.is_client_error() || s.is_server_error())
+                || (has_body_type && s != StatusCode::PAYLOAD_TOO_LARGE && s != StatusCode::REQUEST_TIMEOUT)
+            {
                 return resp;
             }
             ApiError::new(s, code_for_status(s))
         }
     };
-    let lang = resp.extensions().get::<Lang>().copied().unwrap_or(header_lang);
+    let lang = resp.extensions().get::<Lang>().copied().unwrap_or(hints.lang);
     let (parts, _) = resp.into_parts();
-    let mut out = if wants_json(&path, accept.as_deref()) {
-        let body = problem_json(&err, lang, &request_id).to_string();
+    let mut out = if hints.json {
+        let body = problem_json(&err, lang, request_id).to_string();
         let mut r = Response::new(Body::from(body));
         r.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -201,7 +207,7 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         );
         r
     } else {
-        crate::pages::error_page(&err, lang, &request_id)
+        crate::pages::error_page(&err, lang, request_id)
     };
     *out.status_mut() = parts.status;
     for (k, v) in parts.headers.iter() {

@@ -1,17 +1,17 @@
 //! The HTTP edge of Rampart: the router, the guard layers, the API and HTML handlers,
 //! the error model, i18n and the OpenAPI document.
 //!
-//! Request path (outermost first): request ID → security headers → metrics → error
-//! renderer → panic catcher → timeout → CORS → body limit → route (CSRF guard on
-//! every mutating route, auth, rate limit) → handler. See `docs/architecture.md`.
+//! Request path (outermost first): edge (request ID, error rendering, security
+//! headers, metrics) → panic catcher → timeout → CORS → body limit → route (CSRF guard
+//! on every mutating route, auth, rate limit) → handler. See `docs/architecture.md`.
 
 pub mod authn;
 pub mod csrf;
+mod edge;
 pub mod error;
 pub mod handlers;
 pub mod headers;
 pub mod i18n;
-mod metrics_layer;
 pub mod openapi;
 pub mod pages;
 pub mod ratelimit;
@@ -21,7 +21,7 @@ pub mod state;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::{Extension, Router};
 use handlers::ops::OpenApiDoc;
 use routes::{RouteInfo, Routes};
@@ -60,13 +60,13 @@ pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
     let router = router
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, cfg.request_timeout))
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(from_fn(error::render_errors))
-        .layer(from_fn_with_state(state.clone(), metrics_layer::track))
         .layer(from_fn_with_state(
-            headers::HeaderConfig { hsts: cfg.hsts },
-            headers::security_headers,
+            Arc::new(edge::Edge {
+                state: state.clone(),
+                headers: headers::HeaderConfig { hsts: cfg.hsts },
+            }),
+            edge::edge,
         ))
-        .layer(from_fn(request_id::request_id))
         .layer(Extension(doc))
         .with_state(state);
     (router, infos)

@@ -3,10 +3,7 @@
 //! every log line) and available to handlers and audit rows.
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
-use tracing::Instrument;
+use axum::http::HeaderName;
 
 /// The header.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -23,35 +20,14 @@ pub fn is_well_formed(v: &str) -> bool {
         && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// Outermost layer: assigns the ID and opens the request span.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let incoming = req
-        .headers()
+/// The request's ID: the incoming one when well-formed, else a new UUIDv7.
+pub fn assign(req: &Request) -> String {
+    req.headers()
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| is_well_formed(v))
-        .map(str::to_owned);
-    let id = incoming.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %req.method(),
-        path = %req.uri().path(),
-    );
-    let started = std::time::Instant::now();
-    let mut resp = next.run(req).instrument(span.clone()).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
-    }
-    span.in_scope(|| {
-        tracing::info!(
-            status = resp.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request completed"
-        );
-    });
-    resp
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 #[cfg(test)]
