@@ -248,11 +248,15 @@ async fn limit(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
         "Requests refused by a rate limit, by policy.",
         &[("policy", &binding_name)],
     );
+    // A flow with a generic answer (login, password reset) gives it whichever of its
+    // policies refused: a refusal by the shared `auth` policy on the login route must
+    // not read differently from one by `login`.
     let detail_key = g
         .defs
         .iter()
         .find(|d| d.policy.name == binding_name)
-        .and_then(|d| d.detail);
+        .and_then(|d| d.detail)
+        .or_else(|| g.defs.iter().find_map(|d| d.detail));
     let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     if let Some(k) = detail_key {
         let lang = crate::i18n::Lang::negotiate(
