@@ -407,3 +407,40 @@ async fn csrf_exemption_follows_authentication(app: TestApp) -> Result<()> {
     assert_eq!(rejected_after, rejected_before + 1);
     Ok(())
 }
+
+/// The token exemption is granted for an `Authorization` header; a cookie sent along
+/// must then not authenticate anything (`/v1/auth/refresh` reads the refresh cookie),
+/// unless the request also carries the cookie session's valid token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_exemption_disarms_cookies() -> Result<()> {
+    let app = TestApp::spawn(rampart_test_support::Engine::Sqlite)
+        .await?
+        .expect("sqlite");
+    let client = app.new_client();
+    register(&app, &client, "gap").await?;
+    let l = login(&app, &client, "gap").await?;
+    let refresh = |token: Option<&str>| {
+        let mut rb = app
+            .new_client()
+            .post(app.at("/v1/auth/refresh"))
+            .header("cookie", &l.refresh_cookie)
+            .header("authorization", "Bearer not-a-token");
+        if let Some(t) = token {
+            rb = rb.header("x-csrf-token", t);
+        }
+        rb.send()
+    };
+    let r = refresh(None).await?;
+    assert_eq!(
+        r.status(),
+        401,
+        "cookie refresh without a CSRF token succeeded"
+    );
+    let r = refresh(Some(&l.csrf)).await?;
+    assert_eq!(
+        r.status(),
+        200,
+        "with the session's token the cookie still works"
+    );
+    Ok(())
+}
