@@ -19,6 +19,9 @@ pub enum Mode {
     Production,
 }
 
+/// Default namespace of rate-limit keys in Redis.
+pub const DEFAULT_REDIS_PREFIX: &str = "rampart:rl:";
+
 /// One `[rate_limits]` override.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LimitOverride {
@@ -37,6 +40,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     redis_url: Option<String>,
+    redis_prefix: Option<String>,
     public_origin: Option<String>,
     trusted_origins: Option<Vec<String>>,
     cors_origins: Option<Vec<String>>,
@@ -73,6 +77,9 @@ pub struct Config {
     pub database_url: String,
     /// Redis URL for shared rate limits (in-process when absent).
     pub redis_url: Option<String>,
+    /// Prefix of every rate-limit key in Redis (default `rampart:rl:`), so several
+    /// deployments (or test runs) can share one Redis without sharing quotas.
+    pub redis_prefix: String,
     /// Site origin for the CSRF check and links.
     pub public_origin: Option<String>,
     /// Extra origins allowed to send state-changing requests.
@@ -221,6 +228,15 @@ impl Config {
             data_dir,
             database_url,
             redis_url: env("RAMPART_REDIS_URL").or(fc.redis_url),
+            redis_prefix: {
+                let p = env("RAMPART_REDIS_PREFIX")
+                    .or(fc.redis_prefix)
+                    .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.into());
+                if p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    bail!("RAMPART_REDIS_PREFIX must not contain spaces or control characters");
+                }
+                p
+            },
             public_origin,
             trusted_origins: env("RAMPART_TRUSTED_ORIGINS")
                 .map(|v| list(&v))
@@ -286,6 +302,7 @@ impl Config {
             database_url,
             data_dir,
             redis_url: None,
+            redis_prefix: DEFAULT_REDIS_PREFIX.into(),
             public_origin: None,
             trusted_origins: Vec::new(),
             cors_origins: Vec::new(),

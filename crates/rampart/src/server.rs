@@ -33,7 +33,7 @@ pub async fn open_db(cfg: &Config) -> Result<Db> {
 pub async fn build_state(cfg: &Config, secrets: &Secrets, db: Db, clock: Arc<dyn Clock>) -> Result<AppState> {
     let metrics = Arc::new(Metrics::new());
     let limiter = match &cfg.redis_url {
-        Some(url) => Limiter::redis(url, "rampart:rl:")
+        Some(url) => Limiter::redis(url, &cfg.redis_prefix)
             .await
             .context("connecting to Redis (RAMPART_REDIS_URL)")?,
         None => Limiter::memory(),

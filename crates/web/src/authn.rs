@@ -87,8 +87,8 @@ impl FromRequestParts<AppState> for Ctx {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip())
             .map(|peer| {
-                let hv = parts.headers.get(state.config.proxy.header.as_str()).and_then(|v| v.to_str().ok());
-                state.config.proxy.client_ip(peer, hv)
+                let hv = crate::ratelimit::forwarded_header(&parts.headers, &state.config.proxy.header);
+                state.config.proxy.client_ip(peer, hv.as_deref())
             });
         Ok(Ctx(ClientCtx {
             ip,

@@ -184,6 +184,22 @@ pub async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next)
     let has_authorization = req.headers().contains_key(header::AUTHORIZATION);
     let needs_token = !has_authorization && (bound.is_some() || is_web_route(&ctx.path));
     if !needs_token {
+        if has_authorization && bound.is_some() {
+            // The exemption holds only while no cookie can authenticate the request:
+            // without a valid token, the session and refresh cookies are removed so no
+            // handler (e.g. a cookie refresh) can act on them.
+            let valid = req
+                .headers()
+                .get(HEADER)
+                .and_then(|v| v.to_str().ok())
+                .zip(bound.as_deref())
+                .is_some_and(|(t, b)| state.csrf.verify(b, t));
+            if !valid {
+                let mut req = req;
+                strip_cookies(req.headers_mut(), &[names.session, names.refresh]);
+                return next.run(req).await;
+            }
+        }
         return next.run(req).await;
     }
     let mut presented = req
@@ -209,6 +225,29 @@ pub async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next)
     match bound {
         Some(b) if state.csrf.verify(&b, &token) => next.run(req).await,
         _ => reject(&state, &ctx, "csrf_token_invalid", "mismatch"),
+    }
+}
+
+/// Removes the named cookies from every `Cookie` header, keeping the others.
+fn strip_cookies(headers: &mut HeaderMap, names: &[&str]) {
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|kv| !kv.is_empty())
+        .filter(|kv| {
+            let name = kv.split_once('=').map(|(k, _)| k.trim()).unwrap_or(kv);
+            !names.contains(&name)
+        })
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty() {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(header::COOKIE, v);
+        }
     }
 }
 

@@ -106,20 +106,27 @@ pub fn ip_key(ip: IpAddr) -> String {
     }
 }
 
+/// The forwarding header as one list: every line of it joined in order, since a proxy
+/// may add its own line after the ones the client sent (RFC 9110 §5.3), and reading
+/// only the first line would hand the client the choice of its own IP. `None` when
+/// absent, unnamed, or not all lines are text.
+pub fn forwarded_header(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    if name.is_empty() {
+        return None;
+    }
+    let lines = headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().ok())
+        .collect::<Option<Vec<&str>>>()?;
+    (!lines.is_empty()).then(|| lines.join(","))
+}
+
 /// The client IP of a request (socket peer, or the trusted proxy's header).
 pub fn client_ip(state: &AppState, req: &Request) -> Option<IpAddr> {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
-    let header = state
-        .config
-        .proxy
-        .header
-        .as_str();
-    let hv = if header.is_empty() {
-        None
-    } else {
-        req.headers().get(header).and_then(|v| v.to_str().ok())
-    };
-    Some(state.config.proxy.client_ip(peer, hv))
+    let hv = forwarded_header(req.headers(), &state.config.proxy.header);
+    Some(state.config.proxy.client_ip(peer, hv.as_deref()))
 }
 
 struct Guard {
@@ -241,11 +248,15 @@ async fn limit(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
         "Requests refused by a rate limit, by policy.",
         &[("policy", &binding_name)],
     );
+    // A flow with a generic answer (login, password reset) gives it whichever of its
+    // policies refused: a refusal by the shared `auth` policy on the login route must
+    // not read differently from one by `login`.
     let detail_key = g
         .defs
         .iter()
         .find(|d| d.policy.name == binding_name)
-        .and_then(|d| d.detail);
+        .and_then(|d| d.detail)
+        .or_else(|| g.defs.iter().find_map(|d| d.detail));
     let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     if let Some(k) = detail_key {
         let lang = crate::i18n::Lang::negotiate(

@@ -1,0 +1,159 @@
+//! B7: one error format listing every bad field; body size limits; nothing created.
+
+use anyhow::Result;
+use rampart_test_support::{both_engines, count_rows, TestApp};
+use serde_json::{json, Value};
+
+both_engines!(overlong_fields_are_listed, oversized_body_is_refused);
+
+fn long_email() -> String {
+    // 64 + 1 + 190 = 255 characters, otherwise well-formed.
+    let domain = format!(
+        "{}.{}.{}.com",
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(58)
+    );
+    let e = format!("{}@{domain}", "a".repeat(64));
+    assert_eq!(e.len(), 255);
+    e
+}
+
+async fn fields(app: &TestApp, body: Value) -> Result<Vec<(String, String)>> {
+    let r = app
+        .new_client()
+        .post(app.at("/v1/auth/register"))
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let v: Value = r.json().await?;
+    assert_eq!(v["code"], "validation_failed", "{v}");
+    Ok(v["errors"]
+        .as_array()
+        .expect("errors list")
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap_or("").to_owned(),
+                e["code"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect())
+}
+
+async fn overlong_fields_are_listed(app: TestApp) -> Result<()> {
+    let engine = app.engine;
+    app.stop().await;
+    let Some(app) = TestApp::builder(engine)
+        .config(|c| {
+            c.rate_limits.insert(
+                "auth".into(),
+                rampart::config::LimitOverride {
+                    limit: 100,
+                    window_secs: 60,
+                },
+            );
+        })
+        .spawn()
+        .await?
+    else {
+        return Ok(());
+    };
+    let users = count_rows(app.db(), "users").await?;
+    let ok_password = super::PASSWORD;
+    let e = fields(
+        &app,
+        json!({"username": "a".repeat(33), "password": ok_password}),
+    )
+    .await?;
+    assert_eq!(e, vec![("username".to_owned(), "too_long".to_owned())]);
+    let e = fields(
+        &app,
+        json!({"username": "fine_name", "email": long_email(), "password": ok_password}),
+    )
+    .await?;
+    assert_eq!(e, vec![("email".to_owned(), "too_long".to_owned())]);
+    let e = fields(
+        &app,
+        json!({"username": "fine_name", "password": "x".repeat(129)}),
+    )
+    .await?;
+    assert!(
+        e.contains(&("password".to_owned(), "too_long".to_owned())),
+        "{e:?}"
+    );
+    assert!(e.iter().all(|(f, _)| f == "password"), "{e:?}");
+    // All at once: every bad field is listed.
+    let e = fields(
+        &app,
+        json!({"username": "a".repeat(33), "email": long_email(), "password": "x".repeat(129)}),
+    )
+    .await?;
+    for f in ["username", "email", "password"] {
+        assert!(
+            e.iter().any(|(name, code)| name == f && code == "too_long"),
+            "{f} missing from {e:?}"
+        );
+    }
+    // Submitted values are never echoed back.
+    let r = app
+        .new_client()
+        .post(app.at("/v1/auth/register"))
+        .json(&json!({"username": "a".repeat(33), "password": "Secret-Echo-Check-1234"}))
+        .send()
+        .await?;
+    assert!(!r.text().await?.contains("Secret-Echo-Check"));
+    assert_eq!(
+        count_rows(app.db(), "users").await?,
+        users,
+        "nothing created"
+    );
+    Ok(())
+}
+
+async fn oversized_body_is_refused(app: TestApp) -> Result<()> {
+    let users = count_rows(app.db(), "users").await?;
+    let limit = app.state.config.body_limit_bytes;
+    for size in [limit + 1, 4 * 1024 * 1024] {
+        let body = format!(
+            "{{\"username\": \"bigbody\", \"password\": \"{}\", \"email\": \"{}\"}}",
+            super::PASSWORD,
+            "a".repeat(size)
+        );
+        let r = app
+            .new_client()
+            .post(app.at("/v1/auth/register"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        // The server may close the connection while the client is still sending a
+        // very large body; what it answers, if anything, is a 413.
+        if let Ok(r) = r {
+            assert_eq!(r.status(), 413, "{size} bytes");
+            let v: Value = r.json().await?;
+            assert_eq!(v["code"], "payload_too_large");
+        }
+    }
+    // A form body over the limit on a CSRF-guarded route is refused the same way.
+    let r = app
+        .new_client()
+        .post(app.at("/v1/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", "rampart_csrf=aaaaaaaaaaaaaaaaaaaaaaaa")
+        .body(format!(
+            "grant_type=refresh_token&x={}",
+            "a".repeat(limit + 10)
+        ))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        count_rows(app.db(), "users").await?,
+        users,
+        "nothing created"
+    );
+    Ok(())
+}
