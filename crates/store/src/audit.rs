@@ -207,7 +207,7 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyRepo
         .fetch(e);
         while let Some(row) = stream.try_next().await? {
             rows += 1;
-            if rows % 4096 == 0 {
+            if rows.is_multiple_of(4096) {
                 progress(rows);
             }
             if first_break.is_some() {

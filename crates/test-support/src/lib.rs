@@ -136,10 +136,13 @@ pub struct TestApp {
     _dir: TempDir,
 }
 
+/// One configuration change applied before start.
+type Tweak = Box<dyn FnOnce(&mut Config) + Send>;
+
 /// Builds a [`TestApp`] with configuration tweaks.
 pub struct Builder {
     engine: Engine,
-    tweak: Vec<Box<dyn FnOnce(&mut Config) + Send>>,
+    tweak: Vec<Tweak>,
 }
 
 impl Builder {
