@@ -817,7 +817,15 @@ impl Auth {
             self.emit(SecurityEvent::SessionRevoked, ctx, Some(&user.id), &[("reason", "refresh_reuse")]);
             return Err(AuthError::RefreshReused);
         }
-        self.check_fingerprint(&session, &user, ctx, now).await?;
+        if self.fingerprint_changed(&session, &user, ctx)? {
+            // Revoked in this transaction: a second one would wait on this one's
+            // connection (SQLite) or row lock (PostgreSQL) for ever.
+            sessions::revoke_tx(&mut tx, &session.id, now, "suspicious").await?;
+            tx.commit().await?;
+            self.forget(&session.id, true);
+            self.emit(SecurityEvent::SessionRevoked, ctx, Some(&user.id), &[("reason", "suspicious")]);
+            return Err(AuthError::TokenRevoked);
+        }
         let successor_id = uuid::Uuid::new_v4().to_string();
         tstore::insert_refresh(
             &mut tx,
@@ -846,12 +854,13 @@ impl Auth {
     }
 
     /// Fingerprint check (A10): a change of browser family or IP prefix is
-    /// suspicious; for staff and above it ends the session.
-    async fn check_fingerprint(&self, s: &SessionRow, user: &UserRow, ctx: &ClientCtx, now: i64) -> Result<(), AuthError> {
+    /// suspicious (event); returns `true` when the session must end (staff and
+    /// above). The caller revokes it, inside its own transaction when it holds one.
+    fn fingerprint_changed(&self, s: &SessionRow, user: &UserRow, ctx: &ClientCtx) -> Result<bool, AuthError> {
         let family = ua_family(&ctx.user_agent);
         let prefix = ctx.ip_prefix();
         if family == s.ua_family && prefix == s.ip_prefix {
-            return Ok(());
+            return Ok(false);
         }
         self.emit(
             SecurityEvent::SuspiciousSession,
@@ -859,12 +868,7 @@ impl Auth {
             Some(&user.id),
             &[("session_id", &s.id), ("was", &format!("{}|{}", s.ua_family, s.ip_prefix))],
         );
-        if user.role()?.is_staff() {
-            self.revoke_session(&s.id, now, "suspicious").await?;
-            self.emit(SecurityEvent::SessionRevoked, ctx, Some(&user.id), &[("reason", "suspicious")]);
-            return Err(AuthError::TokenRevoked);
-        }
-        Ok(())
+        Ok(user.role()?.is_staff())
     }
 
     // ----- authentication of requests ----------------------------------------
@@ -995,7 +999,11 @@ impl Auth {
             self.revoke_session(&s.id, now, "account_changed").await?;
             return Err(AuthError::TokenRevoked);
         }
-        self.check_fingerprint(&s, &u, ctx, now).await?;
+        if self.fingerprint_changed(&s, &u, ctx)? {
+            self.revoke_session(&s.id, now, "suspicious").await?;
+            self.emit(SecurityEvent::SessionRevoked, ctx, Some(&u.id), &[("reason", "suspicious")]);
+            return Err(AuthError::TokenRevoked);
+        }
         let (idle, _) = self.timeouts(role);
         // Sliding idle expiry; written at most once a minute per session.
         if now - s.last_seen_at > 60_000 {
