@@ -1100,10 +1100,13 @@ impl Auth {
         let mut tx = self.db.begin().await?;
         let before = users::find_by_id_tx(&mut tx, user_id).await?.ok_or(AuthError::NotFound)?;
         users::set_status_tx(&mut tx, user_id, status, now).await?;
-        let ids = if status.may_authenticate() {
-            Vec::new()
+        let (ids, pats) = if status.may_authenticate() {
+            (Vec::new(), 0)
         } else {
-            sessions::revoke_all_tx(&mut tx, user_id, None, now, "banned").await?
+            // PATs are deleted, not just refused while banned: an unban must not
+            // bring back credentials the ban revoked (A11).
+            let pats = tstore::delete_all_pats_tx(&mut tx, user_id).await?;
+            (sessions::revoke_all_tx(&mut tx, user_id, None, now, "banned").await?, pats)
         };
         let action = if status == AccountStatus::Banned { ActionType::UserBan } else { ActionType::UserUnban };
         audit::record(
@@ -1113,7 +1116,7 @@ impl Auth {
                 action,
                 target_type: "user",
                 target_id: user_id,
-                metadata: serde_json::json!({"old_status": before.status, "new_status": status.as_str()}),
+                metadata: serde_json::json!({"old_status": before.status, "new_status": status.as_str(), "pats_deleted": pats}),
                 request_id: ctx.request_id.as_deref(),
                 created_at: now,
             },
@@ -1236,6 +1239,9 @@ impl Auth {
         }
         users::set_password_tx(&mut tx, &user.id, &phc, now).await?;
         tstore::invalidate_resets(&mut tx, &user.id, now).await?;
+        // Account recovery ends every credential, PATs included (one minted by
+        // whoever had the account must not outlive the reset).
+        tstore::delete_all_pats_tx(&mut tx, &user.id).await?;
         let ids = sessions::revoke_all_tx(&mut tx, &user.id, None, now, "password_reset").await?;
         tx.commit().await?;
         for id in &ids {

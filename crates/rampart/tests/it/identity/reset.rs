@@ -101,6 +101,16 @@ async fn reset_token_works_once_and_ends_every_session(app: TestApp) -> Result<(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     assert_eq!(me_status(&app, &access).await?.0, 200);
+    let r = fresh_client(&app)
+        .post(app.at("/v1/tokens"))
+        .bearer_auth(&access)
+        .json(&json!({"name": "cli", "scopes": ["profile:read"]}))
+        .send()
+        .await?;
+    let (st, v) = parts(r).await?;
+    assert_eq!(st, 201, "{v}");
+    let pat = s(&v, "token");
+    assert_eq!(me_status(&app, &pat).await?.0, 200);
 
     let (st, _, _) = request_reset(&app, &fresh_client(&app), "erin").await?;
     assert_eq!(st, 202);
@@ -156,6 +166,11 @@ async fn reset_token_works_once_and_ends_every_session(app: TestApp) -> Result<(
         .send()
         .await?;
     assert_eq!(r.status(), 401, "the web session must end");
+    assert_eq!(
+        me_status(&app, &pat).await?.0,
+        401,
+        "PATs end with a reset too"
+    );
     // A garbage token is refused the same way.
     expect_problem(
         confirm(&app, "rrs_nonsense", PW3).await?,
