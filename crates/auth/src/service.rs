@@ -42,6 +42,11 @@ pub enum AuthError {
     /// The token is malformed, forged or unknown.
     #[error("token invalid")]
     TokenInvalid,
+    /// The refresh token (or the session it belongs to) reached its lifetime; the
+    /// client must log in again (distinct from an expired access token, which a
+    /// client answers by refreshing).
+    #[error("refresh token expired")]
+    RefreshExpired,
     /// The token's session or family was revoked.
     #[error("token revoked")]
     TokenRevoked,
@@ -780,7 +785,7 @@ impl Auth {
             return Err(AuthError::TokenRevoked);
         }
         if row.expires_at <= now || session.expires_at <= now {
-            return Err(AuthError::TokenExpired);
+            return Err(AuthError::RefreshExpired);
         }
         let user = users::find_by_id_tx(&mut tx, &session.user_id).await?.ok_or(AuthError::TokenInvalid)?;
         if !user.status()?.may_authenticate() || user.role != session.role_at_login {
