@@ -42,6 +42,11 @@ pub enum AuthError {
     /// The token is malformed, forged or unknown.
     #[error("token invalid")]
     TokenInvalid,
+    /// The refresh token (or the session it belongs to) reached its lifetime; the
+    /// client must log in again (distinct from an expired access token, which a
+    /// client answers by refreshing).
+    #[error("refresh token expired")]
+    RefreshExpired,
     /// The token's session or family was revoked.
     #[error("token revoked")]
     TokenRevoked,
@@ -780,7 +785,7 @@ impl Auth {
             return Err(AuthError::TokenRevoked);
         }
         if row.expires_at <= now || session.expires_at <= now {
-            return Err(AuthError::TokenExpired);
+            return Err(AuthError::RefreshExpired);
         }
         let user = users::find_by_id_tx(&mut tx, &session.user_id).await?.ok_or(AuthError::TokenInvalid)?;
         if !user.status()?.may_authenticate() || user.role != session.role_at_login {
@@ -817,7 +822,15 @@ impl Auth {
             self.emit(SecurityEvent::SessionRevoked, ctx, Some(&user.id), &[("reason", "refresh_reuse")]);
             return Err(AuthError::RefreshReused);
         }
-        self.check_fingerprint(&session, &user, ctx, now).await?;
+        if self.fingerprint_changed(&session, &user, ctx)? {
+            // Revoked in this transaction: a second one would wait on this one's
+            // connection (SQLite) or row lock (PostgreSQL) for ever.
+            sessions::revoke_tx(&mut tx, &session.id, now, "suspicious").await?;
+            tx.commit().await?;
+            self.forget(&session.id, true);
+            self.emit(SecurityEvent::SessionRevoked, ctx, Some(&user.id), &[("reason", "suspicious")]);
+            return Err(AuthError::TokenRevoked);
+        }
         let successor_id = uuid::Uuid::new_v4().to_string();
         tstore::insert_refresh(
             &mut tx,
@@ -846,12 +859,13 @@ impl Auth {
     }
 
     /// Fingerprint check (A10): a change of browser family or IP prefix is
-    /// suspicious; for staff and above it ends the session.
-    async fn check_fingerprint(&self, s: &SessionRow, user: &UserRow, ctx: &ClientCtx, now: i64) -> Result<(), AuthError> {
+    /// suspicious (event); returns `true` when the session must end (staff and
+    /// above). The caller revokes it, inside its own transaction when it holds one.
+    fn fingerprint_changed(&self, s: &SessionRow, user: &UserRow, ctx: &ClientCtx) -> Result<bool, AuthError> {
         let family = ua_family(&ctx.user_agent);
         let prefix = ctx.ip_prefix();
         if family == s.ua_family && prefix == s.ip_prefix {
-            return Ok(());
+            return Ok(false);
         }
         self.emit(
             SecurityEvent::SuspiciousSession,
@@ -859,12 +873,7 @@ impl Auth {
             Some(&user.id),
             &[("session_id", &s.id), ("was", &format!("{}|{}", s.ua_family, s.ip_prefix))],
         );
-        if user.role()?.is_staff() {
-            self.revoke_session(&s.id, now, "suspicious").await?;
-            self.emit(SecurityEvent::SessionRevoked, ctx, Some(&user.id), &[("reason", "suspicious")]);
-            return Err(AuthError::TokenRevoked);
-        }
-        Ok(())
+        Ok(user.role()?.is_staff())
     }
 
     // ----- authentication of requests ----------------------------------------
@@ -995,7 +1004,11 @@ impl Auth {
             self.revoke_session(&s.id, now, "account_changed").await?;
             return Err(AuthError::TokenRevoked);
         }
-        self.check_fingerprint(&s, &u, ctx, now).await?;
+        if self.fingerprint_changed(&s, &u, ctx)? {
+            self.revoke_session(&s.id, now, "suspicious").await?;
+            self.emit(SecurityEvent::SessionRevoked, ctx, Some(&u.id), &[("reason", "suspicious")]);
+            return Err(AuthError::TokenRevoked);
+        }
         let (idle, _) = self.timeouts(role);
         // Sliding idle expiry; written at most once a minute per session.
         if now - s.last_seen_at > 60_000 {
@@ -1092,10 +1105,13 @@ impl Auth {
         let mut tx = self.db.begin().await?;
         let before = users::find_by_id_tx(&mut tx, user_id).await?.ok_or(AuthError::NotFound)?;
         users::set_status_tx(&mut tx, user_id, status, now).await?;
-        let ids = if status.may_authenticate() {
-            Vec::new()
+        let (ids, pats) = if status.may_authenticate() {
+            (Vec::new(), 0)
         } else {
-            sessions::revoke_all_tx(&mut tx, user_id, None, now, "banned").await?
+            // PATs are deleted, not just refused while banned: an unban must not
+            // bring back credentials the ban revoked (A11).
+            let pats = tstore::delete_all_pats_tx(&mut tx, user_id).await?;
+            (sessions::revoke_all_tx(&mut tx, user_id, None, now, "banned").await?, pats)
         };
         let action = if status == AccountStatus::Banned { ActionType::UserBan } else { ActionType::UserUnban };
         audit::record(
@@ -1105,7 +1121,7 @@ impl Auth {
                 action,
                 target_type: "user",
                 target_id: user_id,
-                metadata: serde_json::json!({"old_status": before.status, "new_status": status.as_str()}),
+                metadata: serde_json::json!({"old_status": before.status, "new_status": status.as_str(), "pats_deleted": pats}),
                 request_id: ctx.request_id.as_deref(),
                 created_at: now,
             },
@@ -1228,6 +1244,9 @@ impl Auth {
         }
         users::set_password_tx(&mut tx, &user.id, &phc, now).await?;
         tstore::invalidate_resets(&mut tx, &user.id, now).await?;
+        // Account recovery ends every credential, PATs included (one minted by
+        // whoever had the account must not outlive the reset).
+        tstore::delete_all_pats_tx(&mut tx, &user.id).await?;
         let ids = sessions::revoke_all_tx(&mut tx, &user.id, None, now, "password_reset").await?;
         tx.commit().await?;
         for id in &ids {

@@ -30,6 +30,7 @@ pub fn problem(e: AuthError) -> ApiError {
         AuthError::TotpRequired => ApiError::new(StatusCode::UNAUTHORIZED, "totp_required"),
         AuthError::TotpInvalid => ApiError::new(StatusCode::UNAUTHORIZED, "totp_invalid"),
         AuthError::TokenExpired => ApiError::new(StatusCode::UNAUTHORIZED, "token_expired"),
+        AuthError::RefreshExpired => ApiError::new(StatusCode::UNAUTHORIZED, "refresh_token_expired"),
         AuthError::TokenInvalid => ApiError::new(StatusCode::UNAUTHORIZED, "token_invalid"),
         AuthError::TokenRevoked => ApiError::new(StatusCode::UNAUTHORIZED, "token_revoked"),
         AuthError::RefreshReused => ApiError::new(StatusCode::UNAUTHORIZED, "refresh_reused"),

@@ -93,6 +93,7 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("err.forbidden", "Forbidden", "Keelatud"),
     ("err.invalid_credentials", "Invalid credentials", "Vigased sisselogimisandmed"),
     ("err.token_expired", "Token expired", "Tõend on aegunud"),
+    ("err.refresh_token_expired", "Session expired; log in again", "Seanss on aegunud; logi uuesti sisse"),
     ("err.token_invalid", "Token invalid", "Tõend on vigane"),
     ("err.token_revoked", "Token revoked", "Tõend on tühistatud"),
     ("err.refresh_reused", "Refresh token reused; the session was ended", "Värskendustõendit kasutati uuesti; seanss lõpetati"),

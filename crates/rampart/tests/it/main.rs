@@ -5,5 +5,6 @@
 mod abuse;
 mod audit;
 mod cli;
+mod identity;
 mod ops;
 mod schema;
