@@ -42,7 +42,8 @@ const HARD_BODY_CAP: usize = 1024 * 1024;
 pub fn routes(state: &AppState) -> Routes {
     let r = Routes::new(state.clone());
     let r = handlers::ops::mount(r);
-    handlers::auth_api::mount(r)
+    let r = handlers::auth_api::mount(r);
+    handlers::pages::mount(r)
 }
 
 /// Builds the complete application and the list of mounted routes.

@@ -7,4 +7,5 @@ mod audit;
 mod cli;
 mod identity;
 mod ops;
+mod pages;
 mod schema;

@@ -3,3 +3,4 @@
 
 pub mod auth_api;
 pub mod ops;
+pub mod pages;

@@ -1,6 +1,7 @@
 //! Operational endpoints (health, readiness, metrics, the OpenAPI document), the
 //! stylesheet and the home page.
 
+use crate::authn::MaybeUser;
 use crate::error::ApiError;
 use crate::i18n::{Lang, Tr};
 use crate::pages::{html, HomePage, Nav};
@@ -78,9 +79,21 @@ pub fn lang_of(headers: &HeaderMap) -> Lang {
     Lang::negotiate(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
 }
 
-async fn home(headers: HeaderMap) -> Response {
+async fn home(State(s): State<AppState>, MaybeUser(p): MaybeUser, headers: HeaderMap) -> Response {
+    // Only a signed-in user gets a token (for the logout button); the anonymous home
+    // page sets no cookie.
+    let nav = match &p {
+        Some(user) => {
+            let names = s.config.cookie_names();
+            let token = crate::csrf::binding(&headers, &names)
+                .map(|b| s.csrf.token_for(&b))
+                .unwrap_or_default();
+            crate::handlers::pages::nav(Some(user), &token)
+        }
+        None => Nav::default(),
+    };
     html(&HomePage {
-        tr: Tr(lang_of(&headers)),
-        nav: Nav::default(),
+        tr: Tr(crate::handlers::pages::lang_for(p.as_ref(), &headers)),
+        nav,
     })
 }
