@@ -15,28 +15,40 @@ pub struct HeaderConfig {
     pub hsts: bool,
 }
 
-static PERMISSIONS: &str = "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()";
+// Built at compile time: the hot path only copies them into the map.
+const PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
+const COOP: HeaderName = HeaderName::from_static("cross-origin-opener-policy");
+const CORP: HeaderName = HeaderName::from_static("cross-origin-resource-policy");
+const CSP_VALUE: HeaderValue = HeaderValue::from_static(CSP);
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+const DENY: HeaderValue = HeaderValue::from_static("DENY");
+const REFERRER: HeaderValue = HeaderValue::from_static("strict-origin-when-cross-origin");
+const PERMISSIONS: HeaderValue = HeaderValue::from_static(
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()",
+);
+const SAME_ORIGIN: HeaderValue = HeaderValue::from_static("same-origin");
+const SAME_SITE: HeaderValue = HeaderValue::from_static("same-site");
+const ZERO: HeaderValue = HeaderValue::from_static("0");
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
 /// Adds the headers; `Cache-Control: no-store` unless the handler chose a policy.
 pub fn apply(h: &mut axum::http::HeaderMap, cfg: HeaderConfig) {
     h.reserve(12);
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
-    h.insert(HeaderName::from_static("permissions-policy"), HeaderValue::from_static(PERMISSIONS));
-    h.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
-    h.insert(HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("same-site"));
-    h.insert(header::X_XSS_PROTECTION, HeaderValue::from_static("0"));
+    h.insert(header::CONTENT_SECURITY_POLICY, CSP_VALUE);
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    h.insert(header::X_FRAME_OPTIONS, DENY);
+    h.insert(header::REFERRER_POLICY, REFERRER);
+    h.insert(PERMISSIONS_POLICY, PERMISSIONS);
+    h.insert(COOP, SAME_ORIGIN);
+    h.insert(CORP, SAME_SITE);
+    h.insert(header::X_XSS_PROTECTION, ZERO);
     if cfg.hsts {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        );
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
     h.remove("x-powered-by");
     h.remove(header::SERVER);
     if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::CACHE_CONTROL, NO_STORE);
     }
 }

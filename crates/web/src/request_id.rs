@@ -27,7 +27,25 @@ pub fn assign(req: &Request) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|v| is_well_formed(v))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+        .unwrap_or_else(new_id)
+}
+
+/// A UUIDv7 from the clock and the thread-local CSPRNG (no system call per request,
+/// unlike `Uuid::now_v7`, which asks the OS for randomness every time).
+fn new_id() -> String {
+    use rand::RngCore;
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let mut random = [0u8; 10];
+    rand::thread_rng().fill_bytes(&mut random);
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Builder::from_unix_timestamp_millis(ms, &random)
+        .into_uuid()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
 }
 
 #[cfg(test)]
