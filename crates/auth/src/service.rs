@@ -528,9 +528,9 @@ impl Auth {
     ) -> Result<UserRow, AuthError> {
         let now = self.now();
         let login_norm = login.trim().to_lowercase();
+        // Counted in rampart_security_events_total{event="login_failure"}.
         let fail = |reason: &str, user: Option<&str>| {
             self.emit(SecurityEvent::LoginFailure, ctx, user, &[("reason", reason)]);
-            self.events_metric("rampart_login_failures_total", "Failed logins.");
         };
         if login_norm.is_empty() || login_norm.len() > Email::MAX || password.expose().len() > 1024 {
             self.hasher.verify_dummy(password).await?;
@@ -578,8 +578,6 @@ impl Auth {
         }
         Ok(user)
     }
-
-    fn events_metric(&self, _name: &'static str, _help: &'static str) {}
 
     async fn register_failure(&self, user: &UserRow, ctx: &ClientCtx, now: i64) -> Result<(), AuthError> {
         sessions::record_failure(&self.db, &user.id, now).await?;
@@ -951,6 +949,11 @@ impl Auth {
                 JwtError::Invalid(_) => AuthError::TokenInvalid,
             })?;
         if let Some(client) = claims.sub.strip_prefix("client:") {
+            // Client tokens have no session; a revoked client's tokens fail at once.
+            match misc::oauth_client(&self.db, client).await? {
+                Some(c) if c.revoked_at.is_none() => {}
+                _ => return Err(AuthError::TokenRevoked),
+            }
             return Ok(Principal {
                 user_id: claims.sub.clone(),
                 username: client.to_owned(),

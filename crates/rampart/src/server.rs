@@ -73,6 +73,7 @@ pub async fn build_state(cfg: &Config, secrets: &Secrets, db: Db, clock: Arc<dyn
         limiter,
         policies,
         auth,
+        openapi: std::sync::OnceLock::new(),
     })))
 }
 

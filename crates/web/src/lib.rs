@@ -22,8 +22,7 @@ pub mod state;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};
 use axum::middleware::from_fn_with_state;
-use axum::{Extension, Router};
-use handlers::ops::OpenApiDoc;
+use axum::Router;
 use routes::{RouteInfo, Routes};
 use state::AppState;
 use std::sync::Arc;
@@ -49,7 +48,8 @@ pub fn routes(state: &AppState) -> Routes {
 /// Builds the complete application and the list of mounted routes.
 pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
     let (router, infos) = routes(&state).finish();
-    let doc = OpenApiDoc(Arc::new(openapi::document(&infos).to_string()));
+    // Generated once per process from the same list the router was built from.
+    let _ = state.openapi.set(openapi::document(&infos).to_string());
     let cfg = &state.config;
     let mut router = router
         .fallback(error::fallback)
@@ -68,7 +68,6 @@ pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
             }),
             edge::edge,
         ))
-        .layer(Extension(doc))
         .with_state(state);
     (router, infos)
 }

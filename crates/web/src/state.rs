@@ -68,6 +68,8 @@ pub struct AppInner {
     pub policies: crate::ratelimit::Policies,
     /// The identity service.
     pub auth: Arc<rampart_auth::service::Auth>,
+    /// The OpenAPI document, set when the router is built.
+    pub openapi: std::sync::OnceLock<String>,
 }
 
 /// Cheap-to-clone handle.

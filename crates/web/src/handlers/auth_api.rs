@@ -378,11 +378,13 @@ struct ChangePasswordBody {
 }
 
 async fn change_password(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, ApiJson(b): ApiJson<ChangePasswordBody>) -> Result<StatusCode, ApiError> {
+    interactive(&p)?;
     s.auth.change_password(&p, &b.current_password, &b.new_password, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn totp_begin(State(s): State<AppState>, CurrentUser(p): CurrentUser) -> Result<Json<Value>, ApiError> {
+    interactive(&p)?;
     let (uri, svg, secret) = s.auth.totp_begin(&p).await?;
     Ok(Json(json!({"otpauth_uri": uri, "secret": secret, "qr_svg": svg})))
 }
@@ -394,11 +396,13 @@ struct CodeBody {
 }
 
 async fn totp_confirm(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, ApiJson(b): ApiJson<CodeBody>) -> Result<Json<Value>, ApiError> {
+    interactive(&p)?;
     let codes = s.auth.totp_confirm(&p, &b.code, &ctx).await?;
     Ok(Json(json!({"recovery_codes": codes})))
 }
 
 async fn totp_disable(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, ApiJson(b): ApiJson<CodeBody>) -> Result<StatusCode, ApiError> {
+    interactive(&p)?;
     s.auth.totp_disable(&p, &b.code, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -431,7 +435,8 @@ fn pat_json(r: &rampart_store::tokens::PatRow) -> Value {
         "created_at": r.created_at, "expires_at": r.expires_at, "last_used_at": r.last_used_at})
 }
 
-/// Token management needs an interactive credential: a PAT cannot mint or widen PATs.
+/// Credential management (PATs, password, TOTP) needs an interactive credential: a
+/// leaked PAT cannot mint tokens, change the password or lock the owner out.
 fn interactive(p: &Principal) -> Result<(), ApiError> {
     match p.via {
         Via::Session { .. } | Via::Bearer { .. } => Ok(()),

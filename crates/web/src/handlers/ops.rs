@@ -10,13 +10,9 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde_json::json;
-use std::sync::Arc;
 
-/// The rendered OpenAPI document, shared with its handler.
-#[derive(Clone)]
-pub struct OpenApiDoc(pub Arc<String>);
 
 const CSS: &str = include_str!("../../static/app.css");
 
@@ -59,8 +55,9 @@ async fn metrics(State(s): State<AppState>) -> Response {
     r
 }
 
-async fn openapi(Extension(doc): Extension<OpenApiDoc>) -> Response {
-    let mut r = (*doc.0).clone().into_response();
+async fn openapi(State(s): State<AppState>) -> Response {
+    let doc = s.openapi.get().cloned().unwrap_or_default();
+    let mut r = doc.into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
