@@ -50,7 +50,10 @@ async fn service(url: &str) -> Arc<Auth> {
         vec![9u8; 32],
         SecurityEvents::new(Arc::new(Metrics::new())),
     );
-    auth.keys.reload(clock.now_ms(), auth.access_ttl_ms()).await.unwrap();
+    auth.keys
+        .reload(clock.now_ms(), auth.access_ttl_ms())
+        .await
+        .unwrap();
     Arc::new(auth)
 }
 
@@ -86,10 +89,13 @@ async fn verify_bench(auth: &Arc<Auth>) {
     let token = pair.access_token.clone();
     // Raw baseline: the same signing input and signature through ed25519-dalek.
     let (signing_input, sig_b64) = token.rsplit_once('.').unwrap();
-    let sig = ed25519_dalek::Signature::from_slice(&URL_SAFE_NO_PAD.decode(sig_b64).unwrap()).unwrap();
+    let sig =
+        ed25519_dalek::Signature::from_slice(&URL_SAFE_NO_PAD.decode(sig_b64).unwrap()).unwrap();
     let set = auth.keys.current();
     let kid = serde_json::from_slice::<serde_json::Value>(
-        &URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap(),
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
     )
     .unwrap()["kid"]
         .as_str()
@@ -108,7 +114,9 @@ async fn verify_bench(auth: &Arc<Auth>) {
         let t = Instant::now();
         let mut n = 0u64;
         while t.elapsed() < Duration::from_millis(400) {
-            assert!(vk.verify_strict(black_box(signing_input.as_bytes()), &sig).is_ok());
+            assert!(vk
+                .verify_strict(black_box(signing_input.as_bytes()), &sig)
+                .is_ok());
             n += 1;
         }
         raw.push(n as f64 / t.elapsed().as_secs_f64());
@@ -138,7 +146,10 @@ async fn login_bench(auth: &Arc<Auth>, tasks: usize, per_task: usize) {
     let params = Params::new(19_456, 2, 1, None).unwrap();
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let salt = SaltString::encode_b64(b"benchmark-salt-16").unwrap();
-    let phc = argon.hash_password(PASSWORD.as_bytes(), &salt).unwrap().to_string();
+    let phc = argon
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .unwrap()
+        .to_string();
     let t = Instant::now();
     let mut hs = Vec::new();
     for _ in 0..tasks {
@@ -161,9 +172,14 @@ async fn login_bench(auth: &Arc<Auth>, tasks: usize, per_task: usize) {
         let auth = auth.clone();
         hs.push(tokio::spawn(async move {
             for _ in 0..per_task {
-                auth.login_api(&format!("login{i}"), &SecretString::new(PASSWORD), None, &ctx())
-                    .await
-                    .unwrap();
+                auth.login_api(
+                    &format!("login{i}"),
+                    &SecretString::new(PASSWORD),
+                    None,
+                    &ctx(),
+                )
+                .await
+                .unwrap();
             }
         }));
     }
@@ -182,7 +198,10 @@ async fn refresh_bench(auth: &Arc<Auth>, engine: &str, families: usize, per_fami
     for i in 0..families {
         let name = format!("refresh{i}");
         user(auth, &name).await;
-        let pair = auth.login_api(&name, &SecretString::new(PASSWORD), None, &ctx()).await.unwrap();
+        let pair = auth
+            .login_api(&name, &SecretString::new(PASSWORD), None, &ctx())
+            .await
+            .unwrap();
         tokens.push(pair.refresh_token);
     }
     let t = Instant::now();
@@ -210,7 +229,8 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = std::env::temp_dir().join(format!("rampart-bench-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("rampart-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("bench.db").display());
         let auth = service(&url).await;
@@ -226,15 +246,23 @@ fn main() {
             Some(admin) => {
                 let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
                 let pool = sqlx::PgPool::connect(&admin).await.unwrap();
-                sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
                 let sep = if admin.contains('?') { '&' } else { '?' };
                 let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
                 let auth = service(&url).await;
                 refresh_bench(&auth, "postgres", 8, 100).await;
                 auth.db.close().await;
-                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&pool).await.unwrap();
+                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
             }
-            None => println!("refresh rotations on postgres: SKIPPED (set RAMPART_TEST_DATABASE_URL)"),
+            None => {
+                println!("refresh rotations on postgres: SKIPPED (set RAMPART_TEST_DATABASE_URL)")
+            }
         }
     });
 }

@@ -49,7 +49,9 @@ fn aad(kid: &str) -> Vec<u8> {
 
 impl KeyProvider for EncryptedAtRest {
     fn seal(&self, kid: &str, secret: &[u8; 32]) -> Result<String, KeyError> {
-        self.0.encrypt(secret, &aad(kid)).map_err(|_| KeyError::Decrypt(kid.to_owned()))
+        self.0
+            .encrypt(secret, &aad(kid))
+            .map_err(|_| KeyError::Decrypt(kid.to_owned()))
     }
     fn open(&self, kid: &str, sealed: &str) -> Result<[u8; 32], KeyError> {
         let v = self
@@ -239,7 +241,13 @@ impl KeyManager {
     }
 
     /// Verifies a token against active and retained keys.
-    pub fn verify(&self, token: &str, now_secs: i64, iss: &str, aud: &str) -> Result<AccessClaims, JwtError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        now_secs: i64,
+        iss: &str,
+        aud: &str,
+    ) -> Result<AccessClaims, JwtError> {
         self.current().verifier.verify(token, now_secs, iss, aud)
     }
 }

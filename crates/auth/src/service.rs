@@ -282,7 +282,9 @@ impl Principal {
     pub fn has_scope(&self, scope: &str) -> bool {
         match &self.via {
             Via::Session { .. } | Via::Bearer { .. } => true,
-            Via::Pat { scopes, .. } | Via::Client { scopes, .. } => scopes.iter().any(|s| s == scope),
+            Via::Pat { scopes, .. } | Via::Client { scopes, .. } => {
+                scopes.iter().any(|s| s == scope)
+            }
         }
     }
     /// Admins without TOTP may only enrol.
@@ -427,18 +429,36 @@ impl Auth {
     }
 
     /// Emits a security event.
-    pub fn emit(&self, ev: SecurityEvent, ctx: &ClientCtx, user: Option<&str>, detail: &[(&str, &str)]) {
+    pub fn emit(
+        &self,
+        ev: SecurityEvent,
+        ctx: &ClientCtx,
+        user: Option<&str>,
+        detail: &[(&str, &str)],
+    ) {
         self.events.emit(ev, &ctx.event(user), detail);
     }
 
     // ----- registration -------------------------------------------------------
 
     /// Registers a customer account.
-    pub async fn register(&self, input: RegisterInput, ctx: &ClientCtx) -> Result<UserRow, AuthError> {
+    pub async fn register(
+        &self,
+        input: RegisterInput,
+        ctx: &ClientCtx,
+    ) -> Result<UserRow, AuthError> {
         let mut errs = FieldErrors::new();
         let username = errs.take(Username::parse("username", &input.username));
-        let email = match input.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
-            Some(e) => errs.take(Email::parse("email", e)).map(Some).unwrap_or(None),
+        let email = match input
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            Some(e) => errs
+                .take(Email::parse("email", e))
+                .map(Some)
+                .unwrap_or(None),
             None => None,
         };
         let mut inputs: Vec<&str> = vec![input.username.as_str()];
@@ -450,13 +470,21 @@ impl Auth {
                 errs.push(FieldError::new("password", i.code()));
             }
         }
-        let invite = input.invite_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        let invite = input
+            .invite_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
         if let Some(c) = invite {
             if c.len() > 128 {
                 errs.push(FieldError::new("invite_code", "too_long"));
             }
         }
-        let referral = input.referral_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        let referral = input
+            .referral_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
         if let Some(c) = referral {
             if c.len() > 64 {
                 errs.push(FieldError::new("referral_code", "too_long"));
@@ -480,7 +508,10 @@ impl Auth {
         let now = self.now();
         let own_code = {
             let (t, _) = random_token("");
-            t.chars().filter(|c| c.is_ascii_alphanumeric()).take(10).collect::<String>()
+            t.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(10)
+                .collect::<String>()
         };
         let mut tx = self.db.begin().await?;
         if let Some(code) = invite {
@@ -504,14 +535,27 @@ impl Auth {
         {
             Ok(id) => id,
             Err(StoreError::Conflict(c)) => {
-                let f = if c.contains("email") { "email" } else { "username" };
-                return Err(AuthError::Conflict(FieldErrors(vec![FieldError::new(f, "taken")])));
+                let f = if c.contains("email") {
+                    "email"
+                } else {
+                    "username"
+                };
+                return Err(AuthError::Conflict(FieldErrors(vec![FieldError::new(
+                    f, "taken",
+                )])));
             }
             Err(e) => return Err(e.into()),
         };
-        let user = users::find_by_id_tx(&mut tx, &id).await?.ok_or(AuthError::NotFound)?;
+        let user = users::find_by_id_tx(&mut tx, &id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         tx.commit().await?;
-        self.emit(SecurityEvent::AccountStatusChange, ctx, Some(&id), &[("status", "registered")]);
+        self.emit(
+            SecurityEvent::AccountStatusChange,
+            ctx,
+            Some(&id),
+            &[("status", "registered")],
+        );
         Ok(user)
     }
 
@@ -530,9 +574,15 @@ impl Auth {
         let login_norm = login.trim().to_lowercase();
         // Counted in rampart_security_events_total{event="login_failure"}.
         let fail = |reason: &str, user: Option<&str>| {
-            self.emit(SecurityEvent::LoginFailure, ctx, user, &[("reason", reason)]);
+            self.emit(
+                SecurityEvent::LoginFailure,
+                ctx,
+                user,
+                &[("reason", reason)],
+            );
         };
-        if login_norm.is_empty() || login_norm.len() > Email::MAX || password.expose().len() > 1024 {
+        if login_norm.is_empty() || login_norm.len() > Email::MAX || password.expose().len() > 1024
+        {
             self.hasher.verify_dummy(password).await?;
             fail("malformed", None);
             return Err(AuthError::InvalidCredentials);
@@ -573,26 +623,45 @@ impl Auth {
             let phc = self.hasher.hash(password).await?;
             users::set_password_hash(&self.db, &user.id, &phc, now, false).await?;
         }
-        if user.locked_until.is_some() || sessions::failures_since(&self.db, &user.id, 0).await? > 0 {
+        if user.locked_until.is_some() || sessions::failures_since(&self.db, &user.id, 0).await? > 0
+        {
             sessions::set_lock(&self.db, &user.id, None).await?;
         }
         Ok(user)
     }
 
-    async fn register_failure(&self, user: &UserRow, ctx: &ClientCtx, now: i64) -> Result<(), AuthError> {
+    async fn register_failure(
+        &self,
+        user: &UserRow,
+        ctx: &ClientCtx,
+        now: i64,
+    ) -> Result<(), AuthError> {
         sessions::record_failure(&self.db, &user.id, now).await?;
         let since = now - self.cfg.lockout_window_secs * 1000;
         let n = sessions::failures_since(&self.db, &user.id, since).await?;
         if n >= self.cfg.lockout_threshold {
-            sessions::set_lock(&self.db, &user.id, Some(now + self.cfg.lockout_secs * 1000)).await?;
-            self.emit(SecurityEvent::Lockout, ctx, Some(&user.id), &[("minutes", &(self.cfg.lockout_secs / 60).to_string())]);
+            sessions::set_lock(&self.db, &user.id, Some(now + self.cfg.lockout_secs * 1000))
+                .await?;
+            self.emit(
+                SecurityEvent::Lockout,
+                ctx,
+                Some(&user.id),
+                &[("minutes", &(self.cfg.lockout_secs / 60).to_string())],
+            );
         }
         Ok(())
     }
 
     /// A TOTP code (±1 step, no replay) or an unused recovery code.
-    async fn check_second_factor(&self, user: &UserRow, code: &str, now: i64) -> Result<bool, AuthError> {
-        let Some(secret) = self.totp_secret(user)? else { return Ok(false) };
+    async fn check_second_factor(
+        &self,
+        user: &UserRow,
+        code: &str,
+        now: i64,
+    ) -> Result<bool, AuthError> {
+        let Some(secret) = self.totp_secret(user)? else {
+            return Ok(false);
+        };
         let last = user.totp_last_step.and_then(|s| u64::try_from(s).ok());
         if let Some(step) = totp::verify(&secret, code, now / 1000, last) {
             // The conditional update is the replay guard under concurrency too.
@@ -605,7 +674,9 @@ impl Auth {
     }
 
     fn totp_secret(&self, user: &UserRow) -> Result<Option<Vec<u8>>, AuthError> {
-        let Some(enc) = &user.totp_secret else { return Ok(None) };
+        let Some(enc) = &user.totp_secret else {
+            return Ok(None);
+        };
         let aad = format!("users.totp_secret:{}", user.id);
         self.keyring
             .decrypt(enc, aad.as_bytes())
@@ -615,7 +686,10 @@ impl Auth {
 
     fn timeouts(&self, role: Role) -> (i64, i64) {
         if role.is_staff() {
-            (self.cfg.staff_idle_secs * 1000, self.cfg.staff_absolute_secs * 1000)
+            (
+                self.cfg.staff_idle_secs * 1000,
+                self.cfg.staff_absolute_secs * 1000,
+            )
         } else {
             (self.cfg.idle_secs * 1000, self.cfg.absolute_secs * 1000)
         }
@@ -636,7 +710,12 @@ impl Auth {
         let sid = uuid::Uuid::new_v4().to_string();
         let family = ua_family(&ctx.user_agent);
         let prefix = ctx.ip_prefix();
-        let ua: String = ctx.user_agent.chars().filter(|c| !c.is_control()).take(256).collect();
+        let ua: String = ctx
+            .user_agent
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect();
         let mut tx = self.db.begin().await?;
         sessions::create(
             &mut tx,
@@ -668,32 +747,67 @@ impl Auth {
         tx.commit().await?;
         for id in &evicted {
             self.forget(id, true);
-            self.emit(SecurityEvent::SessionEvicted, ctx, Some(&user.id), &[("session_id", id)]);
+            self.emit(
+                SecurityEvent::SessionEvicted,
+                ctx,
+                Some(&user.id),
+                &[("session_id", id)],
+            );
         }
         if new_device {
-            self.emit(SecurityEvent::NewDeviceLogin, ctx, Some(&user.id), &[("device", family)]);
+            self.emit(
+                SecurityEvent::NewDeviceLogin,
+                ctx,
+                Some(&user.id),
+                &[("device", family)],
+            );
             if let Some(email) = &user.email {
                 let body = format!(
                     "A new sign-in to your Rampart account {} from {} ({}).\nIf this was not you, change your password and end your other sessions at {}/settings/sessions.",
                     user.username, family, prefix, self.cfg.public_origin
                 );
-                misc::enqueue_mail(&self.db, email, "new_device", "New sign-in to your account", &body, now).await?;
+                misc::enqueue_mail(
+                    &self.db,
+                    email,
+                    "new_device",
+                    "New sign-in to your account",
+                    &body,
+                    now,
+                )
+                .await?;
             }
         }
-        self.emit(SecurityEvent::LoginSuccess, ctx, Some(&user.id), &[("kind", kind)]);
+        self.emit(
+            SecurityEvent::LoginSuccess,
+            ctx,
+            Some(&user.id),
+            &[("kind", kind)],
+        );
         Ok((sid, absolute))
     }
 
     /// Logs in for the web: a new server-side session (new ID every login).
-    pub async fn login_web(&self, login: &str, password: &SecretString, totp: Option<&str>, ctx: &ClientCtx) -> Result<WebLogin, AuthError> {
+    pub async fn login_web(
+        &self,
+        login: &str,
+        password: &SecretString,
+        totp: Option<&str>,
+        ctx: &ClientCtx,
+    ) -> Result<WebLogin, AuthError> {
         let user = self.check_credentials(login, password, totp, ctx).await?;
         self.start_web_session(&user, ctx).await
     }
 
     /// Starts a web session for an already authenticated user.
-    pub async fn start_web_session(&self, user: &UserRow, ctx: &ClientCtx) -> Result<WebLogin, AuthError> {
+    pub async fn start_web_session(
+        &self,
+        user: &UserRow,
+        ctx: &ClientCtx,
+    ) -> Result<WebLogin, AuthError> {
         let (secret, hash) = random_token("rses_");
-        let (sid, absolute) = self.open_session(user, "web", Some(&hash.to_hex()), ctx).await?;
+        let (sid, absolute) = self
+            .open_session(user, "web", Some(&hash.to_hex()), ctx)
+            .await?;
         Ok(WebLogin {
             cookie: format!("{sid}.{secret}"),
             session_id: sid,
@@ -703,7 +817,13 @@ impl Auth {
     }
 
     /// Logs in for the API: a session with a refresh family and an access token.
-    pub async fn login_api(&self, login: &str, password: &SecretString, totp: Option<&str>, ctx: &ClientCtx) -> Result<TokenPair, AuthError> {
+    pub async fn login_api(
+        &self,
+        login: &str,
+        password: &SecretString,
+        totp: Option<&str>,
+        ctx: &ClientCtx,
+    ) -> Result<TokenPair, AuthError> {
         let user = self.check_credentials(login, password, totp, ctx).await?;
         let (sid, _) = self.open_session(&user, "api", None, ctx).await?;
         let now = self.now();
@@ -721,7 +841,12 @@ impl Auth {
         .await?;
         tx.commit().await?;
         let access = self.issue_access(&user.id, &sid, None)?;
-        self.emit(SecurityEvent::TokenCreated, ctx, Some(&user.id), &[("session_id", &sid)]);
+        self.emit(
+            SecurityEvent::TokenCreated,
+            ctx,
+            Some(&user.id),
+            &[("session_id", &sid)],
+        );
         Ok(TokenPair {
             access_token: access,
             expires_in: self.cfg.access_ttl_secs,
@@ -731,7 +856,12 @@ impl Auth {
     }
 
     /// Signs an access token.
-    pub fn issue_access(&self, sub: &str, sid: &str, scope: Option<String>) -> Result<String, AuthError> {
+    pub fn issue_access(
+        &self,
+        sub: &str,
+        sid: &str,
+        scope: Option<String>,
+    ) -> Result<String, AuthError> {
         let now = self.now() / 1000;
         let claims = AccessClaims {
             iss: self.cfg.issuer.clone(),
@@ -778,14 +908,18 @@ impl Auth {
         let Some(row) = tstore::refresh_for_update(&mut tx, &hash).await? else {
             return Err(AuthError::TokenInvalid);
         };
-        let session = sessions::get_tx(&mut tx, &row.session_id).await?.ok_or(AuthError::TokenInvalid)?;
+        let session = sessions::get_tx(&mut tx, &row.session_id)
+            .await?
+            .ok_or(AuthError::TokenInvalid)?;
         if session.revoked_at.is_some() || row.revoked_at.is_some() {
             return Err(AuthError::TokenRevoked);
         }
         if row.expires_at <= now || session.expires_at <= now {
             return Err(AuthError::RefreshExpired);
         }
-        let user = users::find_by_id_tx(&mut tx, &session.user_id).await?.ok_or(AuthError::TokenInvalid)?;
+        let user = users::find_by_id_tx(&mut tx, &session.user_id)
+            .await?
+            .ok_or(AuthError::TokenInvalid)?;
         if !user.status()?.may_authenticate() || user.role != session.role_at_login {
             sessions::revoke_tx(&mut tx, &session.id, now, "account_changed").await?;
             tx.commit().await?;
@@ -800,9 +934,9 @@ impl Auth {
                 Some(id) => tstore::refresh_by_id(&mut tx, id).await?,
                 None => None,
             };
-            let successor_still_current = successor
-                .as_ref()
-                .is_some_and(|s| s.rotated_at.is_none() && s.revoked_at.is_none() && s.token_hash == successor_hash);
+            let successor_still_current = successor.as_ref().is_some_and(|s| {
+                s.rotated_at.is_none() && s.revoked_at.is_none() && s.token_hash == successor_hash
+            });
             if within_grace && successor_still_current {
                 tx.commit().await?;
                 let access = self.issue_access(&user.id, &session.id, None)?;
@@ -816,8 +950,18 @@ impl Auth {
             sessions::revoke_tx(&mut tx, &session.id, now, "refresh_reuse").await?;
             tx.commit().await?;
             self.forget(&session.id, true);
-            self.emit(SecurityEvent::RefreshReuseDetected, ctx, Some(&user.id), &[("session_id", &session.id)]);
-            self.emit(SecurityEvent::SessionRevoked, ctx, Some(&user.id), &[("reason", "refresh_reuse")]);
+            self.emit(
+                SecurityEvent::RefreshReuseDetected,
+                ctx,
+                Some(&user.id),
+                &[("session_id", &session.id)],
+            );
+            self.emit(
+                SecurityEvent::SessionRevoked,
+                ctx,
+                Some(&user.id),
+                &[("reason", "refresh_reuse")],
+            );
             return Err(AuthError::RefreshReused);
         }
         if self.fingerprint_changed(&session, &user, ctx)? {
@@ -826,7 +970,12 @@ impl Auth {
             sessions::revoke_tx(&mut tx, &session.id, now, "suspicious").await?;
             tx.commit().await?;
             self.forget(&session.id, true);
-            self.emit(SecurityEvent::SessionRevoked, ctx, Some(&user.id), &[("reason", "suspicious")]);
+            self.emit(
+                SecurityEvent::SessionRevoked,
+                ctx,
+                Some(&user.id),
+                &[("reason", "suspicious")],
+            );
             return Err(AuthError::TokenRevoked);
         }
         let successor_id = uuid::Uuid::new_v4().to_string();
@@ -847,7 +996,12 @@ impl Auth {
         tx.commit().await?;
         sessions::touch(&self.db, &session.id, now, now + idle).await?;
         let access = self.issue_access(&user.id, &session.id, None)?;
-        self.emit(SecurityEvent::TokenRotated, ctx, Some(&user.id), &[("session_id", &session.id)]);
+        self.emit(
+            SecurityEvent::TokenRotated,
+            ctx,
+            Some(&user.id),
+            &[("session_id", &session.id)],
+        );
         Ok(TokenPair {
             access_token: access,
             expires_in: self.cfg.access_ttl_secs,
@@ -859,7 +1013,12 @@ impl Auth {
     /// Fingerprint check (A10): a change of browser family or IP prefix is
     /// suspicious (event); returns `true` when the session must end (staff and
     /// above). The caller revokes it, inside its own transaction when it holds one.
-    fn fingerprint_changed(&self, s: &SessionRow, user: &UserRow, ctx: &ClientCtx) -> Result<bool, AuthError> {
+    fn fingerprint_changed(
+        &self,
+        s: &SessionRow,
+        user: &UserRow,
+        ctx: &ClientCtx,
+    ) -> Result<bool, AuthError> {
         let family = ua_family(&ctx.user_agent);
         let prefix = ctx.ip_prefix();
         if family == s.ua_family && prefix == s.ip_prefix {
@@ -869,7 +1028,10 @@ impl Auth {
             SecurityEvent::SuspiciousSession,
             ctx,
             Some(&user.id),
-            &[("session_id", &s.id), ("was", &format!("{}|{}", s.ua_family, s.ip_prefix))],
+            &[
+                ("session_id", &s.id),
+                ("was", &format!("{}|{}", s.ua_family, s.ip_prefix)),
+            ],
         );
         Ok(user.role()?.is_staff())
     }
@@ -914,11 +1076,14 @@ impl Auth {
                 }
             }
         }
-        let s = sessions::get(&self.db, sid).await?.ok_or(AuthError::TokenInvalid)?;
-        let u = users::find_by_id(&self.db, &s.user_id).await?.ok_or(AuthError::TokenInvalid)?;
-        let revoked = s.revoked_at.is_some()
-            || !u.status()?.may_authenticate()
-            || u.role != s.role_at_login;
+        let s = sessions::get(&self.db, sid)
+            .await?
+            .ok_or(AuthError::TokenInvalid)?;
+        let u = users::find_by_id(&self.db, &s.user_id)
+            .await?
+            .ok_or(AuthError::TokenInvalid)?;
+        let revoked =
+            s.revoked_at.is_some() || !u.status()?.may_authenticate() || u.role != s.role_at_login;
         let info = SessionInfo {
             live_until: s.expires_at.min(s.idle_expires_at),
             checked_at: now,
@@ -931,7 +1096,10 @@ impl Auth {
         };
         if let Ok(mut c) = self.cache.lock() {
             if c.len() > 100_000 {
-                c.retain(|_, e| now - e.checked_at < self.cfg.revocation_cache_ms || e.revoked && now < e.live_until);
+                c.retain(|_, e| {
+                    now - e.checked_at < self.cfg.revocation_cache_ms
+                        || e.revoked && now < e.live_until
+                });
             }
             c.insert(sid.to_owned(), info.clone());
         }
@@ -962,7 +1130,12 @@ impl Auth {
                 language: None,
                 via: Via::Client {
                     client_id: client.to_owned(),
-                    scopes: claims.scope.unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
+                    scopes: claims
+                        .scope
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect(),
                 },
             });
         }
@@ -984,14 +1157,24 @@ impl Auth {
     }
 
     /// Authenticates a web session cookie `{sid}.{secret}`; extends the idle timeout.
-    pub async fn authenticate_cookie(&self, cookie: &str, ctx: &ClientCtx) -> Result<Principal, AuthError> {
+    pub async fn authenticate_cookie(
+        &self,
+        cookie: &str,
+        ctx: &ClientCtx,
+    ) -> Result<Principal, AuthError> {
         let (sid, secret) = cookie.split_once('.').ok_or(AuthError::TokenInvalid)?;
         if sid.len() > 64 || secret.len() > 128 {
             return Err(AuthError::TokenInvalid);
         }
         let now = self.now();
-        let s = sessions::get(&self.db, sid).await?.ok_or(AuthError::TokenInvalid)?;
-        let expected = s.token_hash.as_deref().and_then(TokenHash::from_hex).ok_or(AuthError::TokenInvalid)?;
+        let s = sessions::get(&self.db, sid)
+            .await?
+            .ok_or(AuthError::TokenInvalid)?;
+        let expected = s
+            .token_hash
+            .as_deref()
+            .and_then(TokenHash::from_hex)
+            .ok_or(AuthError::TokenInvalid)?;
         if TokenHash::of(secret) != expected {
             return Err(AuthError::TokenInvalid);
         }
@@ -1001,7 +1184,9 @@ impl Auth {
         if s.expires_at <= now || s.idle_expires_at <= now {
             return Err(AuthError::TokenExpired);
         }
-        let u = users::find_by_id(&self.db, &s.user_id).await?.ok_or(AuthError::TokenInvalid)?;
+        let u = users::find_by_id(&self.db, &s.user_id)
+            .await?
+            .ok_or(AuthError::TokenInvalid)?;
         let role = u.role()?;
         if !u.status()?.may_authenticate() || u.role != s.role_at_login {
             self.revoke_session(&s.id, now, "account_changed").await?;
@@ -1009,7 +1194,12 @@ impl Auth {
         }
         if self.fingerprint_changed(&s, &u, ctx)? {
             self.revoke_session(&s.id, now, "suspicious").await?;
-            self.emit(SecurityEvent::SessionRevoked, ctx, Some(&u.id), &[("reason", "suspicious")]);
+            self.emit(
+                SecurityEvent::SessionRevoked,
+                ctx,
+                Some(&u.id),
+                &[("reason", "suspicious")],
+            );
             return Err(AuthError::TokenRevoked);
         }
         let (idle, _) = self.timeouts(role);
@@ -1039,7 +1229,9 @@ impl Auth {
         if pat.expires_at.is_some_and(|t| t <= now) {
             return Err(AuthError::TokenExpired);
         }
-        let u = users::find_by_id(&self.db, &pat.user_id).await?.ok_or(AuthError::TokenInvalid)?;
+        let u = users::find_by_id(&self.db, &pat.user_id)
+            .await?
+            .ok_or(AuthError::TokenInvalid)?;
         if !u.status()?.may_authenticate() {
             return Err(AuthError::TokenRevoked);
         }
@@ -1062,7 +1254,12 @@ impl Auth {
     // ----- revocation -------------------------------------------------------
 
     /// Revokes one session and its refresh family, effective at once here.
-    pub async fn revoke_session(&self, sid: &str, now: i64, reason: &str) -> Result<bool, AuthError> {
+    pub async fn revoke_session(
+        &self,
+        sid: &str,
+        now: i64,
+        reason: &str,
+    ) -> Result<bool, AuthError> {
         let mut tx = self.db.begin().await?;
         let live = sessions::revoke_tx(&mut tx, sid, now, reason).await?;
         tx.commit().await?;
@@ -1071,18 +1268,36 @@ impl Auth {
     }
 
     /// Revokes a user's session if it is theirs (404 otherwise).
-    pub async fn revoke_own_session(&self, user_id: &str, sid: &str, ctx: &ClientCtx) -> Result<(), AuthError> {
-        let s = sessions::get(&self.db, sid).await?.ok_or(AuthError::NotFound)?;
+    pub async fn revoke_own_session(
+        &self,
+        user_id: &str,
+        sid: &str,
+        ctx: &ClientCtx,
+    ) -> Result<(), AuthError> {
+        let s = sessions::get(&self.db, sid)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         if s.user_id != user_id || s.revoked_at.is_some() {
             return Err(AuthError::NotFound);
         }
         self.revoke_session(sid, self.now(), "user").await?;
-        self.emit(SecurityEvent::SessionRevoked, ctx, Some(user_id), &[("session_id", sid), ("reason", "user")]);
+        self.emit(
+            SecurityEvent::SessionRevoked,
+            ctx,
+            Some(user_id),
+            &[("session_id", sid), ("reason", "user")],
+        );
         Ok(())
     }
 
     /// Revokes every session of a user except `keep`.
-    pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>, reason: &str, ctx: &ClientCtx) -> Result<usize, AuthError> {
+    pub async fn revoke_all(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: &str,
+        ctx: &ClientCtx,
+    ) -> Result<usize, AuthError> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
         let ids = sessions::revoke_all_tx(&mut tx, user_id, keep, now, reason).await?;
@@ -1091,7 +1306,12 @@ impl Auth {
             self.forget(id, true);
         }
         if !ids.is_empty() {
-            self.emit(SecurityEvent::SessionRevoked, ctx, Some(user_id), &[("reason", reason), ("count", &ids.len().to_string())]);
+            self.emit(
+                SecurityEvent::SessionRevoked,
+                ctx,
+                Some(user_id),
+                &[("reason", reason), ("count", &ids.len().to_string())],
+            );
         }
         Ok(ids.len())
     }
@@ -1103,10 +1323,18 @@ impl Auth {
 
     /// Bans or unbans a user (A11): status change, every session and refresh family
     /// revoked, audited in the same transaction.
-    pub async fn set_status(&self, actor: Option<&str>, user_id: &str, status: AccountStatus, ctx: &ClientCtx) -> Result<(), AuthError> {
+    pub async fn set_status(
+        &self,
+        actor: Option<&str>,
+        user_id: &str,
+        status: AccountStatus,
+        ctx: &ClientCtx,
+    ) -> Result<(), AuthError> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let before = users::find_by_id_tx(&mut tx, user_id).await?.ok_or(AuthError::NotFound)?;
+        let before = users::find_by_id_tx(&mut tx, user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         users::set_status_tx(&mut tx, user_id, status, now).await?;
         let (ids, pats) = if status.may_authenticate() {
             (Vec::new(), 0)
@@ -1114,9 +1342,16 @@ impl Auth {
             // PATs are deleted, not just refused while banned: an unban must not
             // bring back credentials the ban revoked (A11).
             let pats = tstore::delete_all_pats_tx(&mut tx, user_id).await?;
-            (sessions::revoke_all_tx(&mut tx, user_id, None, now, "banned").await?, pats)
+            (
+                sessions::revoke_all_tx(&mut tx, user_id, None, now, "banned").await?,
+                pats,
+            )
         };
-        let action = if status == AccountStatus::Banned { ActionType::UserBan } else { ActionType::UserUnban };
+        let action = if status == AccountStatus::Banned {
+            ActionType::UserBan
+        } else {
+            ActionType::UserUnban
+        };
         audit::record(
             &mut tx,
             NewAuditEntry {
@@ -1134,16 +1369,29 @@ impl Auth {
         for id in &ids {
             self.forget(id, true);
         }
-        self.emit(SecurityEvent::AccountStatusChange, ctx, Some(user_id), &[("status", status.as_str())]);
+        self.emit(
+            SecurityEvent::AccountStatusChange,
+            ctx,
+            Some(user_id),
+            &[("status", status.as_str())],
+        );
         Ok(())
     }
 
     /// Changes a user's role (privilege change ends their sessions, so the next login
     /// gets a new session ID), audited.
-    pub async fn set_role(&self, actor: Option<&str>, user_id: &str, role: Role, ctx: &ClientCtx) -> Result<(), AuthError> {
+    pub async fn set_role(
+        &self,
+        actor: Option<&str>,
+        user_id: &str,
+        role: Role,
+        ctx: &ClientCtx,
+    ) -> Result<(), AuthError> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let before = users::find_by_id_tx(&mut tx, user_id).await?.ok_or(AuthError::NotFound)?;
+        let before = users::find_by_id_tx(&mut tx, user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         users::set_role_tx(&mut tx, user_id, role, now).await?;
         let ids = sessions::revoke_all_tx(&mut tx, user_id, None, now, "role_change").await?;
         let action = match role {
@@ -1191,15 +1439,26 @@ impl Auth {
     }
 
     async fn create_reset(&self, login: &str) -> Result<(), AuthError> {
-        let Some(user) = users::find_by_login(&self.db, login).await? else { return Ok(()) };
-        let Some(email) = user.email.clone() else { return Ok(()) };
+        let Some(user) = users::find_by_login(&self.db, login).await? else {
+            return Ok(());
+        };
+        let Some(email) = user.email.clone() else {
+            return Ok(());
+        };
         if !user.status()?.may_authenticate() {
             return Ok(());
         }
         let now = self.now();
         let (token, hash) = random_token(tokens::RESET_PREFIX);
         let mut tx = self.db.begin().await?;
-        tstore::new_reset(&mut tx, &user.id, &hash.to_hex(), now, now + self.cfg.reset_ttl_secs * 1000).await?;
+        tstore::new_reset(
+            &mut tx,
+            &user.id,
+            &hash.to_hex(),
+            now,
+            now + self.cfg.reset_ttl_secs * 1000,
+        )
+        .await?;
         tx.commit().await?;
         let body = format!(
             "Someone asked to reset the password of {}.\nOpen {}/reset?token={} within {} minutes to choose a new one.\nIf it was not you, ignore this message.",
@@ -1208,21 +1467,38 @@ impl Auth {
             token,
             self.cfg.reset_ttl_secs / 60
         );
-        misc::enqueue_mail(&self.db, &email, "password_reset", "Reset your Rampart password", &body, now).await?;
+        misc::enqueue_mail(
+            &self.db,
+            &email,
+            "password_reset",
+            "Reset your Rampart password",
+            &body,
+            now,
+        )
+        .await?;
         Ok(())
     }
 
     /// Sets a new password with a reset token (A3); ends every session and refresh
     /// family of the account.
-    pub async fn confirm_reset(&self, token: &str, new_password: &SecretString, ctx: &ClientCtx) -> Result<(), AuthError> {
+    pub async fn confirm_reset(
+        &self,
+        token: &str,
+        new_password: &SecretString,
+        ctx: &ClientCtx,
+    ) -> Result<(), AuthError> {
         if !tokens::is_well_formed(tokens::RESET_PREFIX, token) {
             return Err(AuthError::ResetTokenInvalid);
         }
         let now = self.now();
         let hash = TokenHash::of(token).to_hex();
         let mut tx = self.db.begin().await?;
-        let row = tstore::reset_by_hash(&mut tx, &hash).await?.ok_or(AuthError::ResetTokenInvalid)?;
-        let user = users::find_by_id_tx(&mut tx, &row.user_id).await?.ok_or(AuthError::ResetTokenInvalid)?;
+        let row = tstore::reset_by_hash(&mut tx, &hash)
+            .await?
+            .ok_or(AuthError::ResetTokenInvalid)?;
+        let user = users::find_by_id_tx(&mut tx, &row.user_id)
+            .await?
+            .ok_or(AuthError::ResetTokenInvalid)?;
         if row.used_at.is_some()
             || row.invalidated_at.is_some()
             || row.expires_at <= now
@@ -1236,7 +1512,10 @@ impl Auth {
         }
         if let Err(issues) = check_new_password(new_password.expose(), &inputs) {
             return Err(AuthError::Validation(FieldErrors(
-                issues.iter().map(|i| FieldError::new("password", i.code())).collect(),
+                issues
+                    .iter()
+                    .map(|i| FieldError::new("password", i.code()))
+                    .collect(),
             )));
         }
         drop(tx);
@@ -1268,9 +1547,14 @@ impl Auth {
         new_password: &SecretString,
         ctx: &ClientCtx,
     ) -> Result<(), AuthError> {
-        let user = users::find_by_id(&self.db, &p.user_id).await?.ok_or(AuthError::NotFound)?;
+        let user = users::find_by_id(&self.db, &p.user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         if !self.hasher.verify(current, &user.password_hash).await?.ok {
-            return Err(AuthError::Validation(FieldErrors(vec![FieldError::new("current_password", "incorrect")])));
+            return Err(AuthError::Validation(FieldErrors(vec![FieldError::new(
+                "current_password",
+                "incorrect",
+            )])));
         }
         let mut inputs = vec![user.username.as_str()];
         if let Some(e) = &user.email {
@@ -1278,7 +1562,10 @@ impl Auth {
         }
         if let Err(issues) = check_new_password(new_password.expose(), &inputs) {
             return Err(AuthError::Validation(FieldErrors(
-                issues.iter().map(|i| FieldError::new("new_password", i.code())).collect(),
+                issues
+                    .iter()
+                    .map(|i| FieldError::new("new_password", i.code()))
+                    .collect(),
             )));
         }
         let phc = self.hasher.hash(new_password).await?;
@@ -1286,7 +1573,9 @@ impl Auth {
         let mut tx = self.db.begin().await?;
         users::set_password_tx(&mut tx, &user.id, &phc, now).await?;
         tstore::invalidate_resets(&mut tx, &user.id, now).await?;
-        let ids = sessions::revoke_all_tx(&mut tx, &user.id, p.session_id(), now, "password_change").await?;
+        let ids =
+            sessions::revoke_all_tx(&mut tx, &user.id, p.session_id(), now, "password_change")
+                .await?;
         tx.commit().await?;
         for id in &ids {
             self.forget(id, true);
@@ -1303,7 +1592,9 @@ impl Auth {
         let name = errs.take(bounded_text("name", name, 1, 100));
         if scopes.is_empty() {
             errs.push(FieldError::new("scopes", "required"));
-        } else if scopes.len() > SCOPES.len() || scopes.iter().any(|s| !SCOPES.contains(&s.as_str())) {
+        } else if scopes.len() > SCOPES.len()
+            || scopes.iter().any(|s| !SCOPES.contains(&s.as_str()))
+        {
             errs.push(FieldError::new("scopes", "unknown_scope"));
         }
         errs.clone().into_result().map_err(AuthError::Validation)?;
@@ -1333,9 +1624,27 @@ impl Auth {
         let id = uuid::Uuid::now_v7().to_string();
         let display: String = token.chars().take(tokens::PAT_PREFIX.len() + 4).collect();
         let expires_at = expires_in_days.map(|d| now + d * 86_400_000);
-        tstore::insert_pat(&self.db, &id, &p.user_id, &name, &hash.to_hex(), &display, &scopes, now, expires_at).await?;
-        self.emit(SecurityEvent::PatCreate, ctx, Some(&p.user_id), &[("pat_id", &id)]);
-        let row = tstore::get_pat(&self.db, &p.user_id, &id).await?.ok_or(AuthError::NotFound)?;
+        tstore::insert_pat(
+            &self.db,
+            &id,
+            &p.user_id,
+            &name,
+            &hash.to_hex(),
+            &display,
+            &scopes,
+            now,
+            expires_at,
+        )
+        .await?;
+        self.emit(
+            SecurityEvent::PatCreate,
+            ctx,
+            Some(&p.user_id),
+            &[("pat_id", &id)],
+        );
+        let row = tstore::get_pat(&self.db, &p.user_id, &id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         Ok((row, token))
     }
 
@@ -1349,9 +1658,12 @@ impl Auth {
         expires_in_days: Option<Option<i64>>,
         ctx: &ClientCtx,
     ) -> Result<tstore::PatRow, AuthError> {
-        let cur = tstore::get_pat(&self.db, &p.user_id, id).await?.ok_or(AuthError::NotFound)?;
+        let cur = tstore::get_pat(&self.db, &p.user_id, id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         let cur_scopes: Vec<String> = cur.scopes.split_whitespace().map(str::to_owned).collect();
-        let (name, scopes) = Self::parse_pat_fields(name.unwrap_or(&cur.name), scopes.unwrap_or(&cur_scopes))?;
+        let (name, scopes) =
+            Self::parse_pat_fields(name.unwrap_or(&cur.name), scopes.unwrap_or(&cur_scopes))?;
         let expires_at = match expires_in_days {
             None => cur.expires_at,
             Some(None) => None,
@@ -1361,23 +1673,45 @@ impl Auth {
         if !tstore::update_pat(&self.db, &p.user_id, id, &name, &scopes, expires_at).await? {
             return Err(AuthError::NotFound);
         }
-        self.emit(SecurityEvent::PatUpdate, ctx, Some(&p.user_id), &[("pat_id", id)]);
-        tstore::get_pat(&self.db, &p.user_id, id).await?.ok_or(AuthError::NotFound)
+        self.emit(
+            SecurityEvent::PatUpdate,
+            ctx,
+            Some(&p.user_id),
+            &[("pat_id", id)],
+        );
+        tstore::get_pat(&self.db, &p.user_id, id)
+            .await?
+            .ok_or(AuthError::NotFound)
     }
 
     /// Deletes a PAT.
-    pub async fn delete_pat(&self, p: &Principal, id: &str, ctx: &ClientCtx) -> Result<(), AuthError> {
+    pub async fn delete_pat(
+        &self,
+        p: &Principal,
+        id: &str,
+        ctx: &ClientCtx,
+    ) -> Result<(), AuthError> {
         if !tstore::delete_pat(&self.db, &p.user_id, id).await? {
             return Err(AuthError::NotFound);
         }
-        self.emit(SecurityEvent::PatDelete, ctx, Some(&p.user_id), &[("pat_id", id)]);
+        self.emit(
+            SecurityEvent::PatDelete,
+            ctx,
+            Some(&p.user_id),
+            &[("pat_id", id)],
+        );
         Ok(())
     }
 
     // ----- OAuth client credentials -------------------------------------------
 
     /// The client-credentials grant: an access token for the client itself.
-    pub async fn client_credentials(&self, client_id: &str, secret: &str, scope: Option<&str>) -> Result<(String, String), AuthError> {
+    pub async fn client_credentials(
+        &self,
+        client_id: &str,
+        secret: &str,
+        scope: Option<&str>,
+    ) -> Result<(String, String), AuthError> {
         let Some(c) = misc::oauth_client(&self.db, client_id).await? else {
             return Err(AuthError::InvalidCredentials);
         };
@@ -1397,12 +1731,19 @@ impl Auth {
             None => allowed,
         };
         let scope = granted.join(" ");
-        let token = self.issue_access(&format!("client:{}", c.client_id), "", Some(scope.clone()))?;
+        let token =
+            self.issue_access(&format!("client:{}", c.client_id), "", Some(scope.clone()))?;
         Ok((token, scope))
     }
 
     /// Registers an OAuth client (admins); returns the secret once.
-    pub async fn create_oauth_client(&self, actor: Option<&str>, name: &str, scopes: &[String], ctx: &ClientCtx) -> Result<(String, String), AuthError> {
+    pub async fn create_oauth_client(
+        &self,
+        actor: Option<&str>,
+        name: &str,
+        scopes: &[String],
+        ctx: &ClientCtx,
+    ) -> Result<(String, String), AuthError> {
         let (name, scopes) = Self::parse_pat_fields(name, scopes)?;
         let client_id = format!("rc_{}", uuid::Uuid::new_v4().simple());
         let (secret, hash) = random_token("rcs_");
@@ -1441,7 +1782,13 @@ impl Auth {
     // ----- invites --------------------------------------------------------
 
     /// Creates an invite code (admins); the code is returned once, stored hashed.
-    pub async fn create_invite(&self, actor: Option<&str>, max_uses: i64, expires_in_days: Option<i64>, ctx: &ClientCtx) -> Result<(String, String), AuthError> {
+    pub async fn create_invite(
+        &self,
+        actor: Option<&str>,
+        max_uses: i64,
+        expires_in_days: Option<i64>,
+        ctx: &ClientCtx,
+    ) -> Result<(String, String), AuthError> {
         if !(1..=10_000).contains(&max_uses) {
             return Err(field(FieldError::new("max_uses", "out_of_range")));
         }
@@ -1449,7 +1796,16 @@ impl Auth {
         let (code, hash) = random_token("rinv_");
         let id = uuid::Uuid::now_v7().to_string();
         let mut tx = self.db.begin().await?;
-        misc::create_invite(&mut tx, &id, &hash.to_hex(), max_uses, expires_in_days.map(|d| now + d * 86_400_000), actor, now).await?;
+        misc::create_invite(
+            &mut tx,
+            &id,
+            &hash.to_hex(),
+            max_uses,
+            expires_in_days.map(|d| now + d * 86_400_000),
+            actor,
+            now,
+        )
+        .await?;
         audit::record(
             &mut tx,
             NewAuditEntry {
@@ -1468,7 +1824,12 @@ impl Auth {
     }
 
     /// Revokes an invite.
-    pub async fn revoke_invite(&self, actor: Option<&str>, id: &str, ctx: &ClientCtx) -> Result<(), AuthError> {
+    pub async fn revoke_invite(
+        &self,
+        actor: Option<&str>,
+        id: &str,
+        ctx: &ClientCtx,
+    ) -> Result<(), AuthError> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
         if !misc::revoke_invite(&mut tx, id, now).await? {
@@ -1496,7 +1857,9 @@ impl Auth {
     /// Starts enrolment: a fresh secret stored encrypted (not yet enabled); returns
     /// the otpauth URI and the QR code as SVG.
     pub async fn totp_begin(&self, p: &Principal) -> Result<(String, String, String), AuthError> {
-        let user = users::find_by_id(&self.db, &p.user_id).await?.ok_or(AuthError::NotFound)?;
+        let user = users::find_by_id(&self.db, &p.user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         if user.totp_enabled {
             return Err(AuthError::Forbidden);
         }
@@ -1514,23 +1877,45 @@ impl Auth {
 
     /// Confirms enrolment with a code; returns ten recovery codes (shown once). The
     /// session is re-issued by the caller (privilege change).
-    pub async fn totp_confirm(&self, p: &Principal, code: &str, ctx: &ClientCtx) -> Result<Vec<String>, AuthError> {
-        let user = users::find_by_id(&self.db, &p.user_id).await?.ok_or(AuthError::NotFound)?;
+    pub async fn totp_confirm(
+        &self,
+        p: &Principal,
+        code: &str,
+        ctx: &ClientCtx,
+    ) -> Result<Vec<String>, AuthError> {
+        let user = users::find_by_id(&self.db, &p.user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         if user.totp_enabled {
             return Err(AuthError::Forbidden);
         }
         let secret = self.totp_secret(&user)?.ok_or(AuthError::TotpInvalid)?;
         let now = self.now();
         let Some(step) = totp::verify(&secret, code, now / 1000, None) else {
-            self.emit(SecurityEvent::TotpFailure, ctx, Some(&user.id), &[("stage", "enrolment")]);
+            self.emit(
+                SecurityEvent::TotpFailure,
+                ctx,
+                Some(&user.id),
+                &[("stage", "enrolment")],
+            );
             return Err(AuthError::TotpInvalid);
         };
         let codes = totp::generate_recovery_codes();
-        let hashes: Vec<String> = codes.iter().filter_map(|c| totp::hash_recovery_code(c)).collect();
+        let hashes: Vec<String> = codes
+            .iter()
+            .filter_map(|c| totp::hash_recovery_code(c))
+            .collect();
         let mut tx = self.db.begin().await?;
         misc::set_recovery_codes(&mut tx, &user.id, &hashes).await?;
         tx.commit().await?;
-        misc::set_totp(&self.db, &user.id, user.totp_secret.as_deref(), true, Some(step as i64)).await?;
+        misc::set_totp(
+            &self.db,
+            &user.id,
+            user.totp_secret.as_deref(),
+            true,
+            Some(step as i64),
+        )
+        .await?;
         if let Some(sid) = p.session_id() {
             self.forget(sid, false);
         }
@@ -1539,13 +1924,25 @@ impl Auth {
     }
 
     /// Turns TOTP off (needs a current code); not allowed for roles that require it.
-    pub async fn totp_disable(&self, p: &Principal, code: &str, ctx: &ClientCtx) -> Result<(), AuthError> {
+    pub async fn totp_disable(
+        &self,
+        p: &Principal,
+        code: &str,
+        ctx: &ClientCtx,
+    ) -> Result<(), AuthError> {
         if p.role.requires_totp() {
             return Err(AuthError::Forbidden);
         }
-        let user = users::find_by_id(&self.db, &p.user_id).await?.ok_or(AuthError::NotFound)?;
+        let user = users::find_by_id(&self.db, &p.user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         if !user.totp_enabled || !self.check_second_factor(&user, code, self.now()).await? {
-            self.emit(SecurityEvent::TotpFailure, ctx, Some(&user.id), &[("stage", "disable")]);
+            self.emit(
+                SecurityEvent::TotpFailure,
+                ctx,
+                Some(&user.id),
+                &[("stage", "disable")],
+            );
             return Err(AuthError::TotpInvalid);
         }
         misc::set_totp(&self.db, &user.id, None, false, None).await?;

@@ -252,6 +252,9 @@ mod tests {
         let mut b = row(1, "{}");
         b.target_type = "a";
         b.target_id = "bc";
-        assert_ne!(chain_hash(&GENESIS_HASH, &a, &mut buf), chain_hash(&GENESIS_HASH, &b, &mut buf));
+        assert_ne!(
+            chain_hash(&GENESIS_HASH, &a, &mut buf),
+            chain_hash(&GENESIS_HASH, &b, &mut buf)
+        );
     }
 }

@@ -162,7 +162,9 @@ impl Email {
             || domain.starts_with('.')
             || domain.ends_with('.')
             || domain.contains("..")
-            || v.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ',' | ';'))
+            || v.chars().any(|c| {
+                c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ',' | ';')
+            })
         {
             return Err(bad());
         }
@@ -187,22 +189,39 @@ mod tests {
 
     #[test]
     fn usernames() {
-        assert_eq!(Username::parse("u", " Alice_1 ").unwrap().as_str(), "alice_1");
+        assert_eq!(
+            Username::parse("u", " Alice_1 ").unwrap().as_str(),
+            "alice_1"
+        );
         assert_eq!(Username::parse("u", "ab").unwrap_err().code, "too_short");
         assert_eq!(Username::parse("u", "").unwrap_err().code, "required");
-        assert_eq!(Username::parse("u", &"a".repeat(33)).unwrap_err().code, "too_long");
-        assert_eq!(Username::parse("u", "al ice").unwrap_err().code, "invalid_format");
-        assert_eq!(Username::parse("u", "<script>").unwrap_err().code, "invalid_format");
+        assert_eq!(
+            Username::parse("u", &"a".repeat(33)).unwrap_err().code,
+            "too_long"
+        );
+        assert_eq!(
+            Username::parse("u", "al ice").unwrap_err().code,
+            "invalid_format"
+        );
+        assert_eq!(
+            Username::parse("u", "<script>").unwrap_err().code,
+            "invalid_format"
+        );
     }
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse("e", "A@Example.COM").unwrap().as_str(), "a@example.com");
+        assert_eq!(
+            Email::parse("e", "A@Example.COM").unwrap().as_str(),
+            "a@example.com"
+        );
         for bad in ["a", "a@b", "@b.c", "a@b..c", "a b@c.d", "a@b.c\n", "a@@b.c"] {
             assert!(Email::parse("e", bad).is_err(), "{bad}");
         }
         assert_eq!(
-            Email::parse("e", &format!("{}@example.com", "a".repeat(250))).unwrap_err().code,
+            Email::parse("e", &format!("{}@example.com", "a".repeat(250)))
+                .unwrap_err()
+                .code,
             "too_long"
         );
     }
@@ -210,7 +229,13 @@ mod tests {
     #[test]
     fn text() {
         assert_eq!(bounded_text("n", " hi ", 1, 5).unwrap(), "hi");
-        assert_eq!(bounded_text("n", "toolong", 1, 5).unwrap_err().code, "too_long");
-        assert_eq!(bounded_text("n", "a\u{0}b", 1, 5).unwrap_err().code, "invalid_characters");
+        assert_eq!(
+            bounded_text("n", "toolong", 1, 5).unwrap_err().code,
+            "too_long"
+        );
+        assert_eq!(
+            bounded_text("n", "a\u{0}b", 1, 5).unwrap_err().code,
+            "invalid_characters"
+        );
     }
 }

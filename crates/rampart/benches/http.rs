@@ -284,7 +284,10 @@ async fn metrics_track(State(m): State<Arc<Metrics>>, req: Request, next: Next) 
 /// The real security-header function of the edge layer.
 async fn headers_apply(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
-    rampart_web::headers::apply(resp.headers_mut(), rampart_web::headers::HeaderConfig { hsts: false });
+    rampart_web::headers::apply(
+        resp.headers_mut(),
+        rampart_web::headers::HeaderConfig { hsts: false },
+    );
     resp
 }
 

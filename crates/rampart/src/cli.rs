@@ -146,12 +146,15 @@ fn read_password() -> Result<SecretString> {
     } else {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
-        Ok(SecretString::new(line.trim_end_matches(['\r', '\n']).to_owned()))
+        Ok(SecretString::new(
+            line.trim_end_matches(['\r', '\n']).to_owned(),
+        ))
     }
 }
 
 async fn admin_create(cfg: &Config, username: &str, email: Option<&str>) -> Result<()> {
-    let username = Username::parse("username", username).map_err(|e| anyhow::anyhow!("username: {}", e.code))?;
+    let username = Username::parse("username", username)
+        .map_err(|e| anyhow::anyhow!("username: {}", e.code))?;
     let email = email
         .map(|e| Email::parse("email", e).map_err(|e| anyhow::anyhow!("email: {}", e.code)))
         .transpose()?;
@@ -184,7 +187,9 @@ async fn admin_create(cfg: &Config, username: &str, email: Option<&str>) -> Resu
     .await
     {
         Ok(id) => id,
-        Err(StoreError::Conflict(_)) => bail!("an account with that username or e-mail already exists"),
+        Err(StoreError::Conflict(_)) => {
+            bail!("an account with that username or e-mail already exists")
+        }
         Err(e) => return Err(e.into()),
     };
     audit::record(
@@ -202,7 +207,9 @@ async fn admin_create(cfg: &Config, username: &str, email: Option<&str>) -> Resu
     .await?;
     tx.commit().await?;
     db.close().await;
-    println!("created super-admin {username} ({id}); enrol two-factor authentication at first sign-in");
+    println!(
+        "created super-admin {username} ({id}); enrol two-factor authentication at first sign-in"
+    );
     Ok(())
 }
 
@@ -245,7 +252,8 @@ pub fn parse_date_ms(s: &str) -> Result<i64> {
         return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
     }
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(s, &fmt).with_context(|| format!("{s:?} is not YYYY-MM-DD or RFC 3339"))?;
+    let d = time::Date::parse(s, &fmt)
+        .with_context(|| format!("{s:?} is not YYYY-MM-DD or RFC 3339"))?;
     Ok(d.midnight().assume_utc().unix_timestamp() * 1000)
 }
 
@@ -268,7 +276,10 @@ async fn keys_command(cfg: &Config, command: KeysCommand) -> Result<()> {
     let ttl = auth.access_ttl_ms();
     let result = match command {
         KeysCommand::List => {
-            println!("{:<28} {:<9} {:<26} validate-until", "kid", "state", "created");
+            println!(
+                "{:<28} {:<9} {:<26} validate-until",
+                "kid", "state", "created"
+            );
             for k in rampart_store::keys::list(&db).await? {
                 println!(
                     "{:<28} {:<9} {:<26} {}",
@@ -297,7 +308,12 @@ async fn keys_command(cfg: &Config, command: KeysCommand) -> Result<()> {
     result
 }
 
-async fn record_key_action(db: &rampart_store::Db, action: ActionType, kid: &str, now: i64) -> Result<()> {
+async fn record_key_action(
+    db: &rampart_store::Db,
+    action: ActionType,
+    kid: &str,
+    now: i64,
+) -> Result<()> {
     audit::record_alone(
         db,
         NewAuditEntry {
@@ -317,6 +333,9 @@ async fn record_key_action(db: &rampart_store::Db, action: ActionType, kid: &str
 fn fmt_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms / 1000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| ms.to_string())
 }

@@ -127,7 +127,10 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn list(v: &str) -> Vec<String> {
-    v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+    v.split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool> {
@@ -170,7 +173,9 @@ impl Config {
             },
             None => fc.mode.unwrap_or(Mode::Development),
         };
-        let bind_s = env("RAMPART_BIND").or(fc.bind).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind_s = env("RAMPART_BIND")
+            .or(fc.bind)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
         let bind: SocketAddr = bind_s
             .parse()
             .with_context(|| format!("RAMPART_BIND {bind_s:?} is not an address:port"))?;
@@ -187,7 +192,9 @@ impl Config {
         };
         let secure_cookies = match env("RAMPART_SECURE_COOKIES") {
             Some(v) => parse_bool("RAMPART_SECURE_COOKIES", &v)?,
-            None => fc.secure_cookies.unwrap_or(behind_tls || mode == Mode::Production),
+            None => fc
+                .secure_cookies
+                .unwrap_or(behind_tls || mode == Mode::Production),
         };
         let trusted_proxies = env("RAMPART_TRUSTED_PROXIES")
             .map(|v| list(&v))
@@ -206,8 +213,16 @@ impl Config {
             ("WS_HANDSHAKE_RATE_LIMIT_PER_MINUTE", "ws_handshake", 60),
         ] {
             if let Some(v) = env(&format!("RAMPART_{var}")).or_else(|| env(var)) {
-                let limit: u32 = v.parse().with_context(|| format!("{var} must be a whole number"))?;
-                rate_limits.insert(policy.to_owned(), LimitOverride { limit, window_secs: window });
+                let limit: u32 = v
+                    .parse()
+                    .with_context(|| format!("{var} must be a whole number"))?;
+                rate_limits.insert(
+                    policy.to_owned(),
+                    LimitOverride {
+                        limit,
+                        window_secs: window,
+                    },
+                );
             }
         }
         let public_origin = env("RAMPART_PUBLIC_ORIGIN")
@@ -215,12 +230,18 @@ impl Config {
             .map(|o| o.trim_end_matches('/').to_owned());
         let inum = |name: &str| -> Result<Option<i64>> {
             env(name)
-                .map(|s| s.parse::<i64>().with_context(|| format!("{name} must be a whole number")))
+                .map(|s| {
+                    s.parse::<i64>()
+                        .with_context(|| format!("{name} must be a whole number"))
+                })
                 .transpose()
         };
         let num = |name: &str, v: Option<String>| -> Result<Option<u64>> {
-            v.map(|s| s.parse::<u64>().with_context(|| format!("{name} must be a whole number")))
-                .transpose()
+            v.map(|s| {
+                s.parse::<u64>()
+                    .with_context(|| format!("{name} must be a whole number"))
+            })
+            .transpose()
         };
         Ok(Config {
             mode,
@@ -257,14 +278,23 @@ impl Config {
                 .map(|v| v as usize)
                 .or(fc.body_limit_bytes)
                 .unwrap_or(64 * 1024),
-            request_timeout_secs: num("RAMPART_REQUEST_TIMEOUT_SECS", env("RAMPART_REQUEST_TIMEOUT_SECS"))?
-                .or(fc.request_timeout_secs)
-                .unwrap_or(30),
-            log_format: env("RAMPART_LOG_FORMAT").or(fc.log_format).unwrap_or_else(|| "json".into()),
-            log_level: env("RAMPART_LOG").or(fc.log_level).unwrap_or_else(|| "info".into()),
+            request_timeout_secs: num(
+                "RAMPART_REQUEST_TIMEOUT_SECS",
+                env("RAMPART_REQUEST_TIMEOUT_SECS"),
+            )?
+            .or(fc.request_timeout_secs)
+            .unwrap_or(30),
+            log_format: env("RAMPART_LOG_FORMAT")
+                .or(fc.log_format)
+                .unwrap_or_else(|| "json".into()),
+            log_level: env("RAMPART_LOG")
+                .or(fc.log_level)
+                .unwrap_or_else(|| "info".into()),
             rate_limits,
             access_token_ttl_secs: {
-                let v = inum("RAMPART_ACCESS_TOKEN_TTL_SECS")?.or(fc.access_token_ttl_secs).unwrap_or(900);
+                let v = inum("RAMPART_ACCESS_TOKEN_TTL_SECS")?
+                    .or(fc.access_token_ttl_secs)
+                    .unwrap_or(900);
                 if !(60..=1800).contains(&v) {
                     bail!("RAMPART_ACCESS_TOKEN_TTL_SECS must be between 60 and 1800 (15–30 minutes recommended)");
                 }
@@ -274,7 +304,10 @@ impl Config {
                 .or(fc.refresh_token_ttl_secs)
                 .unwrap_or(7 * 24 * 3600)
                 .clamp(300, 90 * 24 * 3600),
-            refresh_grace_secs: inum("RAMPART_REFRESH_GRACE_SECS")?.or(fc.refresh_grace_secs).unwrap_or(10).clamp(0, 60),
+            refresh_grace_secs: inum("RAMPART_REFRESH_GRACE_SECS")?
+                .or(fc.refresh_grace_secs)
+                .unwrap_or(10)
+                .clamp(0, 60),
             invite_required: match env("RAMPART_INVITE_REQUIRED") {
                 Some(v) => parse_bool("RAMPART_INVITE_REQUIRED", &v)?,
                 None => fc.invite_required.unwrap_or(false),
@@ -284,12 +317,22 @@ impl Config {
                 .or(fc.max_sessions)
                 .unwrap_or(10)
                 .max(1),
-            revocation_cache_ms: inum("RAMPART_REVOCATION_CACHE_MS")?.or(fc.revocation_cache_ms).unwrap_or(5000).max(0),
-            key_rotation_days: inum("RAMPART_KEY_ROTATION_DAYS")?.or(fc.key_rotation_days).unwrap_or(30).max(0),
+            revocation_cache_ms: inum("RAMPART_REVOCATION_CACHE_MS")?
+                .or(fc.revocation_cache_ms)
+                .unwrap_or(5000)
+                .max(0),
+            key_rotation_days: inum("RAMPART_KEY_ROTATION_DAYS")?
+                .or(fc.key_rotation_days)
+                .unwrap_or(30)
+                .max(0),
             password_hash_concurrency: inum("RAMPART_PASSWORD_HASH_CONCURRENCY")?
                 .map(|v| v as usize)
                 .or(fc.password_hash_concurrency)
-                .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+                .unwrap_or_else(|| {
+                    std::thread::available_parallelism()
+                        .map(|n| n.get())
+                        .unwrap_or(2)
+                })
                 .max(1),
         })
     }
@@ -334,7 +377,8 @@ mod tests {
 
     #[test]
     fn file_config_rejects_unknown_keys_and_reads_limits() {
-        let fc: FileConfig = toml::from_str("[rate_limits]\nlogin = { limit = 3, window_secs = 60 }\n").unwrap();
+        let fc: FileConfig =
+            toml::from_str("[rate_limits]\nlogin = { limit = 3, window_secs = 60 }\n").unwrap();
         assert_eq!(fc.rate_limits["login"].limit, 3);
         assert!(toml::from_str::<FileConfig>("jwt_secret = \"x\"").is_err());
     }

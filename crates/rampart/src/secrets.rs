@@ -59,7 +59,8 @@ fn from_env(name: &str) -> Result<Option<String>> {
     }
     let file_var = format!("{var}_FILE");
     if let Ok(p) = std::env::var(&file_var) {
-        let v = std::fs::read_to_string(&p).with_context(|| format!("{file_var}: cannot read {p}"))?;
+        let v =
+            std::fs::read_to_string(&p).with_context(|| format!("{file_var}: cannot read {p}"))?;
         return Ok(Some(v.trim().to_owned()));
     }
     Ok(None)
@@ -137,7 +138,8 @@ pub fn load(cfg: &Config) -> Result<Secrets> {
     }
     let signing_key_file = match std::env::var("RAMPART_SIGNING_KEY_FILE") {
         Ok(p) if !p.trim().is_empty() => {
-            let raw = std::fs::read_to_string(&p).with_context(|| format!("RAMPART_SIGNING_KEY_FILE: cannot read {p}"))?;
+            let raw = std::fs::read_to_string(&p)
+                .with_context(|| format!("RAMPART_SIGNING_KEY_FILE: cannot read {p}"))?;
             let bytes = decode_key(&raw);
             let arr: [u8; 32] = bytes
                 .try_into()

@@ -3,15 +3,15 @@
 use crate::config::{Config, Mode};
 use crate::secrets::Secrets;
 use anyhow::{Context, Result};
+use rampart_auth::keys::{EncryptedAtRest, KeyManager};
+use rampart_auth::password::{HashParams, PasswordHasher};
+use rampart_auth::service::{Auth, AuthConfig};
 use rampart_domain::Clock;
 use rampart_security::client_ip::ProxyConfig;
 use rampart_security::csrf::CsrfKey;
 use rampart_security::events::SecurityEvents;
 use rampart_security::metrics::Metrics;
 use rampart_security::ratelimit::Limiter;
-use rampart_auth::keys::{EncryptedAtRest, KeyManager};
-use rampart_auth::password::{HashParams, PasswordHasher};
-use rampart_auth::service::{Auth, AuthConfig};
 use rampart_store::Db;
 use rampart_web::ratelimit::Policies;
 use rampart_web::state::{AppInner, AppState, WebConfig};
@@ -30,7 +30,12 @@ pub async fn open_db(cfg: &Config) -> Result<Db> {
 }
 
 /// Builds the shared state.
-pub async fn build_state(cfg: &Config, secrets: &Secrets, db: Db, clock: Arc<dyn Clock>) -> Result<AppState> {
+pub async fn build_state(
+    cfg: &Config,
+    secrets: &Secrets,
+    db: Db,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState> {
     let metrics = Arc::new(Metrics::new());
     let limiter = match &cfg.redis_url {
         Some(url) => Limiter::redis(url, &cfg.redis_prefix)
@@ -48,7 +53,8 @@ pub async fn build_state(cfg: &Config, secrets: &Secrets, db: Db, clock: Arc<dyn
         }
     }
     let csrf = CsrfKey::new(&secrets.csrf_key).context("CSRF key too short")?;
-    let auth = Arc::new(build_auth(cfg, secrets, db.clone(), clock.clone(), metrics.clone()).await?);
+    let auth =
+        Arc::new(build_auth(cfg, secrets, db.clone(), clock.clone(), metrics.clone()).await?);
     let web = WebConfig {
         public_origin: cfg.public_origin.clone(),
         trusted_origins: cfg.trusted_origins.clone(),
@@ -87,7 +93,10 @@ pub async fn build_auth(
 ) -> Result<Auth> {
     let keys = match secrets.signing_key_file {
         Some(k) => KeyManager::from_static(db.clone(), k),
-        None => KeyManager::new(db.clone(), Arc::new(EncryptedAtRest(secrets.encryption.clone()))),
+        None => KeyManager::new(
+            db.clone(),
+            Arc::new(EncryptedAtRest(secrets.encryption.clone())),
+        ),
     };
     let auth_cfg = AuthConfig {
         access_ttl_secs: cfg.access_token_ttl_secs,
@@ -181,7 +190,12 @@ impl Running {
 }
 
 /// Binds and serves; `shutdown_on_signal` also stops on SIGINT/SIGTERM.
-pub async fn start(state: AppState, bind: SocketAddr, shutdown_on_signal: bool, rotation_days: i64) -> Result<Running> {
+pub async fn start(
+    state: AppState,
+    bind: SocketAddr,
+    shutdown_on_signal: bool,
+    rotation_days: i64,
+) -> Result<Running> {
     let (app, _) = rampart_web::build(state.clone());
     let maintenance = spawn_key_maintenance(state.clone(), rotation_days);
     let listener = tokio::net::TcpListener::bind(bind)
@@ -190,18 +204,21 @@ pub async fn start(state: AppState, bind: SocketAddr, shutdown_on_signal: bool, 
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                if shutdown_on_signal {
-                    tokio::select! {
-                        _ = rx => {},
-                        _ = signal() => {},
-                    }
-                } else {
-                    let _ = rx.await;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            if shutdown_on_signal {
+                tokio::select! {
+                    _ = rx => {},
+                    _ = signal() => {},
                 }
-            })
-            .await
+            } else {
+                let _ = rx.await;
+            }
+        })
+        .await
     });
     Ok(Running {
         addr,

@@ -74,6 +74,9 @@ mod tests {
     #[test]
     fn prefixes() {
         assert_eq!(ip_prefix("192.168.7.9".parse().unwrap()), "192.168.7.0/24");
-        assert_eq!(ip_prefix("2001:db8:1:2::5".parse().unwrap()), "2001:db8:1::/48");
+        assert_eq!(
+            ip_prefix("2001:db8:1:2::5".parse().unwrap()),
+            "2001:db8:1::/48"
+        );
     }
 }

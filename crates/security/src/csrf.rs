@@ -37,7 +37,9 @@ impl CsrfKey {
 
     /// The token for a session binding.
     pub fn token_for(&self, binding: &str) -> String {
-        self.mac(binding).map(|m| URL_SAFE_NO_PAD.encode(m)).unwrap_or_default()
+        self.mac(binding)
+            .map(|m| URL_SAFE_NO_PAD.encode(m))
+            .unwrap_or_default()
     }
 
     /// Constant-time check of a presented token against the binding.

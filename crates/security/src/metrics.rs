@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Histogram bucket upper bounds in seconds.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 /// Per-series latency counts; buckets are stored non-cumulative (one atomic add per
 /// request) and summed when rendered.
@@ -19,10 +21,16 @@ struct Histogram {
     sum_micros: AtomicU64,
 }
 
-const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+];
 
 fn method_id(m: &str) -> u8 {
-    METHODS.iter().position(|x| *x == m).map(|i| i as u8).unwrap_or(u8::MAX)
+    METHODS
+        .iter()
+        .position(|x| *x == m)
+        .map(|i| i as u8)
+        .unwrap_or(u8::MAX)
 }
 
 fn method_name(id: u8) -> &'static str {
@@ -49,7 +57,9 @@ impl std::fmt::Debug for Metrics {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -65,7 +75,10 @@ impl Metrics {
 
     /// Adds `n` to the counter `name{labels}`.
     pub fn add(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)], n: u64) {
-        let key: Labels = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let key: Labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         if let Ok(map) = self.counters.read() {
             if let Some(c) = map.get(&(name, key.clone())) {
                 c.fetch_add(n, Ordering::Relaxed);
@@ -76,16 +89,23 @@ impl Metrics {
             h.entry(name).or_insert(help);
         }
         if let Ok(mut map) = self.counters.write() {
-            map.entry((name, key)).or_default().fetch_add(n, Ordering::Relaxed);
+            map.entry((name, key))
+                .or_default()
+                .fetch_add(n, Ordering::Relaxed);
         }
     }
 
     /// Current value of a counter (for tests).
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        let Ok(map) = self.counters.read() else { return 0 };
+        let Ok(map) = self.counters.read() else {
+            return 0;
+        };
         map.iter()
             .filter(|((n, l), _)| {
-                *n == name && labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+                *n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
             })
             .map(|(_, c)| c.load(Ordering::Relaxed))
             .sum()
@@ -118,7 +138,8 @@ impl Metrics {
             hist.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         hist.count.fetch_add(1, Ordering::Relaxed);
-        hist.sum_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        hist.sum_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
     fn http_series(&self) -> Vec<(String, &'static str, u16, Arc<Histogram>)> {
@@ -147,12 +168,22 @@ impl Metrics {
                     let _ = writeln!(out, "# HELP {name} {h}\n# TYPE {name} counter");
                     last = name;
                 }
-                let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
-                let _ = writeln!(out, "{name}{{{}}} {}", l.join(","), v.load(Ordering::Relaxed));
+                let l: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{name}{{{}}} {}",
+                    l.join(","),
+                    v.load(Ordering::Relaxed)
+                );
             }
         }
         let series = self.http_series();
-        out.push_str("# HELP rampart_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str(
+            "# HELP rampart_http_requests_total HTTP requests by method, route and status.\n",
+        );
         out.push_str("# TYPE rampart_http_requests_total counter\n");
         for (r, m, s, h) in &series {
             let _ = writeln!(
@@ -184,7 +215,10 @@ impl Metrics {
                 "rampart_http_request_duration_seconds_sum{{{labels}}} {}",
                 h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
             );
-            let _ = writeln!(out, "rampart_http_request_duration_seconds_count{{{labels}}} {count}");
+            let _ = writeln!(
+                out,
+                "rampart_http_request_duration_seconds_count{{{labels}}} {count}"
+            );
         }
         out
     }
@@ -201,7 +235,10 @@ mod tests {
         m.inc("rampart_x_total", "X things.", &[("kind", "a\"b")]);
         m.observe_http("GET", "/healthz", 200, 0.002);
         let text = m.render();
-        assert!(text.contains("rampart_x_total{kind=\"a\\\"b\"} 2"), "{text}");
+        assert!(
+            text.contains("rampart_x_total{kind=\"a\\\"b\"} 2"),
+            "{text}"
+        );
         assert!(text.contains(
             "rampart_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",status=\"200\",le=\"0.0025\"} 1"
         ));

@@ -40,9 +40,15 @@ pub fn redact(line: &str) -> std::borrow::Cow<'_, str> {
             continue;
         }
         let replaced = match i {
-            0 => re.replace_all(&out, |c: &regex::Captures<'_>| format!("{}\"{REDACTED}\"", &c[1])),
-            1 => re.replace_all(&out, |c: &regex::Captures<'_>| format!("{} {REDACTED}", &c[1])),
-            4 => re.replace_all(&out, |c: &regex::Captures<'_>| format!("{}={REDACTED}", &c[1])),
+            0 => re.replace_all(&out, |c: &regex::Captures<'_>| {
+                format!("{}\"{REDACTED}\"", &c[1])
+            }),
+            1 => re.replace_all(&out, |c: &regex::Captures<'_>| {
+                format!("{} {REDACTED}", &c[1])
+            }),
+            4 => re.replace_all(&out, |c: &regex::Captures<'_>| {
+                format!("{}={REDACTED}", &c[1])
+            }),
             _ => re.replace_all(&out, REDACTED),
         }
         .into_owned();
@@ -60,7 +66,9 @@ pub struct RedactingMakeWriter<W> {
 impl<W> RedactingMakeWriter<W> {
     /// Wraps another `MakeWriter`.
     pub fn new(inner: W) -> Self {
-        Self { inner: Arc::new(inner) }
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 }
 
@@ -120,7 +128,9 @@ mod tests {
         ];
         for c in cases {
             let r = redact(c);
-            for secret in ["hunter2", "abc.def", "eyJ", "rpat_Ab", "s3cr3t", "rrt_abc", "QWERTY"] {
+            for secret in [
+                "hunter2", "abc.def", "eyJ", "rpat_Ab", "s3cr3t", "rrt_abc", "QWERTY",
+            ] {
                 assert!(!r.contains(secret), "{c} -> {r}");
             }
             assert!(r.contains(REDACTED), "{c} -> {r}");

@@ -177,7 +177,9 @@ impl Db {
     /// Applies pending migrations of this engine's folder.
     pub async fn migrate(&self) -> crate::Result<()> {
         match &self.engine {
-            Engine::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
+            Engine::Sqlite { write, .. } => {
+                sqlx::migrate!("./migrations/sqlite").run(write).await?
+            }
             Engine::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -193,7 +195,10 @@ impl Db {
 
     /// Cheap round trip for readiness checks.
     pub async fn ping(&self) -> crate::Result<()> {
-        on_read!(self, |e| sqlx::query("SELECT 1").execute(e).await.map(|r| r.rows_affected()))?;
+        on_read!(self, |e| sqlx::query("SELECT 1")
+            .execute(e)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 

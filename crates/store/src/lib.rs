@@ -4,8 +4,8 @@
 //! engine through the [`on_read!`], [`on_write!`] and [`on_tx!`] dispatch macros, so no query or
 //! rule exists twice. Times are Unix milliseconds, identifiers UUID text.
 
-mod db;
 pub mod audit;
+mod db;
 pub mod keys;
 pub mod misc;
 pub mod sessions;

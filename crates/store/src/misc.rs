@@ -29,7 +29,8 @@ pub async fn create_invite(
     created_by: Option<&str>,
     now: i64,
 ) -> Result<()> {
-    on_tx!(tx, |e| sqlx::query(
+    on_tx!(tx, |e| {
+        sqlx::query(
         "INSERT INTO invites (id, code_hash, max_uses, expires_at, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
     )
     .bind(id)
@@ -38,7 +39,8 @@ pub async fn create_invite(
     .bind(expires_at)
     .bind(created_by)
     .bind(now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -51,26 +53,34 @@ pub async fn consume_invite(tx: &mut Tx, code_hash: &str, now: i64) -> Result<bo
     )
     .bind(code_hash)
     .bind(now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
 
 /// Revokes an invite.
 pub async fn revoke_invite(tx: &mut Tx, id: &str, now: i64) -> Result<bool> {
-    let n = on_tx!(tx, |e| sqlx::query("UPDATE invites SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(id)
-        .bind(now)
-        .execute(e).await.map(|r| r.rows_affected()))?;
+    let n = on_tx!(tx, |e| sqlx::query(
+        "UPDATE invites SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+    )
+    .bind(id)
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
 
 /// Lists invites.
 pub async fn list_invites(db: &Db) -> Result<Vec<InviteRow>> {
-    Ok(on_read!(db, |e| sqlx::query_as::<_, InviteRow>(
+    Ok(on_read!(db, |e| {
+        sqlx::query_as::<_, InviteRow>(
         "SELECT id, max_uses, uses, expires_at, revoked_at, created_at FROM invites ORDER BY created_at DESC"
     )
     .fetch_all(e)
-    .await)?)
+    .await
+    })?)
 }
 
 /// An OAuth client.
@@ -89,8 +99,14 @@ pub struct OauthClientRow {
 }
 
 /// Registers a client.
-pub async fn create_oauth_client(tx: &mut Tx, c: &OauthClientRow, owner: Option<&str>, now: i64) -> Result<()> {
-    on_tx!(tx, |e| sqlx::query(
+pub async fn create_oauth_client(
+    tx: &mut Tx,
+    c: &OauthClientRow,
+    owner: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    on_tx!(tx, |e| {
+        sqlx::query(
         "INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, owner_user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
     )
     .bind(&c.client_id)
@@ -99,18 +115,21 @@ pub async fn create_oauth_client(tx: &mut Tx, c: &OauthClientRow, owner: Option<
     .bind(&c.scopes)
     .bind(owner)
     .bind(now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Finds a client.
 pub async fn oauth_client(db: &Db, client_id: &str) -> Result<Option<OauthClientRow>> {
-    Ok(on_read!(db, |e| sqlx::query_as::<_, OauthClientRow>(
+    Ok(on_read!(db, |e| {
+        sqlx::query_as::<_, OauthClientRow>(
         "SELECT client_id, name, secret_hash, scopes, revoked_at FROM oauth_clients WHERE client_id = $1"
     )
     .bind(client_id)
     .fetch_optional(e)
-    .await)?)
+    .await
+    })?)
 }
 
 /// Revokes a client.
@@ -120,34 +139,46 @@ pub async fn revoke_oauth_client(tx: &mut Tx, client_id: &str, now: i64) -> Resu
     )
     .bind(client_id)
     .bind(now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
 
 /// Replaces a user's recovery codes.
 pub async fn set_recovery_codes(tx: &mut Tx, user_id: &str, hashes: &[String]) -> Result<()> {
-    on_tx!(tx, |e| sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-        .bind(user_id)
-        .execute(e).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, |e| sqlx::query(
+        "DELETE FROM recovery_codes WHERE user_id = $1"
+    )
+    .bind(user_id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     for h in hashes {
-        on_tx!(tx, |e| sqlx::query("INSERT INTO recovery_codes (id, user_id, code_hash) VALUES ($1, $2, $3)")
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(user_id)
-            .bind(h)
-            .execute(e).await.map(|r| r.rows_affected()))?;
+        on_tx!(tx, |e| sqlx::query(
+            "INSERT INTO recovery_codes (id, user_id, code_hash) VALUES ($1, $2, $3)"
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(user_id)
+        .bind(h)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
     }
     Ok(())
 }
 
 /// Uses a recovery code once; false when unknown or used.
 pub async fn use_recovery_code(db: &Db, user_id: &str, code_hash: &str, now: i64) -> Result<bool> {
-    let n = on_write!(db, |e| sqlx::query(
+    let n = on_write!(db, |e| {
+        sqlx::query(
         "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL"
     )
     .bind(user_id)
     .bind(code_hash)
     .bind(now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(n == 1)
 }
 
@@ -163,7 +194,13 @@ pub async fn recovery_codes_left(db: &Db, user_id: &str) -> Result<i64> {
 }
 
 /// Sets TOTP state.
-pub async fn set_totp(db: &Db, user_id: &str, secret_enc: Option<&str>, enabled: bool, last_step: Option<i64>) -> Result<()> {
+pub async fn set_totp(
+    db: &Db,
+    user_id: &str,
+    secret_enc: Option<&str>,
+    enabled: bool,
+    last_step: Option<i64>,
+) -> Result<()> {
     on_write!(db, |e| sqlx::query(
         "UPDATE users SET totp_secret = $2, totp_enabled = $3, totp_last_step = $4 WHERE id = $1"
     )
@@ -171,19 +208,23 @@ pub async fn set_totp(db: &Db, user_id: &str, secret_enc: Option<&str>, enabled:
     .bind(secret_enc)
     .bind(enabled)
     .bind(last_step)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Advances the last accepted TOTP step only forwards (replay guard); false when
 /// `step` is not newer than the stored one.
 pub async fn advance_totp_step(db: &Db, user_id: &str, step: i64) -> Result<bool> {
-    let n = on_write!(db, |e| sqlx::query(
+    let n = on_write!(db, |e| {
+        sqlx::query(
         "UPDATE users SET totp_last_step = $2 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)"
     )
     .bind(user_id)
     .bind(step)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(n == 1)
 }
 
@@ -205,8 +246,16 @@ pub struct OutboxRow {
 }
 
 /// Queues a message.
-pub async fn enqueue_mail(db: &Db, recipient: &str, kind: &str, subject: &str, body: &str, now: i64) -> Result<()> {
-    on_write!(db, |e| sqlx::query(
+pub async fn enqueue_mail(
+    db: &Db,
+    recipient: &str,
+    kind: &str,
+    subject: &str,
+    body: &str,
+    now: i64,
+) -> Result<()> {
+    on_write!(db, |e| {
+        sqlx::query(
         "INSERT INTO outbox (id, recipient, kind, subject, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
     )
     .bind(uuid::Uuid::now_v7().to_string())
@@ -215,16 +264,19 @@ pub async fn enqueue_mail(db: &Db, recipient: &str, kind: &str, subject: &str, b
     .bind(subject)
     .bind(body)
     .bind(now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Messages for a recipient, newest first.
 pub async fn mail_for(db: &Db, recipient: &str) -> Result<Vec<OutboxRow>> {
-    Ok(on_read!(db, |e| sqlx::query_as::<_, OutboxRow>(
+    Ok(on_read!(db, |e| {
+        sqlx::query_as::<_, OutboxRow>(
         "SELECT id, recipient, kind, subject, body, created_at FROM outbox WHERE recipient = $1 ORDER BY created_at DESC, id DESC"
     )
     .bind(recipient)
     .fetch_all(e)
-    .await)?)
+    .await
+    })?)
 }

@@ -70,7 +70,8 @@ pub struct NewSession<'a> {
 
 /// Inserts a session.
 pub async fn create(tx: &mut Tx, s: NewSession<'_>) -> Result<()> {
-    on_tx!(tx, |e| sqlx::query(
+    on_tx!(tx, |e| {
+        sqlx::query(
         "INSERT INTO sessions (id, user_id, kind, token_hash, role_at_login, created_at, last_seen_at, \
          idle_expires_at, expires_at, user_agent, ua_family, ip_prefix) \
          VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11)"
@@ -86,20 +87,27 @@ pub async fn create(tx: &mut Tx, s: NewSession<'_>) -> Result<()> {
     .bind(s.user_agent)
     .bind(s.ua_family)
     .bind(s.ip_prefix)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// By ID.
 pub async fn get(db: &Db, id: &str) -> Result<Option<SessionRow>> {
     let sql = format!("SELECT {COLS} FROM sessions WHERE id = $1");
-    Ok(on_read!(db, |e| sqlx::query_as::<_, SessionRow>(&sql).bind(id).fetch_optional(e).await)?)
+    Ok(on_read!(db, |e| sqlx::query_as::<_, SessionRow>(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
 }
 
 /// By ID inside a transaction.
 pub async fn get_tx(tx: &mut Tx, id: &str) -> Result<Option<SessionRow>> {
     let sql = format!("SELECT {COLS} FROM sessions WHERE id = $1");
-    Ok(on_tx!(tx, |e| sqlx::query_as::<_, SessionRow>(&sql).bind(id).fetch_optional(e).await)?)
+    Ok(on_tx!(tx, |e| sqlx::query_as::<_, SessionRow>(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
 }
 
 /// Live sessions of a user, newest first.
@@ -108,7 +116,11 @@ pub async fn list_active(db: &Db, user_id: &str, now: i64) -> Result<Vec<Session
         "SELECT {COLS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
          AND idle_expires_at > $2 ORDER BY created_at DESC, id DESC"
     );
-    Ok(on_read!(db, |e| sqlx::query_as::<_, SessionRow>(&sql).bind(user_id).bind(now).fetch_all(e).await)?)
+    Ok(on_read!(db, |e| sqlx::query_as::<_, SessionRow>(&sql)
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(e)
+        .await)?)
 }
 
 /// Live sessions of a user inside a transaction, oldest first (for eviction).
@@ -117,41 +129,57 @@ pub async fn list_active_tx(tx: &mut Tx, user_id: &str, now: i64) -> Result<Vec<
         "SELECT {COLS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
          AND idle_expires_at > $2 ORDER BY created_at ASC, id ASC"
     );
-    Ok(on_tx!(tx, |e| sqlx::query_as::<_, SessionRow>(&sql).bind(user_id).bind(now).fetch_all(e).await)?)
+    Ok(on_tx!(tx, |e| sqlx::query_as::<_, SessionRow>(&sql)
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(e)
+        .await)?)
 }
 
 /// Moves the idle expiry and last-seen time forward.
 pub async fn touch(db: &Db, id: &str, now: i64, idle_expires_at: i64) -> Result<()> {
-    on_write!(db, |e| sqlx::query(
+    on_write!(db, |e| {
+        sqlx::query(
         "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1 AND revoked_at IS NULL"
     )
     .bind(id)
     .bind(now)
     .bind(idle_expires_at)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Revokes one session and its refresh family; returns whether it was live.
 pub async fn revoke_tx(tx: &mut Tx, id: &str, now: i64, reason: &str) -> Result<bool> {
-    let n = on_tx!(tx, |e| sqlx::query(
+    let n = on_tx!(tx, |e| {
+        sqlx::query(
         "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL"
     )
     .bind(id)
     .bind(now)
     .bind(reason)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     on_tx!(tx, |e| sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL"
     )
     .bind(id)
     .bind(now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(n > 0)
 }
 
 /// Revokes every live session of a user except `keep`; returns the revoked IDs.
-pub async fn revoke_all_tx(tx: &mut Tx, user_id: &str, keep: Option<&str>, now: i64, reason: &str) -> Result<Vec<String>> {
+pub async fn revoke_all_tx(
+    tx: &mut Tx,
+    user_id: &str,
+    keep: Option<&str>,
+    now: i64,
+    reason: &str,
+) -> Result<Vec<String>> {
     let ids: Vec<(String,)> = on_tx!(tx, |e| sqlx::query_as(
         "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND id <> $2"
     )
@@ -169,11 +197,15 @@ pub async fn revoke_all_tx(tx: &mut Tx, user_id: &str, keep: Option<&str>, now: 
 
 /// Records a failed login for the lockout window.
 pub async fn record_failure(db: &Db, user_id: &str, now: i64) -> Result<()> {
-    on_write!(db, |e| sqlx::query("INSERT INTO login_failures (id, user_id, at) VALUES ($1, $2, $3)")
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(user_id)
-        .bind(now)
-        .execute(e).await.map(|r| r.rows_affected()))?;
+    on_write!(db, |e| sqlx::query(
+        "INSERT INTO login_failures (id, user_id, at) VALUES ($1, $2, $3)"
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(user_id)
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -191,18 +223,31 @@ pub async fn failures_since(db: &Db, user_id: &str, since: i64) -> Result<i64> {
 
 /// Clears failures (after a success or when a lockout starts) and sets `locked_until`.
 pub async fn set_lock(db: &Db, user_id: &str, locked_until: Option<i64>) -> Result<()> {
-    on_write!(db, |e| sqlx::query("DELETE FROM login_failures WHERE user_id = $1")
-        .bind(user_id)
-        .execute(e).await.map(|r| r.rows_affected()))?;
-    on_write!(db, |e| sqlx::query("UPDATE users SET locked_until = $2 WHERE id = $1")
-        .bind(user_id)
-        .bind(locked_until)
-        .execute(e).await.map(|r| r.rows_affected()))?;
+    on_write!(db, |e| sqlx::query(
+        "DELETE FROM login_failures WHERE user_id = $1"
+    )
+    .bind(user_id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    on_write!(db, |e| sqlx::query(
+        "UPDATE users SET locked_until = $2 WHERE id = $1"
+    )
+    .bind(user_id)
+    .bind(locked_until)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Remembers a device; `true` when it was never seen for this user.
-pub async fn remember_device(tx: &mut Tx, user_id: &str, fingerprint: &str, now: i64) -> Result<bool> {
+pub async fn remember_device(
+    tx: &mut Tx,
+    user_id: &str,
+    fingerprint: &str,
+    now: i64,
+) -> Result<bool> {
     let n = on_tx!(tx, |e| sqlx::query(
         "INSERT INTO known_devices (user_id, fingerprint, first_seen_at) VALUES ($1, $2, $3) \
          ON CONFLICT (user_id, fingerprint) DO NOTHING"
@@ -210,15 +255,19 @@ pub async fn remember_device(tx: &mut Tx, user_id: &str, fingerprint: &str, now:
     .bind(user_id)
     .bind(fingerprint)
     .bind(now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(n > 0)
 }
 
 /// Sessions of users that a revocation cache should forget (all of a user's IDs).
 pub async fn ids_of_user(db: &Db, user_id: &str) -> Result<Vec<String>> {
-    let rows: Vec<(String,)> = on_read!(db, |e| sqlx::query_as("SELECT id FROM sessions WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_all(e)
-        .await)?;
+    let rows: Vec<(String,)> = on_read!(db, |e| sqlx::query_as(
+        "SELECT id FROM sessions WHERE user_id = $1"
+    )
+    .bind(user_id)
+    .fetch_all(e)
+    .await)?;
     Ok(rows.into_iter().map(|r| r.0).collect())
 }

@@ -33,10 +33,12 @@ const RCOLS: &str = "id, session_id, token_hash, parent_id, successor_id, create
 pub async fn refresh_for_update(tx: &mut Tx, token_hash: &str) -> Result<Option<RefreshRow>> {
     let row = match tx {
         Tx::Sqlite(t) => {
-            sqlx::query_as::<_, RefreshRow>(&format!("SELECT {RCOLS} FROM refresh_tokens WHERE token_hash = $1"))
-                .bind(token_hash)
-                .fetch_optional(&mut **t)
-                .await?
+            sqlx::query_as::<_, RefreshRow>(&format!(
+                "SELECT {RCOLS} FROM refresh_tokens WHERE token_hash = $1"
+            ))
+            .bind(token_hash)
+            .fetch_optional(&mut **t)
+            .await?
         }
         Tx::Postgres(t) => {
             sqlx::query_as::<_, RefreshRow>(&format!(
@@ -53,7 +55,10 @@ pub async fn refresh_for_update(tx: &mut Tx, token_hash: &str) -> Result<Option<
 /// By ID inside a transaction.
 pub async fn refresh_by_id(tx: &mut Tx, id: &str) -> Result<Option<RefreshRow>> {
     let sql = format!("SELECT {RCOLS} FROM refresh_tokens WHERE id = $1");
-    Ok(on_tx!(tx, |e| sqlx::query_as::<_, RefreshRow>(&sql).bind(id).fetch_optional(e).await)?)
+    Ok(on_tx!(tx, |e| sqlx::query_as::<_, RefreshRow>(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
 }
 
 /// Inserts a refresh token.
@@ -66,7 +71,8 @@ pub async fn insert_refresh(
     now: i64,
     expires_at: i64,
 ) -> Result<()> {
-    on_tx!(tx, |e| sqlx::query(
+    on_tx!(tx, |e| {
+        sqlx::query(
         "INSERT INTO refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6)"
     )
@@ -76,19 +82,22 @@ pub async fn insert_refresh(
     .bind(parent_id)
     .bind(now)
     .bind(expires_at)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Marks `id` rotated with its successor (only if not already rotated).
 pub async fn mark_rotated(tx: &mut Tx, id: &str, successor_id: &str, now: i64) -> Result<bool> {
-    let n = on_tx!(tx, |e| sqlx::query(
+    let n = on_tx!(tx, |e| {
+        sqlx::query(
         "UPDATE refresh_tokens SET rotated_at = $2, successor_id = $3 WHERE id = $1 AND rotated_at IS NULL"
     )
     .bind(id)
     .bind(now)
     .bind(successor_id)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(n == 1)
 }
 
@@ -123,9 +132,16 @@ pub struct ResetRow {
 }
 
 /// Voids a user's outstanding reset tokens and stores a new one (superseding).
-pub async fn new_reset(tx: &mut Tx, user_id: &str, token_hash: &str, now: i64, expires_at: i64) -> Result<()> {
+pub async fn new_reset(
+    tx: &mut Tx,
+    user_id: &str,
+    token_hash: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<()> {
     invalidate_resets(tx, user_id, now).await?;
-    on_tx!(tx, |e| sqlx::query(
+    on_tx!(tx, |e| {
+        sqlx::query(
         "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
     )
     .bind(uuid::Uuid::now_v7().to_string())
@@ -133,39 +149,46 @@ pub async fn new_reset(tx: &mut Tx, user_id: &str, token_hash: &str, now: i64, e
     .bind(token_hash)
     .bind(now)
     .bind(expires_at)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Voids every outstanding reset token of a user.
 pub async fn invalidate_resets(tx: &mut Tx, user_id: &str, now: i64) -> Result<()> {
-    on_tx!(tx, |e| sqlx::query(
+    on_tx!(tx, |e| {
+        sqlx::query(
         "UPDATE password_resets SET invalidated_at = $2 WHERE user_id = $1 AND used_at IS NULL AND invalidated_at IS NULL"
     )
     .bind(user_id)
     .bind(now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Finds a reset token by hash.
 pub async fn reset_by_hash(tx: &mut Tx, token_hash: &str) -> Result<Option<ResetRow>> {
-    Ok(on_tx!(tx, |e| sqlx::query_as::<_, ResetRow>(
+    Ok(on_tx!(tx, |e| {
+        sqlx::query_as::<_, ResetRow>(
         "SELECT id, user_id, created_at, expires_at, used_at, invalidated_at FROM password_resets WHERE token_hash = $1"
     )
     .bind(token_hash)
     .fetch_optional(e)
-    .await)?)
+    .await
+    })?)
 }
 
 /// Marks a reset token used (only once).
 pub async fn use_reset(tx: &mut Tx, id: &str, now: i64) -> Result<bool> {
-    let n = on_tx!(tx, |e| sqlx::query(
+    let n = on_tx!(tx, |e| {
+        sqlx::query(
         "UPDATE password_resets SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND invalidated_at IS NULL"
     )
     .bind(id)
     .bind(now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(n == 1)
 }
 
@@ -190,7 +213,8 @@ pub struct PatRow {
     pub last_used_at: Option<i64>,
 }
 
-const PCOLS: &str = "id, user_id, name, display_prefix, scopes, created_at, expires_at, last_used_at";
+const PCOLS: &str =
+    "id, user_id, name, display_prefix, scopes, created_at, expires_at, last_used_at";
 
 /// Stores a PAT.
 #[allow(clippy::too_many_arguments)]
@@ -205,7 +229,8 @@ pub async fn insert_pat(
     now: i64,
     expires_at: Option<i64>,
 ) -> Result<()> {
-    on_write!(db, |e| sqlx::query(
+    on_write!(db, |e| {
+        sqlx::query(
         "INSERT INTO personal_access_tokens (id, user_id, name, token_hash, display_prefix, scopes, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     )
@@ -217,31 +242,50 @@ pub async fn insert_pat(
     .bind(scopes)
     .bind(now)
     .bind(expires_at)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// A user's PATs.
 pub async fn list_pats(db: &Db, user_id: &str) -> Result<Vec<PatRow>> {
     let sql = format!("SELECT {PCOLS} FROM personal_access_tokens WHERE user_id = $1 ORDER BY created_at DESC, id DESC");
-    Ok(on_read!(db, |e| sqlx::query_as::<_, PatRow>(&sql).bind(user_id).fetch_all(e).await)?)
+    Ok(on_read!(db, |e| sqlx::query_as::<_, PatRow>(&sql)
+        .bind(user_id)
+        .fetch_all(e)
+        .await)?)
 }
 
 /// One PAT of a user (ownership is part of the lookup).
 pub async fn get_pat(db: &Db, user_id: &str, id: &str) -> Result<Option<PatRow>> {
     let sql = format!("SELECT {PCOLS} FROM personal_access_tokens WHERE user_id = $1 AND id = $2");
-    Ok(on_read!(db, |e| sqlx::query_as::<_, PatRow>(&sql).bind(user_id).bind(id).fetch_optional(e).await)?)
+    Ok(on_read!(db, |e| sqlx::query_as::<_, PatRow>(&sql)
+        .bind(user_id)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
 }
 
 /// By hash (authentication).
 pub async fn pat_by_hash(db: &Db, token_hash: &str) -> Result<Option<PatRow>> {
     let sql = format!("SELECT {PCOLS} FROM personal_access_tokens WHERE token_hash = $1");
-    Ok(on_read!(db, |e| sqlx::query_as::<_, PatRow>(&sql).bind(token_hash).fetch_optional(e).await)?)
+    Ok(on_read!(db, |e| sqlx::query_as::<_, PatRow>(&sql)
+        .bind(token_hash)
+        .fetch_optional(e)
+        .await)?)
 }
 
 /// Updates name, scopes and expiry of a user's PAT; false when not theirs.
-pub async fn update_pat(db: &Db, user_id: &str, id: &str, name: &str, scopes: &str, expires_at: Option<i64>) -> Result<bool> {
-    let n = on_write!(db, |e| sqlx::query(
+pub async fn update_pat(
+    db: &Db,
+    user_id: &str,
+    id: &str,
+    name: &str,
+    scopes: &str,
+    expires_at: Option<i64>,
+) -> Result<bool> {
+    let n = on_write!(db, |e| {
+        sqlx::query(
         "UPDATE personal_access_tokens SET name = $3, scopes = $4, expires_at = $5 WHERE user_id = $1 AND id = $2"
     )
     .bind(user_id)
@@ -249,31 +293,44 @@ pub async fn update_pat(db: &Db, user_id: &str, id: &str, name: &str, scopes: &s
     .bind(name)
     .bind(scopes)
     .bind(expires_at)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(n == 1)
 }
 
 /// Deletes a user's PAT; false when not theirs.
 pub async fn delete_pat(db: &Db, user_id: &str, id: &str) -> Result<bool> {
-    let n = on_write!(db, |e| sqlx::query("DELETE FROM personal_access_tokens WHERE user_id = $1 AND id = $2")
-        .bind(user_id)
-        .bind(id)
-        .execute(e).await.map(|r| r.rows_affected()))?;
+    let n = on_write!(db, |e| sqlx::query(
+        "DELETE FROM personal_access_tokens WHERE user_id = $1 AND id = $2"
+    )
+    .bind(user_id)
+    .bind(id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
 
 /// Deletes every PAT of a user (ban, password reset).
 pub async fn delete_all_pats_tx(tx: &mut Tx, user_id: &str) -> Result<u64> {
-    Ok(on_tx!(tx, |e| sqlx::query("DELETE FROM personal_access_tokens WHERE user_id = $1")
-        .bind(user_id)
-        .execute(e).await.map(|r| r.rows_affected()))?)
+    Ok(on_tx!(tx, |e| sqlx::query(
+        "DELETE FROM personal_access_tokens WHERE user_id = $1"
+    )
+    .bind(user_id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?)
 }
 
 /// Records use (throttled by the caller).
 pub async fn touch_pat(db: &Db, id: &str, now: i64) -> Result<()> {
-    on_write!(db, |e| sqlx::query("UPDATE personal_access_tokens SET last_used_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(e).await.map(|r| r.rows_affected()))?;
+    on_write!(db, |e| sqlx::query(
+        "UPDATE personal_access_tokens SET last_used_at = $2 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }

@@ -43,7 +43,9 @@ pub struct UserRow {
 impl UserRow {
     /// Parsed role.
     pub fn role(&self) -> Result<Role> {
-        self.role.parse().map_err(|_| StoreError::Corrupt(format!("role of user {}", self.id)))
+        self.role
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("role of user {}", self.id)))
     }
     /// Parsed status.
     pub fn status(&self) -> Result<AccountStatus> {
@@ -92,45 +94,67 @@ pub async fn create(tx: &mut Tx, u: NewUser<'_>) -> Result<String> {
     .bind(u.referred_by)
     .bind(u.referral_code)
     .bind(u.now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(id)
 }
 
 /// Finds by username or e-mail (both stored normalised).
 pub async fn find_by_login(db: &Db, login: &str) -> Result<Option<UserRow>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1 OR email = $1");
-    Ok(on_read!(db, |e| sqlx::query_as::<_, UserRow>(&sql).bind(login).fetch_optional(e).await)?)
+    Ok(on_read!(db, |e| sqlx::query_as::<_, UserRow>(&sql)
+        .bind(login)
+        .fetch_optional(e)
+        .await)?)
 }
 
 /// Finds by id.
 pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<UserRow>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    Ok(on_read!(db, |e| sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(e).await)?)
+    Ok(on_read!(db, |e| sqlx::query_as::<_, UserRow>(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
 }
 
 /// Finds by id inside a transaction.
 pub async fn find_by_id_tx(tx: &mut Tx, id: &str) -> Result<Option<UserRow>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    Ok(on_tx!(tx, |e| sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(e).await)?)
+    Ok(on_tx!(tx, |e| sqlx::query_as::<_, UserRow>(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
 }
 
 /// Finds by referral code.
 pub async fn find_by_referral_code(db: &Db, code: &str) -> Result<Option<UserRow>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE referral_code = $1");
-    Ok(on_read!(db, |e| sqlx::query_as::<_, UserRow>(&sql).bind(code).fetch_optional(e).await)?)
+    Ok(on_read!(db, |e| sqlx::query_as::<_, UserRow>(&sql)
+        .bind(code)
+        .fetch_optional(e)
+        .await)?)
 }
 
 /// Number of accounts with `role`.
 pub async fn count_with_role(db: &Db, role: Role) -> Result<i64> {
-    let (n,): (i64,) = on_read!(db, |e| sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = $1")
-        .bind(role.as_str())
-        .fetch_one(e)
-        .await)?;
+    let (n,): (i64,) = on_read!(db, |e| sqlx::query_as(
+        "SELECT COUNT(*) FROM users WHERE role = $1"
+    )
+    .bind(role.as_str())
+    .fetch_one(e)
+    .await)?;
     Ok(n)
 }
 
 /// Replaces the password hash (a rehash on login keeps `password_changed_at`).
-pub async fn set_password_hash(db: &Db, id: &str, phc: &str, now: i64, is_change: bool) -> Result<()> {
+pub async fn set_password_hash(
+    db: &Db,
+    id: &str,
+    phc: &str,
+    now: i64,
+    is_change: bool,
+) -> Result<()> {
     on_write!(db, |e| sqlx::query(
         "UPDATE users SET password_hash = $2, updated_at = $3, \
          password_changed_at = CASE WHEN $4 THEN $3 ELSE password_changed_at END WHERE id = $1"
@@ -139,46 +163,62 @@ pub async fn set_password_hash(db: &Db, id: &str, phc: &str, now: i64, is_change
     .bind(phc)
     .bind(now)
     .bind(is_change)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Sets a password inside a transaction (password change/reset).
 pub async fn set_password_tx(tx: &mut Tx, id: &str, phc: &str, now: i64) -> Result<()> {
-    on_tx!(tx, |e| sqlx::query(
+    on_tx!(tx, |e| {
+        sqlx::query(
         "UPDATE users SET password_hash = $2, updated_at = $3, password_changed_at = $3 WHERE id = $1"
     )
     .bind(id)
     .bind(phc)
     .bind(now)
-    .execute(e).await.map(|r| r.rows_affected()))?;
+    .execute(e).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 /// Sets the account status inside a transaction.
 pub async fn set_status_tx(tx: &mut Tx, id: &str, status: AccountStatus, now: i64) -> Result<u64> {
-    Ok(on_tx!(tx, |e| sqlx::query("UPDATE users SET status = $2, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(status.as_str())
-        .bind(now)
-        .execute(e).await.map(|r| r.rows_affected()))?)
+    Ok(on_tx!(tx, |e| sqlx::query(
+        "UPDATE users SET status = $2, updated_at = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?)
 }
 
 /// Sets the role inside a transaction.
 pub async fn set_role_tx(tx: &mut Tx, id: &str, role: Role, now: i64) -> Result<u64> {
-    Ok(on_tx!(tx, |e| sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(role.as_str())
-        .bind(now)
-        .execute(e).await.map(|r| r.rows_affected()))?)
+    Ok(on_tx!(tx, |e| sqlx::query(
+        "UPDATE users SET role = $2, updated_at = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(role.as_str())
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?)
 }
 
 /// Sets the preferred language.
 pub async fn set_language(db: &Db, id: &str, lang: &str, now: i64) -> Result<()> {
-    on_write!(db, |e| sqlx::query("UPDATE users SET language = $2, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(lang)
-        .bind(now)
-        .execute(e).await.map(|r| r.rows_affected()))?;
+    on_write!(db, |e| sqlx::query(
+        "UPDATE users SET language = $2, updated_at = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(lang)
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }

@@ -65,7 +65,10 @@ impl Drop for PgSchema {
         let schema = self.schema.clone();
         // Drop runs inside the test's runtime; do the async cleanup on its own thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let pool = sqlx::PgPool::connect(&url).await.ok()?;
                 sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
@@ -86,7 +89,9 @@ async fn pg_schema(admin_url: &str) -> Result<(String, PgSchema)> {
     let pool = sqlx::PgPool::connect(admin_url)
         .await
         .context("connecting to RAMPART_TEST_DATABASE_URL")?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await?;
     pool.close().await;
     let sep = if admin_url.contains('?') { '&' } else { '?' };
     let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}");
@@ -105,7 +110,8 @@ pub struct TempDir(pub PathBuf);
 impl TempDir {
     /// Creates one.
     pub fn new() -> Result<Self> {
-        let p = std::env::temp_dir().join(format!("rampart-test-{}", uuid::Uuid::new_v4().simple()));
+        let p =
+            std::env::temp_dir().join(format!("rampart-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&p)?;
         Ok(Self(p))
     }
@@ -156,9 +162,14 @@ impl Builder {
     pub async fn spawn(self) -> Result<Option<TestApp>> {
         let dir = TempDir::new()?;
         let (db_url, schema) = match self.engine {
-            Engine::Sqlite => (format!("sqlite://{}", dir.0.join("rampart.db").display()), None),
+            Engine::Sqlite => (
+                format!("sqlite://{}", dir.0.join("rampart.db").display()),
+                None,
+            ),
             Engine::Postgres => {
-                let Some(admin) = pg_url("this test") else { return Ok(None) };
+                let Some(admin) = pg_url("this test") else {
+                    return Ok(None);
+                };
                 let (url, schema) = pg_schema(&admin).await?;
                 (url, Some(schema))
             }
@@ -256,7 +267,9 @@ pub async fn count_rows(db: &Db, table: &str) -> Result<i64> {
 /// Runs a raw statement (tests that tamper with the database directly).
 pub async fn exec(db: &Db, sql: &str) -> Result<u64> {
     Ok(match &db.engine {
-        rampart_store::Engine::Sqlite { write, .. } => sqlx::query(sql).execute(write).await?.rows_affected(),
+        rampart_store::Engine::Sqlite { write, .. } => {
+            sqlx::query(sql).execute(write).await?.rows_affected()
+        }
         rampart_store::Engine::Postgres(p) => sqlx::query(sql).execute(p).await?.rows_affected(),
     })
 }

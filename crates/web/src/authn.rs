@@ -26,21 +26,33 @@ use std::sync::Arc;
 /// Maps identity errors to HTTP problems (one place).
 pub fn problem(e: AuthError) -> ApiError {
     match e {
-        AuthError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials"),
+        AuthError::InvalidCredentials => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials")
+        }
         AuthError::TotpRequired => ApiError::new(StatusCode::UNAUTHORIZED, "totp_required"),
         AuthError::TotpInvalid => ApiError::new(StatusCode::UNAUTHORIZED, "totp_invalid"),
         AuthError::TokenExpired => ApiError::new(StatusCode::UNAUTHORIZED, "token_expired"),
-        AuthError::RefreshExpired => ApiError::new(StatusCode::UNAUTHORIZED, "refresh_token_expired"),
+        AuthError::RefreshExpired => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "refresh_token_expired")
+        }
         AuthError::TokenInvalid => ApiError::new(StatusCode::UNAUTHORIZED, "token_invalid"),
         AuthError::TokenRevoked => ApiError::new(StatusCode::UNAUTHORIZED, "token_revoked"),
         AuthError::RefreshReused => ApiError::new(StatusCode::UNAUTHORIZED, "refresh_reused"),
         AuthError::Unauthorized => ApiError::unauthorized(),
         AuthError::Forbidden => ApiError::forbidden(),
         AuthError::InsufficientScope => ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope"),
-        AuthError::TotpEnrolmentRequired => ApiError::new(StatusCode::FORBIDDEN, "totp_enrolment_required"),
-        AuthError::InviteRequired => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invite_required"),
-        AuthError::InviteInvalid => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invite_invalid"),
-        AuthError::ResetTokenInvalid => ApiError::new(StatusCode::BAD_REQUEST, "reset_token_invalid"),
+        AuthError::TotpEnrolmentRequired => {
+            ApiError::new(StatusCode::FORBIDDEN, "totp_enrolment_required")
+        }
+        AuthError::InviteRequired => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invite_required")
+        }
+        AuthError::InviteInvalid => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invite_invalid")
+        }
+        AuthError::ResetTokenInvalid => {
+            ApiError::new(StatusCode::BAD_REQUEST, "reset_token_invalid")
+        }
         AuthError::Validation(f) => ApiError::validation(f),
         AuthError::Conflict(f) => {
             let mut e = ApiError::new(StatusCode::CONFLICT, "conflict");
@@ -48,8 +60,10 @@ pub fn problem(e: AuthError) -> ApiError {
             e
         }
         AuthError::NotFound => ApiError::not_found(),
-        AuthError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy")
-            .header(HeaderName::from_static("retry-after"), HeaderValue::from_static("1")),
+        AuthError::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy").header(
+            HeaderName::from_static("retry-after"),
+            HeaderValue::from_static("1"),
+        ),
         AuthError::Internal(m) => ApiError::internal(m),
     }
 }
@@ -82,13 +96,17 @@ pub struct Ctx(pub ClientCtx);
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let ip = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip())
             .map(|peer| {
-                let hv = crate::ratelimit::forwarded_header(&parts.headers, &state.config.proxy.header);
+                let hv =
+                    crate::ratelimit::forwarded_header(&parts.headers, &state.config.proxy.header);
                 state.config.proxy.client_ip(peer, hv.as_deref())
             });
         Ok(Ctx(ClientCtx {
@@ -128,19 +146,25 @@ pub struct MaybeUser(pub Option<Principal>);
 
 impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(MaybeUser(Some(p.clone())));
         }
         let names = state.config.cookie_names();
-        let Some(cookie) = crate::csrf::cookie(&parts.headers, names.session).map(str::to_owned) else {
+        let Some(cookie) = crate::csrf::cookie(&parts.headers, names.session).map(str::to_owned)
+        else {
             return Ok(MaybeUser(None));
         };
         let Ctx(ctx) = match Ctx::from_request_parts(parts, state).await {
             Ok(c) => c,
             Err(never) => match never {},
         };
-        Ok(MaybeUser(state.auth.authenticate_cookie(&cookie, &ctx).await.ok()))
+        Ok(MaybeUser(
+            state.auth.authenticate_cookie(&cookie, &ctx).await.ok(),
+        ))
     }
 }
 
@@ -153,7 +177,13 @@ struct Requirement {
 }
 
 /// Wraps a route with authentication.
-pub fn layer(mr: MethodRouter<AppState>, state: &AppState, auth: Auth, scope: Option<&'static str>, enrolment: bool) -> MethodRouter<AppState> {
+pub fn layer(
+    mr: MethodRouter<AppState>,
+    state: &AppState,
+    auth: Auth,
+    scope: Option<&'static str>,
+    enrolment: bool,
+) -> MethodRouter<AppState> {
     let req = Arc::new(Requirement {
         state: state.clone(),
         auth,
@@ -164,7 +194,11 @@ pub fn layer(mr: MethodRouter<AppState>, state: &AppState, auth: Auth, scope: Op
 }
 
 /// Authenticates a request from its headers.
-pub async fn authenticate(state: &AppState, headers: &axum::http::HeaderMap, ctx: &ClientCtx) -> Result<Principal, AuthError> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    ctx: &ClientCtx,
+) -> Result<Principal, AuthError> {
     if let Some(h) = headers.get(header::AUTHORIZATION) {
         let v = h.to_str().map_err(|_| AuthError::TokenInvalid)?;
         let (scheme, token) = v.split_once(' ').ok_or(AuthError::TokenInvalid)?;
@@ -197,14 +231,26 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
     let principal = match authenticate(&r.state, &headers, &ctx).await {
         Ok(p) => p,
         Err(e) => {
-            if matches!(e, AuthError::TokenExpired | AuthError::TokenInvalid | AuthError::TokenRevoked) {
-                r.state.auth.emit(SecurityEvent::TokenRejected, &ctx, None, &[("reason", &e.to_string())]);
+            if matches!(
+                e,
+                AuthError::TokenExpired | AuthError::TokenInvalid | AuthError::TokenRevoked
+            ) {
+                r.state.auth.emit(
+                    SecurityEvent::TokenRejected,
+                    &ctx,
+                    None,
+                    &[("reason", &e.to_string())],
+                );
             }
             if page && req.method() == axum::http::Method::GET {
-                return Redirect::to(&format!("/login?next={}", urlencode(req.uri().path()))).into_response();
+                return Redirect::to(&format!("/login?next={}", urlencode(req.uri().path())))
+                    .into_response();
             }
             let mut err = problem(e);
-            err = err.header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"rampart\""));
+            err = err.header(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"rampart\""),
+            );
             return err.into_response();
         }
     };
@@ -219,7 +265,10 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
         Auth::Staff => principal.role >= Role::Staff,
         Auth::Admin => principal.role >= Role::Admin,
     };
-    if !role_ok || matches!(principal.via, rampart_auth::service::Via::Client { .. }) && r.auth != Auth::Client {
+    if !role_ok
+        || matches!(principal.via, rampart_auth::service::Via::Client { .. })
+            && r.auth != Auth::Client
+    {
         // Staff routes answer 404 to those who may not know they exist (D1).
         return ApiError::not_found().into_response();
     }
@@ -229,7 +278,8 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
         }
     }
     let lang = principal.language.as_deref().and_then(Lang::from_tag);
-    req.extensions_mut().insert(RateKeyUser(principal.user_id.clone()));
+    req.extensions_mut()
+        .insert(RateKeyUser(principal.user_id.clone()));
     req.extensions_mut().insert(principal);
     let mut resp = next.run(req).await;
     if let Some(l) = lang {
@@ -242,7 +292,9 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -63,12 +63,21 @@ fn origin_of(url: &str) -> Option<String> {
     if host.is_empty() {
         return None;
     }
-    Some(format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+    Some(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        host.to_ascii_lowercase()
+    ))
 }
 
 fn trusted(state: &AppState, origin: &str, host: Option<&str>) -> bool {
     let cfg = &state.config;
-    if cfg.public_origin.as_deref().map(|o| o.eq_ignore_ascii_case(origin)) == Some(true) {
+    if cfg
+        .public_origin
+        .as_deref()
+        .map(|o| o.eq_ignore_ascii_case(origin))
+        == Some(true)
+    {
         return true;
     }
     if cfg
@@ -107,7 +116,11 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), &'static st
         return Err("null_origin");
     }
     if let Some(o) = origin {
-        return if trusted(state, o, host) { Ok(()) } else { Err("origin") };
+        return if trusted(state, o, host) {
+            Ok(())
+        } else {
+            Err("origin")
+        };
     }
     if let Some(r) = get("referer") {
         return match origin_of(r) {
@@ -123,7 +136,10 @@ fn is_form(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+        .map(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
         .unwrap_or(false)
 }
 
@@ -141,7 +157,11 @@ fn reject(state: &AppState, req_parts: &RejectCtx, code: &'static str, reason: &
             user_agent: req_parts.ua.as_deref(),
             user_id: None,
         },
-        &[("code", code), ("reason", reason), ("path", &req_parts.path)],
+        &[
+            ("code", code),
+            ("reason", reason),
+            ("path", &req_parts.path),
+        ],
     );
     state.metrics.inc(
         "rampart_csrf_rejections_total",
@@ -213,7 +233,8 @@ pub async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next)
         let bytes = match axum::body::to_bytes(body, state.config.body_limit_bytes).await {
             Ok(b) => b,
             Err(_) => {
-                return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").into_response()
+                return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+                    .into_response()
             }
         };
         presented = form_urlencoded_field(&bytes, FIELD);
@@ -262,7 +283,10 @@ mod tests {
 
     #[test]
     fn origin_parsing() {
-        assert_eq!(origin_of("https://A.example:8443/x?y").as_deref(), Some("https://a.example:8443"));
+        assert_eq!(
+            origin_of("https://A.example:8443/x?y").as_deref(),
+            Some("https://a.example:8443")
+        );
         assert_eq!(origin_of("nonsense"), None);
     }
 }

@@ -76,7 +76,9 @@ impl From<rampart_store::StoreError> for ApiError {
     fn from(e: rampart_store::StoreError) -> Self {
         match e {
             rampart_store::StoreError::NotFound => ApiError::not_found(),
-            rampart_store::StoreError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict"),
+            rampart_store::StoreError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict")
+            }
             other => ApiError::internal(other),
         }
     }
@@ -122,7 +124,9 @@ fn wants_json(path: &str, accept: Option<&str>) -> bool {
         return true;
     }
     match accept {
-        Some(a) => !a.contains("text/html") && (a.contains("json") || !a.contains("*/*") && !a.is_empty()),
+        Some(a) => {
+            !a.contains("text/html") && (a.contains("json") || !a.contains("*/*") && !a.is_empty())
+        }
         None => false,
     }
 }
@@ -172,10 +176,17 @@ pub struct RenderHints {
 impl RenderHints {
     /// From the request head.
     pub fn of(req: &Request) -> Self {
-        let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
         RenderHints {
             json: wants_json(req.uri().path(), accept),
-            lang: Lang::negotiate(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())),
+            lang: Lang::negotiate(
+                req.headers()
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok()),
+            ),
         }
     }
 }
@@ -189,14 +200,20 @@ pub fn render(mut resp: Response, hints: RenderHints, request_id: &str) -> Respo
         None => {
             let has_body_type = resp.headers().contains_key(header::CONTENT_TYPE);
             if !(s.is_client_error() || s.is_server_error())
-                || (has_body_type && s != StatusCode::PAYLOAD_TOO_LARGE && s != StatusCode::REQUEST_TIMEOUT)
+                || (has_body_type
+                    && s != StatusCode::PAYLOAD_TOO_LARGE
+                    && s != StatusCode::REQUEST_TIMEOUT)
             {
                 return resp;
             }
             ApiError::new(s, code_for_status(s))
         }
     };
-    let lang = resp.extensions().get::<Lang>().copied().unwrap_or(hints.lang);
+    let lang = resp
+        .extensions()
+        .get::<Lang>()
+        .copied()
+        .unwrap_or(hints.lang);
     let (parts, _) = resp.into_parts();
     let mut out = if hints.json {
         let body = problem_json(&err, lang, request_id).to_string();
@@ -239,13 +256,15 @@ fn is_json_content_type(req: &Request) -> bool {
 }
 
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::Bytes::from_request(req, state).await.map_err(|rej| {
-        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_request")
-        }
-    })
+    axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|rej| {
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request")
+            }
+        })
 }
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -257,8 +276,11 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json_content_type(&req) {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-                .detail("expected Content-Type: application/json"));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+            )
+            .detail("expected Content-Type: application/json"));
         }
         let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(ApiJson)
@@ -271,9 +293,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
-                .detail(format!("line {} column {}: {}", e.line(), e.column(), data_error_summary(&e))),
-            _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json")
-                .detail(format!("line {} column {}", e.line(), e.column())),
+                .detail(format!(
+                    "line {} column {}: {}",
+                    e.line(),
+                    e.column(),
+                    data_error_summary(&e)
+                )),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json").detail(format!(
+                "line {} column {}",
+                e.line(),
+                e.column()
+            )),
         }
     })
 }
@@ -311,11 +341,17 @@ where
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+            .map(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            })
             .unwrap_or(false);
         if !ok {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-                .detail("expected Content-Type: application/x-www-form-urlencoded"));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+            )
+            .detail("expected Content-Type: application/x-www-form-urlencoded"));
         }
         let bytes = read_body(req, state).await?;
         serde_urlencoded_parse(&bytes).map(ApiForm)
@@ -323,7 +359,8 @@ where
 }
 
 fn serde_urlencoded_parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_urlencoded::from_bytes::<T>(bytes).map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"))
+    serde_urlencoded::from_bytes::<T>(bytes)
+        .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"))
 }
 
 /// The 404 for unknown routes.

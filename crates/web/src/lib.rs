@@ -59,7 +59,10 @@ pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
         router = router.layer(cors(cfg));
     }
     let router = router
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, cfg.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            cfg.request_timeout,
+        ))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(from_fn_with_state(
             Arc::new(edge::Edge {
@@ -81,7 +84,13 @@ fn cors(cfg: &WebConfig) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::PUT])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::PUT,
+        ])
         .allow_headers([
             header::CONTENT_TYPE,
             header::AUTHORIZATION,

@@ -34,7 +34,8 @@ pub fn document(routes: &[RouteInfo]) -> Value {
             op["parameters"] = Value::Array(params);
         }
         if let Some(schema) = &d.request {
-            op["requestBody"] = json!({"required": true, "content": {d.request_type: {"schema": schema}}});
+            op["requestBody"] =
+                json!({"required": true, "content": {d.request_type: {"schema": schema}}});
         }
         match d.auth {
             Auth::Public => op["security"] = json!([]),

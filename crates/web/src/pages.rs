@@ -65,7 +65,11 @@ pub fn error_page(e: &ApiError, lang: Lang, request_id: &str) -> Response {
         status: e.status.as_u16(),
         code: e.code,
         detail: e.detail.clone(),
-        errors: e.errors.iter().map(|f| (f.field.clone(), f.code.to_owned())).collect(),
+        errors: e
+            .errors
+            .iter()
+            .map(|f| (f.field.clone(), f.code.to_owned()))
+            .collect(),
         request_id,
     };
     match page.render() {

@@ -52,7 +52,11 @@ impl Policies {
         let min = 60_000u64;
         let hour = 3_600_000u64;
         let mut m = BTreeMap::new();
-        let mut add = |name: &'static str, limit: u32, window_ms: u64, key: KeyKind, detail: Option<&'static str>| {
+        let mut add = |name: &'static str,
+                       limit: u32,
+                       window_ms: u64,
+                       key: KeyKind,
+                       detail: Option<&'static str>| {
             m.insert(
                 name,
                 PolicyDef {
@@ -62,9 +66,27 @@ impl Policies {
                 },
             );
         };
-        add("password_reset", 5, hour, KeyKind::Ip, Some("reset.generic"));
-        add("login", 10, 5 * min, KeyKind::Ip, Some("err.invalid_credentials"));
-        add("login_ceiling", 60, min, KeyKind::Ip, Some("err.invalid_credentials"));
+        add(
+            "password_reset",
+            5,
+            hour,
+            KeyKind::Ip,
+            Some("reset.generic"),
+        );
+        add(
+            "login",
+            10,
+            5 * min,
+            KeyKind::Ip,
+            Some("err.invalid_credentials"),
+        );
+        add(
+            "login_ceiling",
+            60,
+            min,
+            KeyKind::Ip,
+            Some("err.invalid_credentials"),
+        );
         add("auth", 5, min, KeyKind::Ip, None);
         add("message_send", 10, min, KeyKind::User, None);
         add("ticket_create", 5, hour, KeyKind::User, None);
@@ -135,7 +157,11 @@ struct Guard {
 }
 
 /// Wraps a route's handler with its policies.
-pub fn layer(mr: MethodRouter<AppState>, state: &AppState, names: &[&'static str]) -> MethodRouter<AppState> {
+pub fn layer(
+    mr: MethodRouter<AppState>,
+    state: &AppState,
+    names: &[&'static str],
+) -> MethodRouter<AppState> {
     let defs: Vec<PolicyDef> = names
         .iter()
         .map(|n| match state.policies.0.get(n) {
@@ -161,7 +187,11 @@ pub fn layer(mr: MethodRouter<AppState>, state: &AppState, names: &[&'static str
 
 fn path_param(req: &Request, name: &str) -> Option<String> {
     // Matched path `/v1/tickets/{id}/messages` against the real path.
-    let matched = req.extensions().get::<axum::extract::MatchedPath>()?.as_str().to_owned();
+    let matched = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()?
+        .as_str()
+        .to_owned();
     let want = format!("{{{name}}}");
     matched
         .split('/')
@@ -175,9 +205,19 @@ fn headers_for(verdict: &Verdict, refused: bool) -> Vec<(HeaderName, String)> {
     let policies: Vec<String> = verdict
         .decisions
         .iter()
-        .map(|d| format!("\"{}\";q={};w={}", d.policy.name, d.policy.limit, d.policy.window_secs()))
+        .map(|d| {
+            format!(
+                "\"{}\";q={};w={}",
+                d.policy.name,
+                d.policy.limit,
+                d.policy.window_secs()
+            )
+        })
         .collect();
-    out.push((HeaderName::from_static("ratelimit-policy"), policies.join(", ")));
+    out.push((
+        HeaderName::from_static("ratelimit-policy"),
+        policies.join(", "),
+    ));
     if let Some(b) = verdict.binding() {
         let t = b.reset_after_secs();
         out.push((
@@ -187,8 +227,14 @@ fn headers_for(verdict: &Verdict, refused: bool) -> Vec<(HeaderName, String)> {
         if refused {
             let retry = verdict.retry_after_secs().unwrap_or(1);
             out.push((HeaderName::from_static("retry-after"), retry.to_string()));
-            out.push((HeaderName::from_static("x-ratelimit-limit"), b.policy.limit.to_string()));
-            out.push((HeaderName::from_static("x-ratelimit-remaining"), b.remaining.to_string()));
+            out.push((
+                HeaderName::from_static("x-ratelimit-limit"),
+                b.policy.limit.to_string(),
+            ));
+            out.push((
+                HeaderName::from_static("x-ratelimit-remaining"),
+                b.remaining.to_string(),
+            ));
             out.push((HeaderName::from_static("x-ratelimit-reset"), t.to_string()));
         }
     }
@@ -199,7 +245,10 @@ async fn limit(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
     let state = &g.state;
     let ip = client_ip(state, &req);
     let ip_k = ip.map(ip_key).unwrap_or_else(|| "ip:unknown".to_owned());
-    let user = req.extensions().get::<RateKeyUser>().map(|u| format!("user:{}", u.0));
+    let user = req
+        .extensions()
+        .get::<RateKeyUser>()
+        .map(|u| format!("user:{}", u.0));
     let keys: Vec<String> = g
         .defs
         .iter()
@@ -211,14 +260,22 @@ async fn limit(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
                 .unwrap_or_else(|| ip_k.clone()),
         })
         .collect();
-    let checks: Vec<(&Policy, &str)> = g.defs.iter().zip(keys.iter()).map(|(d, k)| (&d.policy, k.as_str())).collect();
+    let checks: Vec<(&Policy, &str)> = g
+        .defs
+        .iter()
+        .zip(keys.iter())
+        .map(|(d, k)| (&d.policy, k.as_str()))
+        .collect();
     let verdict = match state.limiter.check(&checks, state.clock.now_ms()).await {
         Ok(v) => v,
         Err(e) => {
             // Fail closed: an unlimited login endpoint is worse than a short outage.
             tracing::error!(error = %e, "rate-limit backend unavailable");
             return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-                .header(HeaderName::from_static("retry-after"), HeaderValue::from_static("1"))
+                .header(
+                    HeaderName::from_static("retry-after"),
+                    HeaderValue::from_static("1"),
+                )
                 .into_response();
         }
     };
@@ -231,14 +288,20 @@ async fn limit(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
         }
         return resp;
     }
-    let binding_name = verdict.binding().map(|b| b.policy.name.clone()).unwrap_or_default();
+    let binding_name = verdict
+        .binding()
+        .map(|b| b.policy.name.clone())
+        .unwrap_or_default();
     let rid = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     state.events.emit(
         SecurityEvent::RateLimitHit,
         &EventContext {
             request_id: rid.as_deref(),
             ip,
-            user_agent: req.headers().get("user-agent").and_then(|v| v.to_str().ok()),
+            user_agent: req
+                .headers()
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok()),
             user_id: req.extensions().get::<RateKeyUser>().map(|u| u.0.as_str()),
         },
         &[("policy", &binding_name), ("path", req.uri().path())],
@@ -260,7 +323,9 @@ async fn limit(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
     let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     if let Some(k) = detail_key {
         let lang = crate::i18n::Lang::negotiate(
-            req.headers().get("accept-language").and_then(|v| v.to_str().ok()),
+            req.headers()
+                .get("accept-language")
+                .and_then(|v| v.to_str().ok()),
         );
         err = err.detail(crate::i18n::lookup(lang, k).unwrap_or(k));
     }

@@ -17,7 +17,8 @@ pub struct RequestId(pub String);
 pub fn is_well_formed(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 128
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// The request's ID: the incoming one when well-formed, else a new UUIDv7.

@@ -122,9 +122,13 @@ impl Doc {
 /// Body limits by route group (B7): credentials and tokens are small, so the
 /// authentication endpoints accept far less than the general default.
 pub fn group_body_limit(path: &str) -> Option<usize> {
-    if path.starts_with("/v1/auth/") || path.starts_with("/v1/oauth/") || path.starts_with("/v1/me") {
+    if path.starts_with("/v1/auth/") || path.starts_with("/v1/oauth/") || path.starts_with("/v1/me")
+    {
         Some(16 * 1024)
-    } else if path.starts_with("/v1/admin/") || path.starts_with("/v1/tokens") || path.starts_with("/v1/sessions") {
+    } else if path.starts_with("/v1/admin/")
+        || path.starts_with("/v1/tokens")
+        || path.starts_with("/v1/sessions")
+    {
         Some(8 * 1024)
     } else {
         None

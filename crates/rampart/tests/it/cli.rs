@@ -18,7 +18,11 @@ fn rampart(dir: &TempDir) -> Command {
 
 /// Starts `rampart serve` and returns it with its URL.
 fn serve(dir: &TempDir) -> Result<(Child, String)> {
-    let mut child = rampart(dir).arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let mut child = rampart(dir)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
     let out = child.stdout.take().context("stdout")?;
     let mut lines = BufReader::new(out).lines();
     let url = loop {
@@ -35,7 +39,10 @@ fn serve(dir: &TempDir) -> Result<(Child, String)> {
 #[test]
 fn production_refuses_to_start_without_secrets_and_names_the_variable() -> Result<()> {
     let dir = TempDir::new()?;
-    let out = rampart(&dir).env("RAMPART_MODE", "production").arg("serve").output()?;
+    let out = rampart(&dir)
+        .env("RAMPART_MODE", "production")
+        .arg("serve")
+        .output()?;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("RAMPART_CSRF_KEY"), "{err}");
@@ -58,7 +65,11 @@ fn development_generates_secrets_once_with_0600() -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new()?;
     let out = rampart(&dir).arg("migrate").output()?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (mut child, _) = serve(&dir)?;
     child.kill()?;
     child.wait()?;
@@ -70,12 +81,22 @@ fn development_generates_secrets_once_with_0600() -> Result<()> {
         assert_eq!(mode, 0o600, "{f}");
         first.push(std::fs::read_to_string(&p)?);
     }
-    assert_eq!(std::fs::metadata(&secrets)?.permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&secrets)?.permissions().mode() & 0o777,
+        0o700
+    );
     let (mut child, _) = serve(&dir)?;
     child.kill()?;
     child.wait()?;
-    for (i, f) in ["csrf.key", "session.key", "encryption.key"].iter().enumerate() {
-        assert_eq!(std::fs::read_to_string(secrets.join(f))?, first[i], "{f} must not change");
+    for (i, f) in ["csrf.key", "session.key", "encryption.key"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            std::fs::read_to_string(secrets.join(f))?,
+            first[i],
+            "{f} must not change"
+        );
     }
     Ok(())
 }
@@ -86,14 +107,25 @@ async fn admin_create_then_restart_then_login() -> Result<()> {
     let password = "correct horse battery staple 42";
     // No password on the command line: it is read from stdin.
     let mut child = rampart(&dir)
-        .args(["admin", "create", "--username", "root_admin", "--email", "root@example.com"])
+        .args([
+            "admin",
+            "create",
+            "--username",
+            "root_admin",
+            "--email",
+            "root@example.com",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
     writeln!(child.stdin.take().context("stdin")?, "{password}")?;
     let out = child.wait_with_output()?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("created super-admin root_admin"));
     // A weak password is refused and nothing is created.
     let mut child = rampart(&dir)
@@ -128,11 +160,16 @@ async fn admin_create_then_restart_then_login() -> Result<()> {
         assert_eq!(me["role"], "super_admin");
         assert_eq!(me["totp_enrolment_required"], true);
         // Until TOTP is enrolled, nothing but enrolment is reachable.
-        let r = client.get(format!("{url}/v1/sessions")).bearer_auth(at).send().await?;
+        let r = client
+            .get(format!("{url}/v1/sessions"))
+            .bearer_auth(at)
+            .send()
+            .await?;
         assert_eq!(r.status(), 403);
         let v: serde_json::Value = r.json().await?;
         assert_eq!(v["code"], "totp_enrolment_required");
-        let r = client.post(format!("{url}/v1/auth/token"))
+        let r = client
+            .post(format!("{url}/v1/auth/token"))
             .json(&serde_json::json!({"login": "weak_admin", "password": "password"}))
             .send()
             .await?;

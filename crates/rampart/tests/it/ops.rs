@@ -38,9 +38,16 @@ async fn unknown_route_is_a_problem(app: TestApp) -> Result<()> {
     assert_eq!(v["status"], 404);
     assert_eq!(v["request_id"], rid);
     // Web paths get an HTML page instead.
-    let r = app.client.get(app.at("/no-such-page")).header("accept", "text/html").send().await?;
+    let r = app
+        .client
+        .get(app.at("/no-such-page"))
+        .header("accept", "text/html")
+        .send()
+        .await?;
     assert_eq!(r.status(), 404);
-    assert!(r.headers()["content-type"].to_str()?.starts_with("text/html"));
+    assert!(r.headers()["content-type"]
+        .to_str()?
+        .starts_with("text/html"));
     Ok(())
 }
 
@@ -127,19 +134,35 @@ async fn oversized_body_is_413(app: TestApp) -> Result<()> {
         .send()
         .await?;
     assert_eq!(r.status(), 413);
-    assert_eq!(rampart_test_support::count_rows(app.db(), "users").await?, 0);
+    assert_eq!(
+        rampart_test_support::count_rows(app.db(), "users").await?,
+        0
+    );
     Ok(())
 }
 
 async fn request_id_is_kept_or_replaced(app: TestApp) -> Result<()> {
-    let r = app.client.get(app.at("/healthz")).header("x-request-id", "abc-123_X.y:z").send().await?;
+    let r = app
+        .client
+        .get(app.at("/healthz"))
+        .header("x-request-id", "abc-123_X.y:z")
+        .send()
+        .await?;
     assert_eq!(r.headers()["x-request-id"], "abc-123_X.y:z");
     for hostile in ["a b", "<script>", &"x".repeat(10 * 1024), "a\tb", "é"] {
-        let r = app.client.get(app.at("/healthz")).header("x-request-id", hostile).send().await;
+        let r = app
+            .client
+            .get(app.at("/healthz"))
+            .header("x-request-id", hostile)
+            .send()
+            .await;
         let Ok(r) = r else { continue }; // some values cannot even be sent
         let id = r.headers()["x-request-id"].to_str()?.to_owned();
         assert_ne!(id, hostile);
-        assert!(id.len() <= 128 && uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+        assert!(
+            id.len() <= 128 && uuid::Uuid::parse_str(&id).is_ok(),
+            "{id}"
+        );
     }
     let r = app.get("/healthz").await?;
     assert!(uuid::Uuid::parse_str(r.headers()["x-request-id"].to_str()?).is_ok());
@@ -155,7 +178,11 @@ async fn security_headers_on_every_response(app: TestApp) -> Result<()> {
         ("GET", "/static/app.css"),
         ("GET", "/v1/openapi.json"),
     ] {
-        let r = app.client.request(method.parse()?, app.at(path)).send().await?;
+        let r = app
+            .client
+            .request(method.parse()?, app.at(path))
+            .send()
+            .await?;
         let h = r.headers();
         let csp = h["content-security-policy"].to_str()?;
         for d in [
@@ -177,7 +204,10 @@ async fn security_headers_on_every_response(app: TestApp) -> Result<()> {
         assert_eq!(h["x-xss-protection"], "0");
         assert!(h.contains_key("x-request-id"));
         assert!(!h.contains_key("x-powered-by"));
-        assert!(!h.contains_key("strict-transport-security"), "no HSTS over plain http");
+        assert!(
+            !h.contains_key("strict-transport-security"),
+            "no HSTS over plain http"
+        );
     }
     Ok(())
 }
@@ -188,12 +218,17 @@ async fn metrics_count_requests_by_route(app: TestApp) -> Result<()> {
     app.get("/nope-nope").await?;
     let text = app.get("/metrics").await?.text().await?;
     assert!(
-        text.contains("rampart_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"),
+        text.contains(
+            "rampart_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
+        ),
         "{text}"
     );
     assert!(text.contains("route=\"unmatched\",status=\"404\""));
     assert!(text.contains("rampart_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",status=\"200\",le=\"+Inf\"} 2"));
-    assert!(!text.contains("nope-nope"), "raw paths must not become series");
+    assert!(
+        !text.contains("nope-nope"),
+        "raw paths must not become series"
+    );
     Ok(())
 }
 
@@ -204,7 +239,12 @@ async fn openapi_lists_every_v1_route(app: TestApp) -> Result<()> {
     let mut n = 0;
     for r in routes.iter().filter(|r| r.path.starts_with("/v1")) {
         let op = &doc["paths"][r.path][r.method.as_str().to_ascii_lowercase()];
-        assert!(op.is_object(), "{} {} missing from the OpenAPI document", r.method, r.path);
+        assert!(
+            op.is_object(),
+            "{} {} missing from the OpenAPI document",
+            r.method,
+            r.path
+        );
         n += 1;
     }
     assert!(n >= 1);
@@ -212,7 +252,9 @@ async fn openapi_lists_every_v1_route(app: TestApp) -> Result<()> {
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
             assert!(
-                routes.iter().any(|r| r.path == path && r.method.as_str().eq_ignore_ascii_case(method)),
+                routes
+                    .iter()
+                    .any(|r| r.path == path && r.method.as_str().eq_ignore_ascii_case(method)),
                 "{method} {path} documented but not mounted"
             );
         }
@@ -221,17 +263,32 @@ async fn openapi_lists_every_v1_route(app: TestApp) -> Result<()> {
 }
 
 async fn errors_follow_accept_language(app: TestApp) -> Result<()> {
-    let r = app.client.get(app.at("/v1/nothing")).header("accept-language", "et-EE,et;q=0.9").send().await?;
+    let r = app
+        .client
+        .get(app.at("/v1/nothing"))
+        .header("accept-language", "et-EE,et;q=0.9")
+        .send()
+        .await?;
     let v: Value = r.json().await?;
     assert_eq!(v["title"], "Ei leitud");
-    let r = app.client.get(app.at("/v1/nothing")).header("accept-language", "fr").send().await?;
+    let r = app
+        .client
+        .get(app.at("/v1/nothing"))
+        .header("accept-language", "fr")
+        .send()
+        .await?;
     let v: Value = r.json().await?;
     assert_eq!(v["title"], "Not found");
     Ok(())
 }
 
 async fn home_page_renders_escaped_html(app: TestApp) -> Result<()> {
-    let r = app.client.get(app.at("/")).header("accept-language", "et").send().await?;
+    let r = app
+        .client
+        .get(app.at("/"))
+        .header("accept-language", "et")
+        .send()
+        .await?;
     assert_eq!(r.status(), 200);
     let body = r.text().await?;
     assert!(body.contains("<html lang=\"et\">"));

@@ -5,7 +5,9 @@ use rampart_test_support::{Engine, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_and_postgres_schemas_match() -> Result<()> {
-    let Some(pg) = TestApp::spawn(Engine::Postgres).await? else { return Ok(()) };
+    let Some(pg) = TestApp::spawn(Engine::Postgres).await? else {
+        return Ok(());
+    };
     let lite = TestApp::spawn(Engine::Sqlite).await?.unwrap();
     let a = lite.db().schema_columns().await?;
     let b = pg.db().schema_columns().await?;

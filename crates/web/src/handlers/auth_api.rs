@@ -178,7 +178,11 @@ fn token_response(s: &AppState, pair: TokenPair, native: bool, status: StatusCod
     if !native {
         set_cookie(
             &mut resp,
-            s.config.cookie(names.refresh, &cookie_value, Some(s.auth.cfg.refresh_ttl_secs)),
+            s.config.cookie(
+                names.refresh,
+                &cookie_value,
+                Some(s.auth.cfg.refresh_ttl_secs),
+            ),
         );
     }
     resp
@@ -194,7 +198,11 @@ struct RegisterBody {
     referral_code: Option<String>,
 }
 
-async fn register(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<RegisterBody>) -> Result<Response, ApiError> {
+async fn register(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<RegisterBody>,
+) -> Result<Response, ApiError> {
     let u = s
         .auth
         .register(
@@ -208,7 +216,11 @@ async fn register(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<
             &ctx,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": u.id, "username": u.username, "referral_code": u.referral_code}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": u.id, "username": u.username, "referral_code": u.referral_code})),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -221,18 +233,24 @@ struct TokenBody {
     client: Option<String>,
 }
 
-async fn token(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<TokenBody>) -> Result<Response, ApiError> {
+async fn token(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<TokenBody>,
+) -> Result<Response, ApiError> {
     let native = match b.client.as_deref() {
         None | Some("browser") => false,
         Some("native") => true,
         Some(_) => {
-            return Err(ApiError::validation(rampart_domain::FieldErrors(vec![rampart_domain::FieldError::new(
-                "client",
-                "invalid_value",
-            )])))
+            return Err(ApiError::validation(rampart_domain::FieldErrors(vec![
+                rampart_domain::FieldError::new("client", "invalid_value"),
+            ])))
         }
     };
-    let pair = s.auth.login_api(&b.login, &b.password, b.totp.as_deref(), &ctx).await?;
+    let pair = s
+        .auth
+        .login_api(&b.login, &b.password, b.totp.as_deref(), &ctx)
+        .await?;
     Ok(token_response(&s, pair, native, StatusCode::OK))
 }
 
@@ -243,7 +261,11 @@ struct RefreshBody {
 }
 
 /// The refresh token of a request: the body (native clients) or the cookie.
-fn presented_refresh(s: &AppState, headers: &HeaderMap, body: Option<String>) -> Option<(String, bool)> {
+fn presented_refresh(
+    s: &AppState,
+    headers: &HeaderMap,
+    body: Option<String>,
+) -> Option<(String, bool)> {
     if let Some(t) = body.filter(|t| !t.is_empty()) {
         return Some((t, true));
     }
@@ -253,7 +275,10 @@ fn presented_refresh(s: &AppState, headers: &HeaderMap, body: Option<String>) ->
     Some((token.to_owned(), false))
 }
 
-async fn optional_json<T: serde::de::DeserializeOwned + Default>(headers: &HeaderMap, body: axum::body::Bytes) -> Result<T, ApiError> {
+async fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<T, ApiError> {
     if body.is_empty() {
         return Ok(T::default());
     }
@@ -262,12 +287,20 @@ async fn optional_json<T: serde::de::DeserializeOwned + Default>(headers: &Heade
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !is_json {
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"));
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ));
     }
     crate::error::parse_json(&body)
 }
 
-async fn refresh(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiError> {
+async fn refresh(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let b: RefreshBody = optional_json(&headers, body).await?;
     let Some((token, native)) = presented_refresh(&s, &headers, b.refresh_token) else {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "token_invalid"));
@@ -276,7 +309,12 @@ async fn refresh(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, b
     Ok(token_response(&s, pair, native, StatusCode::OK))
 }
 
-async fn logout(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiError> {
+async fn logout(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let b: RefreshBody = optional_json(&headers, body).await?;
     let names = s.config.cookie_names();
     let mut sid: Option<String> = None;
@@ -293,7 +331,11 @@ async fn logout(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, bo
                     let ok = if name == names.session {
                         s.auth.authenticate_cookie(c, &ctx).await.is_ok()
                     } else {
-                        s.auth.session_of_refresh(c.split_once('.').map(|x| x.1).unwrap_or("")).await?.as_deref() == Some(id)
+                        s.auth
+                            .session_of_refresh(c.split_once('.').map(|x| x.1).unwrap_or(""))
+                            .await?
+                            .as_deref()
+                            == Some(id)
                     };
                     if ok {
                         sid = Some(id.to_owned());
@@ -305,7 +347,12 @@ async fn logout(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, bo
     }
     if let Some(id) = &sid {
         s.auth.revoke_session(id, s.auth.now(), "logout").await?;
-        s.auth.emit(rampart_security::events::SecurityEvent::SessionRevoked, &ctx, None, &[("reason", "logout")]);
+        s.auth.emit(
+            rampart_security::events::SecurityEvent::SessionRevoked,
+            &ctx,
+            None,
+            &[("reason", "logout")],
+        );
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
     for name in [names.refresh, names.session] {
@@ -335,10 +382,19 @@ struct ResetRequestBody {
     login: String,
 }
 
-async fn reset_request(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, ApiJson(b): ApiJson<ResetRequestBody>) -> Response {
+async fn reset_request(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<ResetRequestBody>,
+) -> Response {
     s.auth.request_reset(&b.login, &ctx);
     let lang = crate::handlers::ops::lang_of(&headers);
-    (StatusCode::ACCEPTED, Json(json!({"message": crate::i18n::t(lang, "reset.generic")}))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"message": crate::i18n::t(lang, "reset.generic")})),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -348,7 +404,11 @@ struct ResetConfirmBody {
     password: SecretString,
 }
 
-async fn reset_confirm(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<ResetConfirmBody>) -> Result<StatusCode, ApiError> {
+async fn reset_confirm(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<ResetConfirmBody>,
+) -> Result<StatusCode, ApiError> {
     s.auth.confirm_reset(&b.token, &b.password, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -377,16 +437,28 @@ struct ChangePasswordBody {
     new_password: SecretString,
 }
 
-async fn change_password(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, ApiJson(b): ApiJson<ChangePasswordBody>) -> Result<StatusCode, ApiError> {
+async fn change_password(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    ApiJson(b): ApiJson<ChangePasswordBody>,
+) -> Result<StatusCode, ApiError> {
     interactive(&p)?;
-    s.auth.change_password(&p, &b.current_password, &b.new_password, &ctx).await?;
+    s.auth
+        .change_password(&p, &b.current_password, &b.new_password, &ctx)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn totp_begin(State(s): State<AppState>, CurrentUser(p): CurrentUser) -> Result<Json<Value>, ApiError> {
+async fn totp_begin(
+    State(s): State<AppState>,
+    CurrentUser(p): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
     interactive(&p)?;
     let (uri, svg, secret) = s.auth.totp_begin(&p).await?;
-    Ok(Json(json!({"otpauth_uri": uri, "secret": secret, "qr_svg": svg})))
+    Ok(Json(
+        json!({"otpauth_uri": uri, "secret": secret, "qr_svg": svg}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -395,13 +467,23 @@ struct CodeBody {
     code: String,
 }
 
-async fn totp_confirm(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, ApiJson(b): ApiJson<CodeBody>) -> Result<Json<Value>, ApiError> {
+async fn totp_confirm(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    ApiJson(b): ApiJson<CodeBody>,
+) -> Result<Json<Value>, ApiError> {
     interactive(&p)?;
     let codes = s.auth.totp_confirm(&p, &b.code, &ctx).await?;
     Ok(Json(json!({"recovery_codes": codes})))
 }
 
-async fn totp_disable(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, ApiJson(b): ApiJson<CodeBody>) -> Result<StatusCode, ApiError> {
+async fn totp_disable(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    ApiJson(b): ApiJson<CodeBody>,
+) -> Result<StatusCode, ApiError> {
     interactive(&p)?;
     s.auth.totp_disable(&p, &b.code, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -415,17 +497,34 @@ fn session_json(row: &rampart_store::sessions::SessionRow, current: Option<&str>
     })
 }
 
-async fn list_sessions(State(s): State<AppState>, CurrentUser(p): CurrentUser) -> Result<Json<Value>, ApiError> {
+async fn list_sessions(
+    State(s): State<AppState>,
+    CurrentUser(p): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
     let rows = s.auth.list_sessions(&p.user_id).await?;
-    Ok(Json(json!({"sessions": rows.iter().map(|r| session_json(r, p.session_id())).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"sessions": rows.iter().map(|r| session_json(r, p.session_id())).collect::<Vec<_>>()}),
+    ))
 }
 
-async fn revoke_other_sessions(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser) -> Result<Json<Value>, ApiError> {
-    let n = s.auth.revoke_all(&p.user_id, p.session_id(), "user", &ctx).await?;
+async fn revoke_other_sessions(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    let n = s
+        .auth
+        .revoke_all(&p.user_id, p.session_id(), "user", &ctx)
+        .await?;
     Ok(Json(json!({"revoked": n})))
 }
 
-async fn revoke_session(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn revoke_session(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     s.auth.revoke_own_session(&p.user_id, &id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -440,14 +539,20 @@ fn pat_json(r: &rampart_store::tokens::PatRow) -> Value {
 fn interactive(p: &Principal) -> Result<(), ApiError> {
     match p.via {
         Via::Session { .. } | Via::Bearer { .. } => Ok(()),
-        _ => Err(ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope").detail("token management needs a session or access token")),
+        _ => Err(ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope")
+            .detail("token management needs a session or access token")),
     }
 }
 
-async fn list_tokens(State(s): State<AppState>, CurrentUser(p): CurrentUser) -> Result<Json<Value>, ApiError> {
+async fn list_tokens(
+    State(s): State<AppState>,
+    CurrentUser(p): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
     interactive(&p)?;
     let rows = rampart_store::tokens::list_pats(&s.db, &p.user_id).await?;
-    Ok(Json(json!({"tokens": rows.iter().map(pat_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"tokens": rows.iter().map(pat_json).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -458,9 +563,17 @@ struct CreateTokenBody {
     expires_in_days: Option<i64>,
 }
 
-async fn create_token(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, ApiJson(b): ApiJson<CreateTokenBody>) -> Result<Response, ApiError> {
+async fn create_token(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    ApiJson(b): ApiJson<CreateTokenBody>,
+) -> Result<Response, ApiError> {
     interactive(&p)?;
-    let (row, token) = s.auth.create_pat(&p, &b.name, &b.scopes, b.expires_in_days, &ctx).await?;
+    let (row, token) = s
+        .auth
+        .create_pat(&p, &b.name, &b.scopes, b.expires_in_days, &ctx)
+        .await?;
     let mut v = pat_json(&row);
     v["token"] = Value::String(token);
     Ok((StatusCode::CREATED, Json(v)).into_response())
@@ -482,13 +595,34 @@ mod double_option {
     }
 }
 
-async fn update_token(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, Path(id): Path<String>, ApiJson(b): ApiJson<UpdateTokenBody>) -> Result<Json<Value>, ApiError> {
+async fn update_token(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<UpdateTokenBody>,
+) -> Result<Json<Value>, ApiError> {
     interactive(&p)?;
-    let row = s.auth.update_pat(&p, &id, b.name.as_deref(), b.scopes.as_deref(), b.expires_in_days, &ctx).await?;
+    let row = s
+        .auth
+        .update_pat(
+            &p,
+            &id,
+            b.name.as_deref(),
+            b.scopes.as_deref(),
+            b.expires_in_days,
+            &ctx,
+        )
+        .await?;
     Ok(Json(pat_json(&row)))
 }
 
-async fn delete_token(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_token(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     interactive(&p)?;
     s.auth.delete_pat(&p, &id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -505,9 +639,15 @@ struct OauthForm {
 
 /// RFC 6749 §5.2 error body (not a problem document: OAuth clients expect this).
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut r = (status, Json(json!({"error": error, "error_description": description}))).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    let mut r = (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
 }
 
@@ -518,20 +658,35 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     let s = String::from_utf8(raw).ok()?;
     let (id, secret) = s.split_once(':')?;
     Some((id.to_owned(), secret.to_owned()))
 }
 
-async fn oauth_token(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, form: Result<ApiForm<OauthForm>, ApiError>) -> Response {
+async fn oauth_token(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    form: Result<ApiForm<OauthForm>, ApiError>,
+) -> Response {
     let Ok(ApiForm(f)) = form else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "the body must be application/x-www-form-urlencoded");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        );
     };
     match f.grant_type.as_deref() {
         Some("refresh_token") => {
             let Some(t) = f.refresh_token.filter(|t| !t.is_empty()) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "refresh_token is required");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "refresh_token is required",
+                );
             };
             match s.auth.refresh(&t, &ctx).await {
                 Ok(pair) => Json(json!({"access_token": pair.access_token, "token_type": "Bearer", "expires_in": pair.expires_in, "refresh_token": pair.refresh_token})).into_response(),
@@ -541,9 +696,14 @@ async fn oauth_token(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMa
             }
         }
         Some("client_credentials") => {
-            let creds = basic_credentials(&headers).or_else(|| Some((f.client_id.clone()?, f.client_secret.clone()?)));
+            let creds = basic_credentials(&headers)
+                .or_else(|| Some((f.client_id.clone()?, f.client_secret.clone()?)));
             let Some((id, secret)) = creds else {
-                return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+                return oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "client authentication failed",
+                );
             };
             match s.auth.client_credentials(&id, &secret, f.scope.as_deref()).await {
                 Ok((token, scope)) => Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": s.auth.cfg.access_ttl_secs, "scope": scope})).into_response(),
@@ -552,8 +712,16 @@ async fn oauth_token(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMa
                 Err(_) => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed"),
             }
         }
-        Some(_) => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "supported: refresh_token, client_credentials"),
-        None => oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is required"),
+        Some(_) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "supported: refresh_token, client_credentials",
+        ),
+        None => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "grant_type is required",
+        ),
     }
 }
 
@@ -564,25 +732,44 @@ fn problem_internal(m: String) -> Response {
 async fn jwks(State(s): State<AppState>) -> Response {
     let set = s.auth.keys.current();
     let mut r = Json(set.jwks.clone()).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     r
 }
 
-async fn ban(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn ban(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     guard_target(&s, &p, &id).await?;
-    s.auth.set_status(Some(&p.user_id), &id, AccountStatus::Banned, &ctx).await?;
+    s.auth
+        .set_status(Some(&p.user_id), &id, AccountStatus::Banned, &ctx)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn unban(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn unban(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     guard_target(&s, &p, &id).await?;
-    s.auth.set_status(Some(&p.user_id), &id, AccountStatus::Active, &ctx).await?;
+    s.auth
+        .set_status(Some(&p.user_id), &id, AccountStatus::Active, &ctx)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Staff act only on accounts below their own role, and never on themselves.
 async fn guard_target(s: &AppState, p: &Principal, id: &str) -> Result<Role, ApiError> {
-    let target = rampart_store::users::find_by_id(&s.db, id).await?.ok_or_else(ApiError::not_found)?;
+    let target = rampart_store::users::find_by_id(&s.db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let role = target.role()?;
     if id == p.user_id || role >= p.role {
         return Err(ApiError::forbidden());
@@ -596,11 +783,18 @@ struct RoleBody {
     role: String,
 }
 
-async fn set_role(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, Path(id): Path<String>, ApiJson(b): ApiJson<RoleBody>) -> Result<StatusCode, ApiError> {
-    let role: Role = b
-        .role
-        .parse()
-        .map_err(|_| ApiError::validation(rampart_domain::FieldErrors(vec![rampart_domain::FieldError::new("role", "invalid_value")])))?;
+async fn set_role(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<RoleBody>,
+) -> Result<StatusCode, ApiError> {
+    let role: Role = b.role.parse().map_err(|_| {
+        ApiError::validation(rampart_domain::FieldErrors(vec![
+            rampart_domain::FieldError::new("role", "invalid_value"),
+        ]))
+    })?;
     guard_target(&s, &p, &id).await?;
     if role >= p.role {
         return Err(ApiError::forbidden());
@@ -616,12 +810,30 @@ struct InviteBody {
     expires_in_days: Option<i64>,
 }
 
-async fn create_invite(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, ApiJson(b): ApiJson<InviteBody>) -> Result<Response, ApiError> {
-    let (id, code) = s.auth.create_invite(Some(&p.user_id), b.max_uses.unwrap_or(1), b.expires_in_days, &ctx).await?;
+async fn create_invite(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    ApiJson(b): ApiJson<InviteBody>,
+) -> Result<Response, ApiError> {
+    let (id, code) = s
+        .auth
+        .create_invite(
+            Some(&p.user_id),
+            b.max_uses.unwrap_or(1),
+            b.expires_in_days,
+            &ctx,
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id, "code": code}))).into_response())
 }
 
-async fn revoke_invite(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn revoke_invite(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     s.auth.revoke_invite(Some(&p.user_id), &id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -633,7 +845,19 @@ struct ClientBody {
     scopes: Vec<String>,
 }
 
-async fn create_client(State(s): State<AppState>, Ctx(ctx): Ctx, CurrentUser(p): CurrentUser, ApiJson(b): ApiJson<ClientBody>) -> Result<Response, ApiError> {
-    let (id, secret) = s.auth.create_oauth_client(Some(&p.user_id), &b.name, &b.scopes, &ctx).await?;
-    Ok((StatusCode::CREATED, Json(json!({"client_id": id, "client_secret": secret}))).into_response())
+async fn create_client(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    ApiJson(b): ApiJson<ClientBody>,
+) -> Result<Response, ApiError> {
+    let (id, secret) = s
+        .auth
+        .create_oauth_client(Some(&p.user_id), &b.name, &b.scopes, &ctx)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"client_id": id, "client_secret": secret})),
+    )
+        .into_response())
 }

@@ -13,20 +13,31 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-
 const CSS: &str = include_str!("../../static/app.css");
 
 /// Mounts the routes of this module.
 pub fn mount(r: Routes) -> Routes {
     r.get("/healthz", healthz, Doc::new("ops", "Liveness").page())
-        .get("/readyz", readyz, Doc::new("ops", "Readiness: the database answers").page())
-        .get("/metrics", metrics, Doc::new("ops", "Prometheus metrics").page())
+        .get(
+            "/readyz",
+            readyz,
+            Doc::new("ops", "Readiness: the database answers").page(),
+        )
+        .get(
+            "/metrics",
+            metrics,
+            Doc::new("ops", "Prometheus metrics").page(),
+        )
         .get(
             "/v1/openapi.json",
             openapi,
             Doc::new("meta", "This OpenAPI 3.1 document").returns(200, json!({"type": "object"})),
         )
-        .get("/static/app.css", stylesheet, Doc::new("web", "Stylesheet").page())
+        .get(
+            "/static/app.css",
+            stylesheet,
+            Doc::new("web", "Stylesheet").page(),
+        )
         .get("/", home, Doc::new("web", "Home page").page())
 }
 
@@ -58,22 +69,34 @@ async fn metrics(State(s): State<AppState>) -> Response {
 async fn openapi(State(s): State<AppState>) -> Response {
     let doc = s.openapi.get().cloned().unwrap_or_default();
     let mut r = doc.into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
 async fn stylesheet() -> Response {
     let mut r = CSS.into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     r
 }
 
 /// The caller's language from `Accept-Language`.
 pub fn lang_of(headers: &HeaderMap) -> Lang {
-    Lang::negotiate(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+    Lang::negotiate(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 async fn home(State(s): State<AppState>, MaybeUser(p): MaybeUser, headers: HeaderMap) -> Response {
