@@ -78,6 +78,9 @@ pub struct KeyManager {
     provider: Arc<dyn KeyProvider>,
     static_key: Option<SigningKey>,
     set: RwLock<Arc<KeySet>>,
+    /// Serialises reloads so a slow one that read the table earlier can never install
+    /// its older view over a newer one (a revoked key must not come back).
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for KeyManager {
@@ -99,6 +102,7 @@ impl KeyManager {
             db,
             provider,
             static_key: None,
+            reloading: tokio::sync::Mutex::new(()),
             set: RwLock::new(Arc::new(KeySet {
                 signer: None,
                 verifier: Verifier::new(),
@@ -127,6 +131,7 @@ impl KeyManager {
 
     /// Reloads from the database, creating the first key when there is none.
     pub async fn reload(&self, now_ms: i64, access_ttl_ms: i64) -> Result<(), KeyError> {
+        let _guard = self.reloading.lock().await;
         if let Some(k) = &self.static_key {
             let mut v = Verifier::new();
             v.insert(k.kid(), k.verifying_key());

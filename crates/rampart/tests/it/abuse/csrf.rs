@@ -141,7 +141,10 @@ async fn csrf_walk_every_mutating_route(app: TestApp) -> Result<()> {
         let method: reqwest::Method = route.method.as_str().parse()?;
         let web = is_web(route.path);
         let send = |cookie: Option<String>, token: Option<&str>, cross: bool, form: bool| {
-            let mut rb = http.request(method.clone(), app.at(&path));
+            // Ask for JSON so web routes' refusals come back as problem documents.
+            let mut rb = http
+                .request(method.clone(), app.at(&path))
+                .header("accept", "application/json");
             if let Some(c) = cookie {
                 rb = rb.header("cookie", c);
             }
