@@ -15,10 +15,10 @@ fn patterns() -> &'static [Regex] {
     static P: OnceLock<Vec<Regex>> = OnceLock::new();
     P.get_or_init(|| {
         [
-            // JSON or key=value fields whose names say "secret".
-            r#"(?i)("?(?:password|passwd|new_password|current_password|secret|client_secret|token|access_token|refresh_token|id_token|csrf_token|x-csrf-token|cookie|set-cookie|authorization|totp|totp_code|recovery_code|private_key|api_key|card_number)"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|[^\s,&}\]]+)"#,
             // Authorization schemes.
             r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+",
+            // JSON or key=value fields whose names say "secret".
+            r#"(?i)("?(?:password|passwd|new_password|current_password|secret|client_secret|token|access_token|refresh_token|id_token|csrf_token|x-csrf-token|cookie|set-cookie|authorization|totp|totp_code|recovery_code|private_key|api_key|card_number)"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|[^\s,&}\]]+)"#,
             // JWTs.
             r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
             // Rampart's prefixed opaque tokens (PAT, refresh, reset, invite, session).
