@@ -2,7 +2,7 @@
 //! fresh database (a new SQLite file, or a new PostgreSQL schema), an injected clock,
 //! and HTTP clients that can come from any 127.x.y.z address.
 //!
-//! ```ignore
+//! ```text
 //! rampart_test_support::both_engines!(health_is_ok);
 //! async fn health_is_ok(app: TestApp) -> anyhow::Result<()> {
 //!     assert_eq!(app.get("/healthz").await?.status(), 200);
