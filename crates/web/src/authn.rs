@@ -7,7 +7,7 @@
 
 use crate::error::ApiError;
 use crate::i18n::Lang;
-use crate::ratelimit::{client_ip, RateKeyUser};
+use crate::ratelimit::RateKeyUser;
 use crate::request_id::RequestId;
 use crate::routes::Auth;
 use crate::state::AppState;
@@ -76,17 +76,25 @@ impl From<AuthError> for ApiError {
 
 /// The client context of a request.
 pub fn client_ctx(state: &AppState, req: &Request) -> ClientCtx {
+    ctx_of(state, req.headers(), req.extensions())
+}
+
+/// One construction of [`ClientCtx`] for layers and extractors alike.
+fn ctx_of(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> ClientCtx {
     ClientCtx {
-        ip: client_ip(state, req),
-        user_agent: req
-            .headers()
+        ip: crate::ratelimit::client_ip_of(state, headers, extensions),
+        user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .chars()
             .take(512)
             .collect(),
-        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+        request_id: extensions.get::<RequestId>().map(|r| r.0.clone()),
     }
 }
 
@@ -100,27 +108,7 @@ impl FromRequestParts<AppState> for Ctx {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip())
-            .map(|peer| {
-                let hv =
-                    crate::ratelimit::forwarded_header(&parts.headers, &state.config.proxy.header);
-                state.config.proxy.client_ip(peer, hv.as_deref())
-            });
-        Ok(Ctx(ClientCtx {
-            ip,
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .chars()
-                .take(512)
-                .collect(),
-            request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
-        }))
+        Ok(Ctx(ctx_of(state, &parts.headers, &parts.extensions)))
     }
 }
 

@@ -146,8 +146,17 @@ pub fn forwarded_header(headers: &axum::http::HeaderMap, name: &str) -> Option<S
 
 /// The client IP of a request (socket peer, or the trusted proxy's header).
 pub fn client_ip(state: &AppState, req: &Request) -> Option<IpAddr> {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
-    let hv = forwarded_header(req.headers(), &state.config.proxy.header);
+    client_ip_of(state, req.headers(), req.extensions())
+}
+
+/// [`client_ip`] from the request head's parts.
+pub fn client_ip_of(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Option<IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    let hv = forwarded_header(headers, &state.config.proxy.header);
     Some(state.config.proxy.client_ip(peer, hv.as_deref()))
 }
 
