@@ -27,6 +27,7 @@ use routes::{RouteInfo, Routes};
 use state::AppState;
 use std::sync::Arc;
 use std::time::Duration;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -51,19 +52,21 @@ pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
     // Generated once per process from the same list the router was built from.
     let _ = state.openapi.set(openapi::document(&infos).to_string());
     let cfg = &state.config;
-    let mut router = router
-        .fallback(error::fallback)
-        .layer(DefaultBodyLimit::max(cfg.body_limit_bytes))
-        .layer(RequestBodyLimitLayer::new(HARD_BODY_CAP));
-    if !cfg.cors_origins.is_empty() {
-        router = router.layer(cors(cfg));
-    }
-    let router = router
+    // The tower-http layers are composed and applied with one `Router::layer`, the
+    // edge with another: every route is boxed twice instead of once per layer (each
+    // box is a clone and an allocation per request).
+    let stack = ServiceBuilder::new()
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(RequestBodyLimitLayer::new(HARD_BODY_CAP))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             cfg.request_timeout,
         ))
-        .layer(CatchPanicLayer::custom(error::panic_response))
+        .option_layer((!cfg.cors_origins.is_empty()).then(|| cors(cfg)))
+        .layer(DefaultBodyLimit::max(cfg.body_limit_bytes));
+    let router = router
+        .fallback(error::fallback)
+        .layer(stack)
         .layer(from_fn_with_state(
             Arc::new(edge::Edge {
                 state: state.clone(),
