@@ -28,17 +28,23 @@ pub async fn edge(State(e): State<Arc<Edge>>, mut req: Request, next: Next) -> R
     let hints = RenderHints::of(&req);
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
-    req.extensions_mut().insert(RequestId(id.clone()));
+    let id_header = HeaderValue::from_str(&id).ok();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %method,
         path = %req.uri().path(),
     );
+    // The span holds its own copy; the request takes the ID itself.
+    req.extensions_mut().insert(RequestId(id));
     let resp = next.run(req).instrument(span.clone()).await;
-    let mut resp = render(resp, hints, &id);
+    let rid = id_header
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut resp = render(resp, hints, rid);
     headers::apply(resp.headers_mut(), e.headers);
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Some(v) = id_header {
         resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }
     let elapsed = started.elapsed();

@@ -30,12 +30,11 @@ use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use state::{AppInner, WebConfig};
 
-/// Hard cap on any request body, whatever a route allows.
+/// Largest body any route may accept, whatever its group or configuration says.
 const HARD_BODY_CAP: usize = 1024 * 1024;
 
 /// Every route of the application, mounted through the registry.
@@ -57,13 +56,14 @@ pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
     // box is a clone and an allocation per request).
     let stack = ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(RequestBodyLimitLayer::new(HARD_BODY_CAP))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             cfg.request_timeout,
         ))
         .option_layer((!cfg.cors_origins.is_empty()).then(|| cors(cfg)))
-        .layer(DefaultBodyLimit::max(cfg.body_limit_bytes));
+        .layer(DefaultBodyLimit::max(
+            cfg.body_limit_bytes.min(HARD_BODY_CAP),
+        ));
     let router = router
         .fallback(error::fallback)
         .layer(stack)

@@ -177,7 +177,7 @@ impl Routes {
         let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
         let mut mr = on(filter, handler);
         if let Some(limit) = doc.body_limit.or_else(|| group_body_limit(path)) {
-            mr = mr.layer(axum::extract::DefaultBodyLimit::max(limit));
+            mr = mr.layer(axum::extract::DefaultBodyLimit::max(limit.min(1024 * 1024)));
         }
         if !doc.limits.is_empty() {
             mr = crate::ratelimit::layer(mr, &self.state, &doc.limits);
