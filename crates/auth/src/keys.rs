@@ -37,6 +37,10 @@ pub trait KeyProvider: Send + Sync {
     fn seal(&self, kid: &str, secret: &[u8; 32]) -> Result<String, KeyError>;
     /// Opens a stored private key.
     fn open(&self, kid: &str, sealed: &str) -> Result<[u8; 32], KeyError>;
+    /// Whether a sealed key should be sealed again (the encryption key rotated).
+    fn needs_reseal(&self, _sealed: &str) -> bool {
+        false
+    }
 }
 
 /// The default provider: XChaCha20-Poly1305 under the rotatable encryption key ring,
@@ -59,6 +63,9 @@ impl KeyProvider for EncryptedAtRest {
             .decrypt(sealed, &aad(kid))
             .map_err(|_| KeyError::Decrypt(kid.to_owned()))?;
         v.try_into().map_err(|_| KeyError::Decrypt(kid.to_owned()))
+    }
+    fn needs_reseal(&self, sealed: &str) -> bool {
+        self.0.needs_reencrypt(sealed)
     }
 }
 
@@ -161,6 +168,12 @@ impl KeyManager {
                 continue;
             }
             let secret = self.provider.open(&r.kid, &r.private_key_enc)?;
+            // Lazy re-encryption: after an encryption-key rotation, keys sealed under an
+            // older key are sealed again under the active one.
+            if self.provider.needs_reseal(&r.private_key_enc) {
+                let resealed = self.provider.seal(&r.kid, &secret)?;
+                keys::set_private(&self.db, &r.kid, &resealed).await?;
+            }
             let key = SigningKey::from_bytes(r.kid.clone(), secret);
             verifier.insert(r.kid.clone(), key.verifying_key());
             if r.state == "active" {

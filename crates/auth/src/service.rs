@@ -663,6 +663,15 @@ impl Auth {
             return Ok(false);
         };
         let last = user.totp_last_step.and_then(|s| u64::try_from(s).ok());
+        if let Some(enc) = &user.totp_secret {
+            // Lazy re-encryption after an encryption-key rotation.
+            if self.keyring.needs_reencrypt(enc) {
+                let aad = format!("users.totp_secret:{}", user.id);
+                if let Ok(fresh) = self.keyring.encrypt(&secret, aad.as_bytes()) {
+                    misc::set_totp_secret(&self.db, &user.id, &fresh).await?;
+                }
+            }
+        }
         if let Some(step) = totp::verify(&secret, code, now / 1000, last) {
             // The conditional update is the replay guard under concurrency too.
             return Ok(misc::advance_totp_step(&self.db, &user.id, step as i64).await?);

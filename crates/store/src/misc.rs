@@ -72,17 +72,6 @@ pub async fn revoke_invite(tx: &mut Tx, id: &str, now: i64) -> Result<bool> {
     Ok(n == 1)
 }
 
-/// Lists invites.
-pub async fn list_invites(db: &Db) -> Result<Vec<InviteRow>> {
-    Ok(on_read!(db, |e| {
-        sqlx::query_as::<_, InviteRow>(
-        "SELECT id, max_uses, uses, expires_at, revoked_at, created_at FROM invites ORDER BY created_at DESC"
-    )
-    .fetch_all(e)
-    .await
-    })?)
-}
-
 /// An OAuth client.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OauthClientRow {
@@ -208,6 +197,19 @@ pub async fn set_totp(
     .bind(secret_enc)
     .bind(enabled)
     .bind(last_step)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Replaces the encrypted TOTP secret (re-encryption under a new key).
+pub async fn set_totp_secret(db: &Db, user_id: &str, secret_enc: &str) -> Result<()> {
+    on_write!(db, |e| sqlx::query(
+        "UPDATE users SET totp_secret = $2 WHERE id = $1"
+    )
+    .bind(user_id)
+    .bind(secret_enc)
     .execute(e)
     .await
     .map(|r| r.rows_affected()))?;

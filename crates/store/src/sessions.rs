@@ -260,14 +260,3 @@ pub async fn remember_device(
     .map(|r| r.rows_affected()))?;
     Ok(n > 0)
 }
-
-/// Sessions of users that a revocation cache should forget (all of a user's IDs).
-pub async fn ids_of_user(db: &Db, user_id: &str) -> Result<Vec<String>> {
-    let rows: Vec<(String,)> = on_read!(db, |e| sqlx::query_as(
-        "SELECT id FROM sessions WHERE user_id = $1"
-    )
-    .bind(user_id)
-    .fetch_all(e)
-    .await)?;
-    Ok(rows.into_iter().map(|r| r.0).collect())
-}
