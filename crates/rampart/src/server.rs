@@ -3,6 +3,7 @@
 use crate::config::{Config, Mode};
 use crate::secrets::Secrets;
 use anyhow::{Context, Result};
+use axum::ServiceExt as _;
 use rampart_auth::keys::{EncryptedAtRest, KeyManager};
 use rampart_auth::password::{HashParams, PasswordHasher};
 use rampart_auth::service::{Auth, AuthConfig};

@@ -1,33 +1,77 @@
-//! The outermost layer, in one pass so every request pays for one middleware, not
-//! four: assign the request ID and open its span (C4), render any error in the one
-//! format (F6), add the security headers (B8), and record metrics (F5).
+//! The outermost layer, wrapped around the whole router as one service (not a
+//! per-route layer), so every request pays for one middleware: assign the request ID
+//! and open its span (C4), render any error in the one format (F6), add the security
+//! headers (B8), and record metrics (F5) under the route template.
 
 use crate::error::{render, RenderHints};
 use crate::headers::{self, HeaderConfig};
 use crate::request_id::{assign, RequestId, X_REQUEST_ID};
 use crate::state::AppState;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::Response;
+use axum::Router;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::ServiceExt;
 use tracing::Instrument;
 
-/// Configuration of the edge layer.
+/// Configuration of the edge.
 pub struct Edge {
     /// For metrics.
     pub state: AppState,
     /// Header options.
     pub headers: HeaderConfig,
+    /// Route templates, to label metrics without a per-route layer.
+    pub templates: matchit::Router<&'static str>,
 }
 
-/// The layer function.
-pub async fn edge(State(e): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
+/// The application: the edge around the router.
+#[derive(Clone)]
+pub struct App {
+    router: Router,
+    edge: Arc<Edge>,
+}
+
+impl App {
+    /// Wraps `router`.
+    pub fn new(router: Router, edge: Edge) -> Self {
+        Self {
+            router,
+            edge: Arc::new(edge),
+        }
+    }
+}
+
+impl tower::Service<Request> for App {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let router = self.router.clone();
+        let edge = self.edge.clone();
+        Box::pin(async move { Ok(handle(&edge, router, req).await) })
+    }
+}
+
+async fn handle(e: &Edge, router: Router, mut req: Request) -> Response {
     let started = std::time::Instant::now();
     let id = assign(&req);
     let hints = RenderHints::of(&req);
     let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route: &'static str = e
+        .templates
+        .at(req.uri().path())
+        .map(|m| *m.value)
+        .unwrap_or("unmatched");
     let id_header = HeaderValue::from_str(&id).ok();
     let span = tracing::info_span!(
         "request",
@@ -35,9 +79,11 @@ pub async fn edge(State(e): State<Arc<Edge>>, mut req: Request, next: Next) -> R
         method = %method,
         path = %req.uri().path(),
     );
-    // The span holds its own copy; the request takes the ID itself.
     req.extensions_mut().insert(RequestId(id));
-    let resp = next.run(req).instrument(span.clone()).await;
+    let resp = match router.oneshot(req).instrument(span.clone()).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
     let rid = id_header
         .as_ref()
         .and_then(|v| v.to_str().ok())
@@ -50,7 +96,7 @@ pub async fn edge(State(e): State<Arc<Edge>>, mut req: Request, next: Next) -> R
     let elapsed = started.elapsed();
     e.state.metrics.observe_http(
         method.as_str(),
-        route.as_ref().map(|m| m.as_str()).unwrap_or("unmatched"),
+        route,
         resp.status().as_u16(),
         elapsed.as_secs_f64(),
     );

@@ -7,7 +7,7 @@
 
 pub mod authn;
 pub mod csrf;
-mod edge;
+pub mod edge;
 pub mod error;
 pub mod handlers;
 pub mod headers;
@@ -21,11 +21,8 @@ pub mod state;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};
-use axum::middleware::from_fn_with_state;
-use axum::Router;
 use routes::{RouteInfo, Routes};
 use state::AppState;
-use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -46,14 +43,14 @@ pub fn routes(state: &AppState) -> Routes {
 }
 
 /// Builds the complete application and the list of mounted routes.
-pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
+pub fn build(state: AppState) -> (edge::App, Vec<RouteInfo>) {
     let (router, infos) = routes(&state).finish();
     // Generated once per process from the same list the router was built from.
     let _ = state.openapi.set(openapi::document(&infos).to_string());
     let cfg = &state.config;
-    // The tower-http layers are composed and applied with one `Router::layer`, the
-    // edge with another: every route is boxed twice instead of once per layer (each
-    // box is a clone and an allocation per request).
+    // The tower-http layers are composed and applied with one `Router::layer` (every
+    // `Router::layer` boxes each route again: a clone and an allocation per request);
+    // the edge wraps the whole router as one service.
     let stack = ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TimeoutLayer::with_status_code(
@@ -67,15 +64,22 @@ pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
     let router = router
         .fallback(error::fallback)
         .layer(stack)
-        .layer(from_fn_with_state(
-            Arc::new(edge::Edge {
-                state: state.clone(),
-                headers: headers::HeaderConfig { hsts: cfg.hsts },
-            }),
-            edge::edge,
-        ))
-        .with_state(state);
-    (router, infos)
+        .with_state(state.clone());
+    let mut templates = matchit::Router::new();
+    for r in &infos {
+        // Several methods share a path; the first insert wins, the rest are duplicates.
+        let _ = templates.insert(r.path, r.path);
+    }
+    let hsts = cfg.hsts;
+    let app = edge::App::new(
+        router,
+        edge::Edge {
+            state,
+            headers: headers::HeaderConfig { hsts },
+            templates,
+        },
+    );
+    (app, infos)
 }
 
 fn cors(cfg: &WebConfig) -> CorsLayer {
