@@ -57,6 +57,20 @@ pub fn binding(headers: &HeaderMap, names: &CookieNames) -> Option<String> {
         .map(|v| format!("pre:{v}"))
 }
 
+/// The CSRF token for the request's cookie session; when there is none yet, a new
+/// pre-session binding and the `Set-Cookie` value that establishes it.
+pub fn token_or_pre_session(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
+    let names = state.config.cookie_names();
+    match binding(headers, &names) {
+        Some(b) => (state.csrf.token_for(&b), None),
+        None => {
+            let pre = rampart_auth::tokens::random_token("").0;
+            let token = state.csrf.token_for(&format!("pre:{pre}"));
+            (token, Some(state.config.cookie(names.csrf, &pre, None)))
+        }
+    }
+}
+
 fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let host = rest.split(['/', '?', '#']).next()?;

@@ -362,17 +362,12 @@ async fn logout(
 }
 
 async fn csrf_token(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let names = s.config.cookie_names();
-    match csrf::binding(&headers, &names) {
-        Some(b) => Json(json!({"csrf_token": s.csrf.token_for(&b)})).into_response(),
-        None => {
-            let pre = rampart_auth::tokens::random_token("").0;
-            let token = s.csrf.token_for(&format!("pre:{pre}"));
-            let mut resp = Json(json!({"csrf_token": token})).into_response();
-            set_cookie(&mut resp, s.config.cookie(names.csrf, &pre, None));
-            resp
-        }
+    let (token, cookie) = csrf::token_or_pre_session(&s, &headers);
+    let mut resp = Json(json!({"csrf_token": token})).into_response();
+    if let Some(c) = cookie {
+        set_cookie(&mut resp, c);
     }
+    resp
 }
 
 #[derive(Deserialize)]

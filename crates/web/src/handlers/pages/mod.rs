@@ -29,15 +29,7 @@ pub fn mount(r: Routes) -> Routes {
 /// The CSRF token for a page's forms, and the `Set-Cookie` value of a new pre-session
 /// cookie when the browser has no cookie to bind the token to yet.
 pub(crate) fn csrf_for(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
-    let names = state.config.cookie_names();
-    match csrf::binding(headers, &names) {
-        Some(b) => (state.csrf.token_for(&b), None),
-        None => {
-            let pre = rampart_auth::tokens::random_token("").0;
-            let token = state.csrf.token_for(&format!("pre:{pre}"));
-            (token, Some(state.config.cookie(names.csrf, &pre, None)))
-        }
-    }
+    csrf::token_or_pre_session(state, headers)
 }
 
 /// The CSRF token of a session ID (after a new session was started in this request).
