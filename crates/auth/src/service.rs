@@ -1403,6 +1403,8 @@ impl Auth {
             .ok_or(AuthError::NotFound)?;
         users::set_role_tx(&mut tx, user_id, role, now).await?;
         let ids = sessions::revoke_all_tx(&mut tx, user_id, None, now, "role_change").await?;
+        // Tokens minted under the old role must not carry the new one's authority.
+        let pats_deleted = tstore::delete_all_pats_tx(&mut tx, user_id).await?;
         let action = match role {
             Role::Staff => ActionType::GrantStaff,
             Role::Seller => ActionType::GrantSeller,
@@ -1415,7 +1417,7 @@ impl Auth {
                 action,
                 target_type: "user",
                 target_id: user_id,
-                metadata: serde_json::json!({"old_role": before.role, "new_role": role.as_str()}),
+                metadata: serde_json::json!({"old_role": before.role, "new_role": role.as_str(), "pats_deleted": pats_deleted}),
                 request_id: ctx.request_id.as_deref(),
                 created_at: now,
             },
@@ -1559,7 +1561,19 @@ impl Auth {
         let user = users::find_by_id(&self.db, &p.user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
+        let now = self.now();
+        // A stolen session must not become a password-guessing oracle: wrong current
+        // passwords count toward the account lockout like failed logins, and a locked
+        // account cannot change its password.
+        if user.locked_until.is_some_and(|t| t > now) {
+            self.hasher.verify_dummy(current).await?;
+            return Err(AuthError::Validation(FieldErrors(vec![FieldError::new(
+                "current_password",
+                "incorrect",
+            )])));
+        }
         if !self.hasher.verify(current, &user.password_hash).await?.ok {
+            self.register_failure(&user, ctx, now).await?;
             return Err(AuthError::Validation(FieldErrors(vec![FieldError::new(
                 "current_password",
                 "incorrect",
@@ -1801,6 +1815,9 @@ impl Auth {
         if !(1..=10_000).contains(&max_uses) {
             return Err(field(FieldError::new("max_uses", "out_of_range")));
         }
+        if expires_in_days.is_some_and(|d| !(1..=366).contains(&d)) {
+            return Err(field(FieldError::new("expires_in_days", "out_of_range")));
+        }
         let now = self.now();
         let (code, hash) = random_token("rinv_");
         let id = uuid::Uuid::now_v7().to_string();
@@ -1946,6 +1963,8 @@ impl Auth {
             .await?
             .ok_or(AuthError::NotFound)?;
         if !user.totp_enabled || !self.check_second_factor(&user, code, self.now()).await? {
+            // Counts toward the account lockout, like a failed login.
+            self.register_failure(&user, ctx, self.now()).await?;
             self.emit(
                 SecurityEvent::TotpFailure,
                 ctx,

@@ -152,16 +152,30 @@ impl SecurityEvents {
             .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String((*v).to_owned())))
             .collect();
         let detail = serde_json::Value::Object(detail).to_string();
-        tracing::info!(
-            target: "security",
-            event = event.as_str(),
-            severity = event.severity(),
-            request_id = ctx.request_id.unwrap_or(""),
-            user_id = ctx.user_id.unwrap_or(""),
-            ip_prefix = %ip,
-            user_agent = %ua,
-            detail = %detail,
-            "security event"
-        );
+        if event.severity() == "warn" {
+            tracing::warn!(
+                target: "security",
+                event = event.as_str(),
+                severity = event.severity(),
+                request_id = ctx.request_id.unwrap_or(""),
+                user_id = ctx.user_id.unwrap_or(""),
+                ip_prefix = %ip,
+                user_agent = %ua,
+                detail = %detail,
+                "security event"
+            );
+        } else {
+            tracing::info!(
+                target: "security",
+                event = event.as_str(),
+                severity = event.severity(),
+                request_id = ctx.request_id.unwrap_or(""),
+                user_id = ctx.user_id.unwrap_or(""),
+                ip_prefix = %ip,
+                user_agent = %ua,
+                detail = %detail,
+                "security event"
+            );
+        }
     }
 }

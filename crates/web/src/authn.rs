@@ -260,10 +260,15 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
         // Staff routes answer 404 to those who may not know they exist (D1).
         return ApiError::not_found().into_response();
     }
-    if let Some(scope) = r.scope {
-        if !principal.has_scope(scope) {
+    // Fail closed: a personal access token reaches only routes that name a scope it
+    // carries (no scope grants staff or admin power).
+    let pat = matches!(principal.via, rampart_auth::service::Via::Pat { .. });
+    match r.scope {
+        Some(scope) if !principal.has_scope(scope) => {
             return problem(AuthError::InsufficientScope).into_response();
         }
+        None if pat => return problem(AuthError::InsufficientScope).into_response(),
+        _ => {}
     }
     let lang = principal.language.as_deref().and_then(Lang::from_tag);
     req.extensions_mut()

@@ -216,7 +216,10 @@ pub async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next)
     let names = state.config.cookie_names();
     let bound = binding(req.headers(), &names);
     let has_authorization = req.headers().contains_key(header::AUTHORIZATION);
-    let needs_token = !has_authorization && (bound.is_some() || is_web_route(&ctx.path));
+    // Web forms create or use cookie sessions whatever else the request carries
+    // (browsers attach cached Basic/Negotiate credentials on their own), so they
+    // always need the token; API requests with an Authorization header are exempt.
+    let needs_token = is_web_route(&ctx.path) || (!has_authorization && bound.is_some());
     if !needs_token {
         if has_authorization && bound.is_some() {
             // The exemption holds only while no cookie can authenticate the request:

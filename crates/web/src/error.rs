@@ -198,12 +198,15 @@ pub fn render(mut resp: Response, hints: RenderHints, request_id: &str) -> Respo
     let err = match problem {
         Some(Problem(e)) => e,
         None => {
-            let has_body_type = resp.headers().contains_key(header::CONTENT_TYPE);
-            if !(s.is_client_error() || s.is_server_error())
-                || (has_body_type
-                    && s != StatusCode::PAYLOAD_TOO_LARGE
-                    && s != StatusCode::REQUEST_TIMEOUT)
-            {
+            // Bodies that are already a deliberate format (JSON such as OAuth's RFC 6749
+            // errors, or HTML) pass; bare statuses and the framework's plain-text
+            // rejections (bad path parameters, body limits…) become problems.
+            let deliberate = resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| !v.starts_with("text/plain"));
+            if !(s.is_client_error() || s.is_server_error()) || deliberate {
                 return resp;
             }
             ApiError::new(s, code_for_status(s))

@@ -95,6 +95,9 @@ impl Policies {
         add("checkout", 10, min, KeyKind::User, None);
         add("payment", 3, min, KeyKind::User, None);
         add("ws_handshake", 120, min, KeyKind::Ip, None);
+        // Second-factor attempts by a signed-in user (enrolment confirm, disable): a
+        // stolen session cannot search the code space.
+        add("totp", 5, 5 * min, KeyKind::User, None);
         Policies(m)
     }
 

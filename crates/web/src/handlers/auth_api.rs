@@ -85,6 +85,7 @@ pub fn mount(r: Routes) -> Routes {
         totp_confirm,
         Doc::new("account", "Confirm TOTP enrolment; returns recovery codes once")
             .auth(Auth::User)
+            .limit("totp")
             .scope("profile:write")
             .enrolment()
             .body(json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}})),
@@ -94,6 +95,7 @@ pub fn mount(r: Routes) -> Routes {
         totp_disable,
         Doc::new("account", "Turn TOTP off (not for admins)")
             .auth(Auth::User)
+            .limit("totp")
             .scope("profile:write")
             .body(json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}})),
     )

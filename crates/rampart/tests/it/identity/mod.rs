@@ -2,6 +2,7 @@
 //! proof that nothing changed.
 
 mod ban;
+mod hardening;
 mod invites;
 mod keys;
 mod lockout;

@@ -54,12 +54,14 @@ pub(super) fn mount(r: Routes) -> Routes {
         .post(
             "/settings/2fa/confirm",
             totp_confirm,
-            page("Confirm two-factor enrolment").enrolment(),
+            page("Confirm two-factor enrolment")
+                .enrolment()
+                .limit("totp"),
         )
         .post(
             "/settings/2fa/disable",
             totp_disable,
-            page("Turn two-factor off").enrolment(),
+            page("Turn two-factor off").enrolment().limit("totp"),
         )
         .get("/settings/sessions", sessions_page, page("Device sessions"))
         .post(
