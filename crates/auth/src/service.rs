@@ -1073,6 +1073,13 @@ impl Auth {
         }
     }
 
+    /// Marks sessions revoked in this process's cache (after their transaction committed).
+    fn forget_revoked(&self, ids: &[String]) {
+        for id in ids {
+            self.forget(id, true);
+        }
+    }
+
     /// Session facts, from the cache when fresh, else the database.
     async fn session_info(&self, sid: &str, now: i64) -> Result<SessionInfo, AuthError> {
         if let Ok(c) = self.cache.lock() {
@@ -1311,9 +1318,7 @@ impl Auth {
         let mut tx = self.db.begin().await?;
         let ids = sessions::revoke_all_tx(&mut tx, user_id, keep, now, reason).await?;
         tx.commit().await?;
-        for id in &ids {
-            self.forget(id, true);
-        }
+        self.forget_revoked(&ids);
         if !ids.is_empty() {
             self.emit(
                 SecurityEvent::SessionRevoked,
@@ -1375,9 +1380,7 @@ impl Auth {
         )
         .await?;
         tx.commit().await?;
-        for id in &ids {
-            self.forget(id, true);
-        }
+        self.forget_revoked(&ids);
         self.emit(
             SecurityEvent::AccountStatusChange,
             ctx,
@@ -1424,9 +1427,7 @@ impl Auth {
         )
         .await?;
         tx.commit().await?;
-        for id in &ids {
-            self.forget(id, true);
-        }
+        self.forget_revoked(&ids);
         Ok(())
     }
 
@@ -1542,9 +1543,7 @@ impl Auth {
         tstore::delete_all_pats_tx(&mut tx, &user.id).await?;
         let ids = sessions::revoke_all_tx(&mut tx, &user.id, None, now, "password_reset").await?;
         tx.commit().await?;
-        for id in &ids {
-            self.forget(id, true);
-        }
+        self.forget_revoked(&ids);
         sessions::set_lock(&self.db, &user.id, None).await?;
         self.emit(SecurityEvent::PasswordReset, ctx, Some(&user.id), &[]);
         Ok(())
@@ -1600,9 +1599,7 @@ impl Auth {
             sessions::revoke_all_tx(&mut tx, &user.id, p.session_id(), now, "password_change")
                 .await?;
         tx.commit().await?;
-        for id in &ids {
-            self.forget(id, true);
-        }
+        self.forget_revoked(&ids);
         self.emit(SecurityEvent::PasswordChange, ctx, Some(&user.id), &[]);
         Ok(())
     }
