@@ -22,7 +22,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use rampart::config::Config;
-use rampart_domain::{Clock, SystemClock};
+use rampart_kernel::{Clock, SystemClock};
 use rampart_security::metrics::Metrics;
 use serde_json::json;
 use std::net::SocketAddr;

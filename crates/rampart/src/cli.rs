@@ -4,14 +4,13 @@ use crate::config::Config;
 use crate::{logging, secrets, server};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use rampart_auth::password::{check_new_password, HashParams, PasswordHasher};
-use rampart_auth::SecretString;
-use rampart_domain::account::Role;
-use rampart_domain::audit::ActionType;
-use rampart_domain::{Clock, Email, SystemClock, Username};
-use rampart_store::audit::{self, NewAuditEntry};
-use rampart_store::users::{self, NewUser};
-use rampart_store::StoreError;
+use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target};
+use rampart_identity::accounts::{create_account, NewAccount};
+use rampart_identity::password::{check_new_password, HashParams, PasswordHasher};
+use rampart_identity::AuthError;
+use rampart_identity::SecretString;
+use rampart_kernel::account::Role;
+use rampart_kernel::{Clock, Email, SystemClock, Username};
 use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
 
@@ -171,41 +170,25 @@ async fn admin_create(cfg: &Config, username: &str, email: Option<&str>) -> Resu
     let hasher = PasswordHasher::new(HashParams::default(), 1, 0)?;
     let phc = hasher.hash(&password).await?;
     let now = SystemClock.now_ms();
-    let mut tx = db.begin().await?;
-    let id = match users::create(
-        &mut tx,
-        NewUser {
-            username: username.as_str(),
-            email: email.as_ref().map(|e| e.as_str()),
+    let id = match create_account(
+        &db,
+        NewAccount {
+            username: &username,
+            email: email.as_ref(),
             password_hash: &phc,
             role: Role::SuperAdmin,
-            referred_by: None,
-            referral_code: None,
             now,
         },
+        None,
     )
     .await
     {
         Ok(id) => id,
-        Err(StoreError::Conflict(_)) => {
+        Err(AuthError::Conflict(_)) => {
             bail!("an account with that username or e-mail already exists")
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => bail!("could not create the account: {e}"),
     };
-    audit::record(
-        &mut tx,
-        NewAuditEntry {
-            actor_user_uuid: None,
-            action: ActionType::AdminCreate,
-            target_type: "user",
-            target_id: &id,
-            metadata: serde_json::json!({"username": username.as_str(), "role": "super_admin", "via": "cli"}),
-            request_id: None,
-            created_at: now,
-        },
-    )
-    .await?;
-    tx.commit().await?;
     db.close().await;
     println!(
         "created super-admin {username} ({id}); enrol two-factor authentication at first sign-in"
@@ -280,7 +263,7 @@ async fn keys_command(cfg: &Config, command: KeysCommand) -> Result<()> {
                 "{:<28} {:<9} {:<26} validate-until",
                 "kid", "state", "created"
             );
-            for k in rampart_store::keys::list(&db).await? {
+            for k in rampart_identity::keys::list_keys(&db).await? {
                 println!(
                     "{:<28} {:<9} {:<26} {}",
                     k.kid,
@@ -292,13 +275,13 @@ async fn keys_command(cfg: &Config, command: KeysCommand) -> Result<()> {
             Ok(())
         }
         KeysCommand::Rotate => {
-            let kid = auth.keys.rotate(now, ttl).await?;
+            let kid = auth.keys().rotate(now, ttl).await?;
             record_key_action(&db, ActionType::KeyRotate, &kid, now).await?;
             println!("new active key {kid}; the previous key keeps validating for {} s; running servers pick it up within 5 s", ttl / 1000 + 60);
             Ok(())
         }
         KeysCommand::Revoke { kid } => {
-            auth.keys.revoke(&kid, now, ttl).await?;
+            auth.keys().revoke(&kid, now, ttl).await?;
             record_key_action(&db, ActionType::KeyRevoke, &kid, now).await?;
             println!("revoked {kid}; running servers refuse its tokens within 5 s");
             Ok(())
@@ -309,7 +292,7 @@ async fn keys_command(cfg: &Config, command: KeysCommand) -> Result<()> {
 }
 
 async fn record_key_action(
-    db: &rampart_store::Db,
+    db: &rampart_db::Db,
     action: ActionType,
     kid: &str,
     now: i64,
@@ -319,8 +302,7 @@ async fn record_key_action(
         NewAuditEntry {
             actor_user_uuid: None,
             action,
-            target_type: "signing_key",
-            target_id: kid,
+            target: Target::signing_key(kid),
             metadata: serde_json::json!({"via": "cli"}),
             request_id: None,
             created_at: now,

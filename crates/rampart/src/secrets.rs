@@ -9,7 +9,7 @@ use crate::config::{Config, Mode};
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use rampart_auth::crypto::KeyRing;
+use rampart_identity::crypto::KeyRing;
 use rand::RngCore;
 use std::path::Path;
 

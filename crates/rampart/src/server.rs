@@ -4,16 +4,16 @@ use crate::config::{Config, Mode};
 use crate::secrets::Secrets;
 use anyhow::{Context, Result};
 use axum::ServiceExt as _;
-use rampart_auth::keys::{EncryptedAtRest, KeyManager};
-use rampart_auth::password::{HashParams, PasswordHasher};
-use rampart_auth::service::{Auth, AuthConfig};
-use rampart_domain::Clock;
+use rampart_db::Db;
+use rampart_identity::keys::{EncryptedAtRest, KeyManager};
+use rampart_identity::password::{HashParams, PasswordHasher};
+use rampart_identity::{AuthConfig, Identity, IdentityParts};
+use rampart_kernel::Clock;
 use rampart_security::client_ip::ProxyConfig;
 use rampart_security::csrf::CsrfKey;
 use rampart_security::events::SecurityEvents;
 use rampart_security::metrics::Metrics;
 use rampart_security::ratelimit::Limiter;
-use rampart_store::Db;
 use rampart_web::ratelimit::Policies;
 use rampart_web::state::{AppInner, AppState, WebConfig};
 use std::net::SocketAddr;
@@ -91,7 +91,7 @@ pub async fn build_auth(
     db: Db,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
-) -> Result<Auth> {
+) -> Result<Identity> {
     let keys = match secrets.signing_key_file {
         Some(k) => KeyManager::from_static(db.clone(), k),
         None => KeyManager::new(
@@ -113,17 +113,17 @@ pub async fn build_auth(
         ..AuthConfig::default()
     };
     let hasher = PasswordHasher::new(HashParams::default(), cfg.password_hash_concurrency, 64)?;
-    let auth = Auth::new(
+    let auth = Identity::new(IdentityParts {
         db,
-        auth_cfg,
-        clock.clone(),
+        cfg: auth_cfg,
+        clock: clock.clone(),
         hasher,
         keys,
-        secrets.encryption.clone(),
-        secrets.session_key.clone(),
-        SecurityEvents::new(metrics),
-    );
-    auth.keys
+        keyring: secrets.encryption.clone(),
+        session_key: secrets.session_key.clone(),
+        events: SecurityEvents::new(metrics),
+    });
+    auth.keys()
         .reload(clock.now_ms(), auth.access_ttl_ms())
         .await
         .context("loading signing keys")?;
@@ -140,16 +140,16 @@ fn spawn_key_maintenance(state: AppState, rotation_days: i64) -> tokio::task::Jo
             let auth = &state.auth;
             let now = auth.now();
             if rotation_days > 0 {
-                if let Ok(Some(age)) = auth.keys.active_age_ms(now).await {
+                if let Ok(Some(age)) = auth.keys().active_age_ms(now).await {
                     if age > rotation_days * 86_400_000 {
-                        match auth.keys.rotate(now, auth.access_ttl_ms()).await {
+                        match auth.keys().rotate(now, auth.access_ttl_ms()).await {
                             Ok(kid) => tracing::info!(kid = %kid, "scheduled signing-key rotation"),
                             Err(e) => tracing::warn!(error = %e, "scheduled rotation failed"),
                         }
                     }
                 }
             }
-            if let Err(e) = auth.keys.reload(now, auth.access_ttl_ms()).await {
+            if let Err(e) = auth.keys().reload(now, auth.access_ttl_ms()).await {
                 tracing::warn!(error = %e, "reloading signing keys failed");
             }
         }

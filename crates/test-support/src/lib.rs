@@ -15,8 +15,8 @@
 use anyhow::{Context, Result};
 use rampart::config::Config;
 use rampart::server::{self, Running};
-use rampart_domain::{Clock, ManualClock};
-use rampart_store::Db;
+use rampart_db::Db;
+use rampart_kernel::{Clock, ManualClock};
 use rampart_web::state::AppState;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -258,8 +258,8 @@ impl TestApp {
 pub async fn count_rows(db: &Db, table: &str) -> Result<i64> {
     let sql = format!("SELECT COUNT(*) FROM {table}");
     let n: (i64,) = match &db.engine {
-        rampart_store::Engine::Sqlite { read, .. } => sqlx::query_as(&sql).fetch_one(read).await?,
-        rampart_store::Engine::Postgres(p) => sqlx::query_as(&sql).fetch_one(p).await?,
+        rampart_db::Engine::Sqlite { read, .. } => sqlx::query_as(&sql).fetch_one(read).await?,
+        rampart_db::Engine::Postgres(p) => sqlx::query_as(&sql).fetch_one(p).await?,
     };
     Ok(n.0)
 }
@@ -267,10 +267,10 @@ pub async fn count_rows(db: &Db, table: &str) -> Result<i64> {
 /// Runs a raw statement (tests that tamper with the database directly).
 pub async fn exec(db: &Db, sql: &str) -> Result<u64> {
     Ok(match &db.engine {
-        rampart_store::Engine::Sqlite { write, .. } => {
+        rampart_db::Engine::Sqlite { write, .. } => {
             sqlx::query(sql).execute(write).await?.rows_affected()
         }
-        rampart_store::Engine::Postgres(p) => sqlx::query(sql).execute(p).await?.rows_affected(),
+        rampart_db::Engine::Postgres(p) => sqlx::query(sql).execute(p).await?.rows_affected(),
     })
 }
 
@@ -296,4 +296,16 @@ macro_rules! both_engines {
             }
         )*
     };
+}
+
+/// One text column of one row, read straight from the database (`$1` is `arg`), for
+/// white-box assertions about what is stored (ciphertext, hashes, lock times).
+pub async fn text_value(db: &Db, sql: &str, arg: &str) -> Result<Option<String>> {
+    let v: Option<(Option<String>,)> = match &db.engine {
+        rampart_db::Engine::Sqlite { read, .. } => {
+            sqlx::query_as(sql).bind(arg).fetch_optional(read).await?
+        }
+        rampart_db::Engine::Postgres(p) => sqlx::query_as(sql).bind(arg).fetch_optional(p).await?,
+    };
+    Ok(v.and_then(|r| r.0))
 }

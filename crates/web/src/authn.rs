@@ -17,9 +17,9 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::MethodRouter;
-use rampart_auth::service::{AuthError, ClientCtx, Principal};
-use rampart_auth::tokens::PAT_PREFIX;
-use rampart_domain::account::Role;
+use rampart_identity::tokens::PAT_PREFIX;
+use rampart_identity::{AuthError, ClientCtx, Principal};
+use rampart_kernel::account::Role;
 use rampart_security::events::SecurityEvent;
 use std::sync::Arc;
 
@@ -160,7 +160,7 @@ impl FromRequestParts<AppState> for MaybeUser {
 struct Requirement {
     state: AppState,
     auth: Auth,
-    scope: Option<&'static str>,
+    scope: Option<rampart_identity::Scope>,
     enrolment: bool,
 }
 
@@ -169,7 +169,7 @@ pub fn layer(
     mr: MethodRouter<AppState>,
     state: &AppState,
     auth: Auth,
-    scope: Option<&'static str>,
+    scope: Option<rampart_identity::Scope>,
     enrolment: bool,
 ) -> MethodRouter<AppState> {
     let req = Arc::new(Requirement {
@@ -254,15 +254,14 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
         Auth::Admin => principal.role >= Role::Admin,
     };
     if !role_ok
-        || matches!(principal.via, rampart_auth::service::Via::Client { .. })
-            && r.auth != Auth::Client
+        || matches!(principal.via, rampart_identity::Via::Client { .. }) && r.auth != Auth::Client
     {
         // Staff routes answer 404 to those who may not know they exist (D1).
         return ApiError::not_found().into_response();
     }
     // Fail closed: a personal access token reaches only routes that name a scope it
     // carries (no scope grants staff or admin power).
-    let pat = matches!(principal.via, rampart_auth::service::Via::Pat { .. });
+    let pat = matches!(principal.via, rampart_identity::Via::Pat { .. });
     match r.scope {
         Some(scope) if !principal.has_scope(scope) => {
             return problem(AuthError::InsufficientScope).into_response();
@@ -272,7 +271,7 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
     }
     let lang = principal.language.as_deref().and_then(Lang::from_tag);
     req.extensions_mut()
-        .insert(RateKeyUser(principal.user_id.clone()));
+        .insert(RateKeyUser(principal.user_id().to_owned()));
     req.extensions_mut().insert(principal);
     let mut resp = next.run(req).await;
     if let Some(l) = lang {

@@ -64,7 +64,7 @@ pub fn token_or_pre_session(state: &AppState, headers: &HeaderMap) -> (String, O
     match binding(headers, &names) {
         Some(b) => (state.csrf.token_for(&b), None),
         None => {
-            let pre = rampart_auth::tokens::random_token("").0;
+            let pre = rampart_identity::tokens::random_token("").0;
             let token = state.csrf.token_for(&format!("pre:{pre}"));
             (token, Some(state.config.cookie(names.csrf, &pre, None)))
         }

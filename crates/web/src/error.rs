@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rampart_domain::{FieldError, FieldErrors};
+use rampart_kernel::{FieldError, FieldErrors};
 use serde::de::DeserializeOwned;
 
 /// An error answer with a stable code.
@@ -72,13 +72,11 @@ impl ApiError {
     }
 }
 
-impl From<rampart_store::StoreError> for ApiError {
-    fn from(e: rampart_store::StoreError) -> Self {
+impl From<rampart_db::DbError> for ApiError {
+    fn from(e: rampart_db::DbError) -> Self {
         match e {
-            rampart_store::StoreError::NotFound => ApiError::not_found(),
-            rampart_store::StoreError::Conflict(_) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict")
-            }
+            rampart_db::DbError::NotFound => ApiError::not_found(),
+            rampart_db::DbError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict"),
             other => ApiError::internal(other),
         }
     }

@@ -45,7 +45,7 @@ pub fn document(routes: &[RouteInfo]) -> Value {
             Auth::Client => op["security"] = json!([{"clientBasic": []}, {}]),
         }
         if let Some(scope) = d.scope {
-            op["x-required-scope"] = json!(scope);
+            op["x-required-scope"] = json!(scope.as_str());
         }
         if !d.limits.is_empty() {
             op["x-rate-limit-policies"] = json!(d.limits);

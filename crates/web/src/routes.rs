@@ -45,7 +45,7 @@ pub struct Doc {
     /// Whether the route is part of the `/v1` API document.
     pub in_api: bool,
     /// Scope a PAT or client token needs.
-    pub scope: Option<&'static str>,
+    pub scope: Option<rampart_identity::Scope>,
     /// Reachable by admins who have not enrolled TOTP yet.
     pub enrolment: bool,
     /// Largest accepted body; `None` takes the route group's limit.
@@ -76,7 +76,7 @@ impl Doc {
         self
     }
     /// Requires a scope of PATs and client tokens.
-    pub fn scope(mut self, s: &'static str) -> Self {
+    pub fn scope(mut self, s: rampart_identity::Scope) -> Self {
         self.scope = Some(s);
         self
     }

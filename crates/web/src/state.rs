@@ -1,11 +1,11 @@
 //! Shared application state handed to every handler and guard.
 
-use rampart_domain::Clock;
+use rampart_db::Db;
+use rampart_kernel::Clock;
 use rampart_security::client_ip::ProxyConfig;
 use rampart_security::csrf::CsrfKey;
 use rampart_security::events::SecurityEvents;
 use rampart_security::metrics::Metrics;
-use rampart_store::Db;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,7 +67,7 @@ pub struct AppInner {
     /// Named rate-limit policies.
     pub policies: crate::ratelimit::Policies,
     /// The identity service.
-    pub auth: Arc<rampart_auth::service::Auth>,
+    pub auth: Arc<rampart_identity::Identity>,
     /// The OpenAPI document, set when the router is built.
     pub openapi: std::sync::OnceLock<String>,
 }

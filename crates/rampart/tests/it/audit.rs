@@ -2,9 +2,8 @@
 //! directory and (when `RAMPART_TEST_DATABASE_URL` is set) a fresh PostgreSQL schema.
 
 use anyhow::{Context, Result};
-use rampart_domain::audit::ActionType;
-use rampart_store::audit::{self, NewAuditEntry};
-use rampart_store::Db;
+use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target};
+use rampart_db::Db;
 use rampart_test_support::{exec, pg_url, TempDir};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -216,8 +215,7 @@ async fn seed(env: &CliEnv) -> Result<Db> {
             NewAuditEntry {
                 actor_user_uuid: None,
                 action: ActionType::KeyRotate,
-                target_type: "signing_key",
-                target_id: "k1",
+                target: Target::signing_key("k1"),
                 metadata: serde_json::json!({"i": i}),
                 request_id: None,
                 created_at: 1_704_067_200_000 + i,

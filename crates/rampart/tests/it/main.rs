@@ -8,4 +8,3 @@ mod cli;
 mod identity;
 mod ops;
 mod pages;
-mod schema;

@@ -6,7 +6,7 @@
 //! "Invalid credentials"; the two cases are indistinguishable.
 
 use anyhow::Result;
-use rampart_domain::Clock as _;
+use rampart_kernel::Clock as _;
 use rampart_test_support::{both_engines, count_rows, TestApp};
 use reqwest::{Client, Response, StatusCode};
 
@@ -516,9 +516,9 @@ async fn two_factor_enrolment_and_login(app: TestApp) -> Result<()> {
         "{html}"
     );
     let secret = between(&html, "<code class=\"secret\">", "</code>").unwrap();
-    let key = rampart_auth::totp::base32_decode(secret).unwrap();
+    let key = rampart_identity::totp::base32_decode(secret).unwrap();
     let now = app.clock.now_ms() / 1000;
-    let code = rampart_auth::totp::code_at(&key, rampart_auth::totp::step_at(now).unwrap());
+    let code = rampart_identity::totp::code_at(&key, rampart_identity::totp::step_at(now).unwrap());
 
     let r = post_form(
         &app,
@@ -549,9 +549,9 @@ async fn two_factor_enrolment_and_login(app: TestApp) -> Result<()> {
     assert_eq!(r.status(), 401);
     assert!(r.text().await?.contains("name=\"totp\""));
     app.clock.advance_secs(30);
-    let code = rampart_auth::totp::code_at(
+    let code = rampart_identity::totp::code_at(
         &key,
-        rampart_auth::totp::step_at(app.clock.now_ms() / 1000).unwrap(),
+        rampart_identity::totp::step_at(app.clock.now_ms() / 1000).unwrap(),
     );
     let t = token(&app, &other, "/login").await?;
     let r = post_form(

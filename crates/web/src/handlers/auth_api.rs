@@ -9,9 +9,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rampart_auth::service::{AuthError, Principal, RegisterInput, TokenPair, Via, SCOPES};
-use rampart_auth::SecretString;
-use rampart_domain::account::{AccountStatus, Role};
+use rampart_identity::SecretString;
+use rampart_identity::{AuthError, Principal, RegisterInput, TokenPair, Via};
+use rampart_kernel::account::{AccountStatus, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -68,25 +68,25 @@ pub fn mount(r: Routes) -> Routes {
             .body(json!({"type": "object", "required": ["token", "password"], "properties": {"token": {"type": "string"}, "password": {"type": "string"}}}))
             .returns(204, json!({})),
     )
-    .get("/v1/me", me, Doc::new("account", "The signed-in account").auth(Auth::User).scope("profile:read").enrolment())
+    .get("/v1/me", me, Doc::new("account", "The signed-in account").auth(Auth::User).scope(rampart_identity::Scope::ProfileRead).enrolment())
     .post(
         "/v1/me/password",
         change_password,
         Doc::new("account", "Change the password (ends every other session)")
             .auth(Auth::User)
-            .scope("profile:write")
+            .scope(rampart_identity::Scope::ProfileWrite)
             .limit("auth")
             .body(json!({"type": "object", "required": ["current_password", "new_password"], "properties": {"current_password": {"type": "string"}, "new_password": {"type": "string"}}}))
             .returns(204, json!({})),
     )
-    .post("/v1/me/totp", totp_begin, Doc::new("account", "Begin TOTP enrolment").auth(Auth::User).scope("profile:write").enrolment())
+    .post("/v1/me/totp", totp_begin, Doc::new("account", "Begin TOTP enrolment").auth(Auth::User).scope(rampart_identity::Scope::ProfileWrite).enrolment())
     .post(
         "/v1/me/totp/confirm",
         totp_confirm,
         Doc::new("account", "Confirm TOTP enrolment; returns recovery codes once")
             .auth(Auth::User)
             .limit("totp")
-            .scope("profile:write")
+            .scope(rampart_identity::Scope::ProfileWrite)
             .enrolment()
             .body(json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}})),
     )
@@ -96,12 +96,12 @@ pub fn mount(r: Routes) -> Routes {
         Doc::new("account", "Turn TOTP off (not for admins)")
             .auth(Auth::User)
             .limit("totp")
-            .scope("profile:write")
+            .scope(rampart_identity::Scope::ProfileWrite)
             .body(json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}})),
     )
-    .get("/v1/sessions", list_sessions, Doc::new("sessions", "List device sessions").auth(Auth::User).scope("sessions:read"))
-    .delete("/v1/sessions", revoke_other_sessions, Doc::new("sessions", "Revoke every session but the current one").auth(Auth::User).scope("sessions:write"))
-    .delete("/v1/sessions/{id}", revoke_session, Doc::new("sessions", "Revoke one session").auth(Auth::User).scope("sessions:write"))
+    .get("/v1/sessions", list_sessions, Doc::new("sessions", "List device sessions").auth(Auth::User).scope(rampart_identity::Scope::SessionsRead))
+    .delete("/v1/sessions", revoke_other_sessions, Doc::new("sessions", "Revoke every session but the current one").auth(Auth::User).scope(rampart_identity::Scope::SessionsWrite))
+    .delete("/v1/sessions/{id}", revoke_session, Doc::new("sessions", "Revoke one session").auth(Auth::User).scope(rampart_identity::Scope::SessionsWrite))
     .get("/v1/tokens", list_tokens, Doc::new("tokens", "List personal access tokens").auth(Auth::User))
     .post(
         "/v1/tokens",
@@ -110,7 +110,7 @@ pub fn mount(r: Routes) -> Routes {
             .auth(Auth::User)
             .limit("auth")
             .body(json!({"type": "object", "required": ["name", "scopes"], "properties": {"name": {"type": "string", "maxLength": 100},
-                "scopes": {"type": "array", "items": {"type": "string", "enum": SCOPES}}, "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 366}}}))
+                "scopes": {"type": "array", "items": {"type": "string", "enum": rampart_identity::Scope::ALL.map(rampart_identity::Scope::as_str)}}, "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 366}}}))
             .returns(201, json!({"type": "object"})),
     )
     .patch(
@@ -183,7 +183,7 @@ fn token_response(s: &AppState, pair: TokenPair, native: bool, status: StatusCod
             s.config.cookie(
                 names.refresh,
                 &cookie_value,
-                Some(s.auth.cfg.refresh_ttl_secs),
+                Some(s.auth.config().refresh_ttl_secs),
             ),
         );
     }
@@ -220,7 +220,9 @@ async fn register(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": u.id, "username": u.username, "referral_code": u.referral_code})),
+        Json(
+            json!({"id": u.id.as_str(), "username": u.username, "referral_code": u.referral_code}),
+        ),
     )
         .into_response())
 }
@@ -244,8 +246,8 @@ async fn token(
         None | Some("browser") => false,
         Some("native") => true,
         Some(_) => {
-            return Err(ApiError::validation(rampart_domain::FieldErrors(vec![
-                rampart_domain::FieldError::new("client", "invalid_value"),
+            return Err(ApiError::validation(rampart_kernel::FieldErrors(vec![
+                rampart_kernel::FieldError::new("client", "invalid_value"),
             ])))
         }
     };
@@ -421,7 +423,7 @@ fn via_name(p: &Principal) -> &'static str {
 
 async fn me(CurrentUser(p): CurrentUser) -> Json<Value> {
     Json(json!({
-        "id": p.user_id, "username": p.username, "role": p.role.as_str(),
+        "id": p.user_id(), "username": p.username, "role": p.role.as_str(),
         "totp_enabled": p.totp_enabled, "language": p.language, "authenticated_via": via_name(&p),
         "totp_enrolment_required": p.must_enrol_totp(),
     }))
@@ -486,7 +488,7 @@ async fn totp_disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn session_json(row: &rampart_store::sessions::SessionRow, current: Option<&str>) -> Value {
+fn session_json(row: &rampart_identity::sessions::DeviceSession, current: Option<&str>) -> Value {
     json!({
         "id": row.id, "kind": row.kind, "device": row.ua_family, "user_agent": row.user_agent,
         "ip_prefix": row.ip_prefix, "created_at": row.created_at, "last_seen_at": row.last_seen_at,
@@ -498,7 +500,7 @@ async fn list_sessions(
     State(s): State<AppState>,
     CurrentUser(p): CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
-    let rows = s.auth.list_sessions(&p.user_id).await?;
+    let rows = s.auth.list_sessions(p.user_id()).await?;
     Ok(Json(
         json!({"sessions": rows.iter().map(|r| session_json(r, p.session_id())).collect::<Vec<_>>()}),
     ))
@@ -511,7 +513,7 @@ async fn revoke_other_sessions(
 ) -> Result<Json<Value>, ApiError> {
     let n = s
         .auth
-        .revoke_all(&p.user_id, p.session_id(), "user", &ctx)
+        .revoke_all(p.user_id(), p.session_id(), "user", &ctx)
         .await?;
     Ok(Json(json!({"revoked": n})))
 }
@@ -522,12 +524,12 @@ async fn revoke_session(
     CurrentUser(p): CurrentUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.auth.revoke_own_session(&p.user_id, &id, &ctx).await?;
+    s.auth.revoke_own_session(p.user_id(), &id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn pat_json(r: &rampart_store::tokens::PatRow) -> Value {
-    json!({"id": r.id, "name": r.name, "prefix": r.display_prefix, "scopes": r.scopes.split_whitespace().collect::<Vec<_>>(),
+fn pat_json(r: &rampart_identity::pats::PatInfo) -> Value {
+    json!({"id": r.id, "name": r.name, "prefix": r.display_prefix, "scopes": r.scopes.iter().map(rampart_identity::Scope::as_str).collect::<Vec<_>>(),
         "created_at": r.created_at, "expires_at": r.expires_at, "last_used_at": r.last_used_at})
 }
 
@@ -546,7 +548,7 @@ async fn list_tokens(
     CurrentUser(p): CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
     interactive(&p)?;
-    let rows = rampart_store::tokens::list_pats(&s.db, &p.user_id).await?;
+    let rows = s.auth.list_pats(p.user_id()).await?;
     Ok(Json(
         json!({"tokens": rows.iter().map(pat_json).collect::<Vec<_>>()}),
     ))
@@ -703,7 +705,7 @@ async fn oauth_token(
                 );
             };
             match s.auth.client_credentials(&id, &secret, f.scope.as_deref()).await {
-                Ok((token, scope)) => Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": s.auth.cfg.access_ttl_secs, "scope": scope})).into_response(),
+                Ok((token, scope)) => Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": s.auth.config().access_ttl_secs, "scope": scope})).into_response(),
                 Err(AuthError::InsufficientScope) => oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "scope not allowed for this client"),
                 Err(AuthError::Internal(m)) => problem_internal(m),
                 Err(_) => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed"),
@@ -727,7 +729,7 @@ fn problem_internal(m: String) -> Response {
 }
 
 async fn jwks(State(s): State<AppState>) -> Response {
-    let set = s.auth.keys.current();
+    let set = s.auth.keys().current();
     let mut r = Json(set.jwks.clone()).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -744,7 +746,7 @@ async fn ban(
 ) -> Result<StatusCode, ApiError> {
     guard_target(&s, &p, &id).await?;
     s.auth
-        .set_status(Some(&p.user_id), &id, AccountStatus::Banned, &ctx)
+        .set_status(Some(p.user_id()), &id, AccountStatus::Banned, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -757,18 +759,16 @@ async fn unban(
 ) -> Result<StatusCode, ApiError> {
     guard_target(&s, &p, &id).await?;
     s.auth
-        .set_status(Some(&p.user_id), &id, AccountStatus::Active, &ctx)
+        .set_status(Some(p.user_id()), &id, AccountStatus::Active, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Staff act only on accounts below their own role, and never on themselves.
 async fn guard_target(s: &AppState, p: &Principal, id: &str) -> Result<Role, ApiError> {
-    let target = rampart_store::users::find_by_id(&s.db, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let role = target.role()?;
-    if id == p.user_id || role >= p.role {
+    let target = s.auth.account(id).await?.ok_or_else(ApiError::not_found)?;
+    let role = target.role;
+    if id == p.user_id() || role >= p.role {
         return Err(ApiError::forbidden());
     }
     Ok(role)
@@ -788,15 +788,15 @@ async fn set_role(
     ApiJson(b): ApiJson<RoleBody>,
 ) -> Result<StatusCode, ApiError> {
     let role: Role = b.role.parse().map_err(|_| {
-        ApiError::validation(rampart_domain::FieldErrors(vec![
-            rampart_domain::FieldError::new("role", "invalid_value"),
+        ApiError::validation(rampart_kernel::FieldErrors(vec![
+            rampart_kernel::FieldError::new("role", "invalid_value"),
         ]))
     })?;
     guard_target(&s, &p, &id).await?;
     if role >= p.role {
         return Err(ApiError::forbidden());
     }
-    s.auth.set_role(Some(&p.user_id), &id, role, &ctx).await?;
+    s.auth.set_role(Some(p.user_id()), &id, role, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -816,7 +816,7 @@ async fn create_invite(
     let (id, code) = s
         .auth
         .create_invite(
-            Some(&p.user_id),
+            Some(p.user_id()),
             b.max_uses.unwrap_or(1),
             b.expires_in_days,
             &ctx,
@@ -831,7 +831,7 @@ async fn revoke_invite(
     CurrentUser(p): CurrentUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.auth.revoke_invite(Some(&p.user_id), &id, &ctx).await?;
+    s.auth.revoke_invite(Some(p.user_id()), &id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -850,7 +850,7 @@ async fn create_client(
 ) -> Result<Response, ApiError> {
     let (id, secret) = s
         .auth
-        .create_oauth_client(Some(&p.user_id), &b.name, &b.scopes, &ctx)
+        .create_oauth_client(Some(p.user_id()), &b.name, &b.scopes, &ctx)
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -5,7 +5,7 @@
 use super::{counter, login, register, Login};
 use anyhow::Result;
 use axum::http::Method;
-use rampart_auth::service::ClientCtx;
+use rampart_identity::ClientCtx;
 use rampart_test_support::{both_engines, count_rows, TestApp};
 use serde_json::{json, Value};
 
@@ -71,7 +71,7 @@ async fn web_session(app: &TestApp, username: &str) -> Result<String> {
         .auth
         .login_web(
             username,
-            &rampart_auth::SecretString::new(super::PASSWORD.to_owned()),
+            &rampart_identity::SecretString::new(super::PASSWORD.to_owned()),
             None,
             &ctx,
         )

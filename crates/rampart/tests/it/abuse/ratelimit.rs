@@ -6,7 +6,7 @@
 use super::counter;
 use anyhow::Result;
 use rampart::config::LimitOverride;
-use rampart_domain::Clock;
+use rampart_kernel::Clock;
 use rampart_test_support::{both_engines, Engine, TestApp};
 use rampart_web::ratelimit::KeyKind;
 use serde_json::{json, Value};

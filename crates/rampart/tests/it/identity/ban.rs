@@ -20,13 +20,10 @@ async fn victim(app: &TestApp, name: &str) -> Result<Victim> {
     let id = user(app, name).await?;
     let t = login(app, name, PW).await?;
     let access = s(&t, "access_token");
-    let row = rampart_store::users::find_by_id(app.db(), &id)
-        .await?
-        .expect("user");
     let web = app
         .state
         .auth
-        .start_web_session(&row, &ctx())
+        .start_web_session(&id, &ctx())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let r = fresh_client(app)
@@ -57,7 +54,7 @@ async fn cookie_me(app: &TestApp, cookie: &str) -> Result<u16> {
 }
 
 async fn ban_ends_every_credential_at_once(app: TestApp) -> Result<()> {
-    user_with_role(&app, "mod", rampart_domain::account::Role::Staff).await?;
+    user_with_role(&app, "mod", rampart_kernel::account::Role::Staff).await?;
     let staff = s(&login(&app, "mod", PW).await?, "access_token");
     let v = victim(&app, "mallory").await?;
     // Everything works before.
@@ -122,8 +119,8 @@ async fn ban_ends_every_credential_at_once(app: TestApp) -> Result<()> {
 }
 
 async fn only_staff_ban_and_never_upwards(app: TestApp) -> Result<()> {
-    let admin = user_with_role(&app, "boss", rampart_domain::account::Role::Admin).await?;
-    user_with_role(&app, "mod2", rampart_domain::account::Role::Staff).await?;
+    let admin = user_with_role(&app, "boss", rampart_kernel::account::Role::Admin).await?;
+    user_with_role(&app, "mod2", rampart_kernel::account::Role::Staff).await?;
     let staff = s(&login(&app, "mod2", PW).await?, "access_token");
     let target = user(&app, "nina").await?;
     user(&app, "oscar").await?;

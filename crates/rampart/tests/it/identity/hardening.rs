@@ -2,7 +2,7 @@
 //! refusal and that nothing changed.
 
 use super::*;
-use rampart_domain::Clock;
+use rampart_kernel::Clock;
 use rampart_test_support::{both_engines, count_rows, TestApp};
 
 both_engines!(
@@ -35,10 +35,14 @@ async fn a_pat_never_reaches_staff_or_admin_routes(app: TestApp) -> Result<()> {
         .send()
         .await?;
     expect_problem(r, 403, "insufficient_scope").await?;
-    let u = rampart_store::users::find_by_id(app.db(), &victim)
-        .await?
+    let u = app
+        .state
+        .auth
+        .account(&victim)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
         .expect("victim");
-    assert_eq!(u.status, "active");
+    assert_eq!(u.status, rampart_kernel::account::AccountStatus::Active);
     assert_eq!(count_rows(app.db(), "audit_log").await?, audit_before);
     // The same staff member's access token still may (the route itself works).
     let r = fresh_client(&app)
@@ -54,10 +58,14 @@ async fn a_pat_never_reaches_staff_or_admin_routes(app: TestApp) -> Result<()> {
         .auth
         .set_role(
             None,
-            &rampart_store::users::find_by_login(app.db(), "staffer")
-                .await?
+            app.state
+                .auth
+                .account_by_login("staffer")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
                 .expect("u")
-                .id,
+                .id
+                .as_str(),
             Role::Admin,
             &ctx(),
         )
@@ -116,12 +124,12 @@ async fn totp_disable_is_rate_limited_and_counts_failures(app: TestApp) -> Resul
         .await?
         .json()
         .await?;
-    let secret = rampart_auth::totp::base32_decode(&s(&begin, "secret")).expect("secret");
-    let step = rampart_auth::totp::step_at(app.clock.now_secs()).expect("step");
+    let secret = rampart_identity::totp::base32_decode(&s(&begin, "secret")).expect("secret");
+    let step = rampart_identity::totp::step_at(app.clock.now_secs()).expect("step");
     let r = c
         .post(app.at("/v1/me/totp/confirm"))
         .bearer_auth(&at)
-        .json(&json!({"code": rampart_auth::totp::code_at(&secret, step)}))
+        .json(&json!({"code": rampart_identity::totp::code_at(&secret, step)}))
         .send()
         .await?;
     assert_eq!(r.status(), 200);
@@ -138,11 +146,21 @@ async fn totp_disable_is_rate_limited_and_counts_failures(app: TestApp) -> Resul
     // Per user, whatever the IP: five second-factor attempts per 5 minutes, and the
     // enrolment confirmation was the first of them.
     assert_eq!(statuses, [401, 401, 401, 401, 429, 429, 429]);
-    let u = rampart_store::users::find_by_login(app.db(), "twofa")
-        .await?
+    let u = app
+        .state
+        .auth
+        .account_by_login("twofa")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
         .expect("u");
     assert!(u.totp_enabled, "TOTP stays on");
-    assert!(u.locked_until.is_none(), "four failures do not lock yet");
+    let locked = rampart_test_support::text_value(
+        app.db(),
+        "SELECT CAST(locked_until AS TEXT) FROM users WHERE username = $1",
+        "twofa",
+    )
+    .await?;
+    assert!(locked.is_none(), "four failures do not lock yet");
     // The fifth wrong code (after the window) starts the account lockout.
     app.clock.advance_secs(301);
     let r = fresh_client(&app)
@@ -152,14 +170,21 @@ async fn totp_disable_is_rate_limited_and_counts_failures(app: TestApp) -> Resul
         .send()
         .await?;
     assert_eq!(r.status(), 401);
-    let u = rampart_store::users::find_by_login(app.db(), "twofa")
-        .await?
+    let u = app
+        .state
+        .auth
+        .account_by_login("twofa")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
         .expect("u");
     assert!(u.totp_enabled);
-    assert!(
-        u.locked_until.is_some(),
-        "five wrong codes lock the account"
-    );
+    let locked = rampart_test_support::text_value(
+        app.db(),
+        "SELECT CAST(locked_until AS TEXT) FROM users WHERE username = $1",
+        "twofa",
+    )
+    .await?;
+    assert!(locked.is_some(), "five wrong codes lock the account");
     Ok(())
 }
 
@@ -196,7 +221,7 @@ async fn invite_expiry_is_validated(app: TestApp) -> Result<()> {
             .create_invite(None, 1, Some(days), &ctx())
             .await;
         assert!(
-            matches!(r, Err(rampart_auth::service::AuthError::Validation(_))),
+            matches!(r, Err(rampart_identity::AuthError::Validation(_))),
             "{days}: {r:?}"
         );
     }

@@ -3,7 +3,7 @@
 
 use super::*;
 use base64::Engine as _;
-use rampart_domain::Clock;
+use rampart_kernel::Clock;
 use rampart_test_support::both_engines;
 
 both_engines!(
@@ -56,7 +56,7 @@ fn assert_public_only(v: &Value) {
 
 async fn rotation_keeps_old_tokens_and_revocation_ends_them(app: TestApp) -> Result<()> {
     user(&app, "pia").await?;
-    let keys = &app.state.auth.keys;
+    let keys = &app.state.auth.keys();
     let ttl = app.state.auth.access_ttl_ms();
     let (_, before) = jwks(&app).await?;
     assert_eq!(kids(&before).len(), 1);
@@ -103,7 +103,7 @@ async fn rotation_keeps_old_tokens_and_revocation_ends_them(app: TestApp) -> Res
 }
 
 async fn jwks_is_public_and_cacheable(app: TestApp) -> Result<()> {
-    let keys = &app.state.auth.keys;
+    let keys = &app.state.auth.keys();
     let ttl = app.state.auth.access_ttl_ms();
     keys.rotate(app.clock.now_ms(), ttl).await?;
     keys.reload(app.clock.now_ms(), ttl).await?;

@@ -14,9 +14,9 @@ mod sessions;
 mod totp;
 
 use anyhow::{bail, Context, Result};
-use rampart_auth::service::ClientCtx;
-use rampart_auth::SecretString;
-use rampart_domain::account::Role;
+use rampart_identity::ClientCtx;
+use rampart_identity::SecretString;
+use rampart_kernel::account::Role;
 use rampart_test_support::TestApp;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -60,24 +60,32 @@ pub fn ctx() -> ClientCtx {
 /// Creates `name` (e-mail `name@example.com`, password [`PW`]) directly in the
 /// store (no invite needed); returns the ID.
 pub async fn user(app: &TestApp, name: &str) -> Result<String> {
-    use rampart_domain::Clock;
-    let phc = app.state.auth.hasher.hash(&SecretString::from(PW)).await?;
+    use rampart_kernel::Clock;
+    let phc = app
+        .state
+        .auth
+        .hasher()
+        .hash(&SecretString::from(PW))
+        .await?;
     let email = format!("{name}@example.com");
-    let mut tx = app.db().begin().await?;
-    let id = rampart_store::users::create(
-        &mut tx,
-        rampart_store::users::NewUser {
-            username: name,
+    let username = rampart_kernel::Username::parse("username", name)
+        .map_err(|e| anyhow::anyhow!("username: {}", e.code))?;
+    let email = rampart_kernel::Email::parse("email", &email)
+        .map_err(|e| anyhow::anyhow!("email: {}", e.code))?;
+    let id = rampart_identity::accounts::create_account(
+        app.db(),
+        rampart_identity::accounts::NewAccount {
+            username: &username,
             email: Some(&email),
             password_hash: &phc,
             role: Role::Customer,
-            referred_by: None,
-            referral_code: None,
             now: app.clock.now_ms(),
         },
+        None,
     )
-    .await?;
-    tx.commit().await?;
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?
+    .into_string();
     Ok(id)
 }
 
@@ -235,7 +243,7 @@ pub async fn count_where(app: &TestApp, table: &str, where_: &str) -> Result<i64
 /// Waits for the `n`-th mail of `kind` to `email`; returns all of that kind, newest first.
 pub async fn wait_mail(app: &TestApp, email: &str, kind: &str, n: usize) -> Result<Vec<String>> {
     for _ in 0..200 {
-        let mails: Vec<String> = rampart_store::misc::mail_for(app.db(), email)
+        let mails: Vec<String> = rampart_identity::outbox::mail_for(app.db(), email)
             .await?
             .into_iter()
             .filter(|m| m.kind == kind)
@@ -251,7 +259,7 @@ pub async fn wait_mail(app: &TestApp, email: &str, kind: &str, n: usize) -> Resu
 
 /// Mails of `kind` to `email` right now.
 pub async fn mail_count(app: &TestApp, email: &str, kind: &str) -> Result<usize> {
-    Ok(rampart_store::misc::mail_for(app.db(), email)
+    Ok(rampart_identity::outbox::mail_for(app.db(), email)
         .await?
         .iter()
         .filter(|m| m.kind == kind)
@@ -266,8 +274,9 @@ pub fn reset_token_of(body: &str) -> String {
 
 /// The current TOTP code of `secret`.
 pub fn totp_now(app: &TestApp, secret: &[u8], offset_steps: i64) -> String {
-    let step = rampart_auth::totp::step_at(app.clock_secs()).expect("step") as i64 + offset_steps;
-    rampart_auth::totp::code_at(secret, step as u64)
+    let step =
+        rampart_identity::totp::step_at(app.clock_secs()).expect("step") as i64 + offset_steps;
+    rampart_identity::totp::code_at(secret, step as u64)
 }
 
 /// Seconds on the test clock.
@@ -278,7 +287,7 @@ pub trait ClockSecs {
 
 impl ClockSecs for TestApp {
     fn clock_secs(&self) -> i64 {
-        use rampart_domain::Clock;
+        use rampart_kernel::Clock;
         self.clock.now_ms() / 1000
     }
 }
@@ -294,7 +303,7 @@ pub async fn enrol_totp(app: &TestApp, bearer: &str) -> Result<(Vec<u8>, Vec<Str
         .await?;
     let (st, v) = parts(r).await?;
     assert_eq!(st, 200, "{v}");
-    let secret = rampart_auth::totp::base32_decode(&s(&v, "secret")).expect("base32 secret");
+    let secret = rampart_identity::totp::base32_decode(&s(&v, "secret")).expect("base32 secret");
     let code = totp_now(app, &secret, 0);
     let r = c
         .post(app.at("/v1/me/totp/confirm"))

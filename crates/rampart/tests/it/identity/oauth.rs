@@ -2,6 +2,7 @@
 
 use super::*;
 use base64::Engine as _;
+use rampart_identity::Scope;
 use rampart_test_support::{both_engines, count_rows};
 
 both_engines!(
@@ -51,7 +52,9 @@ async fn client_credentials_grant(app: TestApp) -> Result<()> {
     assert_eq!(v["token_type"], "Bearer");
     let p = app.state.auth.verify_access(&token).await?;
     assert!(
-        p.has_scope("orders:read") && p.has_scope("stores:read") && !p.has_scope("profile:read")
+        p.has_scope(Scope::OrdersRead)
+            && p.has_scope(Scope::StoresRead)
+            && !p.has_scope(Scope::ProfileRead)
     );
 
     let (st, v) = form(
@@ -137,9 +140,11 @@ async fn client_credentials_grant(app: TestApp) -> Result<()> {
     );
 
     // A revoked client is refused.
-    let mut tx = app.db().begin().await?;
-    rampart_store::misc::revoke_oauth_client(&mut tx, &id, 1).await?;
-    tx.commit().await?;
+    app.state
+        .auth
+        .revoke_oauth_client(None, &id, &ctx())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let (st, v) = form(
         &app,
         Some((&id, &secret)),

@@ -126,7 +126,10 @@ async fn pat_lifecycle_and_scopes(app: TestApp) -> Result<()> {
 async fn pat_cannot_manage_tokens(app: TestApp) -> Result<()> {
     user(&app, "rita").await?;
     let bearer = s(&login(&app, "rita", PW).await?, "access_token");
-    let all: Vec<&str> = rampart_auth::service::SCOPES.to_vec();
+    let all: Vec<&str> = rampart_identity::Scope::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
     let (_, v) = create(&app, &bearer, json!({"name": "all", "scopes": all})).await?;
     let pat = s(&v, "token");
     let id = s(&v, "id");

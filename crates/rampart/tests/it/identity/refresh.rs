@@ -3,7 +3,6 @@
 //! refreshes never leave two live tokens.
 
 use super::*;
-use rampart_store::tokens::live_refresh_count;
 use rampart_test_support::{both_engines, Engine};
 
 both_engines!(
@@ -14,8 +13,11 @@ both_engines!(
 );
 
 async fn live(app: &TestApp, sid: &str) -> Result<i64> {
-    use rampart_domain::Clock;
-    Ok(live_refresh_count(app.db(), sid, app.clock.now_ms()).await?)
+    app.state
+        .auth
+        .live_refresh_count(sid)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 async fn rotation_and_reuse_revokes_the_family(app: TestApp) -> Result<()> {

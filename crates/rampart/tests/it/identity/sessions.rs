@@ -251,7 +251,7 @@ async fn password_change_ends_every_other_session(app: TestApp) -> Result<()> {
 }
 
 async fn staff_refresh_from_a_new_device_forces_relogin(app: TestApp) -> Result<()> {
-    user_with_role(&app, "eve", rampart_domain::account::Role::Staff).await?;
+    user_with_role(&app, "eve", rampart_kernel::account::Role::Staff).await?;
     user(&app, "fred").await?;
     let staff = login_ua(&app, &fresh_ip(51), FIREFOX, "eve", PW).await?;
     let cust = login_ua(&app, &fresh_ip(51), FIREFOX, "fred", PW).await?;

@@ -38,12 +38,23 @@ async fn totp_login_flow(app: TestApp) -> Result<()> {
     let (secret, recovery) = enrol_totp(&app, &bearer).await?;
     assert_eq!(recovery.len(), 10);
     // Encrypted at rest.
-    let row = rampart_store::users::find_by_id(app.db(), &id)
-        .await?
-        .expect("user");
-    let enc = row.totp_secret.expect("secret stored");
-    assert!(!enc.contains(&rampart_auth::totp::base32_encode(&secret)));
-    assert!(row.totp_enabled);
+    let enc = rampart_test_support::text_value(
+        app.db(),
+        "SELECT totp_secret FROM users WHERE id = $1",
+        &id,
+    )
+    .await?
+    .expect("secret stored");
+    assert!(!enc.contains(&rampart_identity::totp::base32_encode(&secret)));
+    assert!(
+        app.state
+            .auth
+            .account(&id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .expect("user")
+            .totp_enabled
+    );
 
     app.clock.advance_secs(30);
     let sessions = count_rows(app.db(), "sessions").await?;
@@ -98,7 +109,11 @@ async fn totp_login_flow(app: TestApp) -> Result<()> {
     let (st, v) = with_code(&app, "wendy", Some(&recovery[0])).await?;
     assert_eq!((st, v["code"].as_str()), (401, Some("totp_invalid")), "{v}");
     assert_eq!(
-        rampart_store::misc::recovery_codes_left(app.db(), &id).await?,
+        app.state
+            .auth
+            .recovery_codes_left(&id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
         9
     );
     // The password is still checked first: a right code with a wrong password fails.
@@ -114,7 +129,7 @@ async fn totp_login_flow(app: TestApp) -> Result<()> {
 }
 
 async fn admin_without_totp_may_only_enrol(app: TestApp) -> Result<()> {
-    user_with_role(&app, "xena", rampart_domain::account::Role::Admin).await?;
+    user_with_role(&app, "xena", rampart_kernel::account::Role::Admin).await?;
     let bearer = s(&login(&app, "xena", PW).await?, "access_token");
     let (st, v) = parts(get_bearer(&app, "/v1/me", &bearer).await?).await?;
     assert_eq!(st, 200, "{v}");

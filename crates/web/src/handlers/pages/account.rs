@@ -14,8 +14,8 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use rampart_auth::service::{AuthError, ClientCtx, RegisterInput};
-use rampart_auth::SecretString;
+use rampart_identity::SecretString;
+use rampart_identity::{AuthError, ClientCtx, RegisterInput};
 use rampart_security::events::SecurityEvent;
 use serde::Deserialize;
 
@@ -142,7 +142,7 @@ async fn end_cookie_session(
                 s.auth.emit(
                     SecurityEvent::SessionRevoked,
                     ctx,
-                    Some(&p.user_id),
+                    Some(p.user_id()),
                     &[("reason", reason)],
                 );
             }

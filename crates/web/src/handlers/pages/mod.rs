@@ -18,8 +18,8 @@ use crate::state::AppState;
 use askama::Template;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use rampart_auth::service::Principal;
-use rampart_domain::FieldError;
+use rampart_identity::Principal;
+use rampart_kernel::FieldError;
 
 /// Mounts the account and settings pages.
 pub fn mount(r: Routes) -> Routes {

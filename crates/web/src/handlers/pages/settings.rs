@@ -18,9 +18,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
-use rampart_auth::service::{AuthError, Principal, Via, SCOPES};
-use rampart_auth::SecretString;
-use rampart_domain::{FieldError, FieldErrors};
+use rampart_identity::SecretString;
+use rampart_identity::{AuthError, Principal, Via};
+use rampart_kernel::{FieldError, FieldErrors};
 use serde::Deserialize;
 
 pub(super) fn mount(r: Routes) -> Routes {
@@ -357,10 +357,12 @@ async fn totp_confirm(
         Err(AuthError::Forbidden) => return Ok(see_other("/settings/2fa")),
         Err(e) => return Err(problem(e)),
     };
-    let user = rampart_store::users::find_by_id(&s.db, &p.user_id)
+    let user = s
+        .auth
+        .account(p.user_id())
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let web = s.auth.start_web_session(&user, &ctx).await?;
+    let web = s.auth.start_web_session(user.id.as_str(), &ctx).await?;
     if let Some(old) = p.session_id() {
         s.auth
             .revoke_session(old, s.auth.now(), "totp_enabled")
@@ -432,7 +434,7 @@ async fn sessions_page(
 ) -> Result<Response, ApiError> {
     let f = Frame::of(&s, &p, &headers)?;
     let q: NoticeQuery = query(raw);
-    let rows = s.auth.list_sessions(&p.user_id).await?;
+    let rows = s.auth.list_sessions(p.user_id()).await?;
     let current = p.session_id();
     let sessions = rows
         .into_iter()
@@ -462,7 +464,7 @@ async fn revoke_one(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     browser(&p)?;
-    s.auth.revoke_own_session(&p.user_id, &id, &ctx).await?;
+    s.auth.revoke_own_session(p.user_id(), &id, &ctx).await?;
     if p.session_id() == Some(id.as_str()) {
         let names = s.config.cookie_names();
         let mut r = see_other("/login");
@@ -479,7 +481,7 @@ async fn revoke_others(
 ) -> Result<Response, ApiError> {
     browser(&p)?;
     s.auth
-        .revoke_all(&p.user_id, p.session_id(), "user", &ctx)
+        .revoke_all(p.user_id(), p.session_id(), "user", &ctx)
         .await?;
     Ok(see_other("/settings/sessions?notice=others_revoked"))
 }
@@ -512,14 +514,19 @@ struct TokensPage {
 }
 
 async fn token_views(s: &AppState, user_id: &str) -> Result<Vec<TokenView>, ApiError> {
-    let rows = rampart_store::tokens::list_pats(&s.db, user_id).await?;
+    let rows = s.auth.list_pats(user_id).await?;
     Ok(rows
         .into_iter()
         .map(|r| TokenView {
             id: r.id,
             name: r.name,
             prefix: r.display_prefix,
-            scopes: r.scopes.split_whitespace().collect::<Vec<_>>().join(", "),
+            scopes: r
+                .scopes
+                .iter()
+                .map(rampart_identity::Scope::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
             created: fmt_ms(r.created_at),
             expires: r.expires_at.map(fmt_ms),
             last_used: r.last_used_at.map(fmt_ms),
@@ -539,8 +546,11 @@ async fn tokens_page(
         tr: f.tr(),
         nav: f.nav(&p),
         csrf_token: f.token.clone(),
-        tokens: token_views(&s, &p.user_id).await?,
-        scopes: SCOPES.iter().map(|s| (*s, false)).collect(),
+        tokens: token_views(&s, p.user_id()).await?,
+        scopes: rampart_identity::Scope::ALL
+            .iter()
+            .map(|s| (s.as_str(), false))
+            .collect(),
         name: String::new(),
         expires_in_days: String::new(),
         new_token: None,
@@ -600,10 +610,15 @@ async fn token_create(
         tr: f.tr(),
         nav: f.nav(&p),
         csrf_token: f.token.clone(),
-        tokens: token_views(&s, &p.user_id).await?,
-        scopes: SCOPES
+        tokens: token_views(&s, p.user_id()).await?,
+        scopes: rampart_identity::Scope::ALL
             .iter()
-            .map(|sc| (*sc, !created && scopes.iter().any(|x| x == sc)))
+            .map(|sc| {
+                (
+                    sc.as_str(),
+                    !created && scopes.iter().any(|x| x == sc.as_str()),
+                )
+            })
             .collect(),
         name: if created { String::new() } else { name },
         expires_in_days: if created { String::new() } else { days_raw },

@@ -1,0 +1,99 @@
+//! Moderation: account status (ban, unban) and roles.
+
+use crate::prelude::*;
+
+impl Identity {
+    /// Bans or unbans a user (A11): status change, every session and refresh family
+    /// revoked, audited in the same transaction.
+    pub async fn set_status(
+        &self,
+        actor: Option<&str>,
+        user_id: &str,
+        status: AccountStatus,
+        ctx: &ClientCtx,
+    ) -> Result<(), AuthError> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let before = user_store::find_by_id(&mut tx, user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        user_store::set_status(&mut tx, user_id, status, now).await?;
+        let (ids, pats) = if status.may_authenticate() {
+            (Vec::new(), 0)
+        } else {
+            // PATs are deleted, not just refused while banned: an unban must not
+            // bring back credentials the ban revoked (A11).
+            let pats = pat_store::delete_all_pats(&mut tx, user_id).await?;
+            (
+                session_store::revoke_all(&mut tx, user_id, None, now, "banned").await?,
+                pats,
+            )
+        };
+        let action = if status == AccountStatus::Banned {
+            ActionType::UserBan
+        } else {
+            ActionType::UserUnban
+        };
+        audit::record(
+            &mut tx,
+            NewAuditEntry {
+                actor_user_uuid: actor,
+                action,
+                target: Target::user(user_id),
+                metadata: serde_json::json!({"old_status": before.status, "new_status": status.as_str(), "pats_deleted": pats}),
+                request_id: ctx.request_id.as_deref(),
+                created_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.forget_revoked(&ids);
+        self.emit(
+            SecurityEvent::AccountStatusChange,
+            ctx,
+            Some(user_id),
+            &[("status", status.as_str())],
+        );
+        Ok(())
+    }
+
+    /// Changes a user's role (privilege change ends their sessions, so the next login
+    /// gets a new session ID), audited.
+    pub async fn set_role(
+        &self,
+        actor: Option<&str>,
+        user_id: &str,
+        role: Role,
+        ctx: &ClientCtx,
+    ) -> Result<(), AuthError> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let before = user_store::find_by_id(&mut tx, user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        user_store::set_role(&mut tx, user_id, role, now).await?;
+        let ids = session_store::revoke_all(&mut tx, user_id, None, now, "role_change").await?;
+        // Tokens minted under the old role must not carry the new one's authority.
+        let pats_deleted = pat_store::delete_all_pats(&mut tx, user_id).await?;
+        let action = match role {
+            Role::Staff => ActionType::GrantStaff,
+            Role::Seller => ActionType::GrantSeller,
+            _ => ActionType::RoleChange,
+        };
+        audit::record(
+            &mut tx,
+            NewAuditEntry {
+                actor_user_uuid: actor,
+                action,
+                target: Target::user(user_id),
+                metadata: serde_json::json!({"old_role": before.role, "new_role": role.as_str(), "pats_deleted": pats_deleted}),
+                request_id: ctx.request_id.as_deref(),
+                created_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.forget_revoked(&ids);
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! Password recovery (reset links) and password change.
+
+use crate::prelude::*;
+
+pub(crate) mod store;
+
+impl Identity {
+    /// Starts a password reset. The answer never depends on whether the account
+    /// exists: the lookup and mail happen in a background task, so the response time
+    /// does not either.
+    pub fn request_reset(self: &Arc<Self>, login: &str, ctx: &ClientCtx) {
+        let login = login.trim().to_lowercase();
+        self.emit(SecurityEvent::PasswordResetRequest, ctx, None, &[]);
+        if login.is_empty() || login.len() > Email::MAX {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.create_reset(&login).await {
+                tracing::warn!(error = %e, "password reset request failed");
+            }
+        });
+    }
+
+    pub(crate) async fn create_reset(&self, login: &str) -> Result<(), AuthError> {
+        let Some(user) = user_store::find_by_login(&self.db, login).await? else {
+            return Ok(());
+        };
+        let Some(email) = user.email.clone() else {
+            return Ok(());
+        };
+        if !user.status()?.may_authenticate() {
+            return Ok(());
+        }
+        let now = self.now();
+        let (token, hash) = random_token(tokens::RESET_PREFIX);
+        let mut tx = self.db.begin().await?;
+        reset_store::new_reset(
+            &mut tx,
+            &user.id,
+            &hash.to_hex(),
+            now,
+            now + self.cfg.reset_ttl_secs * 1000,
+        )
+        .await?;
+        tx.commit().await?;
+        let body = format!(
+            "Someone asked to reset the password of {}.\nOpen {}/reset?token={} within {} minutes to choose a new one.\nIf it was not you, ignore this message.",
+            user.username,
+            self.cfg.public_origin,
+            token,
+            self.cfg.reset_ttl_secs / 60
+        );
+        outbox::enqueue_mail(
+            &self.db,
+            &email,
+            "password_reset",
+            "Reset your Rampart password",
+            &body,
+            now,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token (A3); ends every session and refresh
+    /// family of the account.
+    pub async fn confirm_reset(
+        &self,
+        token: &str,
+        new_password: &SecretString,
+        ctx: &ClientCtx,
+    ) -> Result<(), AuthError> {
+        if !tokens::is_well_formed(tokens::RESET_PREFIX, token) {
+            return Err(AuthError::ResetTokenInvalid);
+        }
+        let now = self.now();
+        let hash = TokenHash::of(token).to_hex();
+        let mut tx = self.db.begin().await?;
+        let row = reset_store::reset_by_hash(&mut tx, &hash)
+            .await?
+            .ok_or(AuthError::ResetTokenInvalid)?;
+        let user = user_store::find_by_id(&mut tx, &row.user_id)
+            .await?
+            .ok_or(AuthError::ResetTokenInvalid)?;
+        if row.used_at.is_some()
+            || row.invalidated_at.is_some()
+            || row.expires_at <= now
+            || row.created_at < user.password_changed_at
+        {
+            return Err(AuthError::ResetTokenInvalid);
+        }
+        let mut inputs = vec![user.username.as_str()];
+        if let Some(e) = &user.email {
+            inputs.push(e);
+        }
+        if let Err(issues) = check_new_password(new_password.expose(), &inputs) {
+            return Err(AuthError::Validation(FieldErrors(
+                issues
+                    .iter()
+                    .map(|i| FieldError::new("password", i.code()))
+                    .collect(),
+            )));
+        }
+        drop(tx);
+        let phc = self.hasher.hash(new_password).await?;
+        let mut tx = self.db.begin().await?;
+        if !reset_store::use_reset(&mut tx, &row.id, now).await? {
+            return Err(AuthError::ResetTokenInvalid);
+        }
+        user_store::set_password(&mut tx, &user.id, &phc, now).await?;
+        reset_store::invalidate_resets(&mut tx, &user.id, now).await?;
+        // Account recovery ends every credential, PATs included (one minted by
+        // whoever had the account must not outlive the reset).
+        pat_store::delete_all_pats(&mut tx, &user.id).await?;
+        let ids = session_store::revoke_all(&mut tx, &user.id, None, now, "password_reset").await?;
+        tx.commit().await?;
+        self.forget_revoked(&ids);
+        lockout_store::set_lock(&self.db, &user.id, None).await?;
+        self.emit(SecurityEvent::PasswordReset, ctx, Some(&user.id), &[]);
+        Ok(())
+    }
+
+    /// Changes the password of a signed-in user; every other session ends.
+    pub async fn change_password(
+        &self,
+        p: &Principal,
+        current: &SecretString,
+        new_password: &SecretString,
+        ctx: &ClientCtx,
+    ) -> Result<(), AuthError> {
+        let user = user_store::find_by_id(&self.db, p.user_id())
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        let now = self.now();
+        // A stolen session must not become a password-guessing oracle: wrong current
+        // passwords count toward the account lockout like failed logins, and a locked
+        // account cannot change its password.
+        if user.locked_until.is_some_and(|t| t > now) {
+            self.hasher.verify_dummy(current).await?;
+            return Err(AuthError::Validation(FieldErrors(vec![FieldError::new(
+                "current_password",
+                "incorrect",
+            )])));
+        }
+        if !self.hasher.verify(current, &user.password_hash).await?.ok {
+            self.register_failure(&user, ctx, now).await?;
+            return Err(AuthError::Validation(FieldErrors(vec![FieldError::new(
+                "current_password",
+                "incorrect",
+            )])));
+        }
+        let mut inputs = vec![user.username.as_str()];
+        if let Some(e) = &user.email {
+            inputs.push(e);
+        }
+        if let Err(issues) = check_new_password(new_password.expose(), &inputs) {
+            return Err(AuthError::Validation(FieldErrors(
+                issues
+                    .iter()
+                    .map(|i| FieldError::new("new_password", i.code()))
+                    .collect(),
+            )));
+        }
+        let phc = self.hasher.hash(new_password).await?;
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        user_store::set_password(&mut tx, &user.id, &phc, now).await?;
+        reset_store::invalidate_resets(&mut tx, &user.id, now).await?;
+        let ids =
+            session_store::revoke_all(&mut tx, &user.id, p.session_id(), now, "password_change")
+                .await?;
+        tx.commit().await?;
+        self.forget_revoked(&ids);
+        self.emit(SecurityEvent::PasswordChange, ctx, Some(&user.id), &[]);
+        Ok(())
+    }
+}
