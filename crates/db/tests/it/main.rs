@@ -143,14 +143,10 @@ async fn rls_context_lasts_one_transaction() -> Result<()> {
         workspace_id: Some("store-9"),
     })
     .await?;
+    const SETTINGS: &str =
+        "SELECT current_setting('app.user_id', true), current_setting('app.workspace_id', true)";
     let (u, w): (String, String) =
-        rampart_db::on_tx!(&mut tx, |e| {
-            sqlx::query_as(
-        "SELECT current_setting('app.user_id', true), current_setting('app.workspace_id', true)"
-    )
-    .fetch_one(e)
-    .await
-        })?;
+        rampart_db::on_tx!(&mut tx, |e| sqlx::query_as(SETTINGS).fetch_one(e).await)?;
     assert_eq!((u.as_str(), w.as_str()), ("user-1", "store-9"));
     tx.commit().await?;
     // The next transaction on a pooled connection does not inherit it.
