@@ -304,24 +304,31 @@ pub async fn start(state: AppState, cfg: &Config, shutdown_on_signal: bool) -> R
     })
 }
 
-/// SIGHUP re-reads the certificate and key (certbot/ACME renewals).
+/// SIGHUP re-reads the certificate and key (certbot/ACME renewals). The handler is
+/// installed before `start` returns, so a SIGHUP right after "listening" cannot hit
+/// the default action (terminate).
 fn spawn_tls_reload_on_hangup(tls: Arc<TlsState>) {
     #[cfg(unix)]
-    tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            tracing::warn!("cannot listen for SIGHUP; TLS files are not reloaded");
-            return;
+    {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; TLS files are not reloaded");
+                return;
+            }
         };
-        while hup.recv().await.is_some() {
-            match tls.reload() {
-                Ok(()) => tracing::info!("TLS certificate reloaded"),
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "TLS reload failed; the previous certificate keeps serving")
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => tracing::error!(
+                        error = %format!("{e:#}"),
+                        "TLS reload failed; the previous certificate keeps serving"
+                    ),
                 }
             }
-        }
-    });
+        });
+    }
     #[cfg(not(unix))]
     let _ = tls;
 }

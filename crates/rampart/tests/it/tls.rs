@@ -266,3 +266,72 @@ async fn plain_http_only_redirects_and_silent_handshakes_are_closed() -> Result<
     app.stop().await;
     Ok(())
 }
+
+/// The real binary: `rampart serve` with certificate files, then `kill -HUP`; new
+/// handshakes present the new certificate and the process keeps running.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_certificate_in_the_running_binary() -> Result<()> {
+    use std::io::BufRead;
+    let dir = TempDir::new()?;
+    let (cert_a, key_a) = make_cert(&dir.0, "a")?;
+    let (cert_b, key_b) = make_cert(&dir.0, "b")?;
+    let live_cert = dir.0.join("live.crt");
+    let live_key = dir.0.join("live.key");
+    std::fs::copy(&cert_a, &live_cert)?;
+    std::fs::copy(&key_a, &live_key)?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RAMPART_DATA_DIR", dir.0.join("data"))
+        .env("RAMPART_LOG", "warn")
+        .env("RAMPART_BIND", "127.0.0.1:0")
+        .env("RAMPART_TLS_CERT_FILE", &live_cert)
+        .env("RAMPART_TLS_KEY_FILE", &live_key)
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().context("server exited before listening")??;
+        if let Some(u) = line.strip_prefix("listening on ") {
+            break u.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let result = async {
+        let addr: SocketAddr = url.strip_prefix("https://").context("https URL")?.parse()?;
+        assert!(https_get(addr, &cert_a, "/healthz")
+            .await?
+            .starts_with("HTTP/1.1 200"));
+        std::fs::copy(&cert_b, &live_cert)?;
+        std::fs::copy(&key_b, &live_key)?;
+        let st = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()?;
+        assert!(st.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(raw) = https_get(addr, &cert_b, "/healthz").await {
+                assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("new certificate not presented 10 s after SIGHUP");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            child.try_wait()?.is_none(),
+            "SIGHUP must not stop the server"
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
