@@ -10,6 +10,7 @@ use axum::extract::ConnectInfo;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use rampart_security::metrics::Metrics;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -36,6 +37,10 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 128;
 /// Default cap on connections open at once in total (also bounded by the file limit).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
+/// Largest request head (request line and headers) accepted; longer gets 431.
+const MAX_HEAD: usize = 32 * 1024;
+/// Read buffer bound per connection (hyper's default is ~400 KiB).
+const MAX_BUF: usize = 64 * 1024;
 /// File descriptors kept free for the database pool, Redis, logs and files.
 const FD_RESERVE: u64 = 256;
 
@@ -430,6 +435,15 @@ pub struct RedirectTarget {
     pub https_port: u16,
 }
 
+/// Counter of connections closed by the listener (refused or timed out), by reason.
+pub const CLOSED_METRIC: &str = "rampart_connections_closed_total";
+const CLOSED_HELP: &str =
+    "Connections the listener closed: over a cap, or a header, handshake or idle timeout.";
+
+fn closed(metrics: &Metrics, reason: &str) {
+    metrics.inc(CLOSED_METRIC, CLOSED_HELP, &[("reason", reason)]);
+}
+
 /// Timeouts every connection of a listener gets.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -446,6 +460,7 @@ pub async fn run(
     serve: Serve,
     limits: Arc<ConnLimits>,
     timeouts: Timeouts,
+    metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) {
@@ -458,12 +473,24 @@ pub async fn run(
                         Err(why) => {
                             // Closed at once: the cost of a refusal is one accept.
                             tracing::debug!(?why, "connection refused by the connection caps");
+                            closed(&metrics, match why {
+                                Refused::PerIp => "per_ip_cap",
+                                Refused::Total => "total_cap",
+                            });
                             drop(tcp);
                             continue;
                         }
                     };
                     let _ = tcp.set_nodelay(true);
-                    tokio::spawn(connection(tcp, peer, serve.clone(), timeouts, shutdown.clone(), guard));
+                    tokio::spawn(connection(
+                        tcp,
+                        peer,
+                        serve.clone(),
+                        timeouts,
+                        metrics.clone(),
+                        shutdown.clone(),
+                        guard,
+                    ));
                 }
                 Err(e) => {
                     // EMFILE/ENFILE and friends: back off instead of spinning; the
@@ -487,12 +514,13 @@ async fn connection(
     peer: SocketAddr,
     serve: Serve,
     timeouts: Timeouts,
+    metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
     _guard: ConnGuard,
 ) {
     match serve {
         Serve::App { app, tls: None } => {
-            http1(tcp, timeouts, shutdown, move |req| {
+            http1(tcp, timeouts, metrics, shutdown, move |req| {
                 let app = app.clone();
                 async move {
                     let mut req = req.map(Body::new);
@@ -516,9 +544,12 @@ async fn connection(
                         tracing::debug!(error = %e, "TLS handshake failed");
                         return;
                     }
-                    Err(_) => return,
+                    Err(_) => {
+                        closed(&metrics, "handshake_timeout");
+                        return;
+                    }
                 };
-            http1(stream, timeouts, shutdown, move |req| {
+            http1(stream, timeouts, metrics, shutdown, move |req| {
                 let app = app.clone();
                 async move {
                     let mut req = req.map(Body::new);
@@ -529,7 +560,7 @@ async fn connection(
             .await
         }
         Serve::Redirect(target) => {
-            http1(tcp, timeouts, shutdown, move |req| {
+            http1(tcp, timeouts, metrics, shutdown, move |req| {
                 let r = redirect(&req, &target);
                 async move { Ok::<_, Infallible>(r) }
             })
@@ -543,6 +574,7 @@ async fn connection(
 async fn http1<IO, F, Fut>(
     io: IO,
     timeouts: Timeouts,
+    metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
     handler: F,
 ) where
@@ -570,6 +602,9 @@ async fn http1<IO, F, Fut>(
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.header_read)
         .keep_alive(true)
+        // Bounds what one slow connection can make us buffer.
+        .max_buf_size(MAX_BUF)
+        .max_header_size(MAX_HEAD)
         .serve_connection(io, svc);
     tokio::pin!(conn);
     let mut draining = *shutdown.borrow();
@@ -586,6 +621,9 @@ async fn http1<IO, F, Fut>(
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
+                    if e.is_timeout() {
+                        closed(&metrics, "header_timeout");
+                    }
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
                 break;
@@ -598,6 +636,7 @@ async fn http1<IO, F, Fut>(
                 let quiet = activity.last() + timeouts.idle <= Instant::now();
                 if quiet && activity.in_flight.load(Ordering::Relaxed) == 0 {
                     // Dropping the connection closes the socket.
+                    closed(&metrics, "idle_timeout");
                     break;
                 }
             }
@@ -695,6 +734,28 @@ mod tests {
         assert!(l.try_acquire("2001:db8:0:1::2".parse().unwrap()).is_ok());
         let _m = l.try_acquire("::ffff:10.1.1.1".parse().unwrap()).unwrap();
         assert!(l.try_acquire("10.1.1.1".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn listener_table_is_read_and_checked() {
+        let f: ListenerFile = toml::from_str(
+            "header_read_timeout_secs = 3\nidle_timeout_secs = 4\nmax_connections_per_ip = 5\nmax_connections = 6\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\nhttp_redirect_bind = \"127.0.0.1:80\"\n",
+        )
+        .unwrap();
+        let c = ListenerConfig::from_parts(f).unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.idle_timeout, Duration::from_secs(4));
+        assert_eq!((c.max_connections_per_ip, c.max_connections), (5, 6));
+        assert_eq!(c.tls.unwrap().key, PathBuf::from("k.pem"));
+        assert_eq!(c.http_redirect_bind, Some("127.0.0.1:80".parse().unwrap()));
+        let only_cert: ListenerFile = toml::from_str("tls_cert_file = \"c.pem\"").unwrap();
+        assert!(ListenerConfig::from_parts(only_cert).is_err());
+        let redirect_alone: ListenerFile =
+            toml::from_str("http_redirect_bind = \"127.0.0.1:80\"").unwrap();
+        assert!(ListenerConfig::from_parts(redirect_alone).is_err());
+        let zero: ListenerFile = toml::from_str("header_read_timeout_secs = 0").unwrap();
+        assert!(ListenerConfig::from_parts(zero).is_err());
+        assert!(toml::from_str::<ListenerFile>("tls_key = \"k\"").is_err());
     }
 
     #[test]

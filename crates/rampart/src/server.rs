@@ -252,6 +252,7 @@ pub async fn start(state: AppState, cfg: &Config, shutdown_on_signal: bool) -> R
         },
         limits.clone(),
         timeouts,
+        state.metrics.clone(),
         stop_rx.clone(),
         grace,
     ))];
@@ -268,6 +269,7 @@ pub async fn start(state: AppState, cfg: &Config, shutdown_on_signal: bool) -> R
             Serve::Redirect(Arc::new(target)),
             limits.clone(),
             timeouts,
+            state.metrics.clone(),
             stop_rx,
             grace,
         )));

@@ -83,6 +83,12 @@ async fn read_response(s: &mut TcpStream) -> Result<(u16, Vec<u8>)> {
     Ok((status, body))
 }
 
+fn closed(app: &TestApp, reason: &str) -> u64 {
+    app.state
+        .metrics
+        .counter(rampart::listener::CLOSED_METRIC, &[("reason", reason)])
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -204,6 +210,7 @@ async fn per_ip_cap_refuses_at_once_and_frees_slots() -> Result<()> {
         5,
         "refusal charged nothing"
     );
+    assert_eq!(closed(&app, "per_ip_cap"), 1);
 
     // Another IP is unaffected.
     healthz_from(&app, "127.0.0.3").await?;
@@ -271,6 +278,29 @@ async fn dribbled_headers_and_idle_keep_alive_are_closed() -> Result<()> {
     let mut mute = connect_from("127.0.0.4", addr).await?;
     closed_within(&mut mute, header.max(idle) + MARGIN).await?;
     healthz_from(&app, "127.0.0.5").await?;
+    assert!(closed(&app, "header_timeout") >= 1);
+    assert!(closed(&app, "idle_timeout") >= 1);
+    app.stop().await;
+    Ok(())
+}
+
+/// A request head larger than 32 KiB is answered 431 and
+/// the connection closed; the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_head_is_refused() -> Result<()> {
+    let app = app(10, 10, 50, 1000).await?;
+    let addr = app.running().addr;
+    let mut s = connect_from("127.0.0.2", addr).await?;
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    let _ = s.write_all(big.as_bytes()).await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(MARGIN, s.read_to_end(&mut got)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    healthz_from(&app, "127.0.0.2").await?;
     app.stop().await;
     Ok(())
 }

@@ -263,6 +263,11 @@ async fn plain_http_only_redirects_and_silent_handshakes_are_closed() -> Result<
         matches!(r, Ok(Ok(0)) | Ok(Err(_))),
         "silent TLS client still open"
     );
+    let timeouts = app.state.metrics.counter(
+        rampart::listener::CLOSED_METRIC,
+        &[("reason", "handshake_timeout")],
+    );
+    assert!(timeouts >= 1);
     app.stop().await;
     Ok(())
 }
