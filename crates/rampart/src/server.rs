@@ -215,9 +215,19 @@ pub async fn start(state: AppState, cfg: &Config, shutdown_on_signal: bool) -> R
         None => None,
     };
     let file_limit = listener::raise_file_limit();
+    let max_connections = listener::effective_max_connections(lc.max_connections, file_limit);
+    tracing::info!(
+        file_limit = file_limit.unwrap_or(0),
+        max_connections,
+        max_connections_per_ip = lc.max_connections_per_ip,
+        header_read_timeout_secs = lc.header_read_timeout.as_secs(),
+        idle_timeout_secs = lc.idle_timeout.as_secs(),
+        tls = tls.is_some(),
+        "connection limits"
+    );
     let limits = Arc::new(ConnLimits::new(
         lc.max_connections_per_ip,
-        listener::effective_max_connections(lc.max_connections, file_limit),
+        max_connections,
         cfg.trusted_proxies.clone(),
     ));
     let timeouts = Timeouts {

@@ -111,6 +111,20 @@ async fn origin_with_another_scheme_or_port_is_refused(app: TestApp) -> Result<(
         users,
         "nothing created"
     );
+    // Without Origin, the Referer's origin is compared the same way.
+    let r = app
+        .new_client()
+        .post(app.at("/v1/auth/register"))
+        .header("referer", format!("https://127.0.0.1:{port}/register"))
+        .json(&json!({"username": "mallory", "email": "m@example.com", "password": "Plover-Quartz-Marigold-74!"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        count_rows(app.db(), "users").await?,
+        users,
+        "nothing created"
+    );
     // Control: the exact origin (any case) is accepted.
     let (status, _) = register(&app, Some(&format!("HTTP://127.0.0.1:{port}")), "alice").await?;
     assert_eq!(status, 201);
