@@ -492,6 +492,13 @@ pub async fn run(
                         guard,
                     ));
                 }
+                // A client that reset before we accepted: nothing to do.
+                Err(e) if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::ConnectionRefused
+                ) => {}
                 Err(e) => {
                     // EMFILE/ENFILE and friends: back off instead of spinning; the
                     // caps above are meant to keep this from happening.

@@ -113,7 +113,7 @@ async fn healthz_from(app: &TestApp, from: &str) -> Result<Duration> {
 async fn half_open_flood_is_capped_and_closed_while_others_are_served() -> Result<()> {
     const PER_IP: usize = 300;
     const EACH: usize = 600;
-    let header = Duration::from_secs(5);
+    let header = Duration::from_secs(8);
     let app = app(header.as_secs(), 30, PER_IP, 10_000).await?;
     let addr = app.running().addr;
     let attackers = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
@@ -301,6 +301,44 @@ async fn oversized_request_head_is_refused() -> Result<()> {
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 431"), "{text}");
     healthz_from(&app, "127.0.0.2").await?;
+    app.stop().await;
+    Ok(())
+}
+
+/// The total cap holds across IPs: once it is reached, new connections from anyone
+/// are closed at once (instead of the process running out of descriptors), and
+/// service resumes as soon as connections end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn total_cap_refuses_everyone_until_connections_end() -> Result<()> {
+    let app = app(60, 60, 10, 20).await?;
+    let addr = app.running().addr;
+    let limits = app.running().limits.clone();
+    let mut held = Vec::new();
+    for i in 0..20 {
+        let mut s = connect_from(&format!("127.0.1.{}", i % 4 + 1), addr).await?;
+        s.write_all(b"GET / HTTP/1.1\r\n").await?;
+        held.push(s);
+    }
+    let deadline = Instant::now() + MARGIN;
+    while limits.open_total() < 20 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(limits.open_total(), 20);
+    let mut extra = connect_from("127.0.1.9", addr).await?;
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut got = Vec::new();
+    let r = tokio::time::timeout(MARGIN, extra.read_to_end(&mut got)).await;
+    assert!(r.is_ok(), "over the total cap but not closed at once");
+    assert!(!String::from_utf8_lossy(&got).contains("200 OK"));
+    assert_eq!(closed(&app, "total_cap"), 1);
+    drop(held);
+    let deadline = Instant::now() + MARGIN;
+    while limits.open_total() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    healthz_from(&app, "127.0.1.9").await?;
     app.stop().await;
     Ok(())
 }
