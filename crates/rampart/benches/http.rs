@@ -72,12 +72,15 @@ fn scratch_dir(tag: &str) -> Result<PathBuf> {
 /// Starts the real application through the library, as `rampart serve` does.
 async fn start_rampart(dir: &std::path::Path) -> Result<rampart::server::Running> {
     let url = format!("sqlite://{}", dir.join("rampart.db").display());
-    let cfg = Config::for_tests(dir.to_path_buf(), url);
+    let mut cfg = Config::for_tests(dir.to_path_buf(), url);
+    cfg.key_rotation_days = 0;
+    // Every load connection comes from 127.0.0.1; BENCH_CONNS may exceed the per-IP cap.
+    cfg.listener.max_connections_per_ip = usize::MAX;
     let secrets = rampart::secrets::load(&cfg)?;
     let db = rampart::server::open_db(&cfg).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = rampart::server::build_state(&cfg, &secrets, db, clock).await?;
-    rampart::server::start(state, cfg.bind, false, 0).await
+    rampart::server::start(state, &cfg, false).await
 }
 
 async fn bare_healthz() -> Json<serde_json::Value> {

@@ -118,10 +118,11 @@ pub async fn run(cli: Cli) -> Result<()> {
 async fn serve(cfg: Config) -> Result<()> {
     let started = std::time::Instant::now();
     let secrets = secrets::load(&cfg)?;
+    cfg.check_for_serving()?;
     let db = server::open_db(&cfg).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = server::build_state(&cfg, &secrets, db, clock).await?;
-    let running = server::start(state, cfg.bind, true, cfg.key_rotation_days).await?;
+    let running = server::start(state, &cfg, true).await?;
     tracing::info!(
         url = %running.url(),
         database = running.state.db.engine_name(),

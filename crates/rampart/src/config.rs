@@ -62,6 +62,8 @@ struct FileConfig {
     password_hash_concurrency: Option<usize>,
     #[serde(default)]
     rate_limits: BTreeMap<String, LimitOverride>,
+    #[serde(default)]
+    listener: crate::listener::ListenerFile,
 }
 
 /// The effective configuration.
@@ -120,9 +122,11 @@ pub struct Config {
     pub key_rotation_days: i64,
     /// Password hashes computed at once.
     pub password_hash_concurrency: usize,
+    /// Connection timeouts and caps, TLS, the redirect listener (`[listener]`).
+    pub listener: crate::listener::ListenerConfig,
 }
 
-fn env(name: &str) -> Option<String> {
+pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
@@ -186,10 +190,13 @@ impl Config {
         let database_url = env("RAMPART_DATABASE_URL")
             .or(fc.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("rampart.db").display()));
-        let behind_tls = match env("RAMPART_BEHIND_TLS") {
-            Some(v) => parse_bool("RAMPART_BEHIND_TLS", &v)?,
-            None => fc.behind_tls.unwrap_or(false),
-        };
+        let listener = crate::listener::ListenerConfig::from_parts(fc.listener)?;
+        // Terminating TLS ourselves is being behind TLS: HSTS, secure cookies.
+        let behind_tls = listener.tls.is_some()
+            || match env("RAMPART_BEHIND_TLS") {
+                Some(v) => parse_bool("RAMPART_BEHIND_TLS", &v)?,
+                None => fc.behind_tls.unwrap_or(false),
+            };
         let secure_cookies = match env("RAMPART_SECURE_COOKIES") {
             Some(v) => parse_bool("RAMPART_SECURE_COOKIES", &v)?,
             None => fc
@@ -334,7 +341,37 @@ impl Config {
                         .unwrap_or(2)
                 })
                 .max(1),
+            listener,
         })
+    }
+
+    /// Checks that only matter when serving (`rampart serve`), after the secrets: a
+    /// production server must know its public origin (links in mail, the CSRF origin
+    /// check), and a server terminating TLS must not claim a plain-http one.
+    pub fn check_for_serving(&self) -> Result<()> {
+        match &self.public_origin {
+            None if self.mode == Mode::Production => bail!(
+                "RAMPART_PUBLIC_ORIGIN is required in production (e.g. https://market.example): links in mail and the cross-origin check use it"
+            ),
+            Some(o) => {
+                let ok = o
+                    .split_once("://")
+                    .filter(|(scheme, rest)| {
+                        matches!(*scheme, "http" | "https")
+                            && !rest.is_empty()
+                            && !rest.contains(['/', '?', '#', '@'])
+                    })
+                    .is_some();
+                if !ok {
+                    bail!("RAMPART_PUBLIC_ORIGIN must be scheme://host[:port], e.g. https://market.example");
+                }
+                if self.listener.tls.is_some() && !o.starts_with("https://") {
+                    bail!("RAMPART_PUBLIC_ORIGIN must start with https:// when the server terminates TLS");
+                }
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// Defaults for tests: everything in `data_dir`, bound to a random loopback port.
@@ -366,6 +403,7 @@ impl Config {
             revocation_cache_ms: 5000,
             key_rotation_days: 30,
             password_hash_concurrency: 2,
+            listener: crate::listener::ListenerConfig::default(),
         }
     }
 }

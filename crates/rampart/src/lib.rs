@@ -4,6 +4,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod listener;
 pub mod logging;
 pub mod secrets;
 pub mod server;
+pub mod tls;

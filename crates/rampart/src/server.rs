@@ -1,9 +1,10 @@
 //! Wiring: configuration + secrets → database, limiter and state → a listening server.
 
 use crate::config::{Config, Mode};
+use crate::listener::{self, ConnLimits, RedirectTarget, Serve, Timeouts};
 use crate::secrets::Secrets;
+use crate::tls::TlsState;
 use anyhow::{Context, Result};
-use axum::ServiceExt as _;
 use rampart_db::Db;
 use rampart_identity::keys::{EncryptedAtRest, KeyManager};
 use rampart_identity::password::{HashParams, PasswordHasher};
@@ -19,7 +20,7 @@ use rampart_web::state::{AppInner, AppState, WebConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 /// Connects and migrates the configured database.
 pub async fn open_db(cfg: &Config) -> Result<Db> {
@@ -60,7 +61,7 @@ pub async fn build_state(
         public_origin: cfg.public_origin.clone(),
         trusted_origins: cfg.trusted_origins.clone(),
         cors_origins: cfg.cors_origins.clone(),
-        hsts: cfg.behind_tls,
+        hsts: cfg.behind_tls || cfg.listener.tls.is_some(),
         secure_cookies: cfg.secure_cookies,
         proxy: ProxyConfig {
             trusted_proxies: cfg.trusted_proxies.clone(),
@@ -106,10 +107,10 @@ pub async fn build_auth(
         max_sessions: cfg.max_sessions,
         invite_required: cfg.invite_required,
         revocation_cache_ms: cfg.revocation_cache_ms,
-        public_origin: cfg
-            .public_origin
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", cfg.bind)),
+        public_origin: cfg.public_origin.clone().unwrap_or_else(|| {
+            let scheme = if cfg.behind_tls { "https" } else { "http" };
+            format!("{scheme}://{}", cfg.bind)
+        }),
         ..AuthConfig::default()
     };
     let hasher = PasswordHasher::new(HashParams::default(), cfg.password_hash_concurrency, 64)?;
@@ -160,17 +161,31 @@ fn spawn_key_maintenance(state: AppState, rotation_days: i64) -> tokio::task::Jo
 pub struct Running {
     /// The bound address.
     pub addr: SocketAddr,
+    /// The plain-HTTP redirect listener's address, when one runs.
+    pub redirect_addr: Option<SocketAddr>,
     /// Shared state (tests inspect it).
     pub state: AppState,
+    /// Open-connection counters (tests inspect them).
+    pub limits: Arc<ConnLimits>,
+    tls: Option<Arc<TlsState>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    /// `http://addr`.
+    /// `http://addr`, or `https://addr` when terminating TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+    /// Re-reads the TLS certificate and key, as SIGHUP does; on error the current
+    /// pair keeps serving.
+    pub fn reload_tls(&self) -> Result<()> {
+        match &self.tls {
+            Some(t) => t.reload(),
+            None => anyhow::bail!("this server does not terminate TLS"),
+        }
     }
     /// Stops accepting, finishes in-flight requests, closes the database.
     pub async fn stop(mut self) {
@@ -190,44 +205,144 @@ impl Running {
     }
 }
 
-/// Binds and serves; `shutdown_on_signal` also stops on SIGINT/SIGTERM.
-pub async fn start(
-    state: AppState,
-    bind: SocketAddr,
-    shutdown_on_signal: bool,
-    rotation_days: i64,
-) -> Result<Running> {
+/// Binds and serves with `cfg.listener` (timeouts, connection caps, TLS, redirect
+/// listener); `shutdown_on_signal` also stops on SIGINT/SIGTERM and reloads the TLS
+/// files on SIGHUP.
+pub async fn start(state: AppState, cfg: &Config, shutdown_on_signal: bool) -> Result<Running> {
+    let lc = &cfg.listener;
+    let tls = match &lc.tls {
+        Some(files) => Some(Arc::new(TlsState::load(files)?)),
+        None => None,
+    };
+    let file_limit = listener::raise_file_limit();
+    let max_connections = listener::effective_max_connections(lc.max_connections, file_limit);
+    tracing::info!(
+        file_limit = file_limit.unwrap_or(0),
+        max_connections,
+        max_connections_per_ip = lc.max_connections_per_ip,
+        header_read_timeout_secs = lc.header_read_timeout.as_secs(),
+        idle_timeout_secs = lc.idle_timeout.as_secs(),
+        tls = tls.is_some(),
+        "connection limits"
+    );
+    let limits = Arc::new(ConnLimits::new(
+        lc.max_connections_per_ip,
+        max_connections,
+        cfg.trusted_proxies.clone(),
+    ));
+    let timeouts = Timeouts {
+        header_read: lc.header_read_timeout,
+        idle: lc.idle_timeout,
+    };
     let (app, _) = rampart_web::build(state.clone());
-    let maintenance = spawn_key_maintenance(state.clone(), rotation_days);
-    let listener = tokio::net::TcpListener::bind(bind)
+    let bind = cfg.bind;
+    let tcp = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
-    let addr = listener.local_addr()?;
+    let addr = tcp.local_addr()?;
+    let redirect = match lc.http_redirect_bind {
+        Some(rb) => Some(
+            tokio::net::TcpListener::bind(rb)
+                .await
+                .with_context(|| format!("binding RAMPART_HTTP_REDIRECT_BIND {rb}"))?,
+        ),
+        None => None,
+    };
+    let redirect_addr = redirect.as_ref().map(|l| l.local_addr()).transpose()?;
+    let maintenance = spawn_key_maintenance(state.clone(), cfg.key_rotation_days);
     let (tx, rx) = oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // In-flight requests get their own timeout plus a little to finish on shutdown.
+    let grace = Duration::from_secs(cfg.request_timeout_secs.saturating_add(5));
+    let mut tasks = vec![tokio::spawn(listener::run(
+        tcp,
+        Serve::App {
+            app,
+            tls: tls.clone(),
+        },
+        limits.clone(),
+        timeouts,
+        state.metrics.clone(),
+        stop_rx.clone(),
+        grace,
+    ))];
+    if let Some(r) = redirect {
+        let target = RedirectTarget {
+            origin: cfg
+                .public_origin
+                .clone()
+                .filter(|o| o.starts_with("https://")),
+            https_port: addr.port(),
+        };
+        tasks.push(tokio::spawn(listener::run(
+            r,
+            Serve::Redirect(Arc::new(target)),
+            limits.clone(),
+            timeouts,
+            state.metrics.clone(),
+            stop_rx,
+            grace,
+        )));
+    }
+    if shutdown_on_signal {
+        if let Some(t) = &tls {
+            spawn_tls_reload_on_hangup(t.clone());
+        }
+    }
     let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            if shutdown_on_signal {
-                tokio::select! {
-                    _ = rx => {},
-                    _ = signal() => {},
-                }
-            } else {
-                let _ = rx.await;
+        if shutdown_on_signal {
+            tokio::select! {
+                _ = rx => {},
+                _ = signal() => {},
             }
-        })
-        .await
+        } else {
+            let _ = rx.await;
+        }
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        Ok(())
     });
     Ok(Running {
         addr,
+        redirect_addr,
         state,
+        limits,
+        tls,
         shutdown: Some(tx),
         task,
         maintenance,
     })
+}
+
+/// SIGHUP re-reads the certificate and key (certbot/ACME renewals). The handler is
+/// installed before `start` returns, so a SIGHUP right after "listening" cannot hit
+/// the default action (terminate).
+fn spawn_tls_reload_on_hangup(tls: Arc<TlsState>) {
+    #[cfg(unix)]
+    {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; TLS files are not reloaded");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => tracing::error!(
+                        error = %format!("{e:#}"),
+                        "TLS reload failed; the previous certificate keeps serving"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 async fn signal() {

@@ -183,7 +183,7 @@ impl Builder {
         let clock = ManualClock::starting_now();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
         let state = server::build_state(&cfg, &secrets, db, dyn_clock).await?;
-        let running = server::start(state.clone(), cfg.bind, false, cfg.key_rotation_days).await?;
+        let running = server::start(state.clone(), &cfg, false).await?;
         Ok(Some(TestApp {
             url: running.url(),
             state,
@@ -244,6 +244,11 @@ impl TestApp {
     /// GET with the default client.
     pub async fn get(&self, path: &str) -> Result<reqwest::Response> {
         Ok(self.client.get(self.at(path)).send().await?)
+    }
+
+    /// The running server (listener addresses, connection counters, TLS reload).
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("running until stopped")
     }
 
     /// Stops the server and closes its database.

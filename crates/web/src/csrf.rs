@@ -84,28 +84,64 @@ fn origin_of(url: &str) -> Option<String> {
     ))
 }
 
+/// An origin as compared: lowercase scheme and host, and the port with the scheme's
+/// default filled in, so `https://h` never equals `http://h` and `h:8080` never `h`.
+fn origin_key(url: &str) -> Option<(String, String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let end = v6.find(']')?;
+        let after = &v6[end + 1..];
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?.parse::<u16>().ok()?),
+        };
+        (&authority[..end + 2], port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p.parse::<u16>().ok()?)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some((scheme, host.to_ascii_lowercase(), port.unwrap_or(default)))
+}
+
 fn trusted(state: &AppState, origin: &str, host: Option<&str>) -> bool {
     let cfg = &state.config;
-    if cfg
-        .public_origin
-        .as_deref()
-        .map(|o| o.eq_ignore_ascii_case(origin))
-        == Some(true)
-    {
+    let Some(key) = origin_key(origin) else {
+        return false;
+    };
+    let same = |configured: &str| origin_key(configured).as_ref() == Some(&key);
+    if cfg.public_origin.as_deref().map(same) == Some(true) {
         return true;
     }
     if cfg
         .trusted_origins
         .iter()
         .chain(cfg.cors_origins.iter())
-        .any(|o| o.eq_ignore_ascii_case(origin))
+        .any(|o| same(o))
     {
         return true;
     }
-    // Without a configured site origin, the request's own Host is the site.
+    // Without a configured site origin, the request's own Host is the site, over
+    // https when behind TLS (the HSTS setting) and http otherwise: scheme, host and
+    // port must all match.
     if cfg.public_origin.is_none() {
-        if let (Some(h), Some((_, o_host))) = (host, origin.split_once("://")) {
-            return o_host.eq_ignore_ascii_case(h);
+        if let Some(h) = host {
+            let scheme = if cfg.hsts { "https" } else { "http" };
+            return same(&format!("{scheme}://{h}"));
         }
     }
     false
@@ -305,5 +341,13 @@ mod tests {
             Some("https://a.example:8443")
         );
         assert_eq!(origin_of("nonsense"), None);
+        let k = |s: &str| origin_key(s);
+        assert_eq!(k("HTTPS://A.example"), k("https://a.example:443/x"));
+        assert_ne!(k("https://a.example"), k("http://a.example"));
+        assert_ne!(k("http://a.example:8080"), k("http://a.example"));
+        assert_eq!(k("http://[::1]:80"), k("http://[::1]"));
+        assert_eq!(k("http://user@a.example"), None);
+        assert_eq!(k("ftp://a.example"), None);
+        assert_eq!(k("http://a.example:x"), None);
     }
 }

@@ -6,5 +6,8 @@ mod abuse;
 mod audit;
 mod cli;
 mod identity;
+mod listener;
 mod ops;
+mod origin;
 mod pages;
+mod tls;
