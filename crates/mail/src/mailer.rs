@@ -3,8 +3,8 @@
 
 use std::future::Future;
 
-/// A message on its way out.
-#[derive(Debug, Clone, Copy)]
+/// A message on its way out. Its `Debug` shows only the ID.
+#[derive(Clone, Copy)]
 pub struct Outgoing<'a> {
     /// Outbox row ID; becomes the Message-ID, so a receiver can spot a duplicate sent
     /// after a crash between "accepted" and "marked sent".
@@ -15,6 +15,14 @@ pub struct Outgoing<'a> {
     pub subject: &'a str,
     /// Plain-text body (may hold a live token: never log it).
     pub body: &'a str,
+}
+
+impl std::fmt::Debug for Outgoing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a message was not accepted.

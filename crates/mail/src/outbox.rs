@@ -108,8 +108,8 @@ pub async fn enqueue_tx(tx: &mut Tx, mail: NewMail<'_>, now: i64) -> Result<Stri
     Ok(id)
 }
 
-/// A row claimed for sending.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A row claimed for sending. Its `Debug` leaves out the address and the text.
+#[derive(Clone, sqlx::FromRow)]
 pub struct Claimed {
     /// ID (also the Message-ID's local part).
     pub id: String,
@@ -125,6 +125,16 @@ pub struct Claimed {
     pub attempts: i64,
     /// Queued at.
     pub created_at: i64,
+}
+
+impl std::fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claimed")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Claims up to `limit` due rows for `lease_ms`: queued rows whose `next_attempt_at`

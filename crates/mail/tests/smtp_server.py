@@ -10,9 +10,11 @@ Behaviour switches:
   --auth USER:PASSWORD          AUTH required (PLAIN/LOGIN)
   --tempfail N                  answer the first N DATA commands with 451
   --reject-rcpt SUBSTRING       answer RCPT TO with 550 when the address contains it
+  --hang                        never answer DATA (a relay that stopped responding)
 """
 
 import argparse
+import asyncio
 import json
 import os
 import socket
@@ -27,7 +29,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Handler:
-    def __init__(self, outdir, tempfail, reject):
+    def __init__(self, outdir, tempfail, reject, hang):
+        self.hang = hang
         self.outdir = outdir
         self.tempfail = tempfail
         self.reject = reject
@@ -40,6 +43,8 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.hang:
+            await asyncio.sleep(3600)
         with self.lock:
             if self.tempfail > 0:
                 self.tempfail -= 1
@@ -77,6 +82,7 @@ def main():
     p.add_argument("--auth")
     p.add_argument("--tempfail", type=int, default=0)
     p.add_argument("--reject-rcpt")
+    p.add_argument("--hang", action="store_true")
     a = p.parse_args()
 
     ctx = None
@@ -109,7 +115,7 @@ def main():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
 
-    handler = Handler(a.outdir, a.tempfail, a.reject_rcpt)
+    handler = Handler(a.outdir, a.tempfail, a.reject_rcpt, a.hang)
     controller = Controller(
         handler,
         hostname="127.0.0.1",

@@ -443,3 +443,28 @@ async fn implicit_tls_with_auth() -> Result<()> {
     t.close().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_stops_answering_does_not_hold_the_deliverer() -> Result<()> {
+    let Some(py) = python("hanging_relay") else {
+        return Ok(());
+    };
+    let server = SmtpServer::start(
+        &py,
+        ServerOpts {
+            hang: true,
+            ..ServerOpts::default()
+        },
+    )?;
+    let mut cfg = plain(&server)?;
+    cfg.send_timeout = Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    let (t, id, round) = one_round(&cfg).await?;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(round.retried, 1, "{round:?}");
+    let e = outbox::get(&t.db, &id).await?.unwrap();
+    assert_eq!(e.status, "queued");
+    assert!(e.last_error.unwrap_or_default().contains("no answer"));
+    t.close().await;
+    Ok(())
+}

@@ -252,6 +252,7 @@ pub struct ServerOpts<'a> {
     pub auth: Option<&'a str>,
     pub tempfail: u32,
     pub reject_rcpt: Option<&'a str>,
+    pub hang: bool,
 }
 
 /// aiosmtpd on 127.0.0.1; stops when dropped.
@@ -281,6 +282,9 @@ impl SmtpServer {
         }
         if let Some(r) = o.reject_rcpt {
             cmd.arg("--reject-rcpt").arg(r);
+        }
+        if o.hang {
+            cmd.arg("--hang");
         }
         let mut child = cmd
             .stdin(Stdio::piped())
