@@ -121,9 +121,11 @@ async fn serve(cfg: Config) -> Result<()> {
     cfg.check_for_serving()?;
     let db = server::open_db(&cfg).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state = server::build_state(&cfg, &secrets, db, clock).await?;
+    let state = server::build_state(&cfg, &secrets, db.clone(), clock.clone()).await?;
+    let mail = server::spawn_mail_delivery(&cfg, db, clock)?;
     let running = server::start(state, &cfg, true).await?;
     tracing::info!(
+        mail_delivery = mail.is_some(),
         url = %running.url(),
         database = running.state.db.engine_name(),
         limiter = running.state.limiter.backend_name(),
@@ -131,7 +133,12 @@ async fn serve(cfg: Config) -> Result<()> {
         "server ready"
     );
     println!("listening on {}", running.url());
-    running.wait().await
+    let r = running.wait().await;
+    if let Some(m) = mail {
+        // A message in flight keeps its claim and is sent again after the lease.
+        m.abort();
+    }
+    r
 }
 
 /// Reads a password without echo (terminal) or as one stdin line (scripts).

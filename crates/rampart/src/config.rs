@@ -60,6 +60,9 @@ struct FileConfig {
     revocation_cache_ms: Option<i64>,
     key_rotation_days: Option<i64>,
     password_hash_concurrency: Option<usize>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    smtp_ca_file: Option<PathBuf>,
     #[serde(default)]
     rate_limits: BTreeMap<String, LimitOverride>,
     #[serde(default)]
@@ -124,6 +127,12 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// Connection timeouts and caps, TLS, the redirect listener (`[listener]`).
     pub listener: crate::listener::ListenerConfig,
+    /// SMTP relay (`smtp://…`, `smtps://…`); without it mail stays in the outbox.
+    pub smtp_url: Option<String>,
+    /// Sender of outgoing mail (required with `smtp_url`).
+    pub mail_from: Option<String>,
+    /// Extra trusted root certificates (PEM) for the relay.
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 pub(crate) fn env(name: &str) -> Option<String> {
@@ -250,6 +259,21 @@ impl Config {
             })
             .transpose()
         };
+        let smtp_url = env("RAMPART_SMTP_URL").or(fc.smtp_url);
+        let mail_from = env("RAMPART_MAIL_FROM").or(fc.mail_from);
+        if let Some(url) = &smtp_url {
+            let Some(from) = &mail_from else {
+                bail!("RAMPART_SMTP_URL needs RAMPART_MAIL_FROM (the sender address)");
+            };
+            let smtp =
+                rampart_mail::smtp::SmtpConfig::from_url(url, from).context("RAMPART_SMTP_URL")?;
+            if mode == Mode::Production
+                && smtp.tls == rampart_mail::smtp::TlsMode::Plain
+                && !smtp.is_loopback()
+            {
+                bail!("RAMPART_SMTP_URL: starttls=never is only allowed to a relay on this host in production");
+            }
+        }
         Ok(Config {
             mode,
             bind,
@@ -342,6 +366,11 @@ impl Config {
                 })
                 .max(1),
             listener,
+            smtp_url,
+            mail_from,
+            smtp_ca_file: env("RAMPART_SMTP_CA_FILE")
+                .map(PathBuf::from)
+                .or(fc.smtp_ca_file),
         })
     }
 
@@ -404,6 +433,9 @@ impl Config {
             key_rotation_days: 30,
             password_hash_concurrency: 2,
             listener: crate::listener::ListenerConfig::default(),
+            smtp_url: None,
+            mail_from: None,
+            smtp_ca_file: None,
         }
     }
 }

@@ -50,7 +50,7 @@ fn decode_key(raw: &str) -> Vec<u8> {
 }
 
 /// Reads `RAMPART_{name}` or the file in `RAMPART_{name}_FILE`.
-fn from_env(name: &str) -> Result<Option<String>> {
+pub(crate) fn from_env(name: &str) -> Result<Option<String>> {
     let var = format!("RAMPART_{name}");
     if let Ok(v) = std::env::var(&var) {
         if !v.trim().is_empty() {

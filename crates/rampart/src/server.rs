@@ -131,6 +131,34 @@ pub async fn build_auth(
     Ok(auth)
 }
 
+/// Starts delivering the outbox when an SMTP relay is configured (`RAMPART_SMTP_URL`);
+/// without one, mail stays queued in the outbox. Configuration errors stop startup.
+pub fn spawn_mail_delivery(
+    cfg: &Config,
+    db: Db,
+    clock: Arc<dyn Clock>,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    let (Some(url), Some(from)) = (&cfg.smtp_url, &cfg.mail_from) else {
+        return Ok(None);
+    };
+    let mut smtp =
+        rampart_mail::smtp::SmtpConfig::from_url(url, from).context("RAMPART_SMTP_URL")?;
+    smtp.ca_file = cfg.smtp_ca_file.clone();
+    smtp.password =
+        crate::secrets::from_env("SMTP_PASSWORD")?.map(rampart_mail::smtp::SmtpPassword::new);
+    let mailer = rampart_mail::smtp::SmtpMailer::new(&smtp).context("SMTP configuration")?;
+    tracing::info!(
+        host = %smtp.host,
+        port = smtp.port,
+        tls = ?smtp.tls,
+        auth = smtp.username.is_some(),
+        "mail delivery on"
+    );
+    let deliverer =
+        rampart_mail::Deliverer::new(db, mailer, clock, rampart_mail::DeliveryConfig::default());
+    Ok(Some(deliverer.spawn()))
+}
+
 /// Keeps the signing keys fresh: reloads them every few seconds (so `rampart keys`
 /// commands reach running servers) and rotates on the configured cadence.
 fn spawn_key_maintenance(state: AppState, rotation_days: i64) -> tokio::task::JoinHandle<()> {

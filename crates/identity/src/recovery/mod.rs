@@ -44,19 +44,15 @@ impl Identity {
         )
         .await?;
         tx.commit().await?;
-        let body = format!(
-            "Someone asked to reset the password of {}.\nOpen {}/reset?token={} within {} minutes to choose a new one.\nIf it was not you, ignore this message.",
-            user.username,
-            self.cfg.public_origin,
-            token,
-            self.cfg.reset_ttl_secs / 60
-        );
-        outbox::enqueue_mail(
+        outbox::send(
             &self.db,
             &email,
-            "password_reset",
-            "Reset your Rampart password",
-            &body,
+            user.language.as_deref(),
+            outbox::MailKind::PasswordReset {
+                username: user.username.clone(),
+                link: format!("{}/reset?token={}", self.cfg.public_origin, token),
+                valid_minutes: self.cfg.reset_ttl_secs / 60,
+            },
             now,
         )
         .await?;

@@ -109,16 +109,16 @@ impl Identity {
                 &[("device", family)],
             );
             if let Some(email) = &user.email {
-                let body = format!(
-                    "A new sign-in to your Rampart account {} from {} ({}).\nIf this was not you, change your password and end your other sessions at {}/settings/sessions.",
-                    user.username, family, prefix, self.cfg.public_origin
-                );
-                outbox::enqueue_mail(
+                outbox::send(
                     &self.db,
                     email,
-                    "new_device",
-                    "New sign-in to your account",
-                    &body,
+                    user.language.as_deref(),
+                    outbox::MailKind::NewDevice {
+                        username: user.username.clone(),
+                        device: family.to_owned(),
+                        network: prefix.clone(),
+                        sessions_link: format!("{}/settings/sessions", self.cfg.public_origin),
+                    },
                     now,
                 )
                 .await?;
