@@ -100,6 +100,8 @@ pub fn bounded_text(field: &str, raw: &str, min: usize, max: usize) -> Result<St
 pub struct Username(String);
 
 impl Username {
+    /// Shortest accepted username.
+    pub const MIN: usize = 3;
     /// Longest accepted username.
     pub const MAX: usize = 32;
 
@@ -110,7 +112,7 @@ impl Username {
             return Err(FieldError::new(field, "required"));
         }
         let n = v.chars().count();
-        if n < 3 {
+        if n < Self::MIN {
             return Err(FieldError::new(field, "too_short"));
         }
         if n > Self::MAX {

@@ -7,6 +7,8 @@ pub mod account;
 pub mod audit;
 pub mod clock;
 pub mod fields;
+pub mod permission;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use fields::{Email, FieldError, FieldErrors, Username};
+pub use permission::Permission;

@@ -1,5 +1,5 @@
 //! Authentication as a route layer: the registry puts [`layer`] on every route whose
-//! [`crate::routes::Auth`] is not public. It accepts, in order, an `Authorization:
+//! [`Auth`] is not public. It accepts, in order, an `Authorization:
 //! Bearer` access token or personal access token (cookies are then ignored, which is
 //! what makes such requests CSRF-exempt), else the session cookie. It enforces the
 //! route's role and scope, the TOTP enrolment gate for admins, and hands the
@@ -9,7 +9,6 @@ use crate::error::ApiError;
 use crate::i18n::Lang;
 use crate::ratelimit::RateKeyUser;
 use crate::request_id::RequestId;
-use crate::routes::Auth;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -22,6 +21,21 @@ use rampart_auth::tokens::PAT_PREFIX;
 use rampart_domain::account::Role;
 use rampart_security::events::SecurityEvent;
 use std::sync::Arc;
+
+/// How a route authenticates its caller (documentation and guard selection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone.
+    Public,
+    /// A signed-in user (session cookie, bearer access token or PAT).
+    User,
+    /// Staff or above.
+    Staff,
+    /// Admin or above.
+    Admin,
+    /// OAuth client credentials or refresh token in the body.
+    Client,
+}
 
 /// Maps identity errors to HTTP problems (one place).
 pub fn problem(e: AuthError) -> ApiError {

@@ -306,6 +306,15 @@ impl Tr {
     }
 }
 
+/// The caller's language from `Accept-Language`.
+pub fn lang_of(headers: &axum::http::HeaderMap) -> Lang {
+    Lang::negotiate(
+        headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ mod abuse;
 mod audit;
 mod cli;
 mod identity;
+mod openapi;
 mod ops;
 mod pages;
 mod schema;

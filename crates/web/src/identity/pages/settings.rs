@@ -10,7 +10,7 @@ use super::{
 use crate::authn::{problem, Ctx, CurrentUser};
 use crate::error::{ApiError, ApiForm};
 use crate::i18n::{Lang, Tr};
-use crate::pages::Nav;
+use crate::layout::Nav;
 use crate::routes::{Auth, Doc, Routes};
 use crate::state::AppState;
 use askama::Template;
@@ -21,6 +21,7 @@ use base64::Engine as _;
 use rampart_auth::service::{AuthError, Principal, Via, SCOPES};
 use rampart_auth::SecretString;
 use rampart_domain::{FieldError, FieldErrors};
+use rampart_security::ratelimit::PolicyName;
 use serde::Deserialize;
 
 pub(super) fn mount(r: Routes) -> Routes {
@@ -39,7 +40,7 @@ pub(super) fn mount(r: Routes) -> Routes {
         .post(
             "/settings/password",
             password_submit,
-            page("Change the password").limit("auth"),
+            page("Change the password").limit(PolicyName::Auth),
         )
         .get(
             "/settings/2fa",
@@ -56,12 +57,14 @@ pub(super) fn mount(r: Routes) -> Routes {
             totp_confirm,
             page("Confirm two-factor enrolment")
                 .enrolment()
-                .limit("totp"),
+                .limit(PolicyName::Totp),
         )
         .post(
             "/settings/2fa/disable",
             totp_disable,
-            page("Turn two-factor off").enrolment().limit("totp"),
+            page("Turn two-factor off")
+                .enrolment()
+                .limit(PolicyName::Totp),
         )
         .get("/settings/sessions", sessions_page, page("Device sessions"))
         .post(
@@ -82,7 +85,7 @@ pub(super) fn mount(r: Routes) -> Routes {
         .post(
             "/settings/tokens",
             token_create,
-            page("Create a personal access token").limit("auth"),
+            page("Create a personal access token").limit(PolicyName::Auth),
         )
         .post(
             "/settings/tokens/{id}/delete",
@@ -133,7 +136,7 @@ struct NoticeQuery {
 // ----- overview and language ----------------------------------------------------
 
 #[derive(Template)]
-#[template(path = "settings.html")]
+#[template(path = "identity/settings.html")]
 struct OverviewPage {
     tr: Tr,
     nav: Nav,
@@ -191,7 +194,7 @@ async fn set_language(
 // ----- password ------------------------------------------------------------------
 
 #[derive(Template)]
-#[template(path = "settings_password.html")]
+#[template(path = "identity/settings_password.html")]
 struct PasswordPage {
     tr: Tr,
     nav: Nav,
@@ -264,7 +267,7 @@ struct Enrolment {
 }
 
 #[derive(Template)]
-#[template(path = "settings_2fa.html")]
+#[template(path = "identity/settings_2fa.html")]
 struct TotpPage {
     tr: Tr,
     nav: Nav,
@@ -415,7 +418,7 @@ struct SessionView {
 }
 
 #[derive(Template)]
-#[template(path = "settings_sessions.html")]
+#[template(path = "identity/settings_sessions.html")]
 struct SessionsPage {
     tr: Tr,
     nav: Nav,
@@ -497,7 +500,7 @@ struct TokenView {
 }
 
 #[derive(Template)]
-#[template(path = "settings_tokens.html")]
+#[template(path = "identity/settings_tokens.html")]
 struct TokensPage {
     tr: Tr,
     nav: Nav,
