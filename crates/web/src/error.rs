@@ -295,8 +295,21 @@ where
     }
 }
 
-/// Parses JSON bytes with the same error mapping as [`ApiJson`].
+/// Parses a JSON object body with the same error mapping as [`ApiJson`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = parse_json_value::<T>(bytes)?;
+    // serde's derived structs also accept a JSON array of their fields in order;
+    // every request body is documented as an object, so anything else is refused.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+                .detail("expected a JSON object"),
+        );
+    }
+    Ok(value)
+}
+
+fn parse_json_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice::<T>(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {

@@ -62,6 +62,11 @@ fn guard_codes(r: &RouteInfo) -> BTreeSet<Code> {
         if !d.enrolment {
             codes.insert(Code::TotpEnrolmentRequired);
         }
+        // A caller without the route's role gets 404: staff routes do not reveal
+        // themselves (D1).
+        if matches!(d.auth, Auth::Staff | Auth::Admin) {
+            codes.insert(Code::NotFound);
+        }
     }
     if !d.limits.is_empty() {
         codes.extend([Code::RateLimited, Code::Unavailable]);

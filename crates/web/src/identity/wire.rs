@@ -8,6 +8,7 @@
 use rampart_auth::password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use rampart_auth::service::SCOPES;
 use rampart_auth::SecretString;
+use rampart_domain::fields::{EXPIRY_DAYS_MAX, INVITE_USES_MAX, TOKEN_NAME_MAX};
 use rampart_domain::{Email, Username};
 use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
@@ -157,11 +158,13 @@ pub struct CodeRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     /// A name to recognise the token by.
+    #[schemars(length(min = 1, max = TOKEN_NAME_MAX))]
     pub name: String,
     /// What the token may do.
     #[schemars(length(min = 1), extend("items" = {"type": "string", "enum": SCOPES}))]
     pub scopes: Vec<String>,
     /// Days until it expires; never when absent.
+    #[schemars(range(min = 1, max = EXPIRY_DAYS_MAX))]
     pub expires_in_days: Option<i64>,
 }
 
@@ -170,13 +173,14 @@ pub struct CreateTokenRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateTokenRequest {
     /// New name.
+    #[schemars(length(min = 1, max = TOKEN_NAME_MAX))]
     pub name: Option<String>,
     /// New scopes.
-    #[schemars(extend("items" = {"type": "string", "enum": SCOPES}))]
+    #[schemars(length(min = 1), extend("items" = {"type": "string", "enum": SCOPES}))]
     pub scopes: Option<Vec<String>>,
     /// Days from now until it expires; `null` for never.
     #[serde(default, deserialize_with = "double_option::deserialize")]
-    #[schemars(with = "Option<i64>")]
+    #[schemars(with = "Option<i64>", range(min = 1, max = EXPIRY_DAYS_MAX))]
     pub expires_in_days: Option<Option<i64>>,
 }
 
@@ -200,8 +204,10 @@ pub struct RoleRequest {
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     /// How many registrations the code allows (default 1).
+    #[schemars(range(min = 1, max = INVITE_USES_MAX))]
     pub max_uses: Option<i64>,
     /// Days until it expires; never when absent.
+    #[schemars(range(min = 1, max = EXPIRY_DAYS_MAX))]
     pub expires_in_days: Option<i64>,
 }
 
@@ -210,9 +216,10 @@ pub struct InviteRequest {
 #[serde(deny_unknown_fields)]
 pub struct ClientRequest {
     /// Display name.
+    #[schemars(length(min = 1, max = TOKEN_NAME_MAX))]
     pub name: String,
     /// Scopes the client may ask for.
-    #[schemars(extend("items" = {"type": "string", "enum": SCOPES}))]
+    #[schemars(length(min = 1), extend("items" = {"type": "string", "enum": SCOPES}))]
     pub scopes: Vec<String>,
 }
 
