@@ -3,10 +3,10 @@
 //! and open its span (C4), render any error in the one format (F6), add the security
 //! headers (B8), and record metrics (F5) under the route template.
 
+use crate::error::ErrorFormat;
 use crate::error::{render, RenderHints};
 use crate::headers::{self, HeaderConfig};
 use crate::request_id::{assign, RequestId, X_REQUEST_ID};
-use crate::routes::ErrorFormat;
 use crate::state::AppState;
 use axum::extract::Request;
 use axum::http::HeaderValue;

@@ -5,7 +5,6 @@
 
 use crate::i18n::{self, Lang, Tr};
 use crate::layout::Nav;
-use crate::routes::ErrorFormat;
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
@@ -13,6 +12,15 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rampart_domain::{FieldError, FieldErrors};
 use serde::de::DeserializeOwned;
+
+/// How a group renders errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// Always `application/problem+json`.
+    Json,
+    /// HTML for browsers, JSON for clients that ask for it (`Accept`).
+    Negotiated,
+}
 
 /// An error answer with a stable code.
 #[derive(Debug, Clone)]

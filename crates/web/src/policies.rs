@@ -1,5 +1,5 @@
 //! The rate-limit policy table (B2/B3): each [`PolicyName`]'s limit, window and key.
-//! Defaults here, overridable by configuration; the guard is in [`crate::ratelimit`].
+//! Defaults here, overridable by configuration; the guard is the `ratelimit` module.
 
 use rampart_security::ratelimit::{Policy, PolicyName};
 use std::collections::BTreeMap;

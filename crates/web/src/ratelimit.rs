@@ -1,5 +1,5 @@
 //! Rate limiting as a per-route layer (B2–B5). Routes name their policies where they
-//! are mounted ([`crate::routes::Doc::limit`], a [`PolicyName`]); this layer charges every named policy
+//! are mounted (`Doc::limit` in the registry, a [`PolicyName`]); this layer charges every named policy
 //! (all are charged, the strictest decides) and sets the IETF `RateLimit-Policy` and
 //! `RateLimit` headers on every limited response, plus `Retry-After` and
 //! `X-RateLimit-*` on a refusal.

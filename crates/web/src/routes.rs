@@ -4,6 +4,7 @@
 
 pub use crate::authn::Auth;
 use crate::codes::Code;
+pub use crate::error::ErrorFormat;
 use crate::state::AppState;
 use axum::handler::Handler;
 use axum::http::Method;
@@ -36,15 +37,6 @@ pub const API_ROOTS: &[(&str, Group)] = &[
     ("/v1/{*rest}", Group::Api),
     ("/.well-known/{*rest}", Group::Api),
 ];
-
-/// How a group renders errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorFormat {
-    /// Always `application/problem+json`.
-    Json,
-    /// HTML for browsers, JSON for clients that ask for it (`Accept`).
-    Negotiated,
-}
 
 impl Group {
     /// Largest accepted body; `None` takes the configured default.
