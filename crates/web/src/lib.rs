@@ -37,6 +37,9 @@ pub use state::{AppInner, WebConfig};
 /// Largest body any route may accept, whatever its group or configuration says.
 const HARD_BODY_CAP: usize = 1024 * 1024;
 
+/// Every message catalog: the shared one and each context's.
+pub const CATALOGS: &[&[i18n::Entry]] = &[i18n::SHARED, identity::catalog::CATALOG];
+
 /// Every route of the application, mounted through the registry.
 pub fn routes(state: &AppState) -> Routes {
     let r = Routes::new(state.clone());

@@ -1,7 +1,9 @@
 //! The identity context at the edge: the `/v1` identity API ([`api`]), its wire types
-//! ([`wire`]) and the account pages ([`pages`]); one [`mount`].
+//! ([`wire`]), the account pages ([`pages`]) and their strings ([`catalog`]); one
+//! [`mount`].
 
 pub mod api;
+pub mod catalog;
 pub mod pages;
 pub mod wire;
 
