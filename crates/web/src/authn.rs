@@ -176,6 +176,8 @@ struct Requirement {
     auth: Auth,
     scope: Option<&'static str>,
     enrolment: bool,
+    /// A browser route (its group says so): a signed-out GET redirects to the login.
+    browser: bool,
 }
 
 /// Wraps a route with authentication.
@@ -185,12 +187,14 @@ pub fn layer(
     auth: Auth,
     scope: Option<&'static str>,
     enrolment: bool,
+    browser: bool,
 ) -> MethodRouter<AppState> {
     let req = Arc::new(Requirement {
         state: state.clone(),
         auth,
         scope,
         enrolment,
+        browser,
     });
     mr.route_layer(from_fn_with_state(req, guard))
 }
@@ -221,13 +225,8 @@ pub async fn authenticate(
     }
 }
 
-fn is_page(req: &Request) -> bool {
-    let p = req.uri().path();
-    !(p.starts_with("/v1/") || p.starts_with("/.well-known/"))
-}
-
 async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) -> Response {
-    let page = is_page(&req);
+    let page = r.browser;
     let ctx = client_ctx(&r.state, &req);
     let headers = req.headers().clone();
     let principal = match authenticate(&r.state, &headers, &ctx).await {

@@ -47,6 +47,11 @@ impl Group {
             Group::Api | Group::Web => None,
         }
     }
+    /// The group serves browsers (HTML forms and pages): a signed-out GET redirects to
+    /// the login page, and state changes always need the CSRF token.
+    pub const fn browser(self) -> bool {
+        matches!(self, Group::Web)
+    }
     /// The error format of the group's routes.
     pub const fn errors(self) -> ErrorFormat {
         match self {
@@ -291,13 +296,23 @@ impl Routes {
             mr = crate::ratelimit::layer(mr, &self.state, &doc.limits);
         }
         if !matches!(doc.auth, Auth::Public | Auth::Client) {
-            mr = crate::authn::layer(mr, &self.state, doc.auth, doc.scope, doc.enrolment);
+            mr = crate::authn::layer(
+                mr,
+                &self.state,
+                doc.auth,
+                doc.scope,
+                doc.enrolment,
+                self.group.browser(),
+            );
         }
         // Every state-changing route gets the CSRF guard, outermost, before any
         // other work; there is no way to mount one without it.
         if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
             mr = mr.route_layer(axum::middleware::from_fn_with_state(
-                self.state.clone(),
+                crate::csrf::CsrfGuard {
+                    state: self.state.clone(),
+                    browser: self.group.browser(),
+                },
                 crate::csrf::csrf_guard,
             ));
         }
