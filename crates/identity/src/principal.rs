@@ -48,6 +48,20 @@ impl Scope {
         Scope::MessagesWrite,
     ];
 
+    /// Every scope's wire name, in the order of [`Scope::ALL`] (documents, forms).
+    pub const NAMES: [&'static str; 10] = [
+        "profile:read",
+        "profile:write",
+        "sessions:read",
+        "sessions:write",
+        "stores:read",
+        "stores:write",
+        "orders:read",
+        "orders:write",
+        "messages:read",
+        "messages:write",
+    ];
+
     /// The wire and stored name (`profile:read`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -257,6 +271,7 @@ mod tests {
 
     #[test]
     fn scopes_roundtrip_and_refuse_unknown() {
+        assert_eq!(Scope::ALL.map(Scope::as_str), Scope::NAMES);
         for s in Scope::ALL {
             assert_eq!(s.as_str().parse::<Scope>().unwrap(), s);
         }

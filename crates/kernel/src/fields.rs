@@ -76,6 +76,17 @@ fn has_control(s: &str) -> bool {
     s.chars().any(|c| c.is_control())
 }
 
+// ----- limits the identity service applies to its inputs (documented by the wire
+// layer from these constants) -------------------------------------------------------
+
+/// Longest name of a personal access token or OAuth client, in characters after
+/// trimming (the shortest is 1).
+pub const TOKEN_NAME_MAX: usize = 100;
+/// Longest expiry of a token or invite code, in days (the shortest is 1).
+pub const EXPIRY_DAYS_MAX: i64 = 366;
+/// Most registrations one invite code allows (the fewest is 1).
+pub const INVITE_USES_MAX: i64 = 10_000;
+
 /// Single-line free text bounded in characters; trims surrounding white space.
 pub fn bounded_text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, FieldError> {
     let v = raw.trim();
@@ -100,6 +111,8 @@ pub fn bounded_text(field: &str, raw: &str, min: usize, max: usize) -> Result<St
 pub struct Username(String);
 
 impl Username {
+    /// Shortest accepted username.
+    pub const MIN: usize = 3;
     /// Longest accepted username.
     pub const MAX: usize = 32;
 
@@ -110,7 +123,7 @@ impl Username {
             return Err(FieldError::new(field, "required"));
         }
         let n = v.chars().count();
-        if n < 3 {
+        if n < Self::MIN {
             return Err(FieldError::new(field, "too_short"));
         }
         if n > Self::MAX {

@@ -10,8 +10,10 @@ pub mod clock;
 pub mod fields;
 pub mod ids;
 pub mod money;
+pub mod permission;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use fields::{Email, FieldError, FieldErrors, Username};
 pub use ids::{ClientId, SessionId, TokenId, UserId};
 pub use money::{Currency, Money};
+pub use permission::Permission;

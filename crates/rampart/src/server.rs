@@ -47,12 +47,11 @@ pub async fn build_state(
     };
     let mut policies = Policies::defaults();
     for (name, o) in &cfg.rate_limits {
-        if !policies.set(name, o.limit, o.window_secs.saturating_mul(1000)) {
-            anyhow::bail!(
-                "[rate_limits] names an unknown policy {name:?}; known: {}",
-                policies.0.keys().copied().collect::<Vec<_>>().join(", ")
-            );
-        }
+        // Configuration names a policy by text; an unknown name stops start-up.
+        let policy: rampart_security::ratelimit::PolicyName = name
+            .parse()
+            .map_err(|e| anyhow::anyhow!("[rate_limits]: {e}"))?;
+        policies.set(policy, o.limit, o.window_secs.saturating_mul(1000));
     }
     let csrf = CsrfKey::new(&secrets.csrf_key).context("CSRF key too short")?;
     let auth =

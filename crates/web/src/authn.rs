@@ -1,5 +1,5 @@
 //! Authentication as a route layer: the registry puts [`layer`] on every route whose
-//! [`crate::routes::Auth`] is not public. It accepts, in order, an `Authorization:
+//! [`Auth`] is not public. It accepts, in order, an `Authorization:
 //! Bearer` access token or personal access token (cookies are then ignored, which is
 //! what makes such requests CSRF-exempt), else the session cookie. It enforces the
 //! route's role and scope, the TOTP enrolment gate for admins, and hands the
@@ -9,7 +9,6 @@ use crate::error::ApiError;
 use crate::i18n::Lang;
 use crate::ratelimit::RateKeyUser;
 use crate::request_id::RequestId;
-use crate::routes::Auth;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -22,6 +21,21 @@ use rampart_identity::{AuthError, ClientCtx, Principal};
 use rampart_kernel::account::Role;
 use rampart_security::events::SecurityEvent;
 use std::sync::Arc;
+
+/// How a route authenticates its caller (documentation and guard selection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone.
+    Public,
+    /// A signed-in user (session cookie, bearer access token or PAT).
+    User,
+    /// Staff or above.
+    Staff,
+    /// Admin or above.
+    Admin,
+    /// OAuth client credentials or refresh token in the body.
+    Client,
+}
 
 /// Maps identity errors to HTTP problems (one place).
 pub fn problem(e: AuthError) -> ApiError {
@@ -162,6 +176,8 @@ struct Requirement {
     auth: Auth,
     scope: Option<rampart_identity::Scope>,
     enrolment: bool,
+    /// A browser route (its group says so): a signed-out GET redirects to the login.
+    browser: bool,
 }
 
 /// Wraps a route with authentication.
@@ -171,12 +187,14 @@ pub fn layer(
     auth: Auth,
     scope: Option<rampart_identity::Scope>,
     enrolment: bool,
+    browser: bool,
 ) -> MethodRouter<AppState> {
     let req = Arc::new(Requirement {
         state: state.clone(),
         auth,
         scope,
         enrolment,
+        browser,
     });
     mr.route_layer(from_fn_with_state(req, guard))
 }
@@ -207,13 +225,8 @@ pub async fn authenticate(
     }
 }
 
-fn is_page(req: &Request) -> bool {
-    let p = req.uri().path();
-    !(p.starts_with("/v1/") || p.starts_with("/.well-known/"))
-}
-
 async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) -> Response {
-    let page = is_page(&req);
+    let page = r.browser;
     let ctx = client_ctx(&r.state, &req);
     let headers = req.headers().clone();
     let principal = match authenticate(&r.state, &headers, &ctx).await {

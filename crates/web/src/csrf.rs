@@ -193,9 +193,14 @@ fn is_form(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
-/// Routes for browsers' HTML forms (everything outside the JSON API).
-fn is_web_route(path: &str) -> bool {
-    !(path.starts_with("/v1/") || path == "/v1" || path.starts_with("/.well-known/"))
+/// The CSRF guard of one route, as the registry mounts it.
+#[derive(Clone)]
+pub struct CsrfGuard {
+    /// Application state.
+    pub state: AppState,
+    /// The route serves browsers' HTML forms (its group says so): the token is always
+    /// needed, even with an `Authorization` header.
+    pub browser: bool,
 }
 
 fn reject(state: &AppState, req_parts: &RejectCtx, code: &'static str, reason: &str) -> Response {
@@ -229,7 +234,8 @@ struct RejectCtx {
 }
 
 /// The guard layer.
-pub async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn csrf_guard(State(g): State<CsrfGuard>, req: Request, next: Next) -> Response {
+    let state = g.state;
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
@@ -255,7 +261,7 @@ pub async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next)
     // Web forms create or use cookie sessions whatever else the request carries
     // (browsers attach cached Basic/Negotiate credentials on their own), so they
     // always need the token; API requests with an Authorization header are exempt.
-    let needs_token = is_web_route(&ctx.path) || (!has_authorization && bound.is_some());
+    let needs_token = g.browser || (!has_authorization && bound.is_some());
     if !needs_token {
         if has_authorization && bound.is_some() {
             // The exemption holds only while no cookie can authenticate the request:

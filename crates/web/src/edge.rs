@@ -3,6 +3,7 @@
 //! and open its span (C4), render any error in the one format (F6), add the security
 //! headers (B8), and record metrics (F5) under the route template.
 
+use crate::error::ErrorFormat;
 use crate::error::{render, RenderHints};
 use crate::headers::{self, HeaderConfig};
 use crate::request_id::{assign, RequestId, X_REQUEST_ID};
@@ -25,8 +26,9 @@ pub struct Edge {
     pub state: AppState,
     /// Header options.
     pub headers: HeaderConfig,
-    /// Route templates, to label metrics without a per-route layer.
-    pub templates: matchit::Router<&'static str>,
+    /// Route templates and their group's error format, to label metrics and render
+    /// errors without a per-route layer.
+    pub templates: matchit::Router<(&'static str, ErrorFormat)>,
 }
 
 /// The application: the edge around the router.
@@ -65,13 +67,13 @@ impl tower::Service<Request> for App {
 async fn handle(e: &Edge, router: Router, mut req: Request) -> Response {
     let started = std::time::Instant::now();
     let id = assign(&req);
-    let hints = RenderHints::of(&req);
     let method = req.method().clone();
-    let route: &'static str = e
+    let (route, format) = e
         .templates
         .at(req.uri().path())
         .map(|m| *m.value)
-        .unwrap_or("unmatched");
+        .unwrap_or(("unmatched", ErrorFormat::Negotiated));
+    let hints = RenderHints::of(&req, format);
     let id_header = HeaderValue::from_str(&id).ok();
     let span = tracing::info_span!(
         "request",

@@ -3,13 +3,24 @@
 //! 408…) — into `application/problem+json` for the API or an HTML page for the web,
 //! in the caller's language and with the request ID.
 
-use crate::i18n::{self, Lang};
+use crate::i18n::{self, Lang, Tr};
+use crate::layout::Nav;
+use askama::Template;
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rampart_kernel::{FieldError, FieldErrors};
 use serde::de::DeserializeOwned;
+
+/// How a group renders errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// Always `application/problem+json`.
+    Json,
+    /// HTML for browsers, JSON for clients that ask for it (`Accept`).
+    Negotiated,
+}
 
 /// An error answer with a stable code.
 #[derive(Debug, Clone)]
@@ -116,9 +127,11 @@ fn code_for_status(s: StatusCode) -> &'static str {
     }
 }
 
-/// Whether the caller gets JSON problems (API paths, or clients that ask for JSON).
-fn wants_json(path: &str, accept: Option<&str>) -> bool {
-    if path.starts_with("/v1") || path.starts_with("/.well-known") || path == "/metrics" {
+/// Whether the caller gets JSON problems: always in a JSON group (declared in the
+/// registry); elsewhere when the client asks for JSON (or for something specific that
+/// is not HTML).
+fn wants_json(format: ErrorFormat, accept: Option<&str>) -> bool {
+    if format == ErrorFormat::Json {
         return true;
     }
     match accept {
@@ -172,14 +185,14 @@ pub struct RenderHints {
 }
 
 impl RenderHints {
-    /// From the request head.
-    pub fn of(req: &Request) -> Self {
+    /// From the request head and the error format of the route group it reached.
+    pub fn of(req: &Request, format: ErrorFormat) -> Self {
         let accept = req
             .headers()
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok());
         RenderHints {
-            json: wants_json(req.uri().path(), accept),
+            json: wants_json(format, accept),
             lang: Lang::negotiate(
                 req.headers()
                     .get(header::ACCEPT_LANGUAGE)
@@ -225,7 +238,7 @@ pub fn render(mut resp: Response, hints: RenderHints, request_id: &str) -> Respo
         );
         r
     } else {
-        crate::pages::error_page(&err, lang, request_id)
+        error_page(&err, lang, request_id)
     };
     *out.status_mut() = parts.status;
     for (k, v) in parts.headers.iter() {
@@ -288,8 +301,21 @@ where
     }
 }
 
-/// Parses JSON bytes with the same error mapping as [`ApiJson`].
+/// Parses a JSON object body with the same error mapping as [`ApiJson`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = parse_json_value::<T>(bytes)?;
+    // serde's derived structs also accept a JSON array of their fields in order;
+    // every request body is documented as an object, so anything else is refused.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+                .detail("expected a JSON object"),
+        );
+    }
+    Ok(value)
+}
+
+fn parse_json_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice::<T>(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -377,4 +403,50 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response 
         .or_else(|| err.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_owned());
     ApiError::internal(format!("handler panicked: {msg}")).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    tr: Tr,
+    nav: Nav,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    detail: Option<String>,
+    errors: Vec<(String, String)>,
+    request_id: &'a str,
+}
+
+/// The HTML form of an error.
+pub fn error_page(e: &ApiError, lang: Lang, request_id: &str) -> Response {
+    let title = i18n::lookup(lang, &format!("err.{}", e.code)).unwrap_or(e.code);
+    let page = ErrorPage {
+        tr: Tr(lang),
+        nav: Nav::default(),
+        title,
+        status: e.status.as_u16(),
+        code: e.code,
+        detail: e.detail.clone(),
+        errors: e
+            .errors
+            .iter()
+            .map(|f| (f.field.clone(), f.code.to_owned()))
+            .collect(),
+        request_id,
+    };
+    let (body, ok) = match page.render() {
+        Ok(body) => (body, true),
+        Err(_) => ("error".to_owned(), false),
+    };
+    let mut r = Response::new(Body::from(body));
+    if ok {
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    } else {
+        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    r
 }

@@ -52,8 +52,12 @@ impl Lang {
     }
 }
 
-/// (key, English, Estonian).
-const CATALOG: &[(&str, &str, &str)] = &[
+/// One catalog entry: (key, English, Estonian).
+pub type Entry = (&'static str, &'static str, &'static str);
+
+/// The shared entries (layout, field and error codes); each context keeps its own
+/// pages' entries next to its pages, and `crate::CATALOGS` lists them all.
+pub const SHARED: &[Entry] = &[
     // Layout and pages.
     ("app.name", "Rampart", "Rampart"),
     ("nav.home", "Home", "Avaleht"),
@@ -73,130 +77,6 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("error.page_title", "Something went wrong", "Midagi läks valesti"),
     ("error.request_id", "Request ID", "Päringu ID"),
     ("error.back_home", "Back to the home page", "Tagasi avalehele"),
-    // Account pages.
-    ("login.title", "Log in", "Logi sisse"),
-    ("login.login", "Username or e-mail", "Kasutajanimi või e-post"),
-    ("login.password", "Password", "Parool"),
-    ("login.totp", "Two-factor code or recovery code", "Kaheastmelise kinnituse kood või taastekood"),
-    ("login.submit", "Log in", "Logi sisse"),
-    ("login.forgot", "Forgot your password?", "Unustasid parooli?"),
-    ("login.no_account", "No account yet? Register", "Pole veel kontot? Registreeru"),
-    ("register.title", "Create an account", "Loo konto"),
-    ("register.username", "Username", "Kasutajanimi"),
-    ("register.email", "E-mail (optional)", "E-post (valikuline)"),
-    ("register.password", "Password", "Parool"),
-    (
-        "register.password_hint",
-        "At least 8 characters; a long phrase is easier to remember and harder to guess.",
-        "Vähemalt 8 märki; pikk fraas on lihtsam meelde jätta ja raskem ära arvata.",
-    ),
-    ("register.invite_code", "Invite code", "Kutsekood"),
-    ("register.referral_code", "Referral code", "Soovituskood"),
-    ("register.submit", "Register", "Registreeru"),
-    ("register.have_account", "Already have an account? Log in", "Konto on juba olemas? Logi sisse"),
-    ("recover.title", "Recover your password", "Parooli taastamine"),
-    (
-        "recover.lead",
-        "Enter your username or e-mail and we will send a link to set a new password.",
-        "Sisesta oma kasutajanimi või e-post ja me saadame lingi uue parooli määramiseks.",
-    ),
-    ("recover.login", "Username or e-mail", "Kasutajanimi või e-post"),
-    ("recover.submit", "Send link", "Saada link"),
-    ("reset.title", "Choose a new password", "Vali uus parool"),
-    ("reset.password", "New password", "Uus parool"),
-    ("reset.submit", "Set password", "Määra parool"),
-    ("reset.request_new", "Request a new link", "Küsi uus link"),
-    // Settings.
-    ("settings.title", "Settings", "Seaded"),
-    ("settings.username", "Username", "Kasutajanimi"),
-    ("settings.role", "Role", "Roll"),
-    ("settings.language", "Language", "Keel"),
-    ("settings.save", "Save", "Salvesta"),
-    ("settings.security", "Security", "Turvalisus"),
-    ("settings.password", "Change password", "Muuda parooli"),
-    ("settings.2fa", "Two-factor authentication", "Kaheastmeline autentimine"),
-    ("settings.sessions", "Devices and sessions", "Seadmed ja seansid"),
-    ("settings.tokens", "Personal access tokens", "Isiklikud juurdepääsutõendid"),
-    ("settings.on", "On", "Sees"),
-    ("settings.off", "Off", "Väljas"),
-    ("settings.back", "Back to settings", "Tagasi seadetesse"),
-    ("role.customer", "Customer", "Ostja"),
-    ("role.seller", "Seller", "Müüja"),
-    ("role.support", "Support", "Klienditugi"),
-    ("role.staff", "Staff", "Töötaja"),
-    ("role.admin", "Administrator", "Administraator"),
-    ("role.super_admin", "Super administrator", "Peaadministraator"),
-    ("password.current", "Current password", "Praegune parool"),
-    ("password.new", "New password", "Uus parool"),
-    ("password.submit", "Change password", "Muuda parooli"),
-    (
-        "password.note",
-        "Changing your password signs out every other device.",
-        "Parooli muutmine logib välja kõik teised seadmed.",
-    ),
-    ("totp.status_on", "Two-factor authentication is on.", "Kaheastmeline autentimine on sisse lülitatud."),
-    ("totp.status_off", "Two-factor authentication is off.", "Kaheastmeline autentimine on välja lülitatud."),
-    ("totp.begin", "Set up two-factor authentication", "Seadista kaheastmeline autentimine"),
-    (
-        "totp.required_role",
-        "Your role requires two-factor authentication. Set it up to continue.",
-        "Sinu roll nõuab kaheastmelist autentimist. Jätkamiseks seadista see.",
-    ),
-    (
-        "totp.scan",
-        "Scan this code with an authenticator app, or type the secret into it, then enter the code the app shows.",
-        "Skaneeri see kood autentimisrakendusega või sisesta saladus käsitsi, seejärel sisesta rakenduse näidatud kood.",
-    ),
-    ("totp.qr_alt", "QR code for the authenticator app", "QR-kood autentimisrakenduse jaoks"),
-    ("totp.secret", "Secret", "Saladus"),
-    ("totp.code", "Code from the app", "Rakenduse kood"),
-    ("totp.code_or_recovery", "Code from the app or a recovery code", "Rakenduse kood või taastekood"),
-    ("totp.confirm", "Confirm", "Kinnita"),
-    ("totp.codes_title", "Recovery codes", "Taastekoodid"),
-    (
-        "totp.codes_lead",
-        "Keep these codes somewhere safe. Each works once if you lose your device. They will not be shown again.",
-        "Hoia need koodid turvalises kohas. Iga kood töötab ühe korra, kui seade kaob. Neid ei näidata uuesti.",
-    ),
-    ("totp.disable", "Turn off", "Lülita välja"),
-    (
-        "totp.admin_cannot_disable",
-        "Your role requires two-factor authentication; it cannot be turned off.",
-        "Sinu roll nõuab kaheastmelist autentimist; seda ei saa välja lülitada.",
-    ),
-    ("sessions.device", "Device", "Seade"),
-    ("sessions.ip", "Network", "Võrk"),
-    ("sessions.created", "Signed in", "Sisse logitud"),
-    ("sessions.last_seen", "Last active", "Viimati aktiivne"),
-    ("sessions.current", "this device", "see seade"),
-    ("sessions.actions", "Actions", "Toimingud"),
-    ("sessions.revoke", "Sign out", "Logi välja"),
-    ("sessions.revoke_others", "Sign out every other device", "Logi välja kõik teised seadmed"),
-    ("tokens.name", "Name", "Nimi"),
-    ("tokens.prefix", "Starts with", "Algus"),
-    ("tokens.scopes", "Scopes", "Õigused"),
-    ("tokens.created", "Created", "Loodud"),
-    ("tokens.expires_at", "Expires", "Aegub"),
-    ("tokens.expires", "Expires after days (empty: never)", "Aegub päevade pärast (tühi: ei aegu)"),
-    ("tokens.never", "Never", "Ei aegu"),
-    ("tokens.last_used", "Last used", "Viimati kasutatud"),
-    ("tokens.delete", "Delete", "Kustuta"),
-    ("tokens.none", "No tokens yet.", "Tõendeid veel pole."),
-    ("tokens.create", "Create a token", "Loo tõend"),
-    (
-        "tokens.new",
-        "Your new token. Copy it now: it will not be shown again.",
-        "Sinu uus tõend. Kopeeri see kohe: seda ei näidata uuesti.",
-    ),
-    // Notices after a redirect (only these names are shown).
-    ("notice.registered", "Account created. You can log in now.", "Konto on loodud. Nüüd saad sisse logida."),
-    ("notice.reset_done", "Password set. Log in with the new password.", "Parool on määratud. Logi sisse uue parooliga."),
-    ("notice.password_changed", "Password changed. Other devices were signed out.", "Parool on muudetud. Teised seadmed logiti välja."),
-    ("notice.saved", "Saved.", "Salvestatud."),
-    ("notice.totp_disabled", "Two-factor authentication is off.", "Kaheastmeline autentimine on välja lülitatud."),
-    ("notice.session_revoked", "That device was signed out.", "See seade logiti välja."),
-    ("notice.others_revoked", "Every other device was signed out.", "Kõik teised seadmed logiti välja."),
-    ("notice.token_deleted", "Token deleted.", "Tõend on kustutatud."),
     // Form field names and field error codes.
     ("field.username", "Username", "Kasutajanimi"),
     ("field.email", "E-mail", "E-post"),
@@ -263,7 +143,11 @@ const CATALOG: &[(&str, &str, &str)] = &[
 
 fn index() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
     static IDX: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
-    IDX.get_or_init(|| CATALOG.iter().map(|(k, en, et)| (*k, (*en, *et))).collect())
+    IDX.get_or_init(|| all().map(|(k, en, et)| (*k, (*en, *et))).collect())
+}
+
+fn all() -> impl Iterator<Item = &'static Entry> {
+    crate::CATALOGS.iter().flat_map(|c| c.iter())
 }
 
 /// Looks a key up; an unknown key returns itself so a missing string is visible, not
@@ -288,7 +172,7 @@ pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
 
 /// All keys, for completeness tests.
 pub fn keys() -> impl Iterator<Item = &'static str> {
-    CATALOG.iter().map(|(k, _, _)| *k)
+    all().map(|(k, _, _)| *k)
 }
 
 /// A translator handed to templates.
@@ -304,6 +188,15 @@ impl Tr {
     pub fn tag(&self) -> &'static str {
         self.0.tag()
     }
+}
+
+/// The caller's language from `Accept-Language`.
+pub fn lang_of(headers: &axum::http::HeaderMap) -> Lang {
+    Lang::negotiate(
+        headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 #[cfg(test)]
@@ -322,7 +215,7 @@ mod tests {
     #[test]
     fn catalog_is_complete_and_unique() {
         let mut seen = std::collections::HashSet::new();
-        for (k, en, et) in CATALOG {
+        for (k, en, et) in all() {
             assert!(seen.insert(*k), "duplicate key {k}");
             assert!(!en.is_empty() && !et.is_empty(), "{k}");
         }

@@ -6,14 +6,17 @@
 //! on every mutating route, auth, rate limit) → handler. See `docs/architecture.md`.
 
 pub mod authn;
+pub mod codes;
 pub mod csrf;
 pub mod edge;
 pub mod error;
-pub mod handlers;
 pub mod headers;
 pub mod i18n;
+pub mod identity;
+pub mod layout;
 pub mod openapi;
-pub mod pages;
+pub mod ops;
+pub mod policies;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
@@ -34,12 +37,14 @@ pub use state::{AppInner, WebConfig};
 /// Largest body any route may accept, whatever its group or configuration says.
 const HARD_BODY_CAP: usize = 1024 * 1024;
 
+/// Every message catalog: the shared one and each context's.
+pub const CATALOGS: &[&[i18n::Entry]] = &[i18n::SHARED, identity::catalog::CATALOG];
+
 /// Every route of the application, mounted through the registry.
 pub fn routes(state: &AppState) -> Routes {
     let r = Routes::new(state.clone());
-    let r = handlers::ops::mount(r);
-    let r = handlers::auth_api::mount(r);
-    handlers::pages::mount(r)
+    let r = ops::mount(r);
+    identity::mount(r)
 }
 
 /// Builds the complete application and the list of mounted routes.
@@ -68,7 +73,11 @@ pub fn build(state: AppState) -> (edge::App, Vec<RouteInfo>) {
     let mut templates = matchit::Router::new();
     for r in &infos {
         // Several methods share a path; the first insert wins, the rest are duplicates.
-        let _ = templates.insert(r.path, r.path);
+        let _ = templates.insert(r.path, (r.path, r.group.errors()));
+    }
+    // Unknown paths under the machine API's roots answer in its format too.
+    for (root, group) in routes::API_ROOTS {
+        let _ = templates.insert(*root, ("unmatched", group.errors()));
     }
     let hsts = cfg.hsts;
     let app = edge::App::new(

@@ -1,10 +1,11 @@
 //! Rate limiting as a per-route layer (B2–B5). Routes name their policies where they
-//! are mounted ([`crate::routes::Doc::limit`]); this layer charges every named policy
+//! are mounted (`Doc::limit` in the registry, a [`PolicyName`]); this layer charges every named policy
 //! (all are charged, the strictest decides) and sets the IETF `RateLimit-Policy` and
 //! `RateLimit` headers on every limited response, plus `Retry-After` and
 //! `X-RateLimit-*` on a refusal.
 
 use crate::error::ApiError;
+pub use crate::policies::{KeyKind, Policies, PolicyDef};
 use crate::request_id::RequestId;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
@@ -13,105 +14,9 @@ use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use rampart_security::events::{EventContext, SecurityEvent};
-use rampart_security::ratelimit::{Policy, Verdict};
-use std::collections::BTreeMap;
+use rampart_security::ratelimit::{Policy, PolicyName, Verdict};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-
-/// What a policy counts by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
-    /// The client IP (IPv6 by /64, since one host owns a whole /64).
-    Ip,
-    /// The authenticated user (the route's auth layer runs first); the IP when the
-    /// caller is anonymous.
-    User,
-    /// A path parameter (e.g. the ticket ID), combined with nothing else.
-    PathParam(&'static str),
-}
-
-/// A named policy and its key.
-#[derive(Debug, Clone)]
-pub struct PolicyDef {
-    /// Limit and window.
-    pub policy: Policy,
-    /// What it counts by.
-    pub key: KeyKind,
-    /// Catalog key of the refusal detail, when the flow must not reveal more than a
-    /// generic answer (login, password reset).
-    pub detail: Option<&'static str>,
-}
-
-/// Every policy by name; defaults from B2/B3, overridable by configuration.
-#[derive(Debug, Clone)]
-pub struct Policies(pub BTreeMap<&'static str, PolicyDef>);
-
-impl Policies {
-    /// The binding seed table (B2) and the storefront/API table (B3).
-    pub fn defaults() -> Self {
-        let min = 60_000u64;
-        let hour = 3_600_000u64;
-        let mut m = BTreeMap::new();
-        let mut add = |name: &'static str,
-                       limit: u32,
-                       window_ms: u64,
-                       key: KeyKind,
-                       detail: Option<&'static str>| {
-            m.insert(
-                name,
-                PolicyDef {
-                    policy: Policy::new(name, limit, window_ms),
-                    key,
-                    detail,
-                },
-            );
-        };
-        add(
-            "password_reset",
-            5,
-            hour,
-            KeyKind::Ip,
-            Some("reset.generic"),
-        );
-        add(
-            "login",
-            10,
-            5 * min,
-            KeyKind::Ip,
-            Some("err.invalid_credentials"),
-        );
-        add(
-            "login_ceiling",
-            60,
-            min,
-            KeyKind::Ip,
-            Some("err.invalid_credentials"),
-        );
-        add("auth", 5, min, KeyKind::Ip, None);
-        add("message_send", 10, min, KeyKind::User, None);
-        add("ticket_create", 5, hour, KeyKind::User, None);
-        add("ticket_message", 20, hour, KeyKind::PathParam("id"), None);
-        add("cart", 100, min, KeyKind::Ip, None);
-        add("checkout", 10, min, KeyKind::User, None);
-        add("payment", 3, min, KeyKind::User, None);
-        add("ws_handshake", 120, min, KeyKind::Ip, None);
-        // Second-factor attempts by a signed-in user (enrolment confirm, disable): a
-        // stolen session cannot search the code space.
-        add("totp", 5, 5 * min, KeyKind::User, None);
-        Policies(m)
-    }
-
-    /// Overrides one policy's limit and window; `false` for an unknown name.
-    pub fn set(&mut self, name: &str, limit: u32, window_ms: u64) -> bool {
-        match self.0.iter_mut().find(|(k, _)| **k == name) {
-            Some((k, def)) => {
-                def.policy = Policy::new(*k, limit, window_ms);
-                true
-            }
-            None => false,
-        }
-    }
-}
 
 /// The identity the auth layer found, for per-user keys.
 #[derive(Debug, Clone)]
@@ -172,18 +77,18 @@ struct Guard {
 pub fn layer(
     mr: MethodRouter<AppState>,
     state: &AppState,
-    names: &[&'static str],
+    names: &[PolicyName],
 ) -> MethodRouter<AppState> {
     let defs: Vec<PolicyDef> = names
         .iter()
         .map(|n| match state.policies.0.get(n) {
             Some(d) => d.clone(),
             None => {
-                // A typo in a policy name must not silently leave a route unlimited:
-                // such a route refuses everything (and a test mounts every route).
-                tracing::error!(policy = n, "unknown rate-limit policy; route will refuse");
+                // A table built without one of the names must not silently leave a
+                // route unlimited: such a route refuses everything.
+                tracing::error!(policy = %n, "rate-limit policy missing from the table; route will refuse");
                 PolicyDef {
-                    policy: Policy::new(*n, 0, 60_000),
+                    policy: Policy::new(n.as_str(), 0, 60_000),
                     key: KeyKind::Ip,
                     detail: None,
                 }

@@ -2,25 +2,105 @@
 //! documentation, its authentication and its rate-limit policies in one place, so the
 //! router, the guards and the OpenAPI document cannot drift apart.
 
+pub use crate::authn::Auth;
+use crate::codes::Code;
+pub use crate::error::ErrorFormat;
 use crate::state::AppState;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{on, MethodFilter};
 use axum::Router;
+use rampart_kernel::account::Role;
+use rampart_kernel::Permission;
+use rampart_security::ratelimit::PolicyName;
 
-/// How a route authenticates its caller (documentation and guard selection).
+/// A route group: the body limit and the error format are properties of the group a
+/// route is mounted in, declared here, never guessed from the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Auth {
-    /// Anyone.
-    Public,
-    /// A signed-in user (session cookie, bearer access token or PAT).
-    User,
-    /// Staff or above.
-    Staff,
-    /// Admin or above.
-    Admin,
-    /// OAuth client credentials or refresh token in the body.
-    Client,
+pub enum Group {
+    /// Authentication and the caller's own account (`/v1/auth`, `/v1/oauth`, `/v1/me`):
+    /// credentials and tokens are small, 16 KiB (B7). JSON problems.
+    Auth,
+    /// Sessions, tokens and administration: 8 KiB (B7). JSON problems.
+    Manage,
+    /// The rest of the machine API (documents, keys, metrics): the configured default
+    /// body limit. JSON problems.
+    Api,
+    /// Server-rendered pages and the probes: the configured default body limit; HTML
+    /// error pages unless the client asks for JSON.
+    Web,
+}
+
+/// Roots whose unknown paths (no route matched) answer in a group's error format:
+/// a client of the machine API gets a problem document for a mistyped path too.
+pub const API_ROOTS: &[(&str, Group)] = &[
+    ("/v1/{*rest}", Group::Api),
+    ("/.well-known/{*rest}", Group::Api),
+];
+
+impl Group {
+    /// Largest accepted body; `None` takes the configured default.
+    pub const fn body_limit(self) -> Option<usize> {
+        match self {
+            Group::Auth => Some(16 * 1024),
+            Group::Manage => Some(8 * 1024),
+            Group::Api | Group::Web => None,
+        }
+    }
+    /// The group serves browsers (HTML forms and pages): a signed-out GET redirects to
+    /// the login page, and state changes always need the CSRF token.
+    pub const fn browser(self) -> bool {
+        matches!(self, Group::Web)
+    }
+    /// The error format of the group's routes.
+    pub const fn errors(self) -> ErrorFormat {
+        match self {
+            Group::Auth | Group::Manage | Group::Api => ErrorFormat::Json,
+            Group::Web => ErrorFormat::Negotiated,
+        }
+    }
+}
+
+/// A schema constructor: the JSON schema of a wire type, its definitions collected in
+/// the generator (hoisted into `components/schemas`).
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
+}
+
+/// The media type of a request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/json`.
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+}
+
+/// What a route answers on success.
+#[derive(Debug, Clone, Copy)]
+pub enum Success {
+    /// A JSON body of a wire type.
+    Json {
+        /// Status (200, 201, 202…).
+        status: u16,
+        /// Its schema.
+        schema: SchemaFn,
+    },
+    /// `204 No Content`: no body.
+    NoContent,
+    /// Not part of the API document (pages, probes, metrics).
+    Undocumented,
+}
+
+/// The shape of a route's error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorBody {
+    /// RFC 9457 problem documents.
+    Problem,
+    /// RFC 6749 §5.2 `{error, error_description}` (the OAuth token endpoint).
+    OAuth,
 }
 
 /// What a route says about itself.
@@ -32,16 +112,21 @@ pub struct Doc {
     pub summary: &'static str,
     /// Who may call it.
     pub auth: Auth,
-    /// Rate-limit policy names applied before the handler (all charged, strictest wins).
-    pub limits: Vec<&'static str>,
-    /// JSON schema of the request body, if any.
-    pub request: Option<serde_json::Value>,
-    /// Request body media type.
-    pub request_type: &'static str,
-    /// JSON schema of the success body.
-    pub response: Option<serde_json::Value>,
-    /// Success status.
-    pub status: u16,
+    /// The permission it needs (implies the role in [`Doc::auth`]).
+    pub permission: Option<Permission>,
+    /// Rate-limit policies applied before the handler (all charged, strictest wins).
+    pub limits: Vec<PolicyName>,
+    /// The request body's schema and media type.
+    pub request: Option<(SchemaFn, BodyKind)>,
+    /// Whether the body may be left out.
+    pub request_optional: bool,
+    /// The success answer.
+    pub success: Success,
+    /// Problem codes the handler itself can answer (the guards' codes are added from
+    /// the route's auth, limits, body and method).
+    pub errors: Vec<Code>,
+    /// The error body format.
+    pub error_body: ErrorBody,
     /// Whether the route is part of the `/v1` API document.
     pub in_api: bool,
     /// Scope a PAT or client token needs.
@@ -59,11 +144,13 @@ impl Doc {
             tag,
             summary,
             auth: Auth::Public,
+            permission: None,
             limits: Vec::new(),
             request: None,
-            request_type: "application/json",
-            response: None,
-            status: 200,
+            request_optional: false,
+            success: Success::Undocumented,
+            errors: Vec::new(),
+            error_body: ErrorBody::Problem,
             in_api: true,
             scope: None,
             enrolment: false,
@@ -90,48 +177,64 @@ impl Doc {
         self.auth = a;
         self
     }
-    /// Adds a rate-limit policy by name.
-    pub fn limit(mut self, policy: &'static str) -> Self {
+    /// Requires a permission: the caller must hold its least role.
+    pub fn permission(mut self, p: Permission) -> Self {
+        self.permission = Some(p);
+        self.auth = if p.min_role() >= Role::Admin {
+            Auth::Admin
+        } else {
+            Auth::Staff
+        };
+        self
+    }
+    /// Adds a rate-limit policy.
+    pub fn limit(mut self, policy: PolicyName) -> Self {
         self.limits.push(policy);
         self
     }
-    /// A JSON request body schema.
-    pub fn body(mut self, schema: serde_json::Value) -> Self {
-        self.request = Some(schema);
+    /// A JSON request body of wire type `T`.
+    pub fn request<T: schemars::JsonSchema>(mut self) -> Self {
+        self.request = Some((schema_of::<T>, BodyKind::Json));
         self
     }
-    /// A form-encoded request body schema.
-    pub fn form(mut self, schema: serde_json::Value) -> Self {
-        self.request = Some(schema);
-        self.request_type = "application/x-www-form-urlencoded";
+    /// A JSON request body that may be left out.
+    pub fn optional_request<T: schemars::JsonSchema>(mut self) -> Self {
+        self.request = Some((schema_of::<T>, BodyKind::Json));
+        self.request_optional = true;
         self
     }
-    /// The success body schema.
-    pub fn returns(mut self, status: u16, schema: serde_json::Value) -> Self {
-        self.status = status;
-        self.response = Some(schema);
+    /// A form-encoded request body of wire type `T`.
+    pub fn form<T: schemars::JsonSchema>(mut self) -> Self {
+        self.request = Some((schema_of::<T>, BodyKind::Form));
+        self
+    }
+    /// The success status and its JSON body of wire type `T`.
+    pub fn responds<T: schemars::JsonSchema>(mut self, status: u16) -> Self {
+        self.success = Success::Json {
+            status,
+            schema: schema_of::<T>,
+        };
+        self
+    }
+    /// `204 No Content`.
+    pub fn no_content(mut self) -> Self {
+        self.success = Success::NoContent;
+        self
+    }
+    /// Problem codes the handler can answer.
+    pub fn errors(mut self, codes: &[Code]) -> Self {
+        self.errors.extend_from_slice(codes);
+        self
+    }
+    /// Errors are RFC 6749 JSON, not problem documents.
+    pub fn oauth_errors(mut self) -> Self {
+        self.error_body = ErrorBody::OAuth;
         self
     }
     /// Marks a web page (not in the API document).
     pub fn page(mut self) -> Self {
         self.in_api = false;
         self
-    }
-}
-
-/// Body limits by route group (B7): credentials and tokens are small, so the
-/// authentication endpoints accept far less than the general default.
-pub fn group_body_limit(path: &str) -> Option<usize> {
-    if path.starts_with("/v1/auth/") || path.starts_with("/v1/oauth/") || path.starts_with("/v1/me")
-    {
-        Some(16 * 1024)
-    } else if path.starts_with("/v1/admin/")
-        || path.starts_with("/v1/tokens")
-        || path.starts_with("/v1/sessions")
-    {
-        Some(8 * 1024)
-    } else {
-        None
     }
 }
 
@@ -144,6 +247,8 @@ pub struct RouteInfo {
     pub path: &'static str,
     /// Its declaration.
     pub doc: Doc,
+    /// The group it was mounted in.
+    pub group: Group,
 }
 
 /// Collects routes; [`Routes::finish`] yields the router and the list.
@@ -151,6 +256,7 @@ pub struct Routes {
     state: AppState,
     router: Router<AppState>,
     mounted: Vec<RouteInfo>,
+    group: Group,
 }
 
 impl Routes {
@@ -160,7 +266,14 @@ impl Routes {
             state,
             router: Router::new(),
             mounted: Vec::new(),
+            group: Group::Web,
         }
+    }
+
+    /// Mounts the following routes in `group` (until the next call).
+    pub fn group(mut self, group: Group) -> Self {
+        self.group = group;
+        self
     }
 
     /// The state guards are built with.
@@ -176,25 +289,40 @@ impl Routes {
     {
         let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
         let mut mr = on(filter, handler);
-        if let Some(limit) = doc.body_limit.or_else(|| group_body_limit(path)) {
+        if let Some(limit) = doc.body_limit.or(self.group.body_limit()) {
             mr = mr.layer(axum::extract::DefaultBodyLimit::max(limit.min(1024 * 1024)));
         }
         if !doc.limits.is_empty() {
             mr = crate::ratelimit::layer(mr, &self.state, &doc.limits);
         }
         if !matches!(doc.auth, Auth::Public | Auth::Client) {
-            mr = crate::authn::layer(mr, &self.state, doc.auth, doc.scope, doc.enrolment);
+            mr = crate::authn::layer(
+                mr,
+                &self.state,
+                doc.auth,
+                doc.scope,
+                doc.enrolment,
+                self.group.browser(),
+            );
         }
         // Every state-changing route gets the CSRF guard, outermost, before any
         // other work; there is no way to mount one without it.
         if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
             mr = mr.route_layer(axum::middleware::from_fn_with_state(
-                self.state.clone(),
+                crate::csrf::CsrfGuard {
+                    state: self.state.clone(),
+                    browser: self.group.browser(),
+                },
                 crate::csrf::csrf_guard,
             ));
         }
         self.router = self.router.route(path, mr);
-        self.mounted.push(RouteInfo { method, path, doc });
+        self.mounted.push(RouteInfo {
+            method,
+            path,
+            doc,
+            group: self.group,
+        });
         self
     }
 

@@ -65,7 +65,7 @@ pub struct AppInner {
     /// Rate limiter (memory or Redis).
     pub limiter: rampart_security::ratelimit::Limiter,
     /// Named rate-limit policies.
-    pub policies: crate::ratelimit::Policies,
+    pub policies: crate::policies::Policies,
     /// The identity service.
     pub auth: Arc<rampart_identity::Identity>,
     /// The OpenAPI document, set when the router is built.
@@ -82,6 +82,11 @@ impl std::ops::Deref for AppState {
         &self.0
     }
 }
+
+/// The session cookie's name over TLS (production).
+pub const COOKIE_SESSION_TLS: &str = "__Host-rampart_session";
+/// The session cookie's name in development over plain http.
+pub const COOKIE_SESSION_DEV: &str = "rampart_session";
 
 /// Cookie names: `__Host-` prefixed when secure (A4), plain for local http development
 /// (browsers refuse `__Host-` cookies without `Secure`, which needs https).
@@ -100,13 +105,13 @@ impl WebConfig {
     pub fn cookie_names(&self) -> CookieNames {
         if self.secure_cookies {
             CookieNames {
-                session: "__Host-rampart_session",
+                session: COOKIE_SESSION_TLS,
                 csrf: "__Host-rampart_csrf",
                 refresh: "__Host-rampart_refresh",
             }
         } else {
             CookieNames {
-                session: "rampart_session",
+                session: COOKIE_SESSION_DEV,
                 csrf: "rampart_csrf",
                 refresh: "rampart_refresh",
             }

@@ -32,11 +32,13 @@
 //! the failure mode when Redis is unreachable.
 
 mod memory;
+mod names;
 mod redis_backend;
 
 use std::fmt;
 
 pub use memory::MemoryLimiter;
+pub use names::{PolicyName, UnknownPolicy};
 pub use redis_backend::RedisLimiter;
 
 /// Windows are clamped to this many milliseconds (~8900 years) so that

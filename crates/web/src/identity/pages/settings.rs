@@ -10,7 +10,7 @@ use super::{
 use crate::authn::{problem, Ctx, CurrentUser};
 use crate::error::{ApiError, ApiForm};
 use crate::i18n::{Lang, Tr};
-use crate::pages::Nav;
+use crate::layout::Nav;
 use crate::routes::{Auth, Doc, Routes};
 use crate::state::AppState;
 use askama::Template;
@@ -21,6 +21,7 @@ use base64::Engine as _;
 use rampart_identity::SecretString;
 use rampart_identity::{AuthError, Principal, Via};
 use rampart_kernel::{FieldError, FieldErrors};
+use rampart_security::ratelimit::PolicyName;
 use serde::Deserialize;
 
 pub(super) fn mount(r: Routes) -> Routes {
@@ -39,7 +40,7 @@ pub(super) fn mount(r: Routes) -> Routes {
         .post(
             "/settings/password",
             password_submit,
-            page("Change the password").limit("auth"),
+            page("Change the password").limit(PolicyName::Auth),
         )
         .get(
             "/settings/2fa",
@@ -56,12 +57,14 @@ pub(super) fn mount(r: Routes) -> Routes {
             totp_confirm,
             page("Confirm two-factor enrolment")
                 .enrolment()
-                .limit("totp"),
+                .limit(PolicyName::Totp),
         )
         .post(
             "/settings/2fa/disable",
             totp_disable,
-            page("Turn two-factor off").enrolment().limit("totp"),
+            page("Turn two-factor off")
+                .enrolment()
+                .limit(PolicyName::Totp),
         )
         .get("/settings/sessions", sessions_page, page("Device sessions"))
         .post(
@@ -82,7 +85,7 @@ pub(super) fn mount(r: Routes) -> Routes {
         .post(
             "/settings/tokens",
             token_create,
-            page("Create a personal access token").limit("auth"),
+            page("Create a personal access token").limit(PolicyName::Auth),
         )
         .post(
             "/settings/tokens/{id}/delete",
@@ -133,7 +136,7 @@ struct NoticeQuery {
 // ----- overview and language ----------------------------------------------------
 
 #[derive(Template)]
-#[template(path = "settings.html")]
+#[template(path = "identity/settings.html")]
 struct OverviewPage {
     tr: Tr,
     nav: Nav,
@@ -191,7 +194,7 @@ async fn set_language(
 // ----- password ------------------------------------------------------------------
 
 #[derive(Template)]
-#[template(path = "settings_password.html")]
+#[template(path = "identity/settings_password.html")]
 struct PasswordPage {
     tr: Tr,
     nav: Nav,
@@ -264,7 +267,7 @@ struct Enrolment {
 }
 
 #[derive(Template)]
-#[template(path = "settings_2fa.html")]
+#[template(path = "identity/settings_2fa.html")]
 struct TotpPage {
     tr: Tr,
     nav: Nav,
@@ -417,7 +420,7 @@ struct SessionView {
 }
 
 #[derive(Template)]
-#[template(path = "settings_sessions.html")]
+#[template(path = "identity/settings_sessions.html")]
 struct SessionsPage {
     tr: Tr,
     nav: Nav,
@@ -499,7 +502,7 @@ struct TokenView {
 }
 
 #[derive(Template)]
-#[template(path = "settings_tokens.html")]
+#[template(path = "identity/settings_tokens.html")]
 struct TokensPage {
     tr: Tr,
     nav: Nav,
@@ -547,9 +550,9 @@ async fn tokens_page(
         nav: f.nav(&p),
         csrf_token: f.token.clone(),
         tokens: token_views(&s, p.user_id()).await?,
-        scopes: rampart_identity::Scope::ALL
+        scopes: rampart_identity::Scope::NAMES
             .iter()
-            .map(|s| (s.as_str(), false))
+            .map(|s| (*s, false))
             .collect(),
         name: String::new(),
         expires_in_days: String::new(),
@@ -611,14 +614,9 @@ async fn token_create(
         nav: f.nav(&p),
         csrf_token: f.token.clone(),
         tokens: token_views(&s, p.user_id()).await?,
-        scopes: rampart_identity::Scope::ALL
+        scopes: rampart_identity::Scope::NAMES
             .iter()
-            .map(|sc| {
-                (
-                    sc.as_str(),
-                    !created && scopes.iter().any(|x| x == sc.as_str()),
-                )
-            })
+            .map(|sc| (*sc, !created && scopes.iter().any(|x| x == sc)))
             .collect(),
         name: if created { String::new() } else { name },
         expires_in_days: if created { String::new() } else { days_raw },

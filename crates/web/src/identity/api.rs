@@ -1,159 +1,303 @@
 //! The identity API under `/v1` (fixed endpoints in shared/spec/api.md).
 
+use super::wire::*;
 use crate::authn::{Ctx, CurrentUser};
+use crate::codes::Code;
 use crate::csrf;
 use crate::error::{ApiError, ApiForm, ApiJson};
-use crate::routes::{Auth, Doc, Routes};
+use crate::routes::{Auth, Doc, Group, Routes};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rampart_identity::SecretString;
 use rampart_identity::{AuthError, Principal, RegisterInput, TokenPair, Via};
 use rampart_kernel::account::{AccountStatus, Role};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use rampart_kernel::Permission;
+use rampart_security::ratelimit::PolicyName;
 
 /// Mounts the identity API.
 pub fn mount(r: Routes) -> Routes {
-    r.post(
-        "/v1/auth/register",
-        register,
-        Doc::new("auth", "Create an account (invite code when required)")
-            .limit("auth")
-            .body(json!({"type": "object", "required": ["username", "password"], "properties": {
-                "username": {"type": "string", "minLength": 3, "maxLength": 32},
-                "email": {"type": "string", "maxLength": 254},
-                "password": {"type": "string", "minLength": 8, "maxLength": 128},
-                "invite_code": {"type": "string"}, "referral_code": {"type": "string"}}}))
-            .returns(201, json!({"type": "object", "properties": {"id": {"type": "string"}, "username": {"type": "string"}}})),
-    )
-    .post(
-        "/v1/auth/token",
-        token,
-        Doc::new("auth", "Log in; returns an access token and sets the refresh cookie")
-            .limit("auth")
-            .limit("login")
-            .limit("login_ceiling")
-            .body(json!({"type": "object", "required": ["login", "password"], "properties": {
-                "login": {"type": "string", "description": "username or e-mail"},
-                "password": {"type": "string"}, "totp": {"type": "string"},
-                "client": {"type": "string", "enum": ["browser", "native"]}}}))
-            .returns(200, token_schema()),
-    )
-    .post(
-        "/v1/auth/refresh",
-        refresh,
-        Doc::new("auth", "Rotate the refresh token (cookie + X-CSRF-Token, or body)")
-            .limit("auth")
-            .body(json!({"type": "object", "properties": {"refresh_token": {"type": "string"}}}))
-            .returns(200, token_schema()),
-    )
-    .post("/v1/auth/logout", logout, Doc::new("auth", "Revoke the session and its refresh family").returns(204, json!({})))
-    .get("/v1/auth/csrf", csrf_token, Doc::new("auth", "The CSRF token of the current cookie session").returns(200, json!({"type": "object", "properties": {"csrf_token": {"type": "string"}}})))
-    .post(
-        "/v1/auth/password-reset",
-        reset_request,
-        Doc::new("auth", "Request a password reset (always the same answer)")
-            .limit("password_reset")
-            .body(json!({"type": "object", "required": ["login"], "properties": {"login": {"type": "string"}}}))
-            .returns(202, json!({"type": "object"})),
-    )
-    .post(
-        "/v1/auth/password-reset/confirm",
-        reset_confirm,
-        Doc::new("auth", "Set a new password with a reset token")
-            .limit("auth")
-            .body(json!({"type": "object", "required": ["token", "password"], "properties": {"token": {"type": "string"}, "password": {"type": "string"}}}))
-            .returns(204, json!({})),
-    )
-    .get("/v1/me", me, Doc::new("account", "The signed-in account").auth(Auth::User).scope(rampart_identity::Scope::ProfileRead).enrolment())
-    .post(
-        "/v1/me/password",
-        change_password,
-        Doc::new("account", "Change the password (ends every other session)")
-            .auth(Auth::User)
+    use Code::*;
+    let user = || Doc::new("account", "").auth(Auth::User);
+    r.group(Group::Auth)
+        .post(
+            "/v1/auth/register",
+            register,
+            Doc::new("auth", "Create an account (invite code when required)")
+                .limit(PolicyName::Auth)
+                .request::<RegisterRequest>()
+                .responds::<RegisterResponse>(201)
+                .errors(&[
+                    ValidationFailed,
+                    Conflict,
+                    InviteRequired,
+                    InviteInvalid,
+                    Busy,
+                ]),
+        )
+        .post(
+            "/v1/auth/token",
+            token,
+            Doc::new(
+                "auth",
+                "Log in; returns an access token and sets the refresh cookie",
+            )
+            .limit(PolicyName::Auth)
+            .limit(PolicyName::Login)
+            .limit(PolicyName::LoginCeiling)
+            .request::<TokenRequest>()
+            .responds::<TokenResponse>(200)
+            .errors(&[
+                ValidationFailed,
+                InvalidCredentials,
+                TotpRequired,
+                TotpInvalid,
+                Busy,
+            ]),
+        )
+        .post(
+            "/v1/auth/refresh",
+            refresh,
+            Doc::new(
+                "auth",
+                "Rotate the refresh token (cookie + X-CSRF-Token, or body)",
+            )
+            .limit(PolicyName::Auth)
+            .optional_request::<RefreshRequest>()
+            .responds::<TokenResponse>(200)
+            .errors(&[
+                TokenInvalid,
+                TokenRevoked,
+                RefreshReused,
+                RefreshTokenExpired,
+            ]),
+        )
+        .post(
+            "/v1/auth/logout",
+            logout,
+            Doc::new("auth", "Revoke the session and its refresh family")
+                .optional_request::<RefreshRequest>()
+                .no_content()
+                .errors(&[Unauthorized, TokenInvalid, TokenExpired, TokenRevoked]),
+        )
+        .get(
+            "/v1/auth/csrf",
+            csrf_token,
+            Doc::new("auth", "The CSRF token of the current cookie session")
+                .responds::<CsrfResponse>(200),
+        )
+        .post(
+            "/v1/auth/password-reset",
+            reset_request,
+            Doc::new("auth", "Request a password reset (always the same answer)")
+                .limit(PolicyName::PasswordReset)
+                .request::<ResetRequest>()
+                .responds::<MessageResponse>(202),
+        )
+        .post(
+            "/v1/auth/password-reset/confirm",
+            reset_confirm,
+            Doc::new("auth", "Set a new password with a reset token")
+                .limit(PolicyName::Auth)
+                .request::<ResetConfirmRequest>()
+                .no_content()
+                .errors(&[ValidationFailed, ResetTokenInvalid, Busy]),
+        )
+        .get(
+            "/v1/me",
+            me,
+            Doc {
+                summary: "The signed-in account",
+                ..user()
+            }
+            .scope(rampart_identity::Scope::ProfileRead)
+            .enrolment()
+            .responds::<MeResponse>(200),
+        )
+        .post(
+            "/v1/me/password",
+            change_password,
+            Doc {
+                summary: "Change the password (ends every other session)",
+                ..user()
+            }
             .scope(rampart_identity::Scope::ProfileWrite)
-            .limit("auth")
-            .body(json!({"type": "object", "required": ["current_password", "new_password"], "properties": {"current_password": {"type": "string"}, "new_password": {"type": "string"}}}))
-            .returns(204, json!({})),
-    )
-    .post("/v1/me/totp", totp_begin, Doc::new("account", "Begin TOTP enrolment").auth(Auth::User).scope(rampart_identity::Scope::ProfileWrite).enrolment())
-    .post(
-        "/v1/me/totp/confirm",
-        totp_confirm,
-        Doc::new("account", "Confirm TOTP enrolment; returns recovery codes once")
-            .auth(Auth::User)
-            .limit("totp")
+            .limit(PolicyName::Auth)
+            .request::<ChangePasswordRequest>()
+            .no_content()
+            .errors(&[ValidationFailed, InvalidCredentials, Busy]),
+        )
+        .post(
+            "/v1/me/totp",
+            totp_begin,
+            Doc {
+                summary: "Begin TOTP enrolment",
+                ..user()
+            }
             .scope(rampart_identity::Scope::ProfileWrite)
             .enrolment()
-            .body(json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}})),
-    )
-    .post(
-        "/v1/me/totp/disable",
-        totp_disable,
-        Doc::new("account", "Turn TOTP off (not for admins)")
-            .auth(Auth::User)
-            .limit("totp")
+            .responds::<TotpBeginResponse>(200)
+            .errors(&[Conflict]),
+        )
+        .post(
+            "/v1/me/totp/confirm",
+            totp_confirm,
+            Doc {
+                summary: "Confirm TOTP enrolment; returns recovery codes once",
+                ..user()
+            }
+            .limit(PolicyName::Totp)
             .scope(rampart_identity::Scope::ProfileWrite)
-            .body(json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}})),
-    )
-    .get("/v1/sessions", list_sessions, Doc::new("sessions", "List device sessions").auth(Auth::User).scope(rampart_identity::Scope::SessionsRead))
-    .delete("/v1/sessions", revoke_other_sessions, Doc::new("sessions", "Revoke every session but the current one").auth(Auth::User).scope(rampart_identity::Scope::SessionsWrite))
-    .delete("/v1/sessions/{id}", revoke_session, Doc::new("sessions", "Revoke one session").auth(Auth::User).scope(rampart_identity::Scope::SessionsWrite))
-    .get("/v1/tokens", list_tokens, Doc::new("tokens", "List personal access tokens").auth(Auth::User))
-    .post(
-        "/v1/tokens",
-        create_token,
-        Doc::new("tokens", "Create a personal access token (shown once)")
-            .auth(Auth::User)
-            .limit("auth")
-            .body(json!({"type": "object", "required": ["name", "scopes"], "properties": {"name": {"type": "string", "maxLength": 100},
-                "scopes": {"type": "array", "items": {"type": "string", "enum": rampart_identity::Scope::ALL.map(rampart_identity::Scope::as_str)}}, "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 366}}}))
-            .returns(201, json!({"type": "object"})),
-    )
-    .patch(
-        "/v1/tokens/{id}",
-        update_token,
-        Doc::new("tokens", "Rename, re-scope or change the expiry of a token")
-            .auth(Auth::User)
-            .body(json!({"type": "object", "properties": {"name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}, "expires_in_days": {"type": ["integer", "null"]}}})),
-    )
-    .delete("/v1/tokens/{id}", delete_token, Doc::new("tokens", "Delete a token").auth(Auth::User))
-    .post(
-        "/v1/oauth/token",
-        oauth_token,
-        Doc::new("oauth", "OAuth 2.0 token endpoint (refresh_token, client_credentials)")
+            .enrolment()
+            .request::<CodeRequest>()
+            .responds::<RecoveryCodesResponse>(200)
+            .errors(&[TotpInvalid, Conflict]),
+        )
+        .post(
+            "/v1/me/totp/disable",
+            totp_disable,
+            Doc {
+                summary: "Turn TOTP off (not for admins)",
+                ..user()
+            }
+            .limit(PolicyName::Totp)
+            .scope(rampart_identity::Scope::ProfileWrite)
+            .request::<CodeRequest>()
+            .no_content()
+            .errors(&[TotpInvalid]),
+        )
+        .post(
+            "/v1/oauth/token",
+            oauth_token,
+            Doc::new(
+                "oauth",
+                "OAuth 2.0 token endpoint (refresh_token, client_credentials)",
+            )
             .auth(Auth::Client)
-            .limit("auth")
-            .form(json!({"type": "object", "required": ["grant_type"], "properties": {"grant_type": {"type": "string", "enum": ["refresh_token", "client_credentials"]},
-                "refresh_token": {"type": "string"}, "client_id": {"type": "string"}, "client_secret": {"type": "string"}, "scope": {"type": "string"}}})),
-    )
-    .get("/.well-known/jwks.json", jwks, Doc::new("auth", "Public signing keys (active and still validating)"))
-    .post("/v1/admin/users/{id}/ban", ban, Doc::new("admin", "Ban a user (ends every session and token)").auth(Auth::Staff))
-    .post("/v1/admin/users/{id}/unban", unban, Doc::new("admin", "Lift a ban").auth(Auth::Staff))
-    .post(
-        "/v1/admin/users/{id}/role",
-        set_role,
-        Doc::new("admin", "Change a user's role").auth(Auth::Admin).body(json!({"type": "object", "required": ["role"], "properties": {"role": {"type": "string"}}})),
-    )
-    .post(
-        "/v1/admin/invites",
-        create_invite,
-        Doc::new("admin", "Create an invite code (shown once)").auth(Auth::Admin).body(json!({"type": "object", "properties": {"max_uses": {"type": "integer"}, "expires_in_days": {"type": "integer"}}})),
-    )
-    .delete("/v1/admin/invites/{id}", revoke_invite, Doc::new("admin", "Revoke an invite code").auth(Auth::Admin))
-    .post(
-        "/v1/admin/oauth-clients",
-        create_client,
-        Doc::new("admin", "Register an OAuth client (secret shown once)").auth(Auth::Admin).body(json!({"type": "object", "required": ["name", "scopes"], "properties": {"name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}}})),
-    )
-}
-
-fn token_schema() -> Value {
-    json!({"type": "object", "properties": {"access_token": {"type": "string"}, "token_type": {"type": "string"},
-        "expires_in": {"type": "integer"}, "refresh_token": {"type": "string"}, "session_id": {"type": "string"}, "csrf_token": {"type": "string"}}})
+            .limit(PolicyName::Auth)
+            .form::<OauthTokenRequest>()
+            .responds::<OauthTokenResponse>(200)
+            .oauth_errors(),
+        )
+        .group(Group::Manage)
+        .get(
+            "/v1/sessions",
+            list_sessions,
+            Doc::new("sessions", "List device sessions")
+                .auth(Auth::User)
+                .scope(rampart_identity::Scope::SessionsRead)
+                .responds::<SessionList>(200),
+        )
+        .delete(
+            "/v1/sessions",
+            revoke_other_sessions,
+            Doc::new("sessions", "Revoke every session but the current one")
+                .auth(Auth::User)
+                .scope(rampart_identity::Scope::SessionsWrite)
+                .responds::<RevokedResponse>(200),
+        )
+        .delete(
+            "/v1/sessions/{id}",
+            revoke_session,
+            Doc::new("sessions", "Revoke one session")
+                .auth(Auth::User)
+                .scope(rampart_identity::Scope::SessionsWrite)
+                .no_content()
+                .errors(&[NotFound]),
+        )
+        .get(
+            "/v1/tokens",
+            list_tokens,
+            Doc::new("tokens", "List personal access tokens")
+                .auth(Auth::User)
+                .responds::<TokenList>(200),
+        )
+        .post(
+            "/v1/tokens",
+            create_token,
+            Doc::new("tokens", "Create a personal access token (shown once)")
+                .auth(Auth::User)
+                .limit(PolicyName::Auth)
+                .request::<CreateTokenRequest>()
+                .responds::<CreatedToken>(201)
+                .errors(&[ValidationFailed, Conflict]),
+        )
+        .patch(
+            "/v1/tokens/{id}",
+            update_token,
+            Doc::new("tokens", "Rename, re-scope or change the expiry of a token")
+                .auth(Auth::User)
+                .request::<UpdateTokenRequest>()
+                .responds::<TokenView>(200)
+                .errors(&[ValidationFailed, NotFound, Conflict]),
+        )
+        .delete(
+            "/v1/tokens/{id}",
+            delete_token,
+            Doc::new("tokens", "Delete a token")
+                .auth(Auth::User)
+                .no_content()
+                .errors(&[NotFound]),
+        )
+        .post(
+            "/v1/admin/users/{id}/ban",
+            ban,
+            Doc::new("admin", "Ban a user (ends every session and token)")
+                .permission(Permission::BanUser)
+                .no_content()
+                .errors(&[NotFound]),
+        )
+        .post(
+            "/v1/admin/users/{id}/unban",
+            unban,
+            Doc::new("admin", "Lift a ban")
+                .permission(Permission::BanUser)
+                .no_content()
+                .errors(&[NotFound]),
+        )
+        .post(
+            "/v1/admin/users/{id}/role",
+            set_role,
+            Doc::new("admin", "Change a user's role")
+                .permission(Permission::GrantRole)
+                .request::<RoleRequest>()
+                .no_content()
+                .errors(&[ValidationFailed, NotFound]),
+        )
+        .post(
+            "/v1/admin/invites",
+            create_invite,
+            Doc::new("admin", "Create an invite code (shown once)")
+                .permission(Permission::ManageInvites)
+                .request::<InviteRequest>()
+                .responds::<InviteCreated>(201)
+                .errors(&[ValidationFailed]),
+        )
+        .delete(
+            "/v1/admin/invites/{id}",
+            revoke_invite,
+            Doc::new("admin", "Revoke an invite code")
+                .permission(Permission::ManageInvites)
+                .no_content()
+                .errors(&[NotFound]),
+        )
+        .post(
+            "/v1/admin/oauth-clients",
+            create_client,
+            Doc::new("admin", "Register an OAuth client (secret shown once)")
+                .permission(Permission::ManageOauthClients)
+                .request::<ClientRequest>()
+                .responds::<ClientCreated>(201)
+                .errors(&[ValidationFailed]),
+        )
+        .group(Group::Api)
+        .get(
+            "/.well-known/jwks.json",
+            jwks,
+            Doc::new("auth", "Public signing keys (active and still validating)")
+                .responds::<Jwks>(200),
+        )
 }
 
 fn set_cookie(resp: &mut Response, value: String) {
@@ -166,16 +310,14 @@ fn token_response(s: &AppState, pair: TokenPair, native: bool, status: StatusCod
     let names = s.config.cookie_names();
     let cookie_value = format!("{}.{}", pair.session_id, pair.refresh_token);
     let csrf_token = s.csrf.token_for(&format!("sid:{}", pair.session_id));
-    let mut body = json!({
-        "access_token": pair.access_token,
-        "token_type": "Bearer",
-        "expires_in": pair.expires_in,
-        "session_id": pair.session_id,
-        "csrf_token": csrf_token,
-    });
-    if native {
-        body["refresh_token"] = Value::String(pair.refresh_token);
-    }
+    let body = TokenResponse {
+        access_token: pair.access_token,
+        token_type: "Bearer",
+        expires_in: pair.expires_in,
+        session_id: pair.session_id,
+        csrf_token,
+        refresh_token: native.then_some(pair.refresh_token),
+    };
     let mut resp = (status, Json(body)).into_response();
     if !native {
         set_cookie(
@@ -190,20 +332,10 @@ fn token_response(s: &AppState, pair: TokenPair, native: bool, status: StatusCod
     resp
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterBody {
-    username: String,
-    email: Option<String>,
-    password: SecretString,
-    invite_code: Option<String>,
-    referral_code: Option<String>,
-}
-
 async fn register(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiJson(b): ApiJson<RegisterBody>,
+    ApiJson(b): ApiJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let u = s
         .auth
@@ -220,27 +352,19 @@ async fn register(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({"id": u.id.as_str(), "username": u.username, "referral_code": u.referral_code}),
-        ),
+        Json(RegisterResponse {
+            id: u.id.into_string(),
+            username: u.username,
+            referral_code: u.referral_code,
+        }),
     )
         .into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenBody {
-    #[serde(alias = "username", alias = "email")]
-    login: String,
-    password: SecretString,
-    totp: Option<String>,
-    client: Option<String>,
 }
 
 async fn token(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiJson(b): ApiJson<TokenBody>,
+    ApiJson(b): ApiJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
     let native = match b.client.as_deref() {
         None | Some("browser") => false,
@@ -256,12 +380,6 @@ async fn token(
         .login_api(&b.login, &b.password, b.totp.as_deref(), &ctx)
         .await?;
     Ok(token_response(&s, pair, native, StatusCode::OK))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RefreshBody {
-    refresh_token: Option<String>,
 }
 
 /// The refresh token of a request: the body (native clients) or the cookie.
@@ -305,7 +423,7 @@ async fn refresh(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let b: RefreshBody = optional_json(&headers, body).await?;
+    let b: RefreshRequest = optional_json(&headers, body).await?;
     let Some((token, native)) = presented_refresh(&s, &headers, b.refresh_token) else {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "token_invalid"));
     };
@@ -319,7 +437,7 @@ async fn logout(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let b: RefreshBody = optional_json(&headers, body).await?;
+    let b: RefreshRequest = optional_json(&headers, body).await?;
     let names = s.config.cookie_names();
     let mut sid: Option<String> = None;
     if headers.contains_key(header::AUTHORIZATION) {
@@ -367,46 +485,34 @@ async fn logout(
 
 async fn csrf_token(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (token, cookie) = csrf::token_or_pre_session(&s, &headers);
-    let mut resp = Json(json!({"csrf_token": token})).into_response();
+    let mut resp = Json(CsrfResponse { csrf_token: token }).into_response();
     if let Some(c) = cookie {
         set_cookie(&mut resp, c);
     }
     resp
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResetRequestBody {
-    #[serde(alias = "email", alias = "username")]
-    login: String,
-}
-
 async fn reset_request(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    ApiJson(b): ApiJson<ResetRequestBody>,
+    ApiJson(b): ApiJson<ResetRequest>,
 ) -> Response {
     s.auth.request_reset(&b.login, &ctx);
-    let lang = crate::handlers::ops::lang_of(&headers);
+    let lang = crate::i18n::lang_of(&headers);
     (
         StatusCode::ACCEPTED,
-        Json(json!({"message": crate::i18n::t(lang, "reset.generic")})),
+        Json(MessageResponse {
+            message: crate::i18n::t(lang, "reset.generic").to_owned(),
+        }),
     )
         .into_response()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResetConfirmBody {
-    token: String,
-    password: SecretString,
 }
 
 async fn reset_confirm(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiJson(b): ApiJson<ResetConfirmBody>,
+    ApiJson(b): ApiJson<ResetConfirmRequest>,
 ) -> Result<StatusCode, ApiError> {
     s.auth.confirm_reset(&b.token, &b.password, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -421,26 +527,23 @@ fn via_name(p: &Principal) -> &'static str {
     }
 }
 
-async fn me(CurrentUser(p): CurrentUser) -> Json<Value> {
-    Json(json!({
-        "id": p.user_id(), "username": p.username, "role": p.role.as_str(),
-        "totp_enabled": p.totp_enabled, "language": p.language, "authenticated_via": via_name(&p),
-        "totp_enrolment_required": p.must_enrol_totp(),
-    }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangePasswordBody {
-    current_password: SecretString,
-    new_password: SecretString,
+async fn me(CurrentUser(p): CurrentUser) -> Json<MeResponse> {
+    Json(MeResponse {
+        authenticated_via: via_name(&p),
+        totp_enrolment_required: p.must_enrol_totp(),
+        role: p.role.as_str(),
+        id: p.user_id().to_owned(),
+        username: p.username,
+        totp_enabled: p.totp_enabled,
+        language: p.language,
+    })
 }
 
 async fn change_password(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
-    ApiJson(b): ApiJson<ChangePasswordBody>,
+    ApiJson(b): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
     interactive(&p)?;
     s.auth
@@ -452,70 +555,80 @@ async fn change_password(
 async fn totp_begin(
     State(s): State<AppState>,
     CurrentUser(p): CurrentUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TotpBeginResponse>, ApiError> {
     interactive(&p)?;
-    let (uri, svg, secret) = s.auth.totp_begin(&p).await?;
-    Ok(Json(
-        json!({"otpauth_uri": uri, "secret": secret, "qr_svg": svg}),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CodeBody {
-    code: String,
+    let (otpauth_uri, qr_svg, secret) = s.auth.totp_begin(&p).await?;
+    Ok(Json(TotpBeginResponse {
+        otpauth_uri,
+        secret,
+        qr_svg,
+    }))
 }
 
 async fn totp_confirm(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
-    ApiJson(b): ApiJson<CodeBody>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(b): ApiJson<CodeRequest>,
+) -> Result<Json<RecoveryCodesResponse>, ApiError> {
     interactive(&p)?;
-    let codes = s.auth.totp_confirm(&p, &b.code, &ctx).await?;
-    Ok(Json(json!({"recovery_codes": codes})))
+    let recovery_codes = s.auth.totp_confirm(&p, &b.code, &ctx).await?;
+    Ok(Json(RecoveryCodesResponse { recovery_codes }))
 }
 
 async fn totp_disable(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
-    ApiJson(b): ApiJson<CodeBody>,
+    ApiJson(b): ApiJson<CodeRequest>,
 ) -> Result<StatusCode, ApiError> {
     interactive(&p)?;
     s.auth.totp_disable(&p, &b.code, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn session_json(row: &rampart_identity::sessions::DeviceSession, current: Option<&str>) -> Value {
-    json!({
-        "id": row.id, "kind": row.kind, "device": row.ua_family, "user_agent": row.user_agent,
-        "ip_prefix": row.ip_prefix, "created_at": row.created_at, "last_seen_at": row.last_seen_at,
-        "expires_at": row.expires_at, "current": current == Some(row.id.as_str()),
-    })
+fn session_view(
+    row: rampart_identity::sessions::DeviceSession,
+    current: Option<&str>,
+) -> SessionView {
+    SessionView {
+        current: current == Some(row.id.as_str()),
+        id: row.id,
+        kind: row.kind,
+        device: row.ua_family,
+        user_agent: row.user_agent,
+        ip_prefix: row.ip_prefix,
+        created_at: row.created_at,
+        last_seen_at: row.last_seen_at,
+        expires_at: row.expires_at,
+    }
 }
 
 async fn list_sessions(
     State(s): State<AppState>,
     CurrentUser(p): CurrentUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionList>, ApiError> {
     let rows = s.auth.list_sessions(p.user_id()).await?;
-    Ok(Json(
-        json!({"sessions": rows.iter().map(|r| session_json(r, p.session_id())).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(SessionList {
+        sessions: rows
+            .into_iter()
+            .map(|r| session_view(r, p.session_id()))
+            .collect(),
+    }))
 }
 
 async fn revoke_other_sessions(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RevokedResponse>, ApiError> {
     let n = s
         .auth
         .revoke_all(p.user_id(), p.session_id(), "user", &ctx)
         .await?;
-    Ok(Json(json!({"revoked": n})))
+    Ok(Json(RevokedResponse {
+        revoked: u64::try_from(n).unwrap_or(u64::MAX),
+    }))
 }
 
 async fn revoke_session(
@@ -528,9 +641,16 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn pat_json(r: &rampart_identity::pats::PatInfo) -> Value {
-    json!({"id": r.id, "name": r.name, "prefix": r.display_prefix, "scopes": r.scopes.iter().map(rampart_identity::Scope::as_str).collect::<Vec<_>>(),
-        "created_at": r.created_at, "expires_at": r.expires_at, "last_used_at": r.last_used_at})
+fn token_view(r: rampart_identity::pats::PatInfo) -> TokenView {
+    TokenView {
+        scopes: r.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        id: r.id,
+        name: r.name,
+        prefix: r.display_prefix,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        last_used_at: r.last_used_at,
+    }
 }
 
 /// Credential management (PATs, password, TOTP) needs an interactive credential: a
@@ -546,52 +666,30 @@ fn interactive(p: &Principal) -> Result<(), ApiError> {
 async fn list_tokens(
     State(s): State<AppState>,
     CurrentUser(p): CurrentUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokenList>, ApiError> {
     interactive(&p)?;
     let rows = s.auth.list_pats(p.user_id()).await?;
-    Ok(Json(
-        json!({"tokens": rows.iter().map(pat_json).collect::<Vec<_>>()}),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateTokenBody {
-    name: String,
-    scopes: Vec<String>,
-    expires_in_days: Option<i64>,
+    Ok(Json(TokenList {
+        tokens: rows.into_iter().map(token_view).collect(),
+    }))
 }
 
 async fn create_token(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
-    ApiJson(b): ApiJson<CreateTokenBody>,
+    ApiJson(b): ApiJson<CreateTokenRequest>,
 ) -> Result<Response, ApiError> {
     interactive(&p)?;
     let (row, token) = s
         .auth
         .create_pat(&p, &b.name, &b.scopes, b.expires_in_days, &ctx)
         .await?;
-    let mut v = pat_json(&row);
-    v["token"] = Value::String(token);
-    Ok((StatusCode::CREATED, Json(v)).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateTokenBody {
-    name: Option<String>,
-    scopes: Option<Vec<String>>,
-    #[serde(default, with = "double_option")]
-    expires_in_days: Option<Option<i64>>,
-}
-
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-        Option::<i64>::deserialize(d).map(Some)
-    }
+    let body = CreatedToken {
+        view: token_view(row),
+        token,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 async fn update_token(
@@ -599,8 +697,8 @@ async fn update_token(
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
     Path(id): Path<String>,
-    ApiJson(b): ApiJson<UpdateTokenBody>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(b): ApiJson<UpdateTokenRequest>,
+) -> Result<Json<TokenView>, ApiError> {
     interactive(&p)?;
     let row = s
         .auth
@@ -613,7 +711,7 @@ async fn update_token(
             &ctx,
         )
         .await?;
-    Ok(Json(pat_json(&row)))
+    Ok(Json(token_view(row)))
 }
 
 async fn delete_token(
@@ -627,20 +725,14 @@ async fn delete_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct OauthForm {
-    grant_type: Option<String>,
-    refresh_token: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    scope: Option<String>,
-}
-
 /// RFC 6749 §5.2 error body (not a problem document: OAuth clients expect this).
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+fn oauth_error(status: StatusCode, error: &'static str, description: &str) -> Response {
     let mut r = (
         status,
-        Json(json!({"error": error, "error_description": description})),
+        Json(OauthError {
+            error,
+            error_description: description.to_owned(),
+        }),
     )
         .into_response();
     r.headers_mut()
@@ -669,7 +761,7 @@ async fn oauth_token(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    form: Result<ApiForm<OauthForm>, ApiError>,
+    form: Result<ApiForm<OauthTokenRequest>, ApiError>,
 ) -> Response {
     let Ok(ApiForm(f)) = form else {
         return oauth_error(
@@ -688,8 +780,19 @@ async fn oauth_token(
                 );
             };
             match s.auth.refresh(&t, &ctx).await {
-                Ok(pair) => Json(json!({"access_token": pair.access_token, "token_type": "Bearer", "expires_in": pair.expires_in, "refresh_token": pair.refresh_token})).into_response(),
-                Err(AuthError::Busy) => oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again"),
+                Ok(pair) => Json(OauthTokenResponse {
+                    access_token: pair.access_token,
+                    token_type: "Bearer",
+                    expires_in: pair.expires_in,
+                    refresh_token: Some(pair.refresh_token),
+                    scope: None,
+                })
+                .into_response(),
+                Err(AuthError::Busy) => oauth_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "try again",
+                ),
                 Err(AuthError::Internal(m)) => problem_internal(m),
                 Err(e) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &e.to_string()),
             }
@@ -704,11 +807,30 @@ async fn oauth_token(
                     "client authentication failed",
                 );
             };
-            match s.auth.client_credentials(&id, &secret, f.scope.as_deref()).await {
-                Ok((token, scope)) => Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": s.auth.config().access_ttl_secs, "scope": scope})).into_response(),
-                Err(AuthError::InsufficientScope) => oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "scope not allowed for this client"),
+            match s
+                .auth
+                .client_credentials(&id, &secret, f.scope.as_deref())
+                .await
+            {
+                Ok((token, scope)) => Json(OauthTokenResponse {
+                    access_token: token,
+                    token_type: "Bearer",
+                    expires_in: s.auth.config().access_ttl_secs,
+                    refresh_token: None,
+                    scope: Some(scope),
+                })
+                .into_response(),
+                Err(AuthError::InsufficientScope) => oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    "scope not allowed for this client",
+                ),
                 Err(AuthError::Internal(m)) => problem_internal(m),
-                Err(_) => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed"),
+                Err(_) => oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "client authentication failed",
+                ),
             }
         }
         Some(_) => oauth_error(
@@ -774,18 +896,12 @@ async fn guard_target(s: &AppState, p: &Principal, id: &str) -> Result<Role, Api
     Ok(role)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RoleBody {
-    role: String,
-}
-
 async fn set_role(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
     Path(id): Path<String>,
-    ApiJson(b): ApiJson<RoleBody>,
+    ApiJson(b): ApiJson<RoleRequest>,
 ) -> Result<StatusCode, ApiError> {
     let role: Role = b.role.parse().map_err(|_| {
         ApiError::validation(rampart_kernel::FieldErrors(vec![
@@ -800,18 +916,11 @@ async fn set_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InviteBody {
-    max_uses: Option<i64>,
-    expires_in_days: Option<i64>,
-}
-
 async fn create_invite(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
-    ApiJson(b): ApiJson<InviteBody>,
+    ApiJson(b): ApiJson<InviteRequest>,
 ) -> Result<Response, ApiError> {
     let (id, code) = s
         .auth
@@ -822,7 +931,7 @@ async fn create_invite(
             &ctx,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "code": code}))).into_response())
+    Ok((StatusCode::CREATED, Json(InviteCreated { id, code })).into_response())
 }
 
 async fn revoke_invite(
@@ -835,18 +944,11 @@ async fn revoke_invite(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClientBody {
-    name: String,
-    scopes: Vec<String>,
-}
-
 async fn create_client(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
-    ApiJson(b): ApiJson<ClientBody>,
+    ApiJson(b): ApiJson<ClientRequest>,
 ) -> Result<Response, ApiError> {
     let (id, secret) = s
         .auth
@@ -854,7 +956,10 @@ async fn create_client(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"client_id": id, "client_secret": secret})),
+        Json(ClientCreated {
+            client_id: id,
+            client_secret: secret,
+        }),
     )
         .into_response())
 }

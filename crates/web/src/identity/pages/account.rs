@@ -7,7 +7,7 @@ use super::{
 use crate::authn::{problem, Ctx, MaybeUser};
 use crate::error::{ApiError, ApiForm};
 use crate::i18n::{Lang, Tr};
-use crate::pages::Nav;
+use crate::layout::Nav;
 use crate::routes::{Doc, Routes};
 use crate::state::AppState;
 use askama::Template;
@@ -17,6 +17,7 @@ use axum::response::Response;
 use rampart_identity::SecretString;
 use rampart_identity::{AuthError, ClientCtx, RegisterInput};
 use rampart_security::events::SecurityEvent;
+use rampart_security::ratelimit::PolicyName;
 use serde::Deserialize;
 
 pub(super) fn mount(r: Routes) -> Routes {
@@ -26,9 +27,9 @@ pub(super) fn mount(r: Routes) -> Routes {
             login_submit,
             Doc::new("web", "Log in with a form; sets the session cookie")
                 .page()
-                .limit("auth")
-                .limit("login")
-                .limit("login_ceiling"),
+                .limit(PolicyName::Auth)
+                .limit(PolicyName::Login)
+                .limit(PolicyName::LoginCeiling),
         )
         .get(
             "/register",
@@ -40,7 +41,7 @@ pub(super) fn mount(r: Routes) -> Routes {
             register_submit,
             Doc::new("web", "Create an account with a form")
                 .page()
-                .limit("auth"),
+                .limit(PolicyName::Auth),
         )
         .post(
             "/logout",
@@ -57,7 +58,7 @@ pub(super) fn mount(r: Routes) -> Routes {
             recover_submit,
             Doc::new("web", "Request a password reset link")
                 .page()
-                .limit("password_reset"),
+                .limit(PolicyName::PasswordReset),
         )
         .get(
             "/reset",
@@ -69,14 +70,14 @@ pub(super) fn mount(r: Routes) -> Routes {
             reset_submit,
             Doc::new("web", "Set a new password with a reset token")
                 .page()
-                .limit("auth"),
+                .limit(PolicyName::Auth),
         )
 }
 
 // ----- login ---------------------------------------------------------------------
 
 #[derive(Template)]
-#[template(path = "login.html")]
+#[template(path = "identity/login.html")]
 struct LoginPage {
     tr: Tr,
     nav: Nav,
@@ -205,7 +206,7 @@ fn lang_of_anon(headers: &HeaderMap) -> Lang {
 // ----- registration --------------------------------------------------------------
 
 #[derive(Template)]
-#[template(path = "register.html")]
+#[template(path = "identity/register.html")]
 struct RegisterPage {
     tr: Tr,
     nav: Nav,
@@ -319,7 +320,7 @@ async fn logout(
 // ----- recovery ------------------------------------------------------------------
 
 #[derive(Template)]
-#[template(path = "recover.html")]
+#[template(path = "identity/recover.html")]
 struct RecoverPage {
     tr: Tr,
     nav: Nav,
@@ -367,7 +368,7 @@ async fn recover_submit(
 }
 
 #[derive(Template)]
-#[template(path = "reset.html")]
+#[template(path = "identity/reset.html")]
 struct ResetPage {
     tr: Tr,
     nav: Nav,

@@ -3,10 +3,11 @@
 
 use crate::authn::MaybeUser;
 use crate::error::ApiError;
-use crate::i18n::{Lang, Tr};
-use crate::pages::{html, HomePage, Nav};
-use crate::routes::{Doc, Routes};
+use crate::i18n::Tr;
+use crate::layout::{html, lang_for, nav, Nav};
+use crate::routes::{Doc, Group, Routes};
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,14 +16,21 @@ use serde_json::json;
 
 const CSS: &str = include_str!("../../static/app.css");
 
+/// The OpenAPI document (an object; its own schema is the OpenAPI 3.1 schema).
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)] // schema only: the document is served as generated
+pub struct OpenApiDocument(serde_json::Map<String, serde_json::Value>);
+
 /// Mounts the routes of this module.
 pub fn mount(r: Routes) -> Routes {
-    r.get("/healthz", healthz, Doc::new("ops", "Liveness").page())
+    r.group(Group::Web)
+        .get("/healthz", healthz, Doc::new("ops", "Liveness").page())
         .get(
             "/readyz",
             readyz,
             Doc::new("ops", "Readiness: the database answers").page(),
         )
+        .group(Group::Api)
         .get(
             "/metrics",
             metrics,
@@ -31,8 +39,9 @@ pub fn mount(r: Routes) -> Routes {
         .get(
             "/v1/openapi.json",
             openapi,
-            Doc::new("meta", "This OpenAPI 3.1 document").returns(200, json!({"type": "object"})),
+            Doc::new("meta", "This OpenAPI 3.1 document").responds::<OpenApiDocument>(200),
         )
+        .group(Group::Web)
         .get(
             "/static/app.css",
             stylesheet,
@@ -90,13 +99,12 @@ async fn stylesheet() -> Response {
     r
 }
 
-/// The caller's language from `Accept-Language`.
-pub fn lang_of(headers: &HeaderMap) -> Lang {
-    Lang::negotiate(
-        headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    )
+/// The home page.
+#[derive(Template)]
+#[template(path = "ops/home.html")]
+struct HomePage {
+    tr: Tr,
+    nav: Nav,
 }
 
 async fn home(State(s): State<AppState>, MaybeUser(p): MaybeUser, headers: HeaderMap) -> Response {
@@ -108,12 +116,12 @@ async fn home(State(s): State<AppState>, MaybeUser(p): MaybeUser, headers: Heade
             let token = crate::csrf::binding(&headers, &names)
                 .map(|b| s.csrf.token_for(&b))
                 .unwrap_or_default();
-            crate::handlers::pages::nav(Some(user), &token)
+            nav(Some(user), &token)
         }
         None => Nav::default(),
     };
     html(&HomePage {
-        tr: Tr(crate::handlers::pages::lang_for(p.as_ref(), &headers)),
+        tr: Tr(lang_for(p.as_ref(), &headers)),
         nav,
     })
 }

@@ -10,20 +10,18 @@ mod account;
 mod settings;
 
 use crate::csrf;
-use crate::handlers::ops::lang_of;
 use crate::i18n::{self, Lang};
-use crate::pages::Nav;
-use crate::routes::Routes;
+pub(crate) use crate::layout::{lang_for, nav};
+use crate::routes::{Group, Routes};
 use crate::state::AppState;
 use askama::Template;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use rampart_identity::Principal;
 use rampart_kernel::FieldError;
 
 /// Mounts the account and settings pages.
 pub fn mount(r: Routes) -> Routes {
-    settings::mount(account::mount(r))
+    settings::mount(account::mount(r.group(Group::Web)))
 }
 
 /// The CSRF token for a page's forms, and the `Set-Cookie` value of a new pre-session
@@ -35,21 +33,6 @@ pub(crate) fn csrf_for(state: &AppState, headers: &HeaderMap) -> (String, Option
 /// The CSRF token of a session ID (after a new session was started in this request).
 pub(crate) fn csrf_for_session(state: &AppState, sid: &str) -> String {
     state.csrf.token_for(&format!("sid:{sid}"))
-}
-
-/// The navigation bar for a caller.
-pub(crate) fn nav(p: Option<&Principal>, csrf_token: &str) -> Nav {
-    Nav {
-        username: p.map(|p| p.username.clone()),
-        csrf_token: csrf_token.to_owned(),
-    }
-}
-
-/// The page language: the user's setting, else `Accept-Language`.
-pub(crate) fn lang_for(p: Option<&Principal>, headers: &HeaderMap) -> Lang {
-    p.and_then(|p| p.language.as_deref())
-        .and_then(Lang::from_tag)
-        .unwrap_or_else(|| lang_of(headers))
 }
 
 /// Field errors as sentences in `lang` ("Username: is too short").
@@ -115,7 +98,7 @@ pub(crate) fn add_cookie(resp: &mut Response, value: &str) {
 
 /// Renders a page with a status and an optional cookie.
 pub(crate) fn render(t: &impl Template, status: StatusCode, cookie: Option<&str>) -> Response {
-    let mut r = crate::pages::html(t);
+    let mut r = crate::layout::html(t);
     if r.status() == StatusCode::OK {
         *r.status_mut() = status;
     }
