@@ -4,6 +4,7 @@
 mod ban;
 mod hardening;
 mod invites;
+mod issue8;
 mod keys;
 mod lockout;
 mod oauth;
