@@ -200,7 +200,17 @@ impl Identity {
         ctx: &ClientCtx,
     ) -> Result<TokenPair, AuthError> {
         let user = self.check_credentials(login, password, totp, ctx).await?;
-        let (sid, _) = self.open_session(&user, "api", None, ctx).await?;
+        self.api_session_for(&user, ctx).await
+    }
+
+    /// A new API session (a refresh family and an access token) for an already
+    /// authenticated user.
+    pub(crate) async fn api_session_for(
+        &self,
+        user: &UserRow,
+        ctx: &ClientCtx,
+    ) -> Result<TokenPair, AuthError> {
+        let (sid, _) = self.open_session(user, "api", None, ctx).await?;
         let now = self.now();
         let (refresh, hash) = random_token(tokens::REFRESH_PREFIX);
         let mut tx = self.db.begin().await?;

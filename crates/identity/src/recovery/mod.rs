@@ -121,14 +121,18 @@ impl Identity {
         Ok(())
     }
 
-    /// Changes the password of a signed-in user; every other session ends.
+    /// Changes the password of a signed-in user. Every other session and refresh
+    /// family ends, the user's PATs are deleted (unless `keep_pats`: the web form's
+    /// opt-in), and a cookie session is rotated: it is revoked and its replacement
+    /// comes back, so the old cookie value stops working (privilege change, A4).
     pub async fn change_password(
         &self,
         p: &Principal,
         current: &SecretString,
         new_password: &SecretString,
+        keep_pats: bool,
         ctx: &ClientCtx,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Option<WebLogin>, AuthError> {
         let user = user_store::find_by_id(&self.db, p.user_id())
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -164,15 +168,38 @@ impl Identity {
         }
         let phc = self.hasher.hash(new_password).await?;
         let now = self.now();
+        // A cookie session is replaced, not kept; a bearer session (API client) keeps
+        // its family, every other one ends.
+        let cookie_session = match &p.via {
+            Via::Session { sid } => Some(sid.as_str()),
+            _ => None,
+        };
+        let keep = if cookie_session.is_some() {
+            None
+        } else {
+            p.session_id()
+        };
         let mut tx = self.db.begin().await?;
         user_store::set_password(&mut tx, &user.id, &phc, now).await?;
         reset_store::invalidate_resets(&mut tx, &user.id, now).await?;
-        let ids =
-            session_store::revoke_all(&mut tx, &user.id, p.session_id(), now, "password_change")
-                .await?;
+        let pats_deleted = if keep_pats {
+            0
+        } else {
+            pat_store::delete_all_pats(&mut tx, &user.id).await?
+        };
+        let ids = session_store::revoke_all(&mut tx, &user.id, keep, now, "password_change").await?;
         tx.commit().await?;
         self.forget_revoked(&ids);
-        self.emit(SecurityEvent::PasswordChange, ctx, Some(&user.id), &[]);
-        Ok(())
+        let rotated = match cookie_session {
+            Some(_) => Some(self.web_session_for(&user, ctx).await?),
+            None => None,
+        };
+        self.emit(
+            SecurityEvent::PasswordChange,
+            ctx,
+            Some(&user.id),
+            &[("pats_deleted", &pats_deleted.to_string())],
+        );
+        Ok(rotated)
     }
 }

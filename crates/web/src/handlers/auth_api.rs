@@ -163,6 +163,17 @@ fn set_cookie(resp: &mut Response, value: String) {
 }
 
 fn token_response(s: &AppState, pair: TokenPair, native: bool, status: StatusCode) -> Response {
+    token_response_with(s, pair, native, status, serde_json::Map::new())
+}
+
+/// [`token_response`] with more fields in the body.
+fn token_response_with(
+    s: &AppState,
+    pair: TokenPair,
+    native: bool,
+    status: StatusCode,
+    extra: serde_json::Map<String, Value>,
+) -> Response {
     let names = s.config.cookie_names();
     let cookie_value = format!("{}.{}", pair.session_id, pair.refresh_token);
     let csrf_token = s.csrf.token_for(&format!("sid:{}", pair.session_id));
@@ -175,6 +186,9 @@ fn token_response(s: &AppState, pair: TokenPair, native: bool, status: StatusCod
     });
     if native {
         body["refresh_token"] = Value::String(pair.refresh_token);
+    }
+    for (k, v) in extra {
+        body[k] = v;
     }
     let mut resp = (status, Json(body)).into_response();
     if !native {
@@ -441,12 +455,23 @@ async fn change_password(
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
     ApiJson(b): ApiJson<ChangePasswordBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     interactive(&p)?;
-    s.auth
-        .change_password(&p, &b.current_password, &b.new_password, &ctx)
+    // PATs always end here; the web form may keep them.
+    let rotated = s
+        .auth
+        .change_password(&p, &b.current_password, &b.new_password, false, &ctx)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Some(web) = rotated {
+        let names = s.config.cookie_names();
+        set_cookie(
+            &mut resp,
+            s.config
+                .cookie(names.session, &web.cookie, Some(web.max_age_secs)),
+        );
+    }
+    Ok(resp)
 }
 
 async fn totp_begin(
@@ -470,11 +495,47 @@ async fn totp_confirm(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
+    headers: HeaderMap,
     ApiJson(b): ApiJson<CodeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     interactive(&p)?;
-    let codes = s.auth.totp_confirm(&p, &b.code, &ctx).await?;
-    Ok(Json(json!({"recovery_codes": codes})))
+    match p.via {
+        // A privilege change keeps no old credential: the access token and refresh
+        // family the enrolment began with end; the new pair comes back (the refresh
+        // token as a cookie for browser clients, in the body for native ones).
+        Via::Bearer { .. } => {
+            let (codes, pair) = s.auth.totp_confirm_api(&p, &b.code, &ctx).await?;
+            let names = s.config.cookie_names();
+            let browser = csrf::cookie(&headers, names.refresh).is_some();
+            let mut extra = serde_json::Map::new();
+            extra.insert("recovery_codes".into(), json!(codes));
+            Ok(token_response_with(
+                &s,
+                pair,
+                !browser,
+                StatusCode::OK,
+                extra,
+            ))
+        }
+        _ => {
+            let codes = s.auth.totp_confirm(&p, &b.code, &ctx).await?;
+            let mut resp = Json(json!({"recovery_codes": codes})).into_response();
+            // A cookie session is replaced, as on the web page.
+            if let Some(old) = p.session_id() {
+                let web = s.auth.start_web_session(p.user_id(), &ctx).await?;
+                s.auth
+                    .revoke_session(old, s.auth.now(), "totp_enabled")
+                    .await?;
+                let names = s.config.cookie_names();
+                set_cookie(
+                    &mut resp,
+                    s.config
+                        .cookie(names.session, &web.cookie, Some(web.max_age_secs)),
+                );
+            }
+            Ok(resp)
+        }
+    }
 }
 
 async fn totp_disable(

@@ -7,6 +7,11 @@ use rampart_test_support::{both_engines, TestApp};
 both_engines!(
     idle_staff_api_session_does_not_come_back,
     customer_refresh_within_idle_timeout_moves_it,
+    web_password_change_ends_pats_and_rotates_the_session,
+    web_password_change_may_keep_pats,
+    api_password_change_ends_pats,
+    api_totp_enrolment_replaces_the_token_pair,
+    wrong_enrolment_codes_count_toward_the_lockout,
 );
 
 /// The session's idle expiry, straight from the database.
@@ -71,5 +76,236 @@ async fn customer_refresh_within_idle_timeout_moves_it(app: TestApp) -> Result<(
         "refresh_token_expired",
     )
     .await?;
+    Ok(())
+}
+
+/// The hidden `csrf_token` of a page.
+async fn form_token(c: &reqwest::Client, url: String) -> Result<String> {
+    let html = c.get(url).send().await?.text().await?;
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).context("csrf_token field")? + marker.len();
+    let end = html[start..].find('"').context("end of token")? + start;
+    Ok(html[start..end].to_owned())
+}
+
+/// The session cookie value a response sets.
+fn session_cookie_of(r: &reqwest::Response) -> Option<String> {
+    r.headers().get_all("set-cookie").iter().find_map(|v| {
+        v.to_str()
+            .ok()?
+            .strip_prefix("rampart_session=")
+            .map(|v| v.split(';').next().unwrap_or("").to_owned())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// GET `path` with only `cookie` as the session (no jar).
+async fn with_session(app: &TestApp, path: &str, cookie: &str) -> Result<u16> {
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    Ok(c.get(app.at(path))
+        .header("cookie", format!("rampart_session={cookie}"))
+        .send()
+        .await?
+        .status()
+        .as_u16())
+}
+
+/// Signs in through the login form; returns the client (with its jar) and the cookie.
+async fn web_login(app: &TestApp, name: &str) -> Result<(reqwest::Client, String)> {
+    let c = fresh_client(app);
+    let t = form_token(&c, app.at("/login")).await?;
+    let r = c
+        .post(app.at("/login"))
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("login", name),
+            ("password", PW),
+            ("next", "/settings"),
+        ])
+        .send()
+        .await?;
+    assert_eq!(r.status(), 303);
+    let cookie = session_cookie_of(&r).context("session cookie")?;
+    Ok((c, cookie))
+}
+
+/// Creates a PAT through the API for `name`; returns it.
+async fn make_pat(app: &TestApp, name: &str) -> Result<String> {
+    let t = login(app, name, PW).await?;
+    let r = fresh_client(app)
+        .post(app.at("/v1/tokens"))
+        .bearer_auth(s(&t, "access_token"))
+        .json(&json!({"name": "ci", "scopes": ["profile:read"]}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
+    let pat = s(&r.json::<Value>().await?, "token");
+    assert_eq!(me_status(app, &pat).await?.0, 200);
+    Ok(pat)
+}
+
+async fn web_change(app: &TestApp, c: &reqwest::Client, keep: bool) -> Result<reqwest::Response> {
+    let t = form_token(c, app.at("/settings/password")).await?;
+    let mut form = vec![
+        ("csrf_token", t.as_str()),
+        ("current_password", PW),
+        ("new_password", PW2),
+    ];
+    if keep {
+        form.push(("keep_tokens", "1"));
+    }
+    Ok(c.post(app.at("/settings/password")).form(&form).send().await?)
+}
+
+async fn web_password_change_ends_pats_and_rotates_the_session(app: TestApp) -> Result<()> {
+    let id = user(&app, "pwweb").await?;
+    let pat = make_pat(&app, "pwweb").await?;
+    let (c, old_cookie) = web_login(&app, "pwweb").await?;
+    assert_eq!(with_session(&app, "/settings", &old_cookie).await?, 200);
+    let r = web_change(&app, &c, false).await?;
+    assert_eq!(r.status(), 303);
+    let new_cookie = session_cookie_of(&r).context("a rotated session cookie")?;
+    assert_ne!(new_cookie, old_cookie);
+    // The old cookie value is dead (redirect to the login page); the new one works.
+    assert_eq!(with_session(&app, "/settings", &old_cookie).await?, 303);
+    assert_eq!(with_session(&app, "/settings", &new_cookie).await?, 200);
+    assert_eq!(c.get(app.at("/settings")).send().await?.status(), 200);
+    // The PAT is gone.
+    assert_eq!(me_status(&app, &pat).await?.0, 401);
+    assert_eq!(
+        count_where(&app, "personal_access_tokens", &format!("user_id = '{id}'")).await?,
+        0
+    );
+    Ok(())
+}
+
+async fn web_password_change_may_keep_pats(app: TestApp) -> Result<()> {
+    user(&app, "pwkeep").await?;
+    let pat = make_pat(&app, "pwkeep").await?;
+    let (c, old_cookie) = web_login(&app, "pwkeep").await?;
+    let r = web_change(&app, &c, true).await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(with_session(&app, "/settings", &old_cookie).await?, 303);
+    assert_eq!(me_status(&app, &pat).await?.0, 200, "kept on request");
+    Ok(())
+}
+
+async fn api_password_change_ends_pats(app: TestApp) -> Result<()> {
+    let id = user(&app, "pwapi").await?;
+    let pat = make_pat(&app, "pwapi").await?;
+    let t = login(&app, "pwapi", PW).await?;
+    // A PAT cannot change the password (interactive only): refused, nothing changed.
+    let r = fresh_client(&app)
+        .post(app.at("/v1/me/password"))
+        .bearer_auth(&pat)
+        .json(&json!({"current_password": PW, "new_password": PW2}))
+        .send()
+        .await?;
+    assert!(r.status().is_client_error());
+    assert_eq!(me_status(&app, &pat).await?.0, 200);
+    let r = fresh_client(&app)
+        .post(app.at("/v1/me/password"))
+        .bearer_auth(s(&t, "access_token"))
+        .json(&json!({"current_password": PW, "new_password": PW2}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204);
+    assert_eq!(me_status(&app, &pat).await?.0, 401);
+    assert_eq!(
+        count_where(&app, "personal_access_tokens", &format!("user_id = '{id}'")).await?,
+        0
+    );
+    Ok(())
+}
+
+async fn api_totp_enrolment_replaces_the_token_pair(app: TestApp) -> Result<()> {
+    user(&app, "enrolapi").await?;
+    let t0 = login(&app, "enrolapi", PW).await?;
+    let at0 = s(&t0, "access_token");
+    let rt0 = s(&t0, "refresh_token");
+    let c = fresh_client(&app);
+    let begin: Value = c
+        .post(app.at("/v1/me/totp"))
+        .bearer_auth(&at0)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let secret = rampart_identity::totp::base32_decode(&s(&begin, "secret")).context("secret")?;
+    let r = c
+        .post(app.at("/v1/me/totp/confirm"))
+        .bearer_auth(&at0)
+        .json(&json!({"code": totp_now(&app, &secret, 0)}))
+        .send()
+        .await?;
+    let (st, v) = parts(r).await?;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["recovery_codes"].as_array().map(Vec::len), Some(10));
+    let at1 = s(&v, "access_token");
+    let rt1 = s(&v, "refresh_token");
+    assert_ne!(s(&v, "session_id"), s(&t0, "session_id"));
+    // The pre-enrolment credentials are dead.
+    assert_eq!(me_status(&app, &at0).await?, (401, "token_revoked".into()));
+    expect_problem(refresh(&app, &rt0).await?, 401, "token_revoked").await?;
+    // The new pair works.
+    assert_eq!(me_status(&app, &at1).await?.0, 200);
+    let (st, v) = parts(refresh(&app, &rt1).await?).await?;
+    assert_eq!(st, 200, "{v}");
+    Ok(())
+}
+
+async fn wrong_enrolment_codes_count_toward_the_lockout(app: TestApp) -> Result<()> {
+    user(&app, "enrolbad").await?;
+    let t = login(&app, "enrolbad", PW).await?;
+    let at = s(&t, "access_token");
+    let c = fresh_client(&app);
+    let begin: Value = c
+        .post(app.at("/v1/me/totp"))
+        .bearer_auth(&at)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let secret = rampart_identity::totp::base32_decode(&s(&begin, "secret")).context("secret")?;
+    let valid: Vec<String> = (-1..=1).map(|o| totp_now(&app, &secret, o)).collect();
+    let wrong: Vec<String> = (0..20)
+        .map(|k| format!("{k:06}"))
+        .filter(|c| !valid.contains(c))
+        .take(5)
+        .collect();
+    for code in &wrong {
+        let r = c
+            .post(app.at("/v1/me/totp/confirm"))
+            .bearer_auth(&at)
+            .json(&json!({"code": code}))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 401);
+    }
+    let locked = rampart_test_support::text_value(
+        app.db(),
+        "SELECT CAST(locked_until AS TEXT) FROM users WHERE username = $1",
+        "enrolbad",
+    )
+    .await?;
+    assert!(locked.is_some(), "five wrong enrolment codes lock the account");
+    // Locked: even the right password gets the generic refusal; TOTP stays off.
+    let r = token_req(
+        &app,
+        &fresh_client(&app),
+        json!({"login": "enrolbad", "password": PW, "client": "native"}),
+    )
+    .await?;
+    expect_problem(r, 401, "invalid_credentials").await?;
+    let u = app
+        .state
+        .auth
+        .account_by_login("enrolbad")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .context("account")?;
+    assert!(!u.totp_enabled);
     Ok(())
 }
