@@ -121,6 +121,15 @@ async fn serve(cfg: Config) -> Result<()> {
     let db = server::open_db(&cfg).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = server::build_state(&cfg, &secrets, db, clock).await?;
+    let metrics = match cfg.metrics_bind {
+        Some(bind) => {
+            let (addr, task) =
+                server::start_metrics(&state, bind, secrets.metrics_token.as_deref()).await?;
+            tracing::info!(addr = %addr, bearer = secrets.metrics_token.is_some(), "metrics listener ready");
+            Some(task)
+        }
+        None => None,
+    };
     let running = server::start(state, cfg.bind, true, cfg.key_rotation_days).await?;
     tracing::info!(
         url = %running.url(),
@@ -130,7 +139,11 @@ async fn serve(cfg: Config) -> Result<()> {
         "server ready"
     );
     println!("listening on {}", running.url());
-    running.wait().await
+    let r = running.wait().await;
+    if let Some(t) = metrics {
+        t.abort();
+    }
+    r
 }
 
 /// Reads a password without echo (terminal) or as one stdin line (scripts).

@@ -12,6 +12,7 @@ pub mod error;
 pub mod handlers;
 pub mod headers;
 pub mod i18n;
+pub mod metrics_endpoint;
 pub mod openapi;
 pub mod pages;
 pub mod ratelimit;

@@ -4,22 +4,39 @@ use crate::prelude::*;
 
 pub(crate) mod store;
 
+/// Reset requests that may wait for the worker; more are dropped (with a warning),
+/// whatever the account, so a full queue tells nothing either.
+pub(crate) const RESET_QUEUE: usize = 4096;
+
 impl Identity {
-    /// Starts a password reset. The answer never depends on whether the account
-    /// exists: the lookup and mail happen in a background task, so the response time
-    /// does not either.
+    /// Starts a password reset. The request path does the same work whether or not
+    /// the account exists: it normalises the login, emits the event and queues it. The
+    /// lookup, the token and the mail happen in the reset worker
+    /// ([`Identity::spawn_reset_worker`]), off the request path.
     pub fn request_reset(self: &Arc<Self>, login: &str, ctx: &ClientCtx) {
         let login = login.trim().to_lowercase();
         self.emit(SecurityEvent::PasswordResetRequest, ctx, None, &[]);
         if login.is_empty() || login.len() > Email::MAX {
             return;
         }
-        let me = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = me.create_reset(&login).await {
-                tracing::warn!(error = %e, "password reset request failed");
+        if self.reset_tx.try_send(login).is_err() {
+            tracing::warn!("password reset queue full or closed; request dropped");
+        }
+    }
+
+    /// Starts the worker that resolves queued reset requests (once; later calls do
+    /// nothing). The server starts it with the service.
+    pub fn spawn_reset_worker(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let mut rx = self.reset_rx.lock().ok()?.take()?;
+        let me = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            while let Some(login) = rx.recv().await {
+                let Some(me) = me.upgrade() else { break };
+                if let Err(e) = me.create_reset(&login).await {
+                    tracing::warn!(error = %e, "password reset request failed");
+                }
             }
-        });
+        }))
     }
 
     pub(crate) async fn create_reset(&self, login: &str) -> Result<(), AuthError> {

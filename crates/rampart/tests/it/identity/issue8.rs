@@ -12,6 +12,9 @@ both_engines!(
     api_password_change_ends_pats,
     api_totp_enrolment_replaces_the_token_pair,
     wrong_enrolment_codes_count_toward_the_lockout,
+    metrics_are_not_on_the_public_port,
+    metrics_listener_needs_the_bearer_secret,
+    unknown_and_known_accounts_move_the_same_counters,
 );
 
 /// The session's idle expiry, straight from the database.
@@ -307,5 +310,115 @@ async fn wrong_enrolment_codes_count_toward_the_lockout(app: TestApp) -> Result<
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .context("account")?;
     assert!(!u.totp_enabled);
+    Ok(())
+}
+
+async fn metrics_are_not_on_the_public_port(app: TestApp) -> Result<()> {
+    user(&app, "metricsvictim").await?;
+    for path in ["/metrics", "/metrics/", "/v1/metrics"] {
+        let r = fresh_client(&app).get(app.at(path)).send().await?;
+        assert_eq!(r.status(), 404, "{path}");
+        let body = r.text().await?;
+        assert!(!body.contains("rampart_"), "{path}: {body}");
+    }
+    Ok(())
+}
+
+async fn metrics_listener_needs_the_bearer_secret(app: TestApp) -> Result<()> {
+    let token = "a-metrics-bearer-secret-of-32-chars!";
+    let (addr, task) =
+        rampart::server::start_metrics(&app.state, "127.0.0.1:0".parse()?, Some(token)).await?;
+    let url = format!("http://{addr}/metrics");
+    let c = reqwest::Client::new();
+    let r = c.get(&url).send().await?;
+    assert_eq!(r.status(), 401);
+    assert!(!r.text().await?.contains("rampart_"));
+    let r = c.get(&url).bearer_auth("a-metrics-bearer-secret-of-32-chars?").send().await?;
+    assert_eq!(r.status(), 401);
+    let r = c.get(&url).bearer_auth(token).send().await?;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await?.contains("rampart_"));
+    // Only /metrics is served there.
+    assert_eq!(c.get(format!("http://{addr}/healthz")).send().await?.status(), 404);
+    task.abort();
+    Ok(())
+}
+
+/// Counter values by series (histograms of durations left out: they measure time).
+fn counters(app: &TestApp) -> std::collections::BTreeMap<String, f64> {
+    app.state
+        .metrics
+        .render()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.contains("_duration_"))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+fn delta(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> std::collections::BTreeMap<String, f64> {
+    after
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v - before.get(k).copied().unwrap_or(0.0);
+            (d != 0.0).then(|| (k.clone(), d))
+        })
+        .collect()
+}
+
+/// Seven wrong logins for `name`, each from a fresh address; the answers without
+/// their per-request parts.
+async fn wrong_logins(app: &TestApp, name: &str) -> Result<Vec<(u16, Vec<(String, String)>, Value)>> {
+    let mut out = Vec::new();
+    for _ in 0..7 {
+        let r = token_req(
+            app,
+            &fresh_client(app),
+            json!({"login": name, "password": WRONG, "client": "native"}),
+        )
+        .await?;
+        let headers: Vec<(String, String)> = r
+            .headers()
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "date" | "x-request-id"))
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let (st, v) = parts(r).await?;
+        out.push((st, headers, shape(&v)));
+    }
+    Ok(out)
+}
+
+async fn unknown_and_known_accounts_move_the_same_counters(app: TestApp) -> Result<()> {
+    user(&app, "realperson").await?;
+    let c0 = counters(&app);
+    let known = wrong_logins(&app, "realperson").await?;
+    let c1 = counters(&app);
+    let unknown = wrong_logins(&app, "nosuchperson").await?;
+    let c2 = counters(&app);
+    let (d_known, d_unknown) = (delta(&c0, &c1), delta(&c1, &c2));
+    assert_eq!(d_known, d_unknown, "metric deltas differ");
+    assert!(
+        d_known
+            .keys()
+            .any(|k| k.contains("event=\"lockout\"")),
+        "the lockout is counted: {d_known:?}"
+    );
+    assert_eq!(known, unknown, "answers differ");
+    // The real account is locked (the right password is refused for now), nothing
+    // else changed: no session was opened.
+    let r = token_req(
+        &app,
+        &fresh_client(&app),
+        json!({"login": "realperson", "password": PW, "client": "native"}),
+    )
+    .await?;
+    expect_problem(r, 401, "invalid_credentials").await?;
+    assert_eq!(count_where(&app, "sessions", "1 = 1").await?, 0);
     Ok(())
 }
