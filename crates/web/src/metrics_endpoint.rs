@@ -76,9 +76,15 @@ mod tests {
         let h = Some(Sha256::digest(b"s3cret").into());
         let mut headers = HeaderMap::new();
         assert!(!authorised(&h, &headers));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer nope"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer nope"),
+        );
         assert!(!authorised(&h, &headers));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
         assert!(authorised(&h, &headers));
         assert!(authorised(&None, &HeaderMap::new()));
     }

@@ -204,7 +204,8 @@ impl Identity {
         } else {
             pat_store::delete_all_pats(&mut tx, &user.id).await?
         };
-        let ids = session_store::revoke_all(&mut tx, &user.id, keep, now, "password_change").await?;
+        let ids =
+            session_store::revoke_all(&mut tx, &user.id, keep, now, "password_change").await?;
         tx.commit().await?;
         self.forget_revoked(&ids);
         let rotated = match cookie_session {

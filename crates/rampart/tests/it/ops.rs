@@ -224,8 +224,12 @@ async fn metrics_count_requests_by_route(app: TestApp) -> Result<()> {
     app.get("/healthz").await?;
     app.get("/healthz").await?;
     app.get("/nope-nope").await?;
-    let (addr, task) = rampart::server::start_metrics(&app.state, "127.0.0.1:0".parse()?, None).await?;
-    let text = reqwest::get(format!("http://{addr}/metrics")).await?.text().await?;
+    let (addr, task) =
+        rampart::server::start_metrics(&app.state, "127.0.0.1:0".parse()?, None).await?;
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await?
+        .text()
+        .await?;
     task.abort();
     assert!(
         text.contains(

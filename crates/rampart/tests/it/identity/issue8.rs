@@ -65,7 +65,11 @@ async fn customer_refresh_within_idle_timeout_moves_it(app: TestApp) -> Result<(
     let (st, t1) = parts(refresh(&app, &s(&t0, "refresh_token")).await?).await?;
     assert_eq!(st, 200, "{t1}");
     let idle1 = idle_expiry(&app, &sid).await?;
-    assert_eq!(idle1 - idle0, 11 * 3600 * 1000, "the idle expiry moved forward");
+    assert_eq!(
+        idle1 - idle0,
+        11 * 3600 * 1000,
+        "the idle expiry moved forward"
+    );
     assert_eq!(me_status(&app, &s(&t1, "access_token")).await?.0, 200);
     // Another 11 h: still alive, because the refresh moved the idle expiry.
     app.clock.advance_secs(11 * 3600);
@@ -159,7 +163,10 @@ async fn web_change(app: &TestApp, c: &reqwest::Client, keep: bool) -> Result<re
     if keep {
         form.push(("keep_tokens", "1"));
     }
-    Ok(c.post(app.at("/settings/password")).form(&form).send().await?)
+    Ok(c.post(app.at("/settings/password"))
+        .form(&form)
+        .send()
+        .await?)
 }
 
 async fn web_password_change_ends_pats_and_rotates_the_session(app: TestApp) -> Result<()> {
@@ -293,7 +300,10 @@ async fn wrong_enrolment_codes_count_toward_the_lockout(app: TestApp) -> Result<
         "enrolbad",
     )
     .await?;
-    assert!(locked.is_some(), "five wrong enrolment codes lock the account");
+    assert!(
+        locked.is_some(),
+        "five wrong enrolment codes lock the account"
+    );
     // Locked: even the right password gets the generic refusal; TOTP stays off.
     let r = token_req(
         &app,
@@ -333,13 +343,23 @@ async fn metrics_listener_needs_the_bearer_secret(app: TestApp) -> Result<()> {
     let r = c.get(&url).send().await?;
     assert_eq!(r.status(), 401);
     assert!(!r.text().await?.contains("rampart_"));
-    let r = c.get(&url).bearer_auth("a-metrics-bearer-secret-of-32-chars?").send().await?;
+    let r = c
+        .get(&url)
+        .bearer_auth("a-metrics-bearer-secret-of-32-chars?")
+        .send()
+        .await?;
     assert_eq!(r.status(), 401);
     let r = c.get(&url).bearer_auth(token).send().await?;
     assert_eq!(r.status(), 200);
     assert!(r.text().await?.contains("rampart_"));
     // Only /metrics is served there.
-    assert_eq!(c.get(format!("http://{addr}/healthz")).send().await?.status(), 404);
+    assert_eq!(
+        c.get(format!("http://{addr}/healthz"))
+            .send()
+            .await?
+            .status(),
+        404
+    );
     task.abort();
     Ok(())
 }
@@ -373,7 +393,10 @@ fn delta(
 
 /// Seven wrong logins for `name`, each from a fresh address; the answers without
 /// their per-request parts.
-async fn wrong_logins(app: &TestApp, name: &str) -> Result<Vec<(u16, Vec<(String, String)>, Value)>> {
+async fn wrong_logins(
+    app: &TestApp,
+    name: &str,
+) -> Result<Vec<(u16, Vec<(String, String)>, Value)>> {
     let mut out = Vec::new();
     for _ in 0..7 {
         let r = token_req(
@@ -404,9 +427,7 @@ async fn unknown_and_known_accounts_move_the_same_counters(app: TestApp) -> Resu
     let (d_known, d_unknown) = (delta(&c0, &c1), delta(&c1, &c2));
     assert_eq!(d_known, d_unknown, "metric deltas differ");
     assert!(
-        d_known
-            .keys()
-            .any(|k| k.contains("event=\"lockout\"")),
+        d_known.keys().any(|k| k.contains("event=\"lockout\"")),
         "the lockout is counted: {d_known:?}"
     );
     assert_eq!(known, unknown, "answers differ");
