@@ -72,7 +72,7 @@ pub fn mount(r: Routes) -> Routes {
     .post(
         "/v1/me/password",
         change_password,
-        Doc::new("account", "Change the password (ends every other session)")
+        Doc::new("account", "Change the password (ends every other session and the PATs; a cookie session is rotated)")
             .auth(Auth::User)
             .scope(rampart_identity::Scope::ProfileWrite)
             .limit("auth")
@@ -83,7 +83,7 @@ pub fn mount(r: Routes) -> Routes {
     .post(
         "/v1/me/totp/confirm",
         totp_confirm,
-        Doc::new("account", "Confirm TOTP enrolment; returns recovery codes once")
+        Doc::new("account", "Confirm TOTP enrolment; returns recovery codes once and replaces the credential it began with (bearer callers get a new token pair)")
             .auth(Auth::User)
             .limit("totp")
             .scope(rampart_identity::Scope::ProfileWrite)
