@@ -294,6 +294,12 @@ pub struct Identity {
     pub(crate) session_key: Vec<u8>,
     pub(crate) events: SecurityEvents,
     pub(crate) cache: Mutex<HashMap<String, SessionInfo>>,
+    /// Failed logins for names with no account, so the unknown-account path counts
+    /// and locks exactly like the known one (no metric tells them apart).
+    pub(crate) phantom: Mutex<HashMap<[u8; 32], crate::login::PhantomLock>>,
+    /// Reset requests waiting for the background worker (normalised logins).
+    pub(crate) reset_tx: tokio::sync::mpsc::Sender<String>,
+    pub(crate) reset_rx: Mutex<Option<tokio::sync::mpsc::Receiver<String>>>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -343,6 +349,7 @@ impl Identity {
             session_key,
             events,
         } = parts;
+        let (reset_tx, reset_rx) = tokio::sync::mpsc::channel(crate::recovery::RESET_QUEUE);
         Self {
             db,
             cfg,
@@ -353,6 +360,9 @@ impl Identity {
             session_key,
             events,
             cache: Mutex::new(HashMap::new()),
+            phantom: Mutex::new(HashMap::new()),
+            reset_tx,
+            reset_rx: Mutex::new(Some(reset_rx)),
         }
     }
 

@@ -123,6 +123,15 @@ async fn serve(cfg: Config) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = server::build_state(&cfg, &secrets, db.clone(), clock.clone()).await?;
     let mail = server::spawn_mail_delivery(&cfg, db, clock)?;
+    let metrics = match cfg.metrics_bind {
+        Some(bind) => {
+            let (addr, task) =
+                server::start_metrics(&state, bind, secrets.metrics_token.as_deref()).await?;
+            tracing::info!(addr = %addr, bearer = secrets.metrics_token.is_some(), "metrics listener ready");
+            Some(task)
+        }
+        None => None,
+    };
     let running = server::start(state, &cfg, true).await?;
     tracing::info!(
         mail_delivery = mail.is_some(),
@@ -137,6 +146,9 @@ async fn serve(cfg: Config) -> Result<()> {
     if let Some(m) = mail {
         // A message in flight keeps its claim and is sent again after the lease.
         m.abort();
+    }
+    if let Some(t) = metrics {
+        t.abort();
     }
     r
 }

@@ -37,6 +37,7 @@ pub struct LimitOverride {
 struct FileConfig {
     mode: Option<Mode>,
     bind: Option<String>,
+    metrics_bind: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     redis_url: Option<String>,
@@ -76,6 +77,9 @@ pub struct Config {
     pub mode: Mode,
     /// Listen address.
     pub bind: SocketAddr,
+    /// Listen address of the Prometheus endpoint (`RAMPART_METRICS_BIND`); off when
+    /// unset. Never the public port.
+    pub metrics_bind: Option<SocketAddr>,
     /// Where SQLite, generated secrets and the mail outbox live.
     pub data_dir: PathBuf,
     /// Database URL (SQLite file by default).
@@ -192,6 +196,18 @@ impl Config {
         let bind: SocketAddr = bind_s
             .parse()
             .with_context(|| format!("RAMPART_BIND {bind_s:?} is not an address:port"))?;
+        let metrics_bind = match env("RAMPART_METRICS_BIND").or(fc.metrics_bind) {
+            Some(m) => {
+                let a: SocketAddr = m.parse().with_context(|| {
+                    format!("RAMPART_METRICS_BIND {m:?} is not an address:port")
+                })?;
+                if a == bind {
+                    bail!("RAMPART_METRICS_BIND must differ from RAMPART_BIND: metrics are not served on the public port");
+                }
+                Some(a)
+            }
+            None => None,
+        };
         let data_dir = env("RAMPART_DATA_DIR")
             .map(PathBuf::from)
             .or(fc.data_dir)
@@ -277,6 +293,7 @@ impl Config {
         Ok(Config {
             mode,
             bind,
+            metrics_bind,
             data_dir,
             database_url,
             redis_url: env("RAMPART_REDIS_URL").or(fc.redis_url),
@@ -408,6 +425,7 @@ impl Config {
         Config {
             mode: Mode::Development,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_bind: None,
             database_url,
             data_dir,
             redis_url: None,

@@ -27,6 +27,8 @@ pub struct Secrets {
     pub signing_key_file: Option<[u8; 32]>,
     /// Encryption key ring for fields at rest (TOTP secrets, signing keys).
     pub encryption: KeyRing,
+    /// Bearer secret of the metrics listener (`RAMPART_METRICS_TOKEN`), if any.
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -159,10 +161,22 @@ pub fn load(cfg: &Config) -> Result<Secrets> {
         KeyRing::from_single("k1", &decode_key(&enc_raw))
     }
     .map_err(|e| anyhow::anyhow!("RAMPART_ENCRYPTION_KEY is invalid: {e}"))?;
+    let metrics_token = from_env("METRICS_TOKEN")?;
+    if let Some(t) = &metrics_token {
+        if t.len() < MIN_KEY_BYTES {
+            bail!("RAMPART_METRICS_TOKEN is too short: use at least {MIN_KEY_BYTES} characters");
+        }
+    }
+    if let Some(bind) = cfg.metrics_bind {
+        if !dev && metrics_token.is_none() && !bind.ip().is_loopback() {
+            bail!("RAMPART_METRICS_BIND {bind} is not a loopback address: set RAMPART_METRICS_TOKEN (or RAMPART_METRICS_TOKEN_FILE) in production");
+        }
+    }
     Ok(Secrets {
         csrf_key,
         session_key,
         signing_key_file,
         encryption,
+        metrics_token,
     })
 }

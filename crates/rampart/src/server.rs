@@ -56,6 +56,8 @@ pub async fn build_state(
     let csrf = CsrfKey::new(&secrets.csrf_key).context("CSRF key too short")?;
     let auth =
         Arc::new(build_auth(cfg, secrets, db.clone(), clock.clone(), metrics.clone()).await?);
+    // Resolves queued password-reset requests off the request path.
+    auth.spawn_reset_worker();
     let web = WebConfig {
         public_origin: cfg.public_origin.clone(),
         trusted_origins: cfg.trusted_origins.clone(),
@@ -370,6 +372,26 @@ fn spawn_tls_reload_on_hangup(tls: Arc<TlsState>) {
     }
     #[cfg(not(unix))]
     let _ = tls;
+}
+
+/// Serves `GET /metrics` on its own listener (never the public port); with `token`
+/// it needs `Authorization: Bearer <token>`. Returns the bound address and the task.
+pub async fn start_metrics(
+    state: &AppState,
+    bind: SocketAddr,
+    token: Option<&str>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let app = rampart_web::metrics_endpoint::router(state.metrics.clone(), token);
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding the metrics listener {bind}"))?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "metrics listener stopped");
+        }
+    });
+    Ok((addr, task))
 }
 
 async fn signal() {

@@ -14,6 +14,7 @@ pub mod headers;
 pub mod i18n;
 pub mod identity;
 pub mod layout;
+pub mod metrics_endpoint;
 pub mod openapi;
 pub mod ops;
 pub mod policies;

@@ -4,6 +4,17 @@ use crate::prelude::*;
 
 pub(crate) mod store;
 
+/// Failures recorded for a login name with no account (kept in memory, keyed by a
+/// hash of the name).
+#[derive(Debug, Default)]
+pub(crate) struct PhantomLock {
+    failures: Vec<i64>,
+    locked_until: Option<i64>,
+}
+
+/// Names tracked at most; past it, stale entries go first, then all.
+const PHANTOM_CAP: usize = 10_000;
+
 impl Identity {
     /// Checks credentials with the lockout rule (A8). Every failure looks the same to
     /// the caller and costs the same time, whether or not the account exists.
@@ -32,8 +43,15 @@ impl Identity {
             return Err(AuthError::InvalidCredentials);
         }
         let Some(user) = user_store::find_by_login(&self.db, &login_norm).await? else {
+            // Mirrors the known-account path step for step: the same hashing, the
+            // same database round trips, the same events (`lockout` included).
             self.hasher.verify_dummy(password).await?;
-            fail("unknown_account", None);
+            if self.phantom_locked(&login_norm, now) {
+                fail("locked", None);
+            } else {
+                self.register_phantom_failure(&login_norm, ctx, now).await?;
+                fail("unknown_account", None);
+            }
             return Err(AuthError::InvalidCredentials);
         };
         if user.locked_until.is_some_and(|t| t > now) {
@@ -91,6 +109,69 @@ impl Identity {
                 SecurityEvent::Lockout,
                 ctx,
                 Some(&user.id),
+                &[("minutes", &(self.cfg.lockout_secs / 60).to_string())],
+            );
+        }
+        Ok(())
+    }
+
+    fn phantom_key(login_norm: &str) -> [u8; 32] {
+        use sha2::Digest as _;
+        Sha256::digest(login_norm.as_bytes()).into()
+    }
+
+    fn phantom_locked(&self, login_norm: &str, now: i64) -> bool {
+        let key = Self::phantom_key(login_norm);
+        match self.phantom.lock() {
+            Ok(m) => m
+                .get(&key)
+                .and_then(|p| p.locked_until)
+                .is_some_and(|t| t > now),
+            Err(_) => false,
+        }
+    }
+
+    /// [`Self::register_failure`] for a name with no account: the same statements
+    /// run (they match no row), the count and the lock live in memory.
+    async fn register_phantom_failure(
+        &self,
+        login_norm: &str,
+        ctx: &ClientCtx,
+        now: i64,
+    ) -> Result<(), AuthError> {
+        let since = now - self.cfg.lockout_window_secs * 1000;
+        lockout_store::record_no_failure(&self.db, now).await?;
+        lockout_store::failures_since(&self.db, "", since).await?;
+        let key = Self::phantom_key(login_norm);
+        let n = match self.phantom.lock() {
+            Ok(mut m) => {
+                if m.len() >= PHANTOM_CAP && !m.contains_key(&key) {
+                    m.retain(|_, p| {
+                        p.locked_until.is_some_and(|t| t > now)
+                            || p.failures.iter().any(|&t| t > since)
+                    });
+                    if m.len() >= PHANTOM_CAP {
+                        m.clear();
+                    }
+                }
+                let p = m.entry(key).or_default();
+                p.failures.retain(|&t| t > since);
+                p.failures.push(now);
+                p.failures.len() as i64
+            }
+            Err(_) => 0,
+        };
+        if n >= self.cfg.lockout_threshold {
+            lockout_store::set_lock(&self.db, "", None).await?;
+            if let Ok(mut m) = self.phantom.lock() {
+                let p = m.entry(key).or_default();
+                p.failures.clear();
+                p.locked_until = Some(now + self.cfg.lockout_secs * 1000);
+            }
+            self.emit(
+                SecurityEvent::Lockout,
+                ctx,
+                None,
                 &[("minutes", &(self.cfg.lockout_secs / 60).to_string())],
             );
         }
@@ -200,7 +281,17 @@ impl Identity {
         ctx: &ClientCtx,
     ) -> Result<TokenPair, AuthError> {
         let user = self.check_credentials(login, password, totp, ctx).await?;
-        let (sid, _) = self.open_session(&user, "api", None, ctx).await?;
+        self.api_session_for(&user, ctx).await
+    }
+
+    /// A new API session (a refresh family and an access token) for an already
+    /// authenticated user.
+    pub(crate) async fn api_session_for(
+        &self,
+        user: &UserRow,
+        ctx: &ClientCtx,
+    ) -> Result<TokenPair, AuthError> {
+        let (sid, _) = self.open_session(user, "api", None, ctx).await?;
         let now = self.now();
         let (refresh, hash) = random_token(tokens::REFRESH_PREFIX);
         let mut tx = self.db.begin().await?;

@@ -4,22 +4,39 @@ use crate::prelude::*;
 
 pub(crate) mod store;
 
+/// Reset requests that may wait for the worker; more are dropped (with a warning),
+/// whatever the account, so a full queue tells nothing either.
+pub(crate) const RESET_QUEUE: usize = 4096;
+
 impl Identity {
-    /// Starts a password reset. The answer never depends on whether the account
-    /// exists: the lookup and mail happen in a background task, so the response time
-    /// does not either.
+    /// Starts a password reset. The request path does the same work whether or not
+    /// the account exists: it normalises the login, emits the event and queues it. The
+    /// lookup, the token and the mail happen in the reset worker
+    /// ([`Identity::spawn_reset_worker`]), off the request path.
     pub fn request_reset(self: &Arc<Self>, login: &str, ctx: &ClientCtx) {
         let login = login.trim().to_lowercase();
         self.emit(SecurityEvent::PasswordResetRequest, ctx, None, &[]);
         if login.is_empty() || login.len() > Email::MAX {
             return;
         }
-        let me = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = me.create_reset(&login).await {
-                tracing::warn!(error = %e, "password reset request failed");
+        if self.reset_tx.try_send(login).is_err() {
+            tracing::warn!("password reset queue full or closed; request dropped");
+        }
+    }
+
+    /// Starts the worker that resolves queued reset requests (once; later calls do
+    /// nothing). The server starts it with the service.
+    pub fn spawn_reset_worker(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let mut rx = self.reset_rx.lock().ok()?.take()?;
+        let me = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            while let Some(login) = rx.recv().await {
+                let Some(me) = me.upgrade() else { break };
+                if let Err(e) = me.create_reset(&login).await {
+                    tracing::warn!(error = %e, "password reset request failed");
+                }
             }
-        });
+        }))
     }
 
     pub(crate) async fn create_reset(&self, login: &str) -> Result<(), AuthError> {
@@ -117,14 +134,18 @@ impl Identity {
         Ok(())
     }
 
-    /// Changes the password of a signed-in user; every other session ends.
+    /// Changes the password of a signed-in user. Every other session and refresh
+    /// family ends, the user's PATs are deleted (unless `keep_pats`: the web form's
+    /// opt-in), and a cookie session is rotated: it is revoked and its replacement
+    /// comes back, so the old cookie value stops working (privilege change, A4).
     pub async fn change_password(
         &self,
         p: &Principal,
         current: &SecretString,
         new_password: &SecretString,
+        keep_pats: bool,
         ctx: &ClientCtx,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Option<WebLogin>, AuthError> {
         let user = user_store::find_by_id(&self.db, p.user_id())
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -160,15 +181,39 @@ impl Identity {
         }
         let phc = self.hasher.hash(new_password).await?;
         let now = self.now();
+        // A cookie session is replaced, not kept; a bearer session (API client) keeps
+        // its family, every other one ends.
+        let cookie_session = match &p.via {
+            Via::Session { sid } => Some(sid.as_str()),
+            _ => None,
+        };
+        let keep = if cookie_session.is_some() {
+            None
+        } else {
+            p.session_id()
+        };
         let mut tx = self.db.begin().await?;
         user_store::set_password(&mut tx, &user.id, &phc, now).await?;
         reset_store::invalidate_resets(&mut tx, &user.id, now).await?;
+        let pats_deleted = if keep_pats {
+            0
+        } else {
+            pat_store::delete_all_pats(&mut tx, &user.id).await?
+        };
         let ids =
-            session_store::revoke_all(&mut tx, &user.id, p.session_id(), now, "password_change")
-                .await?;
+            session_store::revoke_all(&mut tx, &user.id, keep, now, "password_change").await?;
         tx.commit().await?;
         self.forget_revoked(&ids);
-        self.emit(SecurityEvent::PasswordChange, ctx, Some(&user.id), &[]);
-        Ok(())
+        let rotated = match cookie_session {
+            Some(_) => Some(self.web_session_for(&user, ctx).await?),
+            None => None,
+        };
+        self.emit(
+            SecurityEvent::PasswordChange,
+            ctx,
+            Some(&user.id),
+            &[("pats_deleted", &pats_deleted.to_string())],
+        );
+        Ok(rotated)
     }
 }

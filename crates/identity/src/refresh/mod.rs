@@ -62,7 +62,9 @@ impl Identity {
         if session.revoked_at.is_some() || row.revoked_at.is_some() {
             return Err(AuthError::TokenRevoked);
         }
-        if row.expires_at <= now || session.expires_at <= now {
+        // Both session limits apply: the absolute one and the idle one (12 h for
+        // customers, 30 min for staff), so an idle API session does not come back.
+        if row.expires_at <= now || session.expires_at <= now || session.idle_expires_at <= now {
             return Err(AuthError::RefreshExpired);
         }
         let user = user_store::find_by_id(&mut tx, &session.user_id)

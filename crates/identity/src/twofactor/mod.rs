@@ -43,6 +43,9 @@ impl Identity {
         let secret = self.totp_secret(&user)?.ok_or(AuthError::TotpInvalid)?;
         let now = self.now();
         let Some(step) = totp::verify(&secret, code, now / 1000, None) else {
+            // Counts toward the account lockout, like a failed login: a stolen
+            // session must not become a code-guessing oracle.
+            self.register_failure(&user, ctx, now).await?;
             self.emit(
                 SecurityEvent::TotpFailure,
                 ctx,
@@ -72,6 +75,32 @@ impl Identity {
         }
         self.emit(SecurityEvent::TotpEnabled, ctx, Some(&user.id), &[]);
         Ok(codes)
+    }
+
+    /// Confirms enrolment for an API client (A4: a privilege change keeps no old
+    /// credential): the access token and refresh family the enrolment began with end,
+    /// and a new pair is returned with the recovery codes.
+    pub async fn totp_confirm_api(
+        &self,
+        p: &Principal,
+        code: &str,
+        ctx: &ClientCtx,
+    ) -> Result<(Vec<String>, TokenPair), AuthError> {
+        let codes = self.totp_confirm(p, code, ctx).await?;
+        let user = user_store::find_by_id(&self.db, p.user_id())
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        if let Some(old) = p.session_id() {
+            self.revoke_session(old, self.now(), "totp_enabled").await?;
+            self.emit(
+                SecurityEvent::SessionRevoked,
+                ctx,
+                Some(&user.id),
+                &[("reason", "totp_enabled")],
+            );
+        }
+        let pair = self.api_session_for(&user, ctx).await?;
+        Ok((codes, pair))
     }
 
     /// Turns TOTP off (needs a current code); not allowed for roles that require it.

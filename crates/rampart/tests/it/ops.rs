@@ -224,7 +224,13 @@ async fn metrics_count_requests_by_route(app: TestApp) -> Result<()> {
     app.get("/healthz").await?;
     app.get("/healthz").await?;
     app.get("/nope-nope").await?;
-    let text = app.get("/metrics").await?.text().await?;
+    let (addr, task) =
+        rampart::server::start_metrics(&app.state, "127.0.0.1:0".parse()?, None).await?;
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await?
+        .text()
+        .await?;
+    task.abort();
     assert!(
         text.contains(
             "rampart_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"

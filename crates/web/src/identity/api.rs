@@ -144,14 +144,14 @@ pub fn mount(r: Routes) -> Routes {
             "/v1/me/totp/confirm",
             totp_confirm,
             Doc {
-                summary: "Confirm TOTP enrolment; returns recovery codes once",
+                summary: "Confirm TOTP enrolment; returns recovery codes once and, for a bearer caller, a new token pair (the old one ends)",
                 ..user()
             }
             .limit(PolicyName::Totp)
             .scope(rampart_identity::Scope::ProfileWrite)
             .enrolment()
             .request::<CodeRequest>()
-            .responds::<RecoveryCodesResponse>(200)
+            .responds::<TotpConfirmResponse>(200)
             .errors(&[TotpInvalid, Conflict]),
         )
         .post(
@@ -307,6 +307,17 @@ fn set_cookie(resp: &mut Response, value: String) {
 }
 
 fn token_response(s: &AppState, pair: TokenPair, native: bool, status: StatusCode) -> Response {
+    let (body, cookie) = token_body(s, pair, native);
+    let mut resp = (status, Json(body)).into_response();
+    if let Some(c) = cookie {
+        set_cookie(&mut resp, c);
+    }
+    resp
+}
+
+/// The token body, and the refresh cookie for browser clients (native clients get the
+/// refresh token in the body instead).
+fn token_body(s: &AppState, pair: TokenPair, native: bool) -> (TokenResponse, Option<String>) {
     let names = s.config.cookie_names();
     let cookie_value = format!("{}.{}", pair.session_id, pair.refresh_token);
     let csrf_token = s.csrf.token_for(&format!("sid:{}", pair.session_id));
@@ -318,18 +329,14 @@ fn token_response(s: &AppState, pair: TokenPair, native: bool, status: StatusCod
         csrf_token,
         refresh_token: native.then_some(pair.refresh_token),
     };
-    let mut resp = (status, Json(body)).into_response();
-    if !native {
-        set_cookie(
-            &mut resp,
-            s.config.cookie(
-                names.refresh,
-                &cookie_value,
-                Some(s.auth.config().refresh_ttl_secs),
-            ),
-        );
-    }
-    resp
+    let cookie = (!native).then(|| {
+        s.config.cookie(
+            names.refresh,
+            &cookie_value,
+            Some(s.auth.config().refresh_ttl_secs),
+        )
+    });
+    (body, cookie)
 }
 
 async fn register(
@@ -544,12 +551,23 @@ async fn change_password(
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
     ApiJson(b): ApiJson<ChangePasswordRequest>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     interactive(&p)?;
-    s.auth
-        .change_password(&p, &b.current_password, &b.new_password, &ctx)
+    // PATs always end here; the web form may keep them.
+    let rotated = s
+        .auth
+        .change_password(&p, &b.current_password, &b.new_password, false, &ctx)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Some(web) = rotated {
+        let names = s.config.cookie_names();
+        set_cookie(
+            &mut resp,
+            s.config
+                .cookie(names.session, &web.cookie, Some(web.max_age_secs)),
+        );
+    }
+    Ok(resp)
 }
 
 async fn totp_begin(
@@ -569,11 +587,52 @@ async fn totp_confirm(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     CurrentUser(p): CurrentUser,
+    headers: HeaderMap,
     ApiJson(b): ApiJson<CodeRequest>,
-) -> Result<Json<RecoveryCodesResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     interactive(&p)?;
-    let recovery_codes = s.auth.totp_confirm(&p, &b.code, &ctx).await?;
-    Ok(Json(RecoveryCodesResponse { recovery_codes }))
+    match p.via {
+        // A privilege change keeps no old credential: the access token and refresh
+        // family the enrolment began with end; the new pair comes back (the refresh
+        // token as a cookie for browser clients, in the body for native ones).
+        Via::Bearer { .. } => {
+            let (recovery_codes, pair) = s.auth.totp_confirm_api(&p, &b.code, &ctx).await?;
+            let names = s.config.cookie_names();
+            let browser = csrf::cookie(&headers, names.refresh).is_some();
+            let (tokens, cookie) = token_body(&s, pair, !browser);
+            let mut resp = Json(TotpConfirmResponse {
+                recovery_codes,
+                tokens: Some(tokens),
+            })
+            .into_response();
+            if let Some(c) = cookie {
+                set_cookie(&mut resp, c);
+            }
+            Ok(resp)
+        }
+        _ => {
+            let recovery_codes = s.auth.totp_confirm(&p, &b.code, &ctx).await?;
+            let mut resp = Json(TotpConfirmResponse {
+                recovery_codes,
+                tokens: None,
+            })
+            .into_response();
+            // A cookie session is replaced, as on the web page.
+            if let Some(old) = p.session_id() {
+                let web = s.auth.start_web_session(p.user_id(), &ctx).await?;
+                s.auth
+                    .revoke_session(old, s.auth.now(), "totp_enabled")
+                    .await?;
+                let names = s.config.cookie_names();
+                set_cookie(
+                    &mut resp,
+                    s.config
+                        .cookie(names.session, &web.cookie, Some(web.max_age_secs)),
+                );
+            }
+            Ok(resp)
+        }
+    }
 }
 
 async fn totp_disable(

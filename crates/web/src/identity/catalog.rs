@@ -59,6 +59,7 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
     ("role.super_admin", "Super administrator", "Peaadministraator"),
     ("password.current", "Current password", "Praegune parool"),
     ("password.new", "New password", "Uus parool"),
+    ("password.keep_tokens", "Keep my personal access tokens", "Säilita minu isiklikud juurdepääsulubad"),
     ("password.submit", "Change password", "Muuda parooli"),
     (
         "password.note",

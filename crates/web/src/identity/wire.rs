@@ -280,6 +280,18 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
+/// Confirmed TOTP enrolment. A bearer caller's session ends with the enrolment, so it
+/// also gets a new token pair (the refresh token as a cookie for browser clients);
+/// a cookie session gets a new session cookie instead.
+#[derive(Serialize, JsonSchema)]
+pub struct TotpConfirmResponse {
+    /// One-time recovery codes, shown once.
+    pub recovery_codes: Vec<String>,
+    /// The new token pair (bearer callers only).
+    #[serde(flatten)]
+    pub tokens: Option<TokenResponse>,
+}
+
 /// A CSRF token.
 #[derive(Serialize, JsonSchema)]
 pub struct CsrfResponse {

@@ -1,5 +1,5 @@
-//! Operational endpoints (health, readiness, metrics, the OpenAPI document), the
-//! stylesheet and the home page.
+//! Operational endpoints (health, readiness, the OpenAPI document), the stylesheet
+//! and the home page. Metrics have their own listener (`metrics_endpoint`).
 
 use crate::authn::MaybeUser;
 use crate::error::ApiError;
@@ -32,11 +32,6 @@ pub fn mount(r: Routes) -> Routes {
         )
         .group(Group::Api)
         .get(
-            "/metrics",
-            metrics,
-            Doc::new("ops", "Prometheus metrics").page(),
-        )
-        .get(
             "/v1/openapi.json",
             openapi,
             Doc::new("meta", "This OpenAPI 3.1 document").responds::<OpenApiDocument>(200),
@@ -64,15 +59,6 @@ async fn readyz(State(s): State<AppState>) -> Response {
                 .into_response()
         }
     }
-}
-
-async fn metrics(State(s): State<AppState>) -> Response {
-    let mut r = s.metrics.render().into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    r
 }
 
 async fn openapi(State(s): State<AppState>) -> Response {

@@ -450,3 +450,40 @@ async fn debug_logs_contain_no_secrets() -> Result<()> {
     assert!(in_request >= rids.len(), "{in_request} request lines");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_only_on_their_own_listener_behind_the_token() -> Result<()> {
+    // Issue 8: the public port must not enumerate accounts through /metrics.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let token = "metrics-secret-0123456789abcdef-0123456789";
+    let mut srv = Server::start(
+        "",
+        &[
+            ("RAMPART_METRICS_BIND", bind.as_str()),
+            ("RAMPART_METRICS_TOKEN", token),
+        ],
+    )
+    .await?;
+    let c = reqwest::Client::new();
+    let r = c.get(srv.at("/metrics")).send().await?;
+    assert_eq!(r.status(), 404, "not on the public port");
+    assert!(!r.text().await?.contains("rampart_"));
+    let m = format!("http://{bind}/metrics");
+    assert_eq!(c.get(&m).send().await?.status(), 401, "no bearer");
+    assert_eq!(
+        c.get(&m)
+            .bearer_auth("not-the-token")
+            .send()
+            .await?
+            .status(),
+        401
+    );
+    let r = c.get(&m).bearer_auth(token).send().await?;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await?.contains("rampart_http_requests_total"));
+    srv.stop();
+    Ok(())
+}

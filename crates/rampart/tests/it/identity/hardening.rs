@@ -133,6 +133,8 @@ async fn totp_disable_is_rate_limited_and_counts_failures(app: TestApp) -> Resul
         .send()
         .await?;
     assert_eq!(r.status(), 200);
+    // Enrolment replaces the token pair (a privilege change keeps no old credential).
+    let at = s(&r.json::<Value>().await?, "access_token");
     let mut statuses = Vec::new();
     for k in 0..7 {
         let r = fresh_client(&app)

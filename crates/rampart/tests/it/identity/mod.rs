@@ -4,6 +4,7 @@
 mod ban;
 mod hardening;
 mod invites;
+mod issue8;
 mod keys;
 mod lockout;
 mod oauth;
@@ -292,9 +293,9 @@ impl ClockSecs for TestApp {
     }
 }
 
-/// Enrols TOTP through the API for the bearer's account; returns the secret and the
-/// recovery codes.
-pub async fn enrol_totp(app: &TestApp, bearer: &str) -> Result<(Vec<u8>, Vec<String>)> {
+/// Enrols TOTP through the API for the bearer's account; returns the secret, the
+/// recovery codes and the new access token (enrolment ends the old one).
+pub async fn enrol_totp(app: &TestApp, bearer: &str) -> Result<(Vec<u8>, Vec<String>, String)> {
     let c = fresh_client(app);
     let r = c
         .post(app.at("/v1/me/totp"))
@@ -319,7 +320,7 @@ pub async fn enrol_totp(app: &TestApp, bearer: &str) -> Result<(Vec<u8>, Vec<Str
         .iter()
         .map(|c| c.as_str().expect("code").to_owned())
         .collect();
-    Ok((secret, codes))
+    Ok((secret, codes, s(&v, "access_token")))
 }
 
 /// An admin with TOTP enrolled; returns the ID, a working access token and the secret.
@@ -327,7 +328,7 @@ pub async fn admin_with_totp(app: &TestApp, name: &str) -> Result<(String, Strin
     let id = user_with_role(app, name, Role::Admin).await?;
     let t = login(app, name, PW).await?;
     let bearer = s(&t, "access_token");
-    let (secret, _) = enrol_totp(app, &bearer).await?;
+    let (secret, _, _) = enrol_totp(app, &bearer).await?;
     // The next step so the enrolment code is not a replay.
     app.clock.advance_secs(30);
     let c = fresh_client(app);

@@ -4,7 +4,6 @@
 
 use super::*;
 use rampart_test_support::{both_engines, count_rows};
-use std::time::Instant;
 
 both_engines!(
     reset_request_answers_the_same_for_every_account,
@@ -13,20 +12,25 @@ both_engines!(
     newer_reset_and_password_change_void_older_tokens,
 );
 
+/// Status, body and headers (without the per-request ones) of a reset request.
 async fn request_reset(
     app: &TestApp,
     client: &reqwest::Client,
     login: &str,
-) -> Result<(u16, Value, Duration)> {
-    let t0 = Instant::now();
+) -> Result<(u16, Value, Vec<(String, String)>)> {
     let r = client
         .post(app.at("/v1/auth/password-reset"))
         .json(&json!({"login": login}))
         .send()
         .await?;
-    let took = t0.elapsed();
+    let headers = r
+        .headers()
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "date" | "x-request-id"))
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
     let (st, v) = parts(r).await?;
-    Ok((st, v, took))
+    Ok((st, v, headers))
 }
 
 async fn confirm(app: &TestApp, token: &str, password: &str) -> Result<reqwest::Response> {
@@ -37,45 +41,26 @@ async fn confirm(app: &TestApp, token: &str, password: &str) -> Result<reqwest::
         .await?)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 async fn reset_request_answers_the_same_for_every_account(app: TestApp) -> Result<()> {
     user(&app, "dora").await?;
-    // One client per request: the reset limit is 5 per hour per IP. Clients are built
-    // before timing starts; requests alternate so noise hits both sides alike.
+    // One client per request: the reset limit is 5 per hour per IP. Whether the
+    // answer takes the same time is measured by the reset_timing benchmark (a
+    // Mann-Whitney test over interleaved samples, docs/benchmarks.md), not here.
     let clients: Vec<reqwest::Client> = (0..24).map(|_| fresh_client(&app)).collect();
-    let (mut exists, mut missing) = (Vec::new(), Vec::new());
-    let mut bodies = Vec::new();
+    let mut answers = Vec::new();
     for (i, c) in clients.iter().enumerate() {
         let login = if i % 2 == 0 {
             "dora@example.com"
         } else {
             "ghost@example.com"
         };
-        let (st, v, took) = request_reset(&app, c, login).await?;
+        let (st, v, headers) = request_reset(&app, c, login).await?;
         assert_eq!(st, 202, "{v}");
-        bodies.push(v);
-        // The first two are warm-up.
-        if i >= 2 {
-            if i % 2 == 0 {
-                exists.push(took)
-            } else {
-                missing.push(took)
-            }
-        }
+        answers.push((v, headers));
     }
     assert!(
-        bodies.windows(2).all(|w| w[0] == w[1]),
-        "answers differ: {bodies:?}"
-    );
-    let (me, mm) = (median(exists), median(missing));
-    let diff = me.abs_diff(mm);
-    assert!(
-        diff < Duration::from_millis(25),
-        "timing leaks existence: existing {me:?} vs missing {mm:?}"
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "answers differ: {answers:?}"
     );
     // The existing account got its mail; no one else did.
     wait_mail(&app, "dora@example.com", "password_reset", 12).await?;

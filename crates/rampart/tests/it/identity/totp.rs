@@ -35,7 +35,7 @@ async fn totp_login_flow(app: TestApp) -> Result<()> {
     expect_problem(r, 401, "totp_invalid").await?;
     login(&app, "wendy", PW).await?;
 
-    let (secret, recovery) = enrol_totp(&app, &bearer).await?;
+    let (secret, recovery, _) = enrol_totp(&app, &bearer).await?;
     assert_eq!(recovery.len(), 10);
     // Encrypted at rest.
     let enc = rampart_test_support::text_value(
@@ -149,8 +149,14 @@ async fn admin_without_totp_may_only_enrol(app: TestApp) -> Result<()> {
     expect_problem(r, 403, "totp_enrolment_required").await?;
     assert_eq!(count_rows(app.db(), "invites").await?, 0);
 
-    let (secret, _) = enrol_totp(&app, &bearer).await?;
-    // After enrolment the gate opens.
+    let (secret, _, new_bearer) = enrol_totp(&app, &bearer).await?;
+    // The pre-enrolment token ended with the enrolment (it must not reach admin
+    // routes); the new one passes the gate.
+    assert_eq!(
+        get_bearer(&app, "/v1/sessions", &bearer).await?.status(),
+        401
+    );
+    let bearer = new_bearer;
     assert_eq!(
         get_bearer(&app, "/v1/sessions", &bearer).await?.status(),
         200

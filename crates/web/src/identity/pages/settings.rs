@@ -225,6 +225,8 @@ async fn password_page(
 struct PasswordForm {
     current_password: Option<SecretString>,
     new_password: Option<SecretString>,
+    /// "Keep my access tokens" (unchecked by default: a change deletes them).
+    keep_tokens: Option<String>,
 }
 
 /// Success ends every other session of the user (the service does that).
@@ -239,12 +241,26 @@ async fn password_submit(
     let empty = || SecretString::from("");
     let current = form.current_password.unwrap_or_else(empty);
     let new_password = form.new_password.unwrap_or_else(empty);
+    let keep_tokens = form.keep_tokens.is_some_and(|v| !v.is_empty());
     let errors = match s
         .auth
-        .change_password(&p, &current, &new_password, &ctx)
+        .change_password(&p, &current, &new_password, keep_tokens, &ctx)
         .await
     {
-        Ok(()) => return Ok(see_other("/settings/password?notice=password_changed")),
+        Ok(rotated) => {
+            // The session was rotated: the old cookie value no longer works.
+            let mut resp = see_other("/settings/password?notice=password_changed");
+            if let Some(web) = rotated {
+                let names = s.config.cookie_names();
+                let cookie = s
+                    .config
+                    .cookie(names.session, &web.cookie, Some(web.max_age_secs));
+                if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+                    resp.headers_mut().append(axum::http::header::SET_COOKIE, v);
+                }
+            }
+            return Ok(resp);
+        }
         Err(AuthError::Validation(e)) => field_messages(f.lang, &e.0),
         Err(e) => return Err(problem(e)),
     };
