@@ -106,6 +106,9 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("reset.password", "New password", "Uus parool"),
     ("reset.submit", "Set password", "Määra parool"),
     ("reset.request_new", "Request a new link", "Küsi uus link"),
+    ("verify.title", "Confirm your e-mail address", "Kinnita oma e-posti aadress"),
+    ("verify.explain", "Press the button to confirm this address.", "Vajuta nuppu, et see aadress kinnitada."),
+    ("verify.submit", "Confirm address", "Kinnita aadress"),
     // Settings.
     ("settings.title", "Settings", "Seaded"),
     ("settings.username", "Username", "Kasutajanimi"),
@@ -190,6 +193,8 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ),
     // Notices after a redirect (only these names are shown).
     ("notice.registered", "Account created. You can log in now.", "Konto on loodud. Nüüd saad sisse logida."),
+    ("notice.verify_sent", "Almost done: open the link we mailed you to confirm your address.", "Peaaegu valmis: ava meie saadetud kirjas olev link, et aadress kinnitada."),
+    ("notice.email_verified", "E-mail address confirmed. You can log in now.", "E-posti aadress on kinnitatud. Nüüd saad sisse logida."),
     ("notice.reset_done", "Password set. Log in with the new password.", "Parool on määratud. Logi sisse uue parooliga."),
     ("notice.password_changed", "Password changed. Other devices were signed out.", "Parool on muudetud. Teised seadmed logiti välja."),
     ("notice.saved", "Saved.", "Salvestatud."),
@@ -249,6 +254,7 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("err.conflict", "Already exists", "On juba olemas"),
     ("err.invite_required", "An invite code is required", "Kutsekood on nõutud"),
     ("err.invite_invalid", "Invite code invalid or used up", "Kutsekood on vigane või ära kasutatud"),
+    ("err.verify_token_invalid", "Confirmation link invalid, used or expired", "Kinnituslink on vigane, kasutatud või aegunud"),
     ("err.reset_token_invalid", "Reset link invalid or expired", "Lähtestuslink on vigane või aegunud"),
     ("err.totp_required", "Two-factor code required", "Kaheastmelise kinnituse kood on nõutud"),
     ("err.totp_invalid", "Two-factor code invalid", "Kaheastmelise kinnituse kood on vigane"),

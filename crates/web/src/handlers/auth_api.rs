@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use rampart_identity::accounts::Registered;
 use rampart_identity::SecretString;
 use rampart_identity::{AuthError, Principal, RegisterInput, TokenPair, Via};
 use rampart_kernel::account::{AccountStatus, Role};
@@ -27,7 +28,16 @@ pub fn mount(r: Routes) -> Routes {
                 "email": {"type": "string", "maxLength": 254},
                 "password": {"type": "string", "minLength": 8, "maxLength": 128},
                 "invite_code": {"type": "string"}, "referral_code": {"type": "string"}}}))
-            .returns(201, json!({"type": "object", "properties": {"id": {"type": "string"}, "username": {"type": "string"}}})),
+            .returns(201, json!({"type": "object", "description": "no e-mail given: the account", "properties": {"id": {"type": "string"}, "username": {"type": "string"}}}))
+            .returns(202, json!({"type": "object", "description": "e-mail given: a link was mailed; the same answer whether or not the address is taken", "properties": {"status": {"type": "string", "enum": ["verification_sent"]}}})),
+    )
+    .post(
+        "/v1/auth/verify-email",
+        verify_email,
+        Doc::new("auth", "Confirm an e-mail address with the mailed token (creates a pending account or applies an address change)")
+            .limit("auth")
+            .body(json!({"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}}))
+            .returns(200, json!({"type": "object", "properties": {"id": {"type": "string"}, "username": {"type": "string"}, "email": {"type": "string"}}})),
     )
     .post(
         "/v1/auth/token",
@@ -78,6 +88,16 @@ pub fn mount(r: Routes) -> Routes {
             .limit("auth")
             .body(json!({"type": "object", "required": ["current_password", "new_password"], "properties": {"current_password": {"type": "string"}, "new_password": {"type": "string"}}}))
             .returns(204, json!({})),
+    )
+    .post(
+        "/v1/me/email",
+        change_email,
+        Doc::new("account", "Change the e-mail address (needs the current password; applies once the new address is confirmed)")
+            .auth(Auth::User)
+            .scope(rampart_identity::Scope::ProfileWrite)
+            .limit("auth")
+            .body(json!({"type": "object", "required": ["current_password", "email"], "properties": {"current_password": {"type": "string"}, "email": {"type": "string", "maxLength": 254}}}))
+            .returns(202, json!({"type": "object", "properties": {"status": {"type": "string", "enum": ["verification_sent"]}}})),
     )
     .post("/v1/me/totp", totp_begin, Doc::new("account", "Begin TOTP enrolment").auth(Auth::User).scope(rampart_identity::Scope::ProfileWrite).enrolment())
     .post(
@@ -218,13 +238,63 @@ async fn register(
             &ctx,
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({"id": u.id.as_str(), "username": u.username, "referral_code": u.referral_code}),
-        ),
+    Ok(match u {
+        Registered::Created(u) => (
+            StatusCode::CREATED,
+            Json(
+                json!({"id": u.id.as_str(), "username": u.username, "referral_code": u.referral_code}),
+            ),
+        )
+            .into_response(),
+        Registered::VerificationSent => verification_sent(),
+    })
+}
+
+/// The one answer of a request whose mail went either to the address or to its
+/// owner: nothing in it may depend on which.
+fn verification_sent() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"status": "verification_sent"})),
     )
-        .into_response())
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyEmailBody {
+    token: String,
+}
+
+async fn verify_email(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<VerifyEmailBody>,
+) -> Result<Json<Value>, ApiError> {
+    let a = s.auth.verify_email(b.token.trim(), &ctx).await?;
+    Ok(Json(
+        json!({"id": a.id.as_str(), "username": a.username, "email": a.email}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeEmailBody {
+    current_password: SecretString,
+    email: String,
+}
+
+async fn change_email(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    ApiJson(b): ApiJson<ChangeEmailBody>,
+) -> Result<Response, ApiError> {
+    interactive(&p)?;
+    s.auth
+        .change_email(&p, &b.current_password, &b.email, &ctx)
+        .await?;
+    Ok(verification_sent())
 }
 
 #[derive(Deserialize)]
