@@ -124,6 +124,11 @@ pub struct AuthConfig {
     pub max_sessions: usize,
     /// Password-reset token lifetime.
     pub reset_ttl_secs: i64,
+    /// Lifetime of a PAT created without an expiry, in days (default 90).
+    pub pat_default_ttl_days: i64,
+    /// Longest lifetime of a PAT, in days (default 366); also the effective
+    /// lifetime of tokens stored without an expiry.
+    pub pat_max_ttl_days: i64,
     /// E-mail verification link lifetime (default 24 h).
     pub verify_ttl_secs: i64,
     /// Failed logins that start a lockout (binding: 5).
@@ -156,6 +161,8 @@ impl Default for AuthConfig {
             max_sessions: 10,
             reset_ttl_secs: 30 * 60,
             verify_ttl_secs: 24 * 3600,
+            pat_default_ttl_days: 90,
+            pat_max_ttl_days: 366,
             lockout_threshold: 5,
             lockout_window_secs: 15 * 60,
             lockout_secs: 15 * 60,

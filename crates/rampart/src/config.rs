@@ -60,6 +60,8 @@ struct FileConfig {
     revocation_cache_ms: Option<i64>,
     key_rotation_days: Option<i64>,
     password_hash_concurrency: Option<usize>,
+    pat_default_ttl_days: Option<i64>,
+    pat_max_ttl_days: Option<i64>,
     #[serde(default)]
     rate_limits: BTreeMap<String, LimitOverride>,
 }
@@ -120,6 +122,10 @@ pub struct Config {
     pub key_rotation_days: i64,
     /// Password hashes computed at once.
     pub password_hash_concurrency: usize,
+    /// Lifetime of a personal access token created without an expiry (days).
+    pub pat_default_ttl_days: i64,
+    /// Longest lifetime a personal access token may be given (days).
+    pub pat_max_ttl_days: i64,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -243,7 +249,7 @@ impl Config {
             })
             .transpose()
         };
-        Ok(Config {
+        let cfg = Config {
             mode,
             bind,
             data_dir,
@@ -325,6 +331,18 @@ impl Config {
                 .or(fc.key_rotation_days)
                 .unwrap_or(30)
                 .max(0),
+            pat_max_ttl_days: {
+                let v = inum("RAMPART_PAT_MAX_TTL_DAYS")?
+                    .or(fc.pat_max_ttl_days)
+                    .unwrap_or(366);
+                if !(1..=3660).contains(&v) {
+                    bail!("RAMPART_PAT_MAX_TTL_DAYS must be between 1 and 3660");
+                }
+                v
+            },
+            pat_default_ttl_days: inum("RAMPART_PAT_DEFAULT_TTL_DAYS")?
+                .or(fc.pat_default_ttl_days)
+                .unwrap_or(90),
             password_hash_concurrency: inum("RAMPART_PASSWORD_HASH_CONCURRENCY")?
                 .map(|v| v as usize)
                 .or(fc.password_hash_concurrency)
@@ -334,7 +352,11 @@ impl Config {
                         .unwrap_or(2)
                 })
                 .max(1),
-        })
+        };
+        if !(1..=cfg.pat_max_ttl_days).contains(&cfg.pat_default_ttl_days) {
+            bail!("RAMPART_PAT_DEFAULT_TTL_DAYS must be between 1 and RAMPART_PAT_MAX_TTL_DAYS");
+        }
+        Ok(cfg)
     }
 
     /// Defaults for tests: everything in `data_dir`, bound to a random loopback port.
@@ -366,6 +388,8 @@ impl Config {
             revocation_cache_ms: 5000,
             key_rotation_days: 30,
             password_hash_concurrency: 2,
+            pat_default_ttl_days: 90,
+            pat_max_ttl_days: 366,
         }
     }
 }

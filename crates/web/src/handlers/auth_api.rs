@@ -130,7 +130,7 @@ pub fn mount(r: Routes) -> Routes {
             .auth(Auth::User)
             .limit("auth")
             .body(json!({"type": "object", "required": ["name", "scopes"], "properties": {"name": {"type": "string", "maxLength": 100},
-                "scopes": {"type": "array", "items": {"type": "string", "enum": rampart_identity::Scope::ALL.map(rampart_identity::Scope::as_str)}}, "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 366}}}))
+                "scopes": {"type": "array", "items": {"type": "string", "enum": rampart_identity::Scope::ALL.map(rampart_identity::Scope::as_str)}}, "expires_in_days": {"type": "integer", "minimum": 1, "description": "default and maximum are configured (pat_default_ttl_days, 90; pat_max_ttl_days, 366)"}}}))
             .returns(201, json!({"type": "object"})),
     )
     .patch(
@@ -138,7 +138,7 @@ pub fn mount(r: Routes) -> Routes {
         update_token,
         Doc::new("tokens", "Rename, re-scope or change the expiry of a token")
             .auth(Auth::User)
-            .body(json!({"type": "object", "properties": {"name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}, "expires_in_days": {"type": ["integer", "null"]}}})),
+            .body(json!({"type": "object", "properties": {"name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}, "expires_in_days": {"type": ["integer", "null"], "description": "null: the default lifetime from now; an expired token cannot be given a new expiry"}}})),
     )
     .delete("/v1/tokens/{id}", delete_token, Doc::new("tokens", "Delete a token").auth(Auth::User))
     .post(
@@ -394,6 +394,12 @@ async fn logout(
     let mut sid: Option<String> = None;
     if headers.contains_key(header::AUTHORIZATION) {
         let p = crate::authn::authenticate(&s, &headers, &ctx).await?;
+        // A PAT or client credential has no session to end: answering 204 would let
+        // the caller believe the credential is dead while it still works.
+        if matches!(p.via, Via::Pat { .. } | Via::Client { .. }) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "logout_not_applicable")
+                .detail("this credential has no session; delete a personal access token with DELETE /v1/tokens/{id}"));
+        }
         sid = p.session_id().map(str::to_owned);
     } else if let Some(tok) = b.refresh_token.filter(|t| !t.is_empty()) {
         sid = s.auth.session_of_refresh(&tok).await?;
@@ -765,8 +771,21 @@ async fn oauth_token(
             }
         }
         Some("client_credentials") => {
-            let creds = basic_credentials(&headers)
-                .or_else(|| Some((f.client_id.clone()?, f.client_secret.clone()?)));
+            let basic = basic_credentials(&headers);
+            // RFC 6749 §2.3: one authentication method per request. A body secret
+            // next to Basic, or a body client_id naming another client, is refused
+            // rather than silently resolved in favour of one of them.
+            if let Some((basic_id, _)) = &basic {
+                let other_id = f.client_id.as_deref().is_some_and(|id| id != basic_id);
+                if other_id || f.client_secret.is_some() {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "use one client authentication method: HTTP Basic or client_id/client_secret in the body, not both",
+                    );
+                }
+            }
+            let creds = basic.or_else(|| Some((f.client_id.clone()?, f.client_secret.clone()?)));
             let Some((id, secret)) = creds else {
                 return oauth_error(
                     StatusCode::UNAUTHORIZED,
