@@ -4,7 +4,11 @@ use anyhow::Result;
 use rampart_test_support::{both_engines, count_rows, TestApp};
 use serde_json::{json, Value};
 
-both_engines!(overlong_fields_are_listed, oversized_body_is_refused);
+both_engines!(
+    overlong_fields_are_listed,
+    oversized_body_is_refused,
+    invalid_body_details_name_json_kinds_not_rust_types
+);
 
 fn long_email() -> String {
     // 64 + 1 + 190 = 255 characters, otherwise well-formed.
@@ -155,5 +159,39 @@ async fn oversized_body_is_refused(app: TestApp) -> Result<()> {
         users,
         "nothing created"
     );
+    Ok(())
+}
+
+/// The `invalid_body` detail says what was expected in JSON terms ("an object", "an
+/// integer"), never Rust types ("struct RegisterBody", "i64").
+async fn invalid_body_details_name_json_kinds_not_rust_types(app: TestApp) -> Result<()> {
+    for (body, want) in [
+        (json!([]), "expected an object"),
+        (json!("x"), "expected an object"),
+        (
+            json!({"username": 5, "password": "x"}),
+            "invalid type: integer, expected a string",
+        ),
+        (
+            json!({"username": "a", "password": "x", "nick": 1}),
+            "unknown field `nick`, expected one of `username`",
+        ),
+    ] {
+        let r = app
+            .new_client()
+            .post(app.at("/v1/auth/register"))
+            .json(&body)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 422);
+        let v: Value = r.json().await?;
+        assert_eq!(v["code"], "invalid_body");
+        let detail = v["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(want), "{body}: {detail}");
+        for rust in ["struct", "RegisterBody", "String", "i64", "sequence", "map"] {
+            assert!(!detail.contains(rust), "{body}: {detail}");
+        }
+    }
+    assert_eq!(count_rows(app.db(), "users").await?, 0);
     Ok(())
 }
