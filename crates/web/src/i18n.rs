@@ -220,6 +220,7 @@ const CATALOG: &[(&str, &str, &str)] = &[
     ("fielderr.too_weak", "is too easy to guess", "on liiga kergesti äraarvatav"),
     ("fielderr.invalid_format", "has an invalid format", "on vigase vorminguga"),
     ("fielderr.invalid_characters", "contains characters that are not allowed", "sisaldab lubamatuid märke"),
+    ("fielderr.mixed_script", "mixes letters of different alphabets (look-alike characters)", "segab eri tähestike tähti (sarnase välimusega märgid)"),
     ("fielderr.invalid_value", "has an invalid value", "on vigase väärtusega"),
     ("fielderr.out_of_range", "is out of range", "on lubatud vahemikust väljas"),
     ("fielderr.taken", "is already taken", "on juba kasutusel"),

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 both_engines!(
     overlong_fields_are_listed,
     oversized_body_is_refused,
-    invalid_body_details_name_json_kinds_not_rust_types
+    invalid_body_details_name_json_kinds_not_rust_types,
+    look_alike_and_hidden_character_names_are_refused
 );
 
 fn long_email() -> String {
@@ -193,5 +194,69 @@ async fn invalid_body_details_name_json_kinds_not_rust_types(app: TestApp) -> Re
         }
     }
     assert_eq!(count_rows(app.db(), "users").await?, 0);
+    Ok(())
+}
+
+/// Usernames are folded (NFKC, case) so a fullwidth copy of a name is the same name;
+/// mixed-script look-alikes, punctuation-only names, names ending in a dot and
+/// bidi/zero-width characters are refused; token names too.
+async fn look_alike_and_hidden_character_names_are_refused(app: TestApp) -> Result<()> {
+    let pw = "correct horse battery staple 7";
+    let reg = |name: &str| json!({"username": name, "password": pw});
+    let r = crate::identity::fresh_client(&app)
+        .post(app.at("/v1/auth/register"))
+        .json(&reg("alice"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
+    let r = crate::identity::fresh_client(&app)
+        .post(app.at("/v1/auth/register"))
+        .json(&reg("ＡＬＩＣＥ"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 409, "the fullwidth spelling is the same name");
+    for (name, code) in [
+        ("\u{0430}lice", "mixed_script"),
+        ("p\u{0430}ypal", "mixed_script"),
+        ("...", "invalid_format"),
+        ("bob.", "invalid_format"),
+        ("bob\u{202E}cba", "invalid_characters"),
+        ("bo\u{200B}b", "invalid_characters"),
+    ] {
+        let r = crate::identity::fresh_client(&app)
+            .post(app.at("/v1/auth/register"))
+            .json(&reg(name))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 422, "{name:?}");
+        let v: Value = r.json().await?;
+        assert_eq!(v["errors"][0]["field"], "username", "{name:?}: {v}");
+        assert_eq!(v["errors"][0]["code"], code, "{name:?}: {v}");
+    }
+    assert_eq!(count_rows(app.db(), "users").await?, 1);
+
+    // Token names.
+    let r = crate::identity::fresh_client(&app)
+        .post(app.at("/v1/auth/token"))
+        .json(&json!({"login": "alice", "password": pw, "client": "native"}))
+        .send()
+        .await?;
+    let t: Value = r.json().await?;
+    let bearer = t["access_token"].as_str().unwrap_or_default().to_owned();
+    for (name, code) in [
+        ("deploy\u{202E}gpj.exe", "invalid_characters"),
+        ("p\u{0430}ypal", "mixed_script"),
+    ] {
+        let r = crate::identity::fresh_client(&app)
+            .post(app.at("/v1/tokens"))
+            .bearer_auth(&bearer)
+            .json(&json!({"name": name, "scopes": ["profile:read"]}))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 422);
+        let v: Value = r.json().await?;
+        assert_eq!(v["errors"][0]["code"], code, "{name:?}: {v}");
+    }
+    assert_eq!(count_rows(app.db(), "personal_access_tokens").await?, 0);
     Ok(())
 }
