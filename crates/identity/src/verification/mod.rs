@@ -119,7 +119,7 @@ impl Identity {
                 return Err(AuthError::InviteInvalid);
             }
         }
-        let owner = verify_store::email_owner(&mut tx, email.as_str()).await?;
+        let owner = user_store::email_owner(&mut tx, email.as_str()).await?;
         if owner.is_none() {
             verify_store::new_verification(
                 &mut tx,
@@ -194,7 +194,7 @@ impl Identity {
                     return Err(AuthError::VerifyTokenInvalid);
                 };
                 let code = new_referral_code();
-                if verify_store::email_owner(&mut tx, &row.email)
+                if user_store::email_owner(&mut tx, &row.email)
                     .await?
                     .is_some()
                 {
@@ -233,7 +233,7 @@ impl Identity {
                 if row.created_at < user.password_changed_at {
                     return Err(AuthError::VerifyTokenInvalid);
                 }
-                match verify_store::set_verified_email(&mut tx, uid, &row.email, now).await {
+                match user_store::set_verified_email(&mut tx, uid, &row.email, now).await {
                     Ok(()) => {}
                     Err(DbError::Conflict(_)) => return Err(taken("email")),
                     Err(e) => return Err(e.into()),
@@ -303,7 +303,7 @@ impl Identity {
         }
         let (token, hash) = random_token(tokens::VERIFY_PREFIX);
         let mut tx = self.db.begin().await?;
-        let owner = verify_store::email_owner(&mut tx, email.as_str()).await?;
+        let owner = user_store::email_owner(&mut tx, email.as_str()).await?;
         let taken_by_other = owner.as_ref().is_some_and(|(o, _)| *o != user.id);
         if !taken_by_other {
             verify_store::new_verification(

@@ -118,29 +118,3 @@ pub async fn use_verification(tx: &mut Tx, id: &str, now: i64) -> Result<bool> {
     })?;
     Ok(n == 1)
 }
-
-/// Sets an account's address and marks it verified; a taken address is
-/// [`DbError::Conflict`].
-pub async fn set_verified_email(tx: &mut Tx, user_id: &str, email: &str, now: i64) -> Result<()> {
-    on_tx!(tx, |e| sqlx::query(
-        "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1"
-    )
-    .bind(user_id)
-    .bind(email)
-    .bind(now)
-    .execute(e)
-    .await
-    .map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// The account already using this address, if any: its ID and when its address was
-/// verified.
-pub async fn email_owner(tx: &mut Tx, email: &str) -> Result<Option<(String, Option<i64>)>> {
-    Ok(on_tx!(tx, |e| sqlx::query_as::<_, (String, Option<i64>)>(
-        "SELECT id, email_verified_at FROM users WHERE email = $1"
-    )
-    .bind(email)
-    .fetch_optional(e)
-    .await)?)
-}
