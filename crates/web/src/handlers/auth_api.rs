@@ -28,8 +28,9 @@ pub fn mount(r: Routes) -> Routes {
                 "email": {"type": "string", "maxLength": 254},
                 "password": {"type": "string", "minLength": 8, "maxLength": 128},
                 "invite_code": {"type": "string"}, "referral_code": {"type": "string"}}}))
-            .returns(201, json!({"type": "object", "description": "no e-mail given: the account", "properties": {"id": {"type": "string"}, "username": {"type": "string"}}}))
-            .returns(202, json!({"type": "object", "description": "e-mail given: a link was mailed; the same answer whether or not the address is taken", "properties": {"status": {"type": "string", "enum": ["verification_sent"]}}})),
+            // One status per route in the registry: 202 is the answer to every
+            // registration with an e-mail; without one it is 201 with the account.
+            .returns(202, json!({"type": "object", "description": "e-mail given: a link was mailed, the same answer whether or not the address is taken ({\"status\": \"verification_sent\"}); no e-mail given: 201 with {id, username, referral_code}", "properties": {"status": {"type": "string", "enum": ["verification_sent"]}, "id": {"type": "string"}, "username": {"type": "string"}, "referral_code": {"type": "string"}}})),
     )
     .post(
         "/v1/auth/verify-email",
