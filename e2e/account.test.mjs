@@ -66,7 +66,7 @@ async function assertAccessibleForms(page, where) {
 async function assertNoRawKeys(page, where) {
   const text = await page.locator('body').innerText();
   const raw = text.match(
-    /\b(?:app|nav|home|footer|error|login|register|recover|reset|settings|password|totp|sessions|tokens|notice|field|fielderr|err|detail)\.[a-z0-9_]+\b/g,
+    /\b(?:app|nav|home|footer|error|login|register|recover|reset|settings|password|totp|sessions|tokens|verify|notice|field|fielderr|err|detail)\.[a-z0-9_]+\b/g,
   );
   assert.equal(raw, null, `${where}: untranslated catalog keys shown: ${raw}`);
 }
@@ -74,7 +74,8 @@ async function assertNoRawKeys(page, where) {
 async function register(page, url, username) {
   await page.goto(`${url}/register`);
   await page.getByLabel('Username').fill(username);
-  await page.getByLabel('E-mail (optional)').fill(`${username}@example.test`);
+  // No e-mail: with one the account only exists once the mailed link is used
+  // (issue 8); the verification page is covered by the HTTP tests.
   await page.getByLabel('Password', { exact: true }).fill(PASSPHRASE);
   await Promise.all([page.waitForURL(/\/login\b/), page.getByRole('button', { name: 'Register' }).click()]);
 }

@@ -37,6 +37,7 @@ pub mod recovery;
 pub mod refresh;
 pub mod sessions;
 pub mod twofactor;
+pub mod verification;
 
 mod prelude;
 mod principal;

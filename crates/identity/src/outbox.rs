@@ -31,3 +31,27 @@ pub async fn mail_for(
 ) -> Result<Vec<rampart_mail::outbox::OutboxEntry>, DbError> {
     rampart_mail::outbox::for_recipient(db, recipient).await
 }
+
+/// Queues a message whose text the caller built (the verification mails carry both
+/// languages, since at registration no account language exists yet).
+pub(crate) async fn enqueue_text(
+    db: &Db,
+    recipient: &str,
+    kind: &str,
+    subject: &str,
+    body: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    rampart_mail::outbox::enqueue(
+        db,
+        rampart_mail::outbox::NewMail {
+            recipient,
+            kind,
+            subject,
+            body,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}

@@ -33,4 +33,5 @@ pub(crate) use crate::refresh::store as refresh_store;
 pub(crate) use crate::service::*;
 pub(crate) use crate::sessions::store::{self as session_store, NewSession, SessionRow};
 pub(crate) use crate::twofactor::store as totp_store;
+pub(crate) use crate::verification::store as verify_store;
 pub(crate) use rampart_kernel::{ClientId, UserId};

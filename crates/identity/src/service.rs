@@ -55,6 +55,9 @@ pub enum AuthError {
     /// Reset token unknown, used, expired or superseded.
     #[error("reset token invalid")]
     ResetTokenInvalid,
+    /// E-mail verification token unknown, used, expired or superseded.
+    #[error("verification token invalid")]
+    VerifyTokenInvalid,
     /// Input failed validation.
     #[error("validation failed: {0}")]
     Validation(FieldErrors),
@@ -121,6 +124,13 @@ pub struct AuthConfig {
     pub max_sessions: usize,
     /// Password-reset token lifetime.
     pub reset_ttl_secs: i64,
+    /// Lifetime of a PAT created without an expiry, in days (default 90).
+    pub pat_default_ttl_days: i64,
+    /// Longest lifetime of a PAT, in days (default 366); also the effective
+    /// lifetime of tokens stored without an expiry.
+    pub pat_max_ttl_days: i64,
+    /// E-mail verification link lifetime (default 24 h).
+    pub verify_ttl_secs: i64,
     /// Failed logins that start a lockout (binding: 5).
     pub lockout_threshold: i64,
     /// Window they are counted in (binding: 15 min).
@@ -150,6 +160,9 @@ impl Default for AuthConfig {
             staff_absolute_secs: 8 * 3600,
             max_sessions: 10,
             reset_ttl_secs: 30 * 60,
+            verify_ttl_secs: 24 * 3600,
+            pat_default_ttl_days: 90,
+            pat_max_ttl_days: 366,
             lockout_threshold: 5,
             lockout_window_secs: 15 * 60,
             lockout_secs: 15 * 60,

@@ -16,6 +16,8 @@ pub const PAT_PREFIX: &str = "rpat_";
 pub const REFRESH_PREFIX: &str = "rrt_";
 /// Prefix of password-reset tokens.
 pub const RESET_PREFIX: &str = "rrs_";
+/// Prefix of e-mail verification tokens.
+pub const VERIFY_PREFIX: &str = "rve_";
 
 /// Random bytes per token (256 bits).
 pub const TOKEN_BYTES: usize = 32;

@@ -87,7 +87,75 @@ pub const EXPIRY_DAYS_MAX: i64 = 366;
 /// Most registrations one invite code allows (the fewest is 1).
 pub const INVITE_USES_MAX: i64 = 10_000;
 
+/// Invisible format characters that reorder or hide text: the bidi embeddings,
+/// overrides and isolates (U+202A–U+202E, U+2066–U+2069), the marks (U+200E, U+200F,
+/// U+061C), zero-width characters (U+200B–U+200D, U+2060, U+FEFF) and the soft
+/// hyphen. In a display string they let "abc\u{202E}gpj.exe" read as "abcexe.jpg".
+fn is_hidden_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{FEFF}')
+}
+
+/// A script that look-alike attacks mix. Written by hand over the Unicode blocks of
+/// the three scripts whose letters are most often confused (Latin `a` / Cyrillic `а`
+/// / Greek `α`, `o`/`о`/`ο`, `p`/`р`/`ρ`…): a crate such as `unicode-security` brings
+/// the full UTS #39 tables, far more than this rule needs. Characters of other scripts,
+/// digits, punctuation and combining marks are neutral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Latin,
+    Greek,
+    Cyrillic,
+}
+
+fn script_of(c: char) -> Option<Script> {
+    match c {
+        'a'..='z' | 'A'..='Z' => Some(Script::Latin),
+        '\u{00C0}'..='\u{024F}' if c != '\u{00D7}' && c != '\u{00F7}' => Some(Script::Latin),
+        '\u{1E00}'..='\u{1EFF}' | '\u{2C60}'..='\u{2C7F}' | '\u{A720}'..='\u{A7FF}' => {
+            Some(Script::Latin)
+        }
+        '\u{AB30}'..='\u{AB6F}' | '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}' => {
+            Some(Script::Latin)
+        }
+        '\u{0370}'..='\u{03FF}' | '\u{1F00}'..='\u{1FFF}' => Some(Script::Greek),
+        '\u{0400}'..='\u{052F}'
+        | '\u{1C80}'..='\u{1C8F}'
+        | '\u{2DE0}'..='\u{2DFF}'
+        | '\u{A640}'..='\u{A69F}' => Some(Script::Cyrillic),
+        _ => None,
+    }
+}
+
+/// True when one word mixes letters of Latin, Greek and Cyrillic (`pаypal` with a
+/// Cyrillic `а`). Whole words in one script (`сервер`, `café`) are fine.
+pub fn mixes_scripts(word: &str) -> bool {
+    let mut seen: Option<Script> = None;
+    for s in word.chars().filter_map(script_of) {
+        match seen {
+            None => seen = Some(s),
+            Some(prev) if prev != s => return true,
+            Some(_) => {}
+        }
+    }
+    false
+}
+
+/// NFKC, lower case, NFKC again (an approximation of Unicode's NFKC_Casefold):
+/// fullwidth `ＡＬＩＣＥ`, ligatures and compatibility forms become one spelling.
+pub fn fold(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    let once: String = raw.nfkc().collect::<String>().to_lowercase();
+    once.nfkc().collect()
+}
+
 /// Single-line free text bounded in characters; trims surrounding white space.
+/// Refuses control and hidden format characters (`invalid_characters`).
 pub fn bounded_text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, FieldError> {
     let v = raw.trim();
     let n = v.chars().count();
@@ -100,13 +168,27 @@ pub fn bounded_text(field: &str, raw: &str, min: usize, max: usize) -> Result<St
     if n > max {
         return Err(FieldError::new(field, "too_long"));
     }
-    if has_control(v) {
+    if has_control(v) || v.chars().any(is_hidden_format) {
         return Err(FieldError::new(field, "invalid_characters"));
     }
     Ok(v.to_owned())
 }
 
-/// A username: 3–32 characters of `a-z 0-9 _ . -`, stored lowercase.
+/// A name shown to others or used to recognise something (token names…): bounded
+/// text in NFKC, without control or hidden format characters, and with no word that
+/// mixes Latin, Greek and Cyrillic letters (`mixed_script`).
+pub fn display_name(field: &str, raw: &str, min: usize, max: usize) -> Result<String, FieldError> {
+    use unicode_normalization::UnicodeNormalization as _;
+    let v: String = raw.nfkc().collect();
+    let v = bounded_text(field, &v, min, max)?;
+    if v.split_whitespace().any(mixes_scripts) {
+        return Err(FieldError::new(field, "mixed_script"));
+    }
+    Ok(v)
+}
+
+/// A username: 3–32 characters of `a-z 0-9 _ . -` after NFKC and case folding,
+/// starting and ending with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
@@ -116,9 +198,19 @@ impl Username {
     /// Longest accepted username.
     pub const MAX: usize = 32;
 
-    /// Parses untrusted input (case-folded, so `Alice` and `alice` are one account).
+    /// Parses untrusted input. Folded (NFKC, lower case), so `Alice`, `ALICE` and the
+    /// fullwidth `ＡＬＩＣＥ` are one account. Look-alikes cannot be registered: a
+    /// name mixing scripts is `mixed_script`, control and bidi characters are
+    /// `invalid_characters`, any other letter outside ASCII is `invalid_format`, and
+    /// so are names of punctuation only or that start or end with punctuation
+    /// (`...`, `alice.`).
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let v = raw.trim().to_ascii_lowercase();
+        let raw = raw.trim();
+        if raw.chars().any(|c| c.is_control() || is_hidden_format(c)) {
+            return Err(FieldError::new(field, "invalid_characters"));
+        }
+        let v = fold(raw);
+        let v = v.trim();
         if v.is_empty() {
             return Err(FieldError::new(field, "required"));
         }
@@ -129,13 +221,17 @@ impl Username {
         if n > Self::MAX {
             return Err(FieldError::new(field, "too_long"));
         }
-        if !v
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
+        if mixes_scripts(v) {
+            return Err(FieldError::new(field, "mixed_script"));
+        }
+        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        if !v.chars().all(|c| alnum(c) || matches!(c, '_' | '.' | '-'))
+            || !v.starts_with(alnum)
+            || !v.ends_with(alnum)
         {
             return Err(FieldError::new(field, "invalid_format"));
         }
-        Ok(Self(v))
+        Ok(Self(v.to_owned()))
     }
     /// The normalised name.
     pub fn as_str(&self) -> &str {
@@ -157,9 +253,14 @@ impl Email {
     /// Longest accepted address (RFC 5321 path limit).
     pub const MAX: usize = 254;
 
-    /// Parses untrusted input.
+    /// Parses untrusted input. Folded (NFKC, lower case) so one mailbox has one
+    /// spelling; a local part or domain label that mixes scripts is `mixed_script`.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let v = raw.trim();
+        if raw.chars().any(is_hidden_format) {
+            return Err(FieldError::new(field, "invalid_characters"));
+        }
+        let folded = fold(raw);
+        let v = folded.trim();
         if v.is_empty() {
             return Err(FieldError::new(field, "required"));
         }
@@ -181,7 +282,10 @@ impl Email {
         {
             return Err(bad());
         }
-        Ok(Self(v.to_lowercase()))
+        if mixes_scripts(local) || domain.split('.').any(mixes_scripts) {
+            return Err(FieldError::new(field, "mixed_script"));
+        }
+        Ok(Self(v.to_owned()))
     }
     /// The normalised address.
     pub fn as_str(&self) -> &str {
@@ -220,6 +324,105 @@ mod tests {
             Username::parse("u", "<script>").unwrap_err().code,
             "invalid_format"
         );
+    }
+
+    #[test]
+    fn usernames_are_folded_and_look_alikes_refused() {
+        // NFKC + case fold: fullwidth and upper case are the same name.
+        assert_eq!(
+            Username::parse("u", "ＡＬＩＣＥ").unwrap().as_str(),
+            "alice"
+        );
+        assert_eq!(Username::parse("u", "Ａlice").unwrap().as_str(), "alice");
+        // Punctuation only, or starting/ending with punctuation.
+        for bad in ["...", "___", "-.-", "alice.", ".alice", "alice-", "_bob"] {
+            assert_eq!(
+                Username::parse("u", bad).unwrap_err().code,
+                "invalid_format",
+                "{bad}"
+            );
+        }
+        // Latin with a Cyrillic а (U+0430) or a Greek ο (U+03BF).
+        for bad in ["p\u{0430}ypal", "g\u{03BF}\u{03BF}gle"] {
+            assert_eq!(
+                Username::parse("u", bad).unwrap_err().code,
+                "mixed_script",
+                "{bad}"
+            );
+        }
+        // One foreign script alone is still outside the ASCII name alphabet.
+        assert_eq!(
+            Username::parse("u", "алиса").unwrap_err().code,
+            "invalid_format"
+        );
+        // Control, bidi and zero-width characters.
+        for bad in [
+            "ali\u{202E}ce",
+            "ali\u{200B}ce",
+            "ali\u{2066}ce",
+            "ali\u{7}ce",
+        ] {
+            assert_eq!(
+                Username::parse("u", bad).unwrap_err().code,
+                "invalid_characters",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Username::parse("u", "a.b-c_d").unwrap().as_str(), "a.b-c_d");
+    }
+
+    #[test]
+    fn emails_are_folded_and_look_alikes_refused() {
+        assert_eq!(
+            Email::parse("e", "ＢＯＢ@Example.com").unwrap().as_str(),
+            "bob@example.com"
+        );
+        assert_eq!(
+            Email::parse("e", "bob@ex\u{0430}mple.com")
+                .unwrap_err()
+                .code,
+            "mixed_script"
+        );
+        assert_eq!(
+            Email::parse("e", "b\u{200B}ob@example.com")
+                .unwrap_err()
+                .code,
+            "invalid_characters"
+        );
+        assert!(
+            Email::parse("e", "боб@пример.рф").is_ok(),
+            "one script per part is fine"
+        );
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(
+            display_name("n", " CI ｄｅｐｌｏｙ ", 1, 100).unwrap(),
+            "CI deploy"
+        );
+        assert_eq!(
+            display_name("n", "сервер café", 1, 100).unwrap(),
+            "сервер café"
+        );
+        assert_eq!(
+            display_name("n", "p\u{0430}ypal key", 1, 100)
+                .unwrap_err()
+                .code,
+            "mixed_script"
+        );
+        for bad in ["a\u{202E}b", "a\u{2067}b", "a\u{FEFF}b", "a\u{0}b"] {
+            assert_eq!(
+                display_name("n", bad, 1, 100).unwrap_err().code,
+                "invalid_characters",
+                "{bad:?}"
+            );
+            assert_eq!(
+                bounded_text("n", bad, 1, 100).unwrap_err().code,
+                "invalid_characters",
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

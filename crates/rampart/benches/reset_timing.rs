@@ -229,6 +229,7 @@ async fn run() -> Result<()> {
             email: Some(&email),
             password_hash: &phc,
             role: rampart_kernel::account::Role::Customer,
+            email_verified: true,
             now: clock.now_ms(),
         },
         None,

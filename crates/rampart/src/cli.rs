@@ -195,6 +195,7 @@ async fn admin_create(cfg: &Config, username: &str, email: Option<&str>) -> Resu
         NewAccount {
             username: &username,
             email: email.as_ref(),
+            email_verified: true,
             password_hash: &phc,
             role: Role::SuperAdmin,
             now,

@@ -64,6 +64,8 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     smtp_ca_file: Option<PathBuf>,
+    pat_default_ttl_days: Option<i64>,
+    pat_max_ttl_days: Option<i64>,
     #[serde(default)]
     rate_limits: BTreeMap<String, LimitOverride>,
     #[serde(default)]
@@ -137,6 +139,10 @@ pub struct Config {
     pub mail_from: Option<String>,
     /// Extra trusted root certificates (PEM) for the relay.
     pub smtp_ca_file: Option<PathBuf>,
+    /// Lifetime of a personal access token created without an expiry (days).
+    pub pat_default_ttl_days: i64,
+    /// Longest lifetime a personal access token may be given (days).
+    pub pat_max_ttl_days: i64,
 }
 
 pub(crate) fn env(name: &str) -> Option<String> {
@@ -290,7 +296,7 @@ impl Config {
                 bail!("RAMPART_SMTP_URL: starttls=never is only allowed to a relay on this host in production");
             }
         }
-        Ok(Config {
+        let cfg = Config {
             mode,
             bind,
             metrics_bind,
@@ -373,6 +379,18 @@ impl Config {
                 .or(fc.key_rotation_days)
                 .unwrap_or(30)
                 .max(0),
+            pat_max_ttl_days: {
+                let v = inum("RAMPART_PAT_MAX_TTL_DAYS")?
+                    .or(fc.pat_max_ttl_days)
+                    .unwrap_or(366);
+                if !(1..=3660).contains(&v) {
+                    bail!("RAMPART_PAT_MAX_TTL_DAYS must be between 1 and 3660");
+                }
+                v
+            },
+            pat_default_ttl_days: inum("RAMPART_PAT_DEFAULT_TTL_DAYS")?
+                .or(fc.pat_default_ttl_days)
+                .unwrap_or(90),
             password_hash_concurrency: inum("RAMPART_PASSWORD_HASH_CONCURRENCY")?
                 .map(|v| v as usize)
                 .or(fc.password_hash_concurrency)
@@ -388,7 +406,11 @@ impl Config {
             smtp_ca_file: env("RAMPART_SMTP_CA_FILE")
                 .map(PathBuf::from)
                 .or(fc.smtp_ca_file),
-        })
+        };
+        if !(1..=cfg.pat_max_ttl_days).contains(&cfg.pat_default_ttl_days) {
+            bail!("RAMPART_PAT_DEFAULT_TTL_DAYS must be between 1 and RAMPART_PAT_MAX_TTL_DAYS");
+        }
+        Ok(cfg)
     }
 
     /// Checks that only matter when serving (`rampart serve`), after the secrets: a
@@ -454,6 +476,8 @@ impl Config {
             smtp_url: None,
             mail_from: None,
             smtp_ca_file: None,
+            pat_default_ttl_days: 90,
+            pat_max_ttl_days: 366,
         }
     }
 }

@@ -106,6 +106,8 @@ pub async fn build_auth(
         refresh_ttl_secs: cfg.refresh_token_ttl_secs,
         refresh_grace_secs: cfg.refresh_grace_secs,
         max_sessions: cfg.max_sessions,
+        pat_default_ttl_days: cfg.pat_default_ttl_days,
+        pat_max_ttl_days: cfg.pat_max_ttl_days,
         invite_required: cfg.invite_required,
         revocation_cache_ms: cfg.revocation_cache_ms,
         public_origin: cfg.public_origin.clone().unwrap_or_else(|| {

@@ -67,6 +67,9 @@ pub fn problem(e: AuthError) -> ApiError {
         AuthError::ResetTokenInvalid => {
             ApiError::new(StatusCode::BAD_REQUEST, "reset_token_invalid")
         }
+        AuthError::VerifyTokenInvalid => {
+            ApiError::new(StatusCode::BAD_REQUEST, "verify_token_invalid")
+        }
         AuthError::Validation(f) => ApiError::validation(f),
         AuthError::Conflict(f) => {
             let mut e = ApiError::new(StatusCode::CONFLICT, "conflict");

@@ -61,6 +61,10 @@ pub enum Code {
     InviteInvalid,
     /// `reset_token_invalid` (400): The password-reset token is not valid.
     ResetTokenInvalid,
+    /// `verify_token_invalid` (400): The e-mail verification token is not valid.
+    VerifyTokenInvalid,
+    /// `logout_not_applicable` (400): The credential has no session to end.
+    LogoutNotApplicable,
     /// `totp_required` (401): The account needs a second factor.
     TotpRequired,
     /// `totp_invalid` (401): The second factor is wrong.
@@ -73,7 +77,7 @@ pub enum Code {
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 32] = [
+    pub const ALL: [Code; 34] = [
         Code::BadRequest,
         Code::MalformedJson,
         Code::UnsupportedMediaType,
@@ -102,6 +106,8 @@ impl Code {
         Code::InviteRequired,
         Code::InviteInvalid,
         Code::ResetTokenInvalid,
+        Code::VerifyTokenInvalid,
+        Code::LogoutNotApplicable,
         Code::TotpRequired,
         Code::TotpInvalid,
         Code::TotpEnrolmentRequired,
@@ -139,6 +145,8 @@ impl Code {
             Code::InviteRequired => "invite_required",
             Code::InviteInvalid => "invite_invalid",
             Code::ResetTokenInvalid => "reset_token_invalid",
+            Code::VerifyTokenInvalid => "verify_token_invalid",
+            Code::LogoutNotApplicable => "logout_not_applicable",
             Code::TotpRequired => "totp_required",
             Code::TotpInvalid => "totp_invalid",
             Code::TotpEnrolmentRequired => "totp_enrolment_required",
@@ -149,7 +157,11 @@ impl Code {
     /// The HTTP status the code is answered with.
     pub const fn status(self) -> u16 {
         match self {
-            Code::BadRequest | Code::MalformedJson | Code::ResetTokenInvalid => 400,
+            Code::BadRequest
+            | Code::MalformedJson
+            | Code::ResetTokenInvalid
+            | Code::VerifyTokenInvalid
+            | Code::LogoutNotApplicable => 400,
             Code::Unauthorized
             | Code::InvalidCredentials
             | Code::TokenExpired
@@ -212,6 +224,8 @@ impl Code {
             Code::InviteRequired => "Registration needs an invite code.",
             Code::InviteInvalid => "The invite code is not valid.",
             Code::ResetTokenInvalid => "The password-reset token is not valid.",
+            Code::VerifyTokenInvalid => "The e-mail verification token is not valid.",
+            Code::LogoutNotApplicable => "The credential has no session to end.",
             Code::TotpRequired => "The account needs a second factor.",
             Code::TotpInvalid => "The second factor is wrong.",
             Code::TotpEnrolmentRequired => "An admin must enrol TOTP first.",

@@ -335,21 +335,73 @@ fn parse_json_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// serde's message without the offending value (which could be a password).
+/// serde's message without the offending value (which could be a password), in the
+/// caller's terms: JSON kinds, never Rust types (`struct RegisterBody`, `i64`).
 fn data_error_summary(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     let msg = msg.split(" at line ").next().unwrap_or("").to_owned();
     if let Some(rest) = msg.strip_prefix("invalid type: ") {
         // "invalid type: string \"…\", expected u32" -> keep the kinds only.
-        let kind = rest.split([' ', ',']).next().unwrap_or("value");
+        let kind = json_kind(rest.split([' ', ',']).next().unwrap_or("value"));
         let expected = rest.rsplit("expected ").next().unwrap_or("");
-        return format!("invalid type: {kind}, expected {expected}");
+        return format!(
+            "invalid type: {kind}, expected {}",
+            expected_in_json(expected)
+        );
+    }
+    if msg.starts_with("invalid length") && msg.contains("expected struct ") {
+        // serde reads a JSON array as a struct's fields in order; callers send objects.
+        return "invalid type: array, expected an object".to_owned();
     }
     if msg.starts_with("invalid value") || msg.starts_with("invalid length") {
         let expected = msg.rsplit("expected ").next().unwrap_or("");
-        return format!("invalid value, expected {expected}");
+        return format!("invalid value, expected {}", expected_in_json(expected));
     }
+    // "unknown field `x`, expected one of `a`, `b`", "missing field `x`" and
+    // "duplicate field `x`" already speak of the caller's fields.
     msg
+}
+
+/// The JSON name of the kind serde saw.
+fn json_kind(serde_kind: &str) -> &'static str {
+    match serde_kind {
+        "string" | "char" => "string",
+        "integer" => "integer",
+        "floating" => "number",
+        "boolean" => "boolean",
+        "map" => "object",
+        "sequence" => "array",
+        "null" | "unit" => "null",
+        _ => "value",
+    }
+}
+
+/// What serde expected, in JSON terms.
+fn expected_in_json(serde_expected: &str) -> &'static str {
+    let e = serde_expected.trim();
+    let unsigned = ["u8", "u16", "u32", "u64", "u128", "usize"];
+    let signed = ["i8", "i16", "i32", "i64", "i128", "isize"];
+    if unsigned.contains(&e) {
+        "a non-negative integer"
+    } else if signed.contains(&e) {
+        "an integer"
+    } else if matches!(e, "f32" | "f64") {
+        "a number"
+    } else if e.starts_with("struct ") || e.starts_with("a map") || e == "map" {
+        "an object"
+    } else if e.starts_with("a sequence") || e.starts_with("tuple") || e.contains("array") {
+        "an array"
+    } else if e.contains("string") || e == "a character" || e.starts_with("a borrowed") {
+        "a string"
+    } else if e.contains("boolean") || e == "bool" {
+        "true or false"
+    } else if e.starts_with("enum ") || e.starts_with("variant") {
+        "one of the documented values"
+    } else if e.starts_with("unit") || e == "null" {
+        "null"
+    } else {
+        "a value of the documented type"
+    }
 }
 
 /// Form body extractor for HTML forms and OAuth; same error mapping.
@@ -449,4 +501,61 @@ pub fn error_page(e: &ApiError, lang: Lang, request_id: &str) -> Response {
         *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        days: Option<i64>,
+        count: Option<u32>,
+        tags: Option<Vec<String>>,
+    }
+
+    fn detail(json: &str) -> String {
+        let e = parse_json::<Body>(json.as_bytes()).unwrap_err();
+        e.detail.unwrap_or_default()
+    }
+
+    #[test]
+    fn invalid_body_details_speak_json_not_rust() {
+        for (json, want) in [
+            ("[]", "invalid type: array, expected an object"),
+            ("\"x\"", "invalid type: string, expected an object"),
+            (r#"{"name": 5}"#, "invalid type: integer, expected a string"),
+            (
+                r#"{"name": "a", "days": "x"}"#,
+                "invalid type: string, expected an integer",
+            ),
+            (
+                r#"{"name": "a", "days": 1.5}"#,
+                "invalid type: number, expected an integer",
+            ),
+            (
+                r#"{"name": "a", "count": -1}"#,
+                "invalid value, expected a non-negative integer",
+            ),
+            (
+                r#"{"name": "a", "tags": {}}"#,
+                "invalid type: object, expected an array",
+            ),
+            (
+                r#"{"name": "a", "x": 1}"#,
+                "unknown field `x`, expected one of `name`, `days`, `count`, `tags`",
+            ),
+            (r#"{"days": 1}"#, "missing field `name`"),
+        ] {
+            let d = detail(json);
+            assert!(d.ends_with(want), "{json}: {d}");
+            for rust in ["struct", "Body", "i64", "u32", "sequence", "map"] {
+                assert!(!d.contains(rust), "{json}: {d}");
+            }
+        }
+    }
 }

@@ -24,13 +24,13 @@ pub mod routes;
 pub mod state;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use routes::{RouteInfo, Routes};
 use state::AppState;
 use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 pub use state::{AppInner, WebConfig};
@@ -93,14 +93,19 @@ pub fn build(state: AppState) -> (edge::App, Vec<RouteInfo>) {
 }
 
 fn cors(cfg: &WebConfig) -> CorsLayer {
-    let origins: Vec<_> = cfg
+    let origins: Vec<HeaderValue> = cfg
         .cors_origins
         .iter()
         .filter_map(|o| o.parse().ok())
         .collect();
+    let listed: Vec<HeaderValue> = origins.clone();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_credentials(true)
+        // Only a listed origin hears that credentials are allowed; an unlisted one
+        // gets no CORS header at all (a bare `true` would be sent to everyone).
+        .allow_credentials(AllowCredentials::predicate(move |origin, _| {
+            listed.iter().any(|o| o == origin)
+        }))
         .allow_methods([
             Method::GET,
             Method::POST,

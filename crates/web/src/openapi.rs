@@ -179,6 +179,13 @@ pub fn document(routes: &[RouteInfo]) -> Value {
             }
             Success::Undocumented => {}
         }
+        for (status, schema) in &d.also {
+            resp.insert(
+                status.to_string(),
+                json!({"description": "Success",
+                    "content": {"application/json": {"schema": schema(&mut responses)}}}),
+            );
+        }
         let mut op = json!({
             "summary": d.summary,
             "tags": [d.tag],

@@ -122,6 +122,8 @@ pub struct Doc {
     pub request_optional: bool,
     /// The success answer.
     pub success: Success,
+    /// Other success answers of the same route (e.g. 201 beside 202), each with its body.
+    pub also: Vec<(u16, SchemaFn)>,
     /// Problem codes the handler itself can answer (the guards' codes are added from
     /// the route's auth, limits, body and method).
     pub errors: Vec<Code>,
@@ -149,6 +151,7 @@ impl Doc {
             request: None,
             request_optional: false,
             success: Success::Undocumented,
+            also: Vec::new(),
             errors: Vec::new(),
             error_body: ErrorBody::Problem,
             in_api: true,
@@ -214,6 +217,11 @@ impl Doc {
             status,
             schema: schema_of::<T>,
         };
+        self
+    }
+    /// Another success status the route can answer, with its JSON body of wire type `T`.
+    pub fn also_responds<T: schemars::JsonSchema>(mut self, status: u16) -> Self {
+        self.also.push((status, schema_of::<T>));
         self
     }
     /// `204 No Content`.

@@ -13,6 +13,8 @@ pub struct Account {
     pub username: String,
     /// Normalised e-mail.
     pub email: Option<String>,
+    /// Whether the e-mail was verified by a mailed link.
+    pub email_verified: bool,
     /// Role.
     pub role: Role,
     /// Status.
@@ -36,6 +38,7 @@ impl TryFrom<UserRow> for Account {
             id: UserId::from_stored(u.id),
             username: u.username,
             email: u.email,
+            email_verified: u.email_verified_at.is_some(),
             language: u.language,
             totp_enabled: u.totp_enabled,
             referral_code: u.referral_code,
@@ -51,12 +54,35 @@ pub struct NewAccount<'a> {
     pub username: &'a Username,
     /// E-mail, already parsed.
     pub email: Option<&'a Email>,
+    /// Whether the operator vouches for the address (it then receives reset links
+    /// at once); otherwise the owner must verify it first.
+    pub email_verified: bool,
     /// PHC string from [`crate::password::PasswordHasher::hash`].
     pub password_hash: &'a str,
     /// Role.
     pub role: Role,
     /// Unix ms.
     pub now: i64,
+}
+
+/// A fresh referral code for a new account.
+pub(crate) fn new_referral_code() -> String {
+    let (t, _) = random_token("");
+    t.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(10)
+        .collect()
+}
+
+/// What a registration did, as far as the caller may know.
+#[derive(Debug, Clone)]
+pub enum Registered {
+    /// No e-mail was given: the account exists now.
+    Created(Account),
+    /// An e-mail was given: a link went to the address (or, when the address is
+    /// taken, a notice to its owner). Deliberately carries nothing that differs
+    /// between the two.
+    VerificationSent,
 }
 
 /// Creates an account directly. A super-admin created this way is audited as
@@ -77,6 +103,7 @@ pub async fn create_account(
             role: new.role,
             referred_by: None,
             referral_code: None,
+            email_verified_at: new.email_verified.then_some(new.now),
             now: new.now,
         },
     )
@@ -125,12 +152,15 @@ impl Identity {
             .transpose()
     }
 
-    /// Registers a customer account.
+    /// Registers a customer account. Without an e-mail the account is created at
+    /// once; with one, the account is created when the mailed link is used
+    /// ([`Identity::verify_email`]), and a taken address only earns its owner a
+    /// notice, so both answers are the same ([`Registered::VerificationSent`]).
     pub async fn register(
         &self,
         input: RegisterInput,
         ctx: &ClientCtx,
-    ) -> Result<Account, AuthError> {
+    ) -> Result<Registered, AuthError> {
         let mut errs = FieldErrors::new();
         let username = errs.take(Username::parse("username", &input.username));
         let email = match input
@@ -190,13 +220,13 @@ impl Identity {
         };
         let phc = self.hasher.hash(&input.password).await?;
         let now = self.now();
-        let own_code = {
-            let (t, _) = random_token("");
-            t.chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .take(10)
-                .collect::<String>()
-        };
+        let own_code = new_referral_code();
+        if let Some(email) = email {
+            return self
+                .register_pending(&username, &email, &phc, invite, referred_by.as_deref(), ctx)
+                .await
+                .map(|()| Registered::VerificationSent);
+        }
         let mut tx = self.db.begin().await?;
         if let Some(code) = invite {
             if !invite_store::consume_invite(&mut tx, &hash_secret(code), now).await? {
@@ -207,25 +237,21 @@ impl Identity {
             &mut tx,
             NewUser {
                 username: username.as_str(),
-                email: email.as_ref().map(|e| e.as_str()),
+                email: None,
                 password_hash: &phc,
                 role: Role::Customer,
                 referred_by: referred_by.as_deref(),
                 referral_code: Some(&own_code),
+                email_verified_at: None,
                 now,
             },
         )
         .await
         {
             Ok(id) => id,
-            Err(DbError::Conflict(c)) => {
-                let f = if c.contains("email") {
-                    "email"
-                } else {
-                    "username"
-                };
+            Err(DbError::Conflict(_)) => {
                 return Err(AuthError::Conflict(FieldErrors(vec![FieldError::new(
-                    f, "taken",
+                    "username", "taken",
                 )])));
             }
             Err(e) => return Err(e.into()),
@@ -240,7 +266,7 @@ impl Identity {
             Some(&id),
             &[("status", "registered")],
         );
-        Account::try_from(user)
+        Account::try_from(user).map(Registered::Created)
     }
 
     /// Sets the preferred language.

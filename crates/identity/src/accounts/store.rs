@@ -40,6 +40,8 @@ pub struct UserRow {
     pub updated_at: i64,
     /// Unix ms; tokens issued before it are void.
     pub password_changed_at: i64,
+    /// When the current e-mail was verified (Unix ms); `None`: not verified.
+    pub email_verified_at: Option<i64>,
 }
 
 impl UserRow {
@@ -59,7 +61,7 @@ impl UserRow {
 
 const COLUMNS: &str = "id, username, email, password_hash, role, status, language, totp_secret, \
     totp_enabled, totp_last_step, referred_by, referral_code, locked_until, created_at, updated_at, \
-    password_changed_at";
+    password_changed_at, email_verified_at";
 
 /// A user to create.
 #[derive(Debug, Clone)]
@@ -76,6 +78,8 @@ pub struct NewUser<'a> {
     pub referred_by: Option<&'a str>,
     /// Own referral code.
     pub referral_code: Option<&'a str>,
+    /// When the e-mail was verified (`None`: not verified).
+    pub email_verified_at: Option<i64>,
     /// Unix ms.
     pub now: i64,
 }
@@ -85,8 +89,8 @@ pub async fn create(tx: &mut Tx, u: NewUser<'_>) -> Result<String> {
     let id = uuid::Uuid::now_v7().to_string();
     on_tx!(tx, |e| sqlx::query(
         "INSERT INTO users (id, username, email, password_hash, role, status, referred_by, \
-         referral_code, created_at, updated_at, password_changed_at) \
-         VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $8, $8)"
+         referral_code, created_at, updated_at, password_changed_at, email_verified_at) \
+         VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $8, $8, $9)"
     )
     .bind(&id)
     .bind(u.username)
@@ -96,6 +100,7 @@ pub async fn create(tx: &mut Tx, u: NewUser<'_>) -> Result<String> {
     .bind(u.referred_by)
     .bind(u.referral_code)
     .bind(u.now)
+    .bind(u.email_verified_at)
     .execute(e)
     .await
     .map(|r| r.rows_affected()))?;
@@ -205,4 +210,30 @@ pub async fn set_language(db: &Db, id: &str, lang: &str, now: i64) -> Result<()>
     .await
     .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Sets an account's address and marks it verified; a taken address is
+/// [`DbError::Conflict`].
+pub async fn set_verified_email(tx: &mut Tx, user_id: &str, email: &str, now: i64) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1"
+    )
+    .bind(user_id)
+    .bind(email)
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The account already using this address, if any: its ID and when its address was
+/// verified.
+pub async fn email_owner(tx: &mut Tx, email: &str) -> Result<Option<(String, Option<i64>)>> {
+    Ok(on_tx!(tx, |e| sqlx::query_as::<_, (String, Option<i64>)>(
+        "SELECT id, email_verified_at FROM users WHERE email = $1"
+    )
+    .bind(email)
+    .fetch_optional(e)
+    .await)?)
 }

@@ -56,7 +56,7 @@ impl Identity {
         let pat = pat_store::pat_by_hash(&self.db, &TokenHash::of(token).to_hex())
             .await?
             .ok_or(AuthError::TokenInvalid)?;
-        if pat.expires_at.is_some_and(|t| t <= now) {
+        if self.pat_expiry(&pat) <= now {
             return Err(AuthError::TokenExpired);
         }
         let u = user_store::find_by_id(&self.db, &pat.user_id)
@@ -84,7 +84,7 @@ impl Identity {
     /// Validates a PAT name and scopes.
     pub fn parse_pat_fields(name: &str, scopes: &[String]) -> Result<(String, Scopes), AuthError> {
         let mut errs = FieldErrors::new();
-        let name = errs.take(bounded_text("name", name, 1, 100));
+        let name = errs.take(rampart_kernel::fields::display_name("name", name, 1, 100));
         let mut set = Scopes::EMPTY;
         if scopes.is_empty() {
             errs.push(FieldError::new("scopes", "required"));
@@ -110,16 +110,12 @@ impl Identity {
         ctx: &ClientCtx,
     ) -> Result<(PatInfo, String), AuthError> {
         let (name, scopes) = Self::parse_pat_fields(name, scopes)?;
-        if let Some(d) = expires_in_days {
-            if !(1..=366).contains(&d) {
-                return Err(field(FieldError::new("expires_in_days", "out_of_range")));
-            }
-        }
+        let days = self.pat_days(expires_in_days)?;
         let now = self.now();
         let (token, hash) = random_token(tokens::PAT_PREFIX);
         let id = uuid::Uuid::now_v7().to_string();
         let display: String = token.chars().take(tokens::PAT_PREFIX.len() + 4).collect();
-        let expires_at = expires_in_days.map(|d| now + d * 86_400_000);
+        let expires_at = Some(now + days * 86_400_000);
         pat_store::insert_pat(
             &self.db,
             &id,
@@ -163,11 +159,15 @@ impl Identity {
             .collect();
         let (name, scopes) =
             Self::parse_pat_fields(name.unwrap_or(&cur.name), scopes.unwrap_or(&cur_scopes))?;
+        let now = self.now();
         let expires_at = match expires_in_days {
             None => cur.expires_at,
-            Some(None) => None,
-            Some(Some(d)) if (1..=366).contains(&d) => Some(self.now() + d * 86_400_000),
-            Some(Some(_)) => return Err(field(FieldError::new("expires_in_days", "out_of_range"))),
+            // Expired stays expired: a PATCH must not bring a dead credential back.
+            Some(_) if self.pat_expiry(&cur) <= now => {
+                return Err(field(FieldError::new("expires_in_days", "token_expired")))
+            }
+            // `null` (formerly "never") now means the default lifetime from today.
+            Some(d) => Some(now + self.pat_days(d)? * 86_400_000),
         };
         if !pat_store::update_pat(
             &self.db,
@@ -191,6 +191,25 @@ impl Identity {
             .await?
             .map(PatInfo::from)
             .ok_or(AuthError::NotFound)
+    }
+
+    /// A requested lifetime in days, or the default; beyond the maximum is refused.
+    fn pat_days(&self, requested: Option<i64>) -> Result<i64, AuthError> {
+        match requested {
+            None => Ok(self
+                .cfg
+                .pat_default_ttl_days
+                .clamp(1, self.cfg.pat_max_ttl_days)),
+            Some(d) if (1..=self.cfg.pat_max_ttl_days).contains(&d) => Ok(d),
+            Some(_) => Err(field(FieldError::new("expires_in_days", "out_of_range"))),
+        }
+    }
+
+    /// When a token stops working: its expiry, or for tokens stored without one
+    /// (before lifetimes were enforced) the maximum lifetime from creation.
+    fn pat_expiry(&self, pat: &store::PatRow) -> i64 {
+        pat.expires_at
+            .unwrap_or(pat.created_at + self.cfg.pat_max_ttl_days * 86_400_000)
     }
 
     /// Deletes a PAT.

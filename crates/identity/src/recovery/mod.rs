@@ -46,6 +46,11 @@ impl Identity {
         let Some(email) = user.email.clone() else {
             return Ok(());
         };
+        // Only a verified address receives reset links: an unverified one may belong
+        // to someone else (docs/design/email-verification.md).
+        if user.email_verified_at.is_none() {
+            return Ok(());
+        }
         if !user.status()?.may_authenticate() {
             return Ok(());
         }

@@ -75,6 +75,9 @@ async fn signing_keys_and_totp_secrets_survive_an_encryption_key_rotation() {
         )
         .await
         .unwrap();
+    let rampart_identity::accounts::Registered::Created(user) = user else {
+        panic!("no e-mail given: the account is created at once");
+    };
     let pair = old.login_api("carol", &pw, None, &ctx).await.unwrap();
     let p = old.verify_access(&pair.access_token).await.unwrap();
     let (_, _, secret_b32) = old.totp_begin(&p).await.unwrap();

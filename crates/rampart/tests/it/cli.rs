@@ -59,6 +59,34 @@ fn production_refuses_to_start_without_secrets_and_names_the_variable() -> Resul
     Ok(())
 }
 
+#[test]
+fn pat_lifetimes_are_validated_at_start_up() -> Result<()> {
+    let dir = TempDir::new()?;
+    for (vars, name) in [
+        (
+            vec![("RAMPART_PAT_MAX_TTL_DAYS", "0")],
+            "RAMPART_PAT_MAX_TTL_DAYS",
+        ),
+        (
+            vec![
+                ("RAMPART_PAT_MAX_TTL_DAYS", "30"),
+                ("RAMPART_PAT_DEFAULT_TTL_DAYS", "90"),
+            ],
+            "RAMPART_PAT_DEFAULT_TTL_DAYS",
+        ),
+    ] {
+        let mut c = rampart(&dir);
+        for (k, v) in &vars {
+            c.env(k, v);
+        }
+        let out = c.arg("serve").output()?;
+        assert!(!out.status.success(), "{vars:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(name), "{vars:?}: {err}");
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 #[test]
 fn development_generates_secrets_once_with_0600() -> Result<()> {

@@ -22,6 +22,7 @@ both_engines!(
     hostile_input_is_refused_or_escaped,
     recovery_always_answers_the_same,
     settings_pages_need_a_browser_session,
+    verification_link_page_confirms_only_on_post,
 );
 
 const PASSWORD: &str = "violet-Harbour-kettle-1987";
@@ -764,5 +765,71 @@ async fn settings_pages_need_a_browser_session(app: TestApp) -> Result<()> {
         .send()
         .await?;
     assert_eq!(r.status(), 403);
+    Ok(())
+}
+
+/// The mailed link opens a confirm form: a GET (mail scanners, link previews) changes
+/// nothing; the POST creates the account.
+async fn verification_link_page_confirms_only_on_post(app: TestApp) -> Result<()> {
+    let c = &app.client;
+    let t = token(&app, c, "/register").await?;
+    let r = post_form(
+        &app,
+        c,
+        "/register",
+        &[
+            ("csrf_token", &t),
+            ("username", "vera"),
+            ("email", "vera@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login?notice=verify_sent");
+    let mails = rampart_identity::outbox::mail_for(app.db(), "vera@example.com").await?;
+    let body = &mails.first().expect("verification mail").body;
+    let link = body
+        .split_whitespace()
+        .find(|w| w.contains("/verify-email?token="))
+        .expect("link");
+    let path = &link[link.find("/verify-email").expect("path")..];
+    for _ in 0..2 {
+        let r = c.get(app.at(path)).send().await?;
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await?.contains("Confirm address"));
+    }
+    let et = c
+        .get(app.at(path))
+        .header("accept-language", "et")
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(et.contains("Kinnita aadress"));
+    assert_eq!(count_rows(app.db(), "users").await?, 0, "GET changed state");
+    let html = c.get(app.at(path)).send().await?.text().await?;
+    let csrf = csrf_of(&html);
+    let tok = between(&html, "name=\"token\" value=\"", "\"").expect("token field");
+    let r = post_form(
+        &app,
+        c,
+        "/verify-email",
+        &[("csrf_token", &csrf), ("token", tok)],
+    )
+    .await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login?notice=email_verified");
+    assert_eq!(count_rows(app.db(), "users").await?, 1);
+    // Used: the second POST is refused on the page.
+    let r = post_form(
+        &app,
+        c,
+        "/verify-email",
+        &[("csrf_token", &csrf), ("token", tok)],
+    )
+    .await?;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await?.contains("Confirmation link invalid"));
     Ok(())
 }

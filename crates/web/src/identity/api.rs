@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use rampart_identity::accounts::Registered;
 use rampart_identity::{AuthError, Principal, RegisterInput, TokenPair, Via};
 use rampart_kernel::account::{AccountStatus, Role};
 use rampart_kernel::Permission;
@@ -24,10 +25,14 @@ pub fn mount(r: Routes) -> Routes {
         .post(
             "/v1/auth/register",
             register,
-            Doc::new("auth", "Create an account (invite code when required)")
-                .limit(PolicyName::Auth)
-                .request::<RegisterRequest>()
-                .responds::<RegisterResponse>(201)
+            Doc::new(
+                "auth",
+                "Create an account (invite code when required). With an e-mail: 202, the same answer whether or not the address is taken, and the account is created from the mailed link; without one: 201 with the account",
+            )
+            .limit(PolicyName::Auth)
+            .request::<RegisterRequest>()
+            .responds::<VerificationSentResponse>(202)
+            .also_responds::<RegisterResponse>(201)
                 .errors(&[
                     ValidationFailed,
                     Conflict,
@@ -35,6 +40,18 @@ pub fn mount(r: Routes) -> Routes {
                     InviteInvalid,
                     Busy,
                 ]),
+        )
+        .post(
+            "/v1/auth/verify-email",
+            verify_email,
+            Doc::new(
+                "auth",
+                "Confirm an e-mail address with the mailed token (creates a pending account or applies an address change)",
+            )
+            .limit(PolicyName::Auth)
+            .request::<VerifyEmailRequest>()
+            .responds::<VerifiedEmailResponse>(200)
+            .errors(&[VerifyTokenInvalid, Conflict]),
         )
         .post(
             "/v1/auth/token",
@@ -79,7 +96,13 @@ pub fn mount(r: Routes) -> Routes {
             Doc::new("auth", "Revoke the session and its refresh family")
                 .optional_request::<RefreshRequest>()
                 .no_content()
-                .errors(&[Unauthorized, TokenInvalid, TokenExpired, TokenRevoked]),
+                .errors(&[
+                    Unauthorized,
+                    TokenInvalid,
+                    TokenExpired,
+                    TokenRevoked,
+                    LogoutNotApplicable,
+                ]),
         )
         .get(
             "/v1/auth/csrf",
@@ -114,6 +137,19 @@ pub fn mount(r: Routes) -> Routes {
             .scope(rampart_identity::Scope::ProfileRead)
             .enrolment()
             .responds::<MeResponse>(200),
+        )
+        .post(
+            "/v1/me/email",
+            change_email,
+            Doc {
+                summary: "Change the e-mail address (needs the current password; applies once the new address is confirmed)",
+                ..user()
+            }
+            .scope(rampart_identity::Scope::ProfileWrite)
+            .limit(PolicyName::Auth)
+            .request::<ChangeEmailRequest>()
+            .responds::<VerificationSentResponse>(202)
+            .errors(&[ValidationFailed, InvalidCredentials, Busy]),
         )
         .post(
             "/v1/me/password",
@@ -357,15 +393,56 @@ async fn register(
             &ctx,
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RegisterResponse {
-            id: u.id.into_string(),
-            username: u.username,
-            referral_code: u.referral_code,
+    Ok(match u {
+        Registered::Created(u) => (
+            StatusCode::CREATED,
+            Json(RegisterResponse {
+                id: u.id.into_string(),
+                username: u.username,
+                referral_code: u.referral_code,
+            }),
+        )
+            .into_response(),
+        Registered::VerificationSent => verification_sent(),
+    })
+}
+
+/// The one answer of a request whose mail went either to the address or to its
+/// owner: nothing in it may depend on which.
+fn verification_sent() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(VerificationSentResponse {
+            status: "verification_sent",
         }),
     )
-        .into_response())
+        .into_response()
+}
+
+async fn verify_email(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<VerifyEmailRequest>,
+) -> Result<Json<VerifiedEmailResponse>, ApiError> {
+    let a = s.auth.verify_email(b.token.trim(), &ctx).await?;
+    Ok(Json(VerifiedEmailResponse {
+        id: a.id.into_string(),
+        username: a.username,
+        email: a.email,
+    }))
+}
+
+async fn change_email(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    CurrentUser(p): CurrentUser,
+    ApiJson(b): ApiJson<ChangeEmailRequest>,
+) -> Result<Response, ApiError> {
+    interactive(&p)?;
+    s.auth
+        .change_email(&p, &b.current_password, &b.email, &ctx)
+        .await?;
+    Ok(verification_sent())
 }
 
 async fn token(
@@ -449,6 +526,15 @@ async fn logout(
     let mut sid: Option<String> = None;
     if headers.contains_key(header::AUTHORIZATION) {
         let p = crate::authn::authenticate(&s, &headers, &ctx).await?;
+        // A PAT or client credential has no session to end: answering 204 would let
+        // the caller believe the credential is dead while it still works.
+        if matches!(p.via, Via::Pat { .. } | Via::Client { .. }) {
+            return Err(
+                ApiError::new(StatusCode::BAD_REQUEST, "logout_not_applicable").detail(
+                    "this credential has no session; delete a personal access token with DELETE /v1/tokens/{id}",
+                ),
+            );
+        }
         sid = p.session_id().map(str::to_owned);
     } else if let Some(tok) = b.refresh_token.filter(|t| !t.is_empty()) {
         sid = s.auth.session_of_refresh(&tok).await?;
@@ -857,8 +943,21 @@ async fn oauth_token(
             }
         }
         Some("client_credentials") => {
-            let creds = basic_credentials(&headers)
-                .or_else(|| Some((f.client_id.clone()?, f.client_secret.clone()?)));
+            let basic = basic_credentials(&headers);
+            // RFC 6749 §2.3: one authentication method per request. A body secret
+            // next to Basic, or a body client_id naming another client, is refused
+            // rather than silently resolved in favour of one of them.
+            if let Some((basic_id, _)) = &basic {
+                let other_id = f.client_id.as_deref().is_some_and(|id| id != basic_id);
+                if other_id || f.client_secret.is_some() {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "use one client authentication method: HTTP Basic or client_id/client_secret in the body, not both",
+                    );
+                }
+            }
+            let creds = basic.or_else(|| Some((f.client_id.clone()?, f.client_secret.clone()?)));
             let Some((id, secret)) = creds else {
                 return oauth_error(
                     StatusCode::UNAUTHORIZED,

@@ -122,6 +122,11 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
     ),
     // Notices after a redirect (only these names are shown).
     ("notice.registered", "Account created. You can log in now.", "Konto on loodud. Nüüd saad sisse logida."),
+    ("notice.verify_sent", "Almost done: open the link we mailed you to confirm your address.", "Peaaegu valmis: ava meie saadetud kirjas olev link, et aadress kinnitada."),
+    ("notice.email_verified", "E-mail address confirmed. You can log in now.", "E-posti aadress on kinnitatud. Nüüd saad sisse logida."),
+    ("verify.title", "Confirm your e-mail address", "Kinnita oma e-posti aadress"),
+    ("verify.explain", "Press the button to confirm this address.", "Vajuta nuppu, et see aadress kinnitada."),
+    ("verify.submit", "Confirm address", "Kinnita aadress"),
     ("notice.reset_done", "Password set. Log in with the new password.", "Parool on määratud. Logi sisse uue parooliga."),
     ("notice.password_changed", "Password changed. Other devices were signed out.", "Parool on muudetud. Teised seadmed logiti välja."),
     ("notice.saved", "Saved.", "Salvestatud."),

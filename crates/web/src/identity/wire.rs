@@ -251,6 +251,47 @@ pub struct OauthTokenRequest {
 
 // ----- responses ----------------------------------------------------------------
 
+/// `POST /v1/auth/verify-email`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    /// The token from the mailed link.
+    #[schemars(length(min = 1, max = 256))]
+    pub token: String,
+}
+
+/// `POST /v1/me/email`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    /// The password in force.
+    #[schemars(with = "String")]
+    pub current_password: SecretString,
+    /// The new address.
+    #[schemars(length(min = 3, max = 254))]
+    pub email: String,
+}
+
+/// The one answer of a request that mailed either the address or its owner: nothing
+/// in it depends on which.
+#[derive(Serialize, JsonSchema)]
+pub struct VerificationSentResponse {
+    /// Always `verification_sent`.
+    #[schemars(extend("enum" = ["verification_sent"]))]
+    pub status: &'static str,
+}
+
+/// A confirmed address and its account.
+#[derive(Serialize, JsonSchema)]
+pub struct VerifiedEmailResponse {
+    /// Account ID.
+    pub id: String,
+    /// Username.
+    pub username: String,
+    /// The confirmed address.
+    pub email: Option<String>,
+}
+
 /// A new account.
 #[derive(Serialize, JsonSchema)]
 pub struct RegisterResponse {

@@ -86,6 +86,10 @@ async fn cors_allowlist_and_preflight(app: TestApp) -> Result<()> {
             h(&r, "access-control-allow-origin").is_none(),
             "{origin} allowed"
         );
+        assert!(
+            h(&r, "access-control-allow-credentials").is_none(),
+            "{origin} told credentials are allowed (preflight)"
+        );
         let r = app
             .new_client()
             .get(app.at("/v1/openapi.json"))
@@ -95,6 +99,10 @@ async fn cors_allowlist_and_preflight(app: TestApp) -> Result<()> {
         assert!(
             h(&r, "access-control-allow-origin").is_none(),
             "{origin} allowed"
+        );
+        assert!(
+            h(&r, "access-control-allow-credentials").is_none(),
+            "{origin} told credentials are allowed"
         );
     }
     Ok(())

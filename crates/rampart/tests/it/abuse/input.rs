@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 both_engines!(
     overlong_fields_are_listed,
     oversized_body_is_refused,
-    array_bodies_are_not_read_as_objects
+    array_bodies_are_not_read_as_objects,
+    invalid_body_details_name_json_kinds_not_rust_types,
+    look_alike_and_hidden_character_names_are_refused
 );
 
 fn long_email() -> String {
@@ -188,5 +190,103 @@ async fn array_bodies_are_not_read_as_objects(app: TestApp) -> Result<()> {
         before,
         "nothing created"
     );
+    Ok(())
+}
+
+/// The `invalid_body` detail says what was expected in JSON terms ("an object", "an
+/// integer"), never Rust types ("struct RegisterBody", "i64").
+async fn invalid_body_details_name_json_kinds_not_rust_types(app: TestApp) -> Result<()> {
+    for (body, want) in [
+        (json!([]), "expected an object"),
+        (json!("x"), "expected an object"),
+        (
+            json!({"username": 5, "password": "x"}),
+            "invalid type: integer, expected a string",
+        ),
+        (
+            json!({"username": "a", "password": "x", "nick": 1}),
+            "unknown field `nick`, expected one of `username`",
+        ),
+    ] {
+        let r = app
+            .new_client()
+            .post(app.at("/v1/auth/register"))
+            .json(&body)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 422);
+        let v: Value = r.json().await?;
+        assert_eq!(v["code"], "invalid_body");
+        let detail = v["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(want), "{body}: {detail}");
+        for rust in ["struct", "RegisterBody", "String", "i64", "sequence", "map"] {
+            assert!(!detail.contains(rust), "{body}: {detail}");
+        }
+    }
+    assert_eq!(count_rows(app.db(), "users").await?, 0);
+    Ok(())
+}
+
+/// Usernames are folded (NFKC, case) so a fullwidth copy of a name is the same name;
+/// mixed-script look-alikes, punctuation-only names, names ending in a dot and
+/// bidi/zero-width characters are refused; token names too.
+async fn look_alike_and_hidden_character_names_are_refused(app: TestApp) -> Result<()> {
+    let pw = "correct horse battery staple 7";
+    let reg = |name: &str| json!({"username": name, "password": pw});
+    let r = crate::identity::fresh_client(&app)
+        .post(app.at("/v1/auth/register"))
+        .json(&reg("alice"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
+    let r = crate::identity::fresh_client(&app)
+        .post(app.at("/v1/auth/register"))
+        .json(&reg("ＡＬＩＣＥ"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 409, "the fullwidth spelling is the same name");
+    for (name, code) in [
+        ("\u{0430}lice", "mixed_script"),
+        ("p\u{0430}ypal", "mixed_script"),
+        ("...", "invalid_format"),
+        ("bob.", "invalid_format"),
+        ("bob\u{202E}cba", "invalid_characters"),
+        ("bo\u{200B}b", "invalid_characters"),
+    ] {
+        let r = crate::identity::fresh_client(&app)
+            .post(app.at("/v1/auth/register"))
+            .json(&reg(name))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 422, "{name:?}");
+        let v: Value = r.json().await?;
+        assert_eq!(v["errors"][0]["field"], "username", "{name:?}: {v}");
+        assert_eq!(v["errors"][0]["code"], code, "{name:?}: {v}");
+    }
+    assert_eq!(count_rows(app.db(), "users").await?, 1);
+
+    // Token names.
+    let r = crate::identity::fresh_client(&app)
+        .post(app.at("/v1/auth/token"))
+        .json(&json!({"login": "alice", "password": pw, "client": "native"}))
+        .send()
+        .await?;
+    let t: Value = r.json().await?;
+    let bearer = t["access_token"].as_str().unwrap_or_default().to_owned();
+    for (name, code) in [
+        ("deploy\u{202E}gpj.exe", "invalid_characters"),
+        ("p\u{0430}ypal", "mixed_script"),
+    ] {
+        let r = crate::identity::fresh_client(&app)
+            .post(app.at("/v1/tokens"))
+            .bearer_auth(&bearer)
+            .json(&json!({"name": name, "scopes": ["profile:read"]}))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 422);
+        let v: Value = r.json().await?;
+        assert_eq!(v["errors"][0]["code"], code, "{name:?}: {v}");
+    }
+    assert_eq!(count_rows(app.db(), "personal_access_tokens").await?, 0);
     Ok(())
 }

@@ -252,7 +252,36 @@ async fn debug_logs_contain_no_secrets() -> Result<()> {
         .json(&json!({"username": "redact_me", "email": "redact_me@example.com", "password": password}))
         .send()
         .await?;
-    assert_eq!(r.status(), 201);
+    assert_eq!(r.status(), 202);
+    // The account exists once the mailed verification link is used.
+    let db = format!("sqlite://{}", s._dir.0.join("rampart.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await?;
+    let mut verify = None;
+    for _ in 0..100 {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT body FROM outbox WHERE kind = 'verify_email'")
+                .fetch_all(&pool)
+                .await?;
+        verify = rows
+            .iter()
+            .find_map(|(b,)| b.split("token=").nth(1))
+            .and_then(|t| t.split_whitespace().next())
+            .map(str::to_owned);
+        if verify.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pool.close().await;
+    let verify = verify.context("verification mail")?;
+    secrets.push(("verification token", verify.clone()));
+    let r = http
+        .post(s.at("/v1/auth/verify-email"))
+        .header("x-request-id", rid(&mut rids))
+        .json(&json!({"token": verify}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
 
     // A failed login with another password.
     let r = http
@@ -391,9 +420,10 @@ async fn debug_logs_contain_no_secrets() -> Result<()> {
     let pool = sqlx::SqlitePool::connect(&db).await?;
     let mut reset = None;
     for _ in 0..100 {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT body FROM outbox")
-            .fetch_all(&pool)
-            .await?;
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT body FROM outbox WHERE kind = 'password_reset'")
+                .fetch_all(&pool)
+                .await?;
         reset = rows
             .iter()
             .find_map(|(b,)| b.split("token=").nth(1))

@@ -13,6 +13,7 @@ mod refresh;
 mod reset;
 mod sessions;
 mod totp;
+mod verify;
 
 use anyhow::{bail, Context, Result};
 use rampart_identity::ClientCtx;
@@ -78,6 +79,7 @@ pub async fn user(app: &TestApp, name: &str) -> Result<String> {
         rampart_identity::accounts::NewAccount {
             username: &username,
             email: Some(&email),
+            email_verified: true,
             password_hash: &phc,
             role: Role::Customer,
             now: app.clock.now_ms(),

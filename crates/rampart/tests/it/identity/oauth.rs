@@ -7,6 +7,7 @@ use rampart_test_support::{both_engines, count_rows};
 
 both_engines!(
     client_credentials_grant,
+    basic_and_body_credentials_conflict_is_refused,
     refresh_token_grant_rotates,
     admin_registers_oauth_client
 );
@@ -236,6 +237,53 @@ async fn admin_registers_oauth_client(app: TestApp) -> Result<()> {
         &app,
         Some((&id, &secret)),
         &[("grant_type", "client_credentials")],
+    )
+    .await?;
+    assert_eq!(st, 200, "{v}");
+    Ok(())
+}
+
+/// RFC 6749 §2.3: one client authentication method per request; a conflicting body
+/// client_id or a second secret is not silently overridden by Basic.
+async fn basic_and_body_credentials_conflict_is_refused(app: TestApp) -> Result<()> {
+    let (id, secret) = app
+        .state
+        .auth
+        .create_oauth_client(None, "one", &["orders:read".to_owned()], &ctx())
+        .await?;
+    let (other, other_secret) = app
+        .state
+        .auth
+        .create_oauth_client(None, "two", &["stores:read".to_owned()], &ctx())
+        .await?;
+    for body in [
+        vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", other.as_str()),
+        ],
+        vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", other.as_str()),
+            ("client_secret", other_secret.as_str()),
+        ],
+        vec![
+            ("grant_type", "client_credentials"),
+            ("client_secret", secret.as_str()),
+        ],
+    ] {
+        let (st, v) = form(&app, Some((&id, &secret)), &body).await?;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{body:?}: {v}"
+        );
+        assert!(v.get("access_token").is_none());
+    }
+    // The same client_id in the body next to Basic is no conflict.
+    let (st, v) = form(
+        &app,
+        Some((&id, &secret)),
+        &[("grant_type", "client_credentials"), ("client_id", &id)],
     )
     .await?;
     assert_eq!(st, 200, "{v}");

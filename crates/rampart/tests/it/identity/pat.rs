@@ -2,12 +2,15 @@
 //! no minting of tokens with a token.
 
 use super::*;
-use rampart_test_support::{both_engines, count_rows};
+use rampart_kernel::Clock as _;
+use rampart_test_support::{both_engines, count_rows, text_value};
 
 both_engines!(
     pat_lifecycle_and_scopes,
     pat_cannot_manage_tokens,
-    pat_expiry_and_ownership
+    pat_expiry_and_ownership,
+    pats_get_a_bounded_lifetime_and_expired_stays_expired,
+    logout_with_a_pat_is_refused,
 );
 
 async fn create(app: &TestApp, bearer: &str, body: Value) -> Result<(u16, Value)> {
@@ -210,5 +213,136 @@ async fn pat_expiry_and_ownership(app: TestApp) -> Result<()> {
     // Expired.
     app.clock.advance_secs(24 * 3600 + 1);
     assert_eq!(me_status(&app, &pat).await?, (401, "token_expired".into()));
+    Ok(())
+}
+
+async fn patch(app: &TestApp, bearer: &str, id: &str, body: Value) -> Result<(u16, Value)> {
+    parts(
+        fresh_client(app)
+            .patch(app.at(&format!("/v1/tokens/{id}")))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await?,
+    )
+    .await
+}
+
+/// A PAT without an expiry gets the default lifetime (90 days) instead of living
+/// forever; more than the maximum (366 days) is refused; an expired token cannot be
+/// revived with a PATCH.
+async fn pats_get_a_bounded_lifetime_and_expired_stays_expired(app: TestApp) -> Result<()> {
+    user(&app, "uma").await?;
+    let now = app.clock.now_ms();
+    let bearer = s(&login(&app, "uma", PW).await?, "access_token");
+    let (st, v) = create(
+        &app,
+        &bearer,
+        json!({"name": "ci", "scopes": ["profile:read"]}),
+    )
+    .await?;
+    assert_eq!(st, 201, "{v}");
+    let pat = s(&v, "token");
+    let id = s(&v, "id");
+    let exp = text_value(
+        app.db(),
+        "SELECT CAST(expires_at AS TEXT) FROM personal_access_tokens WHERE id = $1",
+        &id,
+    )
+    .await?
+    .context("expiry")?
+    .parse::<i64>()?;
+    assert_eq!(exp, now + 90 * 86_400_000, "default lifetime");
+    let (st, v) = create(
+        &app,
+        &bearer,
+        json!({"name": "long", "scopes": ["profile:read"], "expires_in_days": 367}),
+    )
+    .await?;
+    assert_eq!(
+        (st, v["errors"][0]["code"].as_str()),
+        (422, Some("out_of_range")),
+        "{v}"
+    );
+    // `null` no longer means "never".
+    let (st, v) = patch(&app, &bearer, &id, json!({"expires_in_days": null})).await?;
+    assert_eq!(st, 200, "{v}");
+    let still = text_value(
+        app.db(),
+        "SELECT CAST(expires_at AS TEXT) FROM personal_access_tokens WHERE id = $1",
+        &id,
+    )
+    .await?;
+    assert!(
+        still.is_some(),
+        "a PATCH with null must not remove the expiry"
+    );
+
+    // Expired stays expired.
+    app.clock.advance_secs(91 * 86_400);
+    assert_eq!(me_status(&app, &pat).await?, (401, "token_expired".into()));
+    let bearer = s(&login(&app, "uma", PW).await?, "access_token");
+    for body in [
+        json!({"expires_in_days": 30}),
+        json!({"expires_in_days": null}),
+    ] {
+        let (st, v) = patch(&app, &bearer, &id, body).await?;
+        assert_eq!(
+            (st, v["errors"][0]["code"].as_str()),
+            (422, Some("token_expired")),
+            "{v}"
+        );
+    }
+    assert_eq!(me_status(&app, &pat).await?, (401, "token_expired".into()));
+
+    // A token stored without an expiry (before lifetimes) dies at the maximum.
+    let (_, v) = create(
+        &app,
+        &bearer,
+        json!({"name": "legacy", "scopes": ["profile:read"]}),
+    )
+    .await?;
+    let legacy = s(&v, "token");
+    rampart_test_support::exec(
+        app.db(),
+        &format!(
+            "UPDATE personal_access_tokens SET expires_at = NULL WHERE id = '{}'",
+            s(&v, "id")
+        ),
+    )
+    .await?;
+    assert_eq!(me_status(&app, &legacy).await?.0, 200);
+    app.clock.advance_secs(367 * 86_400);
+    assert_eq!(
+        me_status(&app, &legacy).await?,
+        (401, "token_expired".into())
+    );
+    Ok(())
+}
+
+/// Logging out with a PAT used to answer 204 and do nothing, so the caller believed
+/// the credential dead; it is refused, and the PAT keeps working until deleted.
+async fn logout_with_a_pat_is_refused(app: TestApp) -> Result<()> {
+    user(&app, "vic").await?;
+    let bearer = s(&login(&app, "vic", PW).await?, "access_token");
+    let (_, v) = create(
+        &app,
+        &bearer,
+        json!({"name": "ci", "scopes": ["profile:read"]}),
+    )
+    .await?;
+    let pat = s(&v, "token");
+    let r = fresh_client(&app)
+        .post(app.at("/v1/auth/logout"))
+        .bearer_auth(&pat)
+        .send()
+        .await?;
+    expect_problem(r, 400, "logout_not_applicable").await?;
+    assert_eq!(me_status(&app, &pat).await?.0, 200);
+    assert_eq!(
+        me_status(&app, &bearer).await?.0,
+        200,
+        "the user's session is untouched"
+    );
     Ok(())
 }

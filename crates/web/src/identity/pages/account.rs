@@ -14,6 +14,7 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use rampart_identity::accounts::Registered;
 use rampart_identity::SecretString;
 use rampart_identity::{AuthError, ClientCtx, RegisterInput};
 use rampart_security::events::SecurityEvent;
@@ -69,6 +70,22 @@ pub(super) fn mount(r: Routes) -> Routes {
             "/reset",
             reset_submit,
             Doc::new("web", "Set a new password with a reset token")
+                .page()
+                .limit(PolicyName::Auth),
+        )
+        .get(
+            "/verify-email",
+            verify_page,
+            Doc::new(
+                "web",
+                "Confirm form of an e-mail verification link (changes nothing)",
+            )
+            .page(),
+        )
+        .post(
+            "/verify-email",
+            verify_submit,
+            Doc::new("web", "Confirm an e-mail address with a verification token")
                 .page()
                 .limit(PolicyName::Auth),
         )
@@ -277,7 +294,8 @@ async fn register_submit(
         referral_code: opt(&f.referral_code),
     };
     let errors = match s.auth.register(input, &ctx).await {
-        Ok(_) => return Ok(see_other("/login?notice=registered")),
+        Ok(Registered::Created(_)) => return Ok(see_other("/login?notice=registered")),
+        Ok(Registered::VerificationSent) => return Ok(see_other("/login?notice=verify_sent")),
         Err(AuthError::Validation(e)) | Err(AuthError::Conflict(e)) => field_messages(lang, &e.0),
         Err(e @ (AuthError::InviteRequired | AuthError::InviteInvalid)) => {
             vec![err_message(lang, problem(e).code)]
@@ -438,6 +456,77 @@ async fn reset_submit(
         nav: Nav::default(),
         csrf_token,
         token: f.token,
+        errors,
+    };
+    Ok(render(&page, status, cookie.as_deref()))
+}
+
+// ----- e-mail verification -------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "identity/verify_email.html")]
+struct VerifyPage {
+    tr: Tr,
+    nav: Nav,
+    csrf_token: String,
+    token: String,
+    errors: Vec<String>,
+}
+
+/// GET only shows a form: mail scanners and link previews open links, and a GET must
+/// never change state.
+async fn verify_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q: ResetQuery = query(raw);
+    let lang = lang_of_anon(&headers);
+    let (csrf_token, cookie) = csrf_for(&s, &headers);
+    let token: String = q.token.unwrap_or_default().chars().take(256).collect();
+    let errors = if token.is_empty() {
+        vec![err_message(lang, "verify_token_invalid")]
+    } else {
+        Vec::new()
+    };
+    let page = VerifyPage {
+        tr: Tr(lang),
+        nav: Nav::default(),
+        csrf_token,
+        token,
+        errors,
+    };
+    render(&page, StatusCode::OK, cookie.as_deref())
+}
+
+#[derive(Deserialize)]
+struct VerifyForm {
+    #[serde(default)]
+    token: String,
+}
+
+async fn verify_submit(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    ApiForm(f): ApiForm<VerifyForm>,
+) -> Result<Response, ApiError> {
+    let lang = lang_of_anon(&headers);
+    let (status, errors) = match s.auth.verify_email(f.token.trim(), &ctx).await {
+        Ok(_) => return Ok(see_other("/login?notice=email_verified")),
+        Err(AuthError::Conflict(e)) => (StatusCode::CONFLICT, field_messages(lang, &e.0)),
+        Err(AuthError::VerifyTokenInvalid) => (
+            StatusCode::BAD_REQUEST,
+            vec![err_message(lang, "verify_token_invalid")],
+        ),
+        Err(e) => return Err(problem(e)),
+    };
+    let (csrf_token, cookie) = csrf_for(&s, &headers);
+    let page = VerifyPage {
+        tr: Tr(lang),
+        nav: Nav::default(),
+        csrf_token,
+        token: String::new(),
         errors,
     };
     Ok(render(&page, status, cookie.as_deref()))
