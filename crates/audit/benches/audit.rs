@@ -1,8 +1,9 @@
 //! Audit-chain throughput: appends per second (one per transaction, and 100 per
 //! transaction) on SQLite and, when a URL is given, PostgreSQL; and `audit::verify`
-//! rows per second against a pure hashing baseline, with the fetch cost separated.
+//! rows per second against a pure hashing baseline (keyed HMAC-SHA256, as rows are
+//! written now, and plain SHA-256, the pre-upgrade form), with the fetch cost separated.
 //!
-//! `cargo bench -p rampart-store --bench audit`
+//! `cargo bench -p rampart-audit --bench audit`
 //! Env: `RAMPART_BENCH_DATABASE_URL` or `RAMPART_TEST_DATABASE_URL` (PostgreSQL, a
 //! scratch schema is created and dropped), `RAMPART_BENCH_ROWS` (verify size, 200000).
 
@@ -10,8 +11,9 @@
 
 use anyhow::Result;
 use futures::TryStreamExt;
-use rampart_audit::chain::{chain_hash, ActionType, AuditContent, GENESIS_HASH};
-use rampart_audit::{self as audit, AuditRow, NewAuditEntry, Target};
+use rampart_audit::chain::{chain_hash, keyed_hash, ActionType, AuditContent, GENESIS_HASH};
+use rampart_audit::keys::ChainMac;
+use rampart_audit::{self as audit, AuditKeys, AuditRow, NewAuditEntry, Target};
 use rampart_db::{on_read, Db, Engine};
 use sqlx::Row;
 use std::time::{Duration, Instant};
@@ -90,7 +92,7 @@ async fn fetch_only(db: &Db) -> Result<u64> {
     on_read!(db, |e| {
         let mut s = sqlx::query(
             "SELECT seq, id, actor_user_uuid, action_type, target_type, target_id, metadata, \
-             created_at, request_id, prev_hash, hash FROM audit_log ORDER BY seq",
+             created_at, request_id, prev_hash, hash, hash_kid FROM audit_log ORDER BY seq",
         )
         .fetch(e);
         while let Some(r) = s.try_next().await? {
@@ -105,19 +107,23 @@ async fn fetch_only(db: &Db) -> Result<u64> {
     Ok(n)
 }
 
-/// The hashing a verifier cannot avoid: `chain_hash` over every row, in memory.
-fn hash_baseline(rows: &[AuditRow]) -> [u8; 32] {
+/// The hashing a verifier cannot avoid, in memory: `keyed_hash` over every row (the
+/// keyed chain), or `chain_hash` (plain SHA-256, the pre-upgrade form) for comparison.
+fn hash_baseline(rows: &[AuditRow], mac: Option<&ChainMac>) -> [u8; 32] {
     let mut prev = GENESIS_HASH;
     let mut buf = Vec::with_capacity(512);
     for r in rows {
-        prev = chain_hash(&prev, &r.content(), &mut buf);
+        prev = match mac {
+            Some(m) => keyed_hash(m, &prev, &r.content(), &mut buf),
+            None => chain_hash(&prev, &r.content(), &mut buf),
+        };
     }
     prev
 }
 
 /// Everything `verify` does per row once the row is in memory: seq and link checks,
 /// hash, exact hex comparison.
-fn verify_in_memory(rows: &[AuditRow]) -> bool {
+fn verify_in_memory(rows: &[AuditRow], mac: &ChainMac) -> bool {
     let mut prev = GENESIS_HASH;
     let mut prev_hex = [b'0'; 64];
     let mut buf = Vec::with_capacity(512);
@@ -136,7 +142,7 @@ fn verify_in_memory(rows: &[AuditRow]) -> bool {
             created_at: r.created_at,
             request_id: r.request_id.as_deref(),
         };
-        let h = chain_hash(&prev, &c, &mut buf);
+        let h = keyed_hash(mac, &prev, &c, &mut buf);
         let mut hx = [0u8; 64];
         hex::encode_to_slice(h, &mut hx).unwrap();
         if r.hash.as_bytes() != hx.as_slice() {
@@ -188,8 +194,10 @@ async fn verify_bench(db: &Db, label: &str, n: i64) -> Result<()> {
     // In memory.
     let mut rows = audit::latest(db, rows_n as i64).await?;
     rows.reverse();
-    let (hash_t, _) = best(5, || std::hint::black_box(hash_baseline(&rows)));
-    let (mem_t, ok) = best(5, || verify_in_memory(&rows));
+    let mac = bench_keys().mac("b1").expect("b1");
+    let (hash_t, _) = best(5, || std::hint::black_box(hash_baseline(&rows, Some(mac))));
+    let (plain_t, _) = best(5, || std::hint::black_box(hash_baseline(&rows, None)));
+    let (mem_t, ok) = best(5, || verify_in_memory(&rows, mac));
     assert!(ok);
 
     let e2e_r = per_sec(rows_n, e2e);
@@ -210,9 +218,15 @@ async fn verify_bench(db: &Db, label: &str, n: i64) -> Result<()> {
         mem_t.as_secs_f64()
     );
     println!(
-        "verify  {label:<10}  baseline chain_hash loop : {:>10}rows/s  ({:.3}s)",
+        "verify  {label:<10}  baseline keyed_hash loop : {:>10}rows/s  ({:.3}s)",
         fmt(hash_r),
         hash_t.as_secs_f64()
+    );
+    println!(
+        "verify  {label:<10}  plain SHA-256 chain_hash : {:>10}rows/s  ({:.3}s; keyed/plain time = {:.2})",
+        fmt(per_sec(rows_n, plain_t)),
+        plain_t.as_secs_f64(),
+        hash_t.as_secs_f64() / plain_t.as_secs_f64()
     );
     println!(
         "verify  {label:<10}  end-to-end / baseline = {:.2}; fetch share of end-to-end ≈ {:.0}%",
@@ -290,7 +304,14 @@ async fn drop_schema(admin: &str, schema: &str) -> Result<()> {
     Ok(())
 }
 
+/// The bench's audit key ring, installed for the process.
+fn bench_keys() -> &'static AuditKeys {
+    let ring = AuditKeys::new(vec![("b1".to_owned(), vec![0x42; 32])]).expect("ring");
+    audit::install_keys(ring).expect("one ring")
+}
+
 async fn run() -> Result<()> {
+    bench_keys();
     let n: i64 = std::env::var("RAMPART_BENCH_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())

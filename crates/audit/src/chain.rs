@@ -1,7 +1,9 @@
 //! The audit vocabulary (C1) and the hash chain that makes the log tamper-evident (C2).
 //!
 //! Each row's hash covers its own content and the previous row's hash, so editing,
-//! deleting or inserting a row breaks every link after it.
+//! deleting or inserting a row breaks every link after it. Rows are hashed with
+//! HMAC-SHA256 under a key from the audit key ring ([`keyed_hash`]); rows written
+//! before the chain was keyed use plain SHA-256 ([`chain_hash`]).
 
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -321,6 +323,23 @@ pub fn chain_hash(prev: &[u8; 32], content: &AuditContent<'_>, buf: &mut Vec<u8>
     h.finalize().into()
 }
 
+/// `HMAC-SHA256(key, prev_hash || canonical_bytes(content))`: the keyed form every row
+/// written since the chain was keyed uses (`mac` is the key's prepared state, cloned
+/// per row). Without the key nobody can compute a row that verifies.
+pub fn keyed_hash(
+    mac: &crate::keys::ChainMac,
+    prev: &[u8; 32],
+    content: &AuditContent<'_>,
+    buf: &mut Vec<u8>,
+) -> [u8; 32] {
+    use hmac::Mac;
+    canonical_bytes(content, buf);
+    let mut m = mac.clone();
+    m.update(prev);
+    m.update(&buf[..]);
+    m.finalize().into_bytes().into()
+}
+
 /// Decodes a stored hex hash.
 pub fn parse_hash(hex_str: &str) -> Option<[u8; 32]> {
     let v = hex::decode(hex_str).ok()?;
@@ -361,6 +380,14 @@ mod tests {
         assert_ne!(h1, chain_hash(&GENESIS_HASH, &row(2, "{}"), &mut buf));
         assert_ne!(h1, chain_hash(&[1; 32], &row(1, "{}"), &mut buf));
         assert_eq!(h1, chain_hash(&GENESIS_HASH, &row(1, "{}"), &mut buf));
+        // Keyed: differs from the plain form and between keys.
+        use hmac::Mac;
+        let k1 = crate::keys::ChainMac::new_from_slice(&[1; 32]).unwrap();
+        let k2 = crate::keys::ChainMac::new_from_slice(&[2; 32]).unwrap();
+        let m1 = keyed_hash(&k1, &GENESIS_HASH, &row(1, "{}"), &mut buf);
+        assert_ne!(m1, h1);
+        assert_ne!(m1, keyed_hash(&k2, &GENESIS_HASH, &row(1, "{}"), &mut buf));
+        assert_eq!(m1, keyed_hash(&k1, &GENESIS_HASH, &row(1, "{}"), &mut buf));
         // Field boundaries are unambiguous.
         let mut a = row(1, "{}");
         a.target_type = "ab";

@@ -6,8 +6,12 @@
 //! instead of forking the chain.
 
 use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::chain::{chain_hash, parse_hash, ActionType, AuditContent, Target, GENESIS_HASH};
+use crate::chain::{
+    chain_hash, keyed_hash, parse_hash, ActionType, AuditContent, Target, GENESIS_HASH,
+};
+use crate::keys::{installed_keys, AuditKeys};
 use rampart_db::{on_read, on_tx, on_write, Db, DbError, Engine, Result, Tx};
 
 /// What to record.
@@ -52,6 +56,8 @@ pub struct AuditRow {
     pub prev_hash: String,
     /// This row's hash (hex).
     pub hash: String,
+    /// Id of the audit key that hashed it (`None`/empty: legacy plain SHA-256 row).
+    pub hash_kid: Option<String>,
 }
 
 impl AuditRow {
@@ -71,9 +77,29 @@ impl AuditRow {
     }
 }
 
-/// Appends one row in the caller's transaction: it commits or rolls back with the
-/// action it records. Returns the new row's sequence number.
+/// The installed key ring, or an error naming the missing secret: nothing is written
+/// or verified without it.
+fn keys() -> Result<&'static AuditKeys> {
+    installed_keys().ok_or_else(|| {
+        DbError::Corrupt(
+            "the audit key ring is not installed (RAMPART_AUDIT_KEY); refusing to write or verify an unkeyed audit chain".into(),
+        )
+    })
+}
+
+/// Appends one row in the caller's transaction, keyed with the process-wide ring
+/// ([`crate::install_keys`]); fails if none is installed. It commits or rolls back with
+/// the action it records. Returns the new row's sequence number.
 pub async fn record(tx: &mut Tx, entry: NewAuditEntry<'_>) -> Result<i64> {
+    record_with(tx, keys()?, entry).await
+}
+
+/// [`record`] with an explicit key ring: the row is hashed with HMAC-SHA256 under the
+/// ring's active key and stores its id.
+pub async fn record_with(tx: &mut Tx, keys: &AuditKeys, entry: NewAuditEntry<'_>) -> Result<i64> {
+    let (kid, mac) = keys
+        .active()
+        .ok_or_else(|| DbError::Corrupt("empty audit key ring".into()))?;
     let (seq, prev_hex): (i64, String) = on_tx!(tx, |e| {
         sqlx::query_as(
         "UPDATE audit_chain SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash"
@@ -95,11 +121,16 @@ pub async fn record(tx: &mut Tx, entry: NewAuditEntry<'_>) -> Result<i64> {
         created_at: entry.created_at,
         request_id: entry.request_id,
     };
-    let hash = hex::encode(chain_hash(&prev, &content, &mut Vec::with_capacity(256)));
+    let hash = hex::encode(keyed_hash(
+        mac,
+        &prev,
+        &content,
+        &mut Vec::with_capacity(256),
+    ));
     on_tx!(tx, |e| sqlx::query(
         "INSERT INTO audit_log (seq, id, actor_user_uuid, action_type, target_type, target_id, \
-         metadata, created_at, request_id, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+         metadata, created_at, request_id, prev_hash, hash, hash_kid) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     )
     .bind(seq)
     .bind(&id)
@@ -112,6 +143,7 @@ pub async fn record(tx: &mut Tx, entry: NewAuditEntry<'_>) -> Result<i64> {
     .bind(entry.request_id)
     .bind(&prev_hex)
     .bind(&hash)
+    .bind(kid)
     .execute(e)
     .await
     .map(|r| r.rows_affected()))?;
@@ -145,6 +177,20 @@ pub enum ChainBreak {
         /// Sequence number of the row.
         seq: i64,
     },
+    /// The row is hashed with a key id that is not in the key ring (a removed key, or a
+    /// forged id).
+    UnknownKey {
+        /// Sequence number of the row.
+        seq: i64,
+        /// The stored key id.
+        kid: String,
+    },
+    /// An unkeyed (plain SHA-256) row after the legacy prefix: rewritten by someone
+    /// without the key.
+    Unkeyed {
+        /// Sequence number of the row.
+        seq: i64,
+    },
     /// The chain ends before the recorded head (rows deleted at the end) or runs past
     /// it (rows inserted at the end).
     HeadMismatch {
@@ -166,6 +212,14 @@ impl std::fmt::Display for ChainBreak {
             ChainBreak::BrokenLink { seq } => {
                 write!(f, "row {seq} does not link to the previous row (inserted or re-chained)")
             }
+            ChainBreak::UnknownKey { seq, kid } => write!(
+                f,
+                "row {seq} is keyed with {kid:?}, which is not in the audit key ring (RAMPART_AUDIT_KEY)"
+            ),
+            ChainBreak::Unkeyed { seq } => write!(
+                f,
+                "row {seq} has an unkeyed (plain SHA-256) hash after the legacy rows (rewritten without the audit key)"
+            ),
             ChainBreak::HeadMismatch { last_seq_found, head_seq } => write!(
                 f,
                 "chain ends at row {last_seq_found} but the head records row {head_seq} (rows deleted or appended outside Rampart)"
@@ -175,12 +229,34 @@ impl std::fmt::Display for ChainBreak {
 }
 
 /// Outcome of a verification.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VerifyReport {
     /// Rows found intact (all of them, or those before the first break).
     pub rows: u64,
     /// First break, if any.
     pub first_break: Option<ChainBreak>,
+    /// Intact rows in the unkeyed legacy form (written before the chain was keyed).
+    pub legacy_rows: u64,
+    /// The head as recorded: (last_seq, last_hash).
+    pub head: (i64, String),
+    /// Key id of the last intact row (`None`: legacy form or no rows).
+    pub head_kid: Option<String>,
+    /// The prune point as recorded: (anchor_seq, anchor_hash).
+    pub prune_anchor: (i64, String),
+    /// Rows up to this seq may use the legacy form (`audit_chain.legacy_until`).
+    pub legacy_until: i64,
+    /// Hashes of the intact rows asked for in [`VerifyOptions::want`].
+    pub hashes: BTreeMap<i64, String>,
+    /// Intact `audit_prune` rows: (their seq, the `anchor_seq` and `anchor_hash` they
+    /// set). They vouch for the prune point.
+    pub prunes: Vec<(i64, i64, Option<String>)>,
+}
+
+/// What else to collect while verifying.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Sequence numbers whose hashes to report (external anchors).
+    pub want: BTreeSet<i64>,
 }
 
 /// Total rows (for a progress bar).
@@ -207,7 +283,22 @@ fn hex32(h: &[u8; 32]) -> [u8; 64] {
 /// insertion. Stored hashes are compared as exact lowercase hex text, so even an edit
 /// that only changes the case of a hash column is reported. Rows are decoded as
 /// borrowed `&str` (no per-row allocation).
-pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyReport> {
+///
+/// Uses the process-wide key ring ([`crate::install_keys`]); fails without one.
+pub async fn verify(db: &Db, progress: impl FnMut(u64)) -> Result<VerifyReport> {
+    verify_with(db, keys()?, &VerifyOptions::default(), progress).await
+}
+
+/// [`verify`] with an explicit key ring and options. Each row is checked with the key
+/// its `hash_kid` names (HMAC-SHA256), or with plain SHA-256 when it has none — only
+/// allowed up to `audit_chain.legacy_until`, the rows that existed when the chain was
+/// keyed.
+pub async fn verify_with(
+    db: &Db,
+    keys: &AuditKeys,
+    opts: &VerifyOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<VerifyReport> {
     let mut tx = match &db.engine {
         Engine::Sqlite { read, .. } => Tx::Sqlite(read.begin().await?),
         Engine::Postgres(pool) => {
@@ -218,12 +309,19 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyRepo
             Tx::Postgres(t)
         }
     };
-    let (head_seq, head_hash, anchor_seq, anchor_hash): (i64, String, i64, String) =
-        on_tx!(&mut tx, |e| sqlx::query_as(
-            "SELECT last_seq, last_hash, anchor_seq, anchor_hash FROM audit_chain WHERE id = 1"
+    let (head_seq, head_hash, anchor_seq, anchor_hash, legacy_until): (
+        i64,
+        String,
+        i64,
+        String,
+        i64,
+    ) = on_tx!(&mut tx, |e| {
+        sqlx::query_as(
+            "SELECT last_seq, last_hash, anchor_seq, anchor_hash, legacy_until FROM audit_chain WHERE id = 1"
         )
         .fetch_one(e)
-        .await)?;
+        .await
+    })?;
     let mut prev =
         parse_hash(&anchor_hash).ok_or_else(|| DbError::Corrupt("audit anchor".into()))?;
     // The first row must link to the anchor exactly as stored.
@@ -235,6 +333,10 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyRepo
     let mut rows = 0u64;
     let mut buf = Vec::with_capacity(512);
     let mut first_break = None;
+    let mut legacy_rows = 0u64;
+    let mut last_kid: Option<usize> = None;
+    let mut hashes = BTreeMap::new();
+    let mut prunes = Vec::new();
     // One step of the walk; `false` stops it (a break was found).
     let mut check = |r: RowRef<'_>| -> bool {
         let seq = r.seq;
@@ -249,11 +351,50 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyRepo
             first_break = Some(ChainBreak::BrokenLink { seq });
             return false;
         }
-        let h = chain_hash(&prev, &r.content, &mut buf);
+        let (h, kid) = match r.hash_kid.filter(|k| !k.is_empty()) {
+            None => {
+                if seq > legacy_until {
+                    first_break = Some(ChainBreak::Unkeyed { seq });
+                    return false;
+                }
+                (chain_hash(&prev, &r.content, &mut buf), None)
+            }
+            Some(k) => match keys
+                .index_of(k)
+                .and_then(|i| keys.mac_at(i).map(|m| (i, m)))
+            {
+                Some((i, mac)) => (keyed_hash(mac, &prev, &r.content, &mut buf), Some(i)),
+                None => {
+                    first_break = Some(ChainBreak::UnknownKey {
+                        seq,
+                        kid: k.to_owned(),
+                    });
+                    return false;
+                }
+            },
+        };
         let h_hex = hex32(&h);
         if r.hash.as_bytes() != h_hex.as_slice() {
             first_break = Some(ChainBreak::Tampered { seq });
             return false;
+        }
+        if kid.is_none() {
+            legacy_rows += 1;
+        }
+        last_kid = kid;
+        if !opts.want.is_empty() && opts.want.contains(&seq) {
+            hashes.insert(seq, r.hash.to_owned());
+        }
+        if r.content.action_type == "audit_prune" {
+            if let Ok(m) = serde_json::from_str::<serde_json::Value>(r.content.metadata) {
+                if let Some(a) = m.get("anchor_seq").and_then(|v| v.as_i64()) {
+                    let h = m
+                        .get("anchor_hash")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned);
+                    prunes.push((seq, a, h));
+                }
+            }
         }
         prev = h;
         prev_hex = h_hex;
@@ -274,7 +415,8 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyRepo
             'pages: loop {
                 let (json,): (String,) = sqlx::query_as(
                     "SELECT json_group_array(json_array(seq, id, actor_user_uuid, action_type, \
-                     target_type, target_id, metadata, created_at, request_id, prev_hash, hash)) \
+                     target_type, target_id, metadata, created_at, request_id, prev_hash, hash, \
+                     hash_kid)) \
                      FROM (SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2)",
                 )
                 .bind(from)
@@ -300,7 +442,7 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyRepo
             use sqlx::Row;
             let mut stream = sqlx::query(
                 "SELECT seq, id, actor_user_uuid, action_type, target_type, target_id, metadata, \
-                 created_at, request_id, prev_hash, hash FROM audit_log ORDER BY seq",
+                 created_at, request_id, prev_hash, hash, hash_kid FROM audit_log ORDER BY seq",
             )
             .fetch(&mut **t);
             while let Some(row) = stream.try_next().await? {
@@ -308,6 +450,7 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyRepo
                     seq: row.try_get(0)?,
                     prev_hash: row.try_get(9)?,
                     hash: row.try_get(10)?,
+                    hash_kid: row.try_get(11)?,
                     content: AuditContent {
                         seq: row.try_get(0)?,
                         id: row.try_get(1)?,
@@ -337,7 +480,17 @@ pub async fn verify(db: &Db, mut progress: impl FnMut(u64)) -> Result<VerifyRepo
             head_seq,
         });
     }
-    Ok(VerifyReport { rows, first_break })
+    Ok(VerifyReport {
+        rows,
+        first_break,
+        legacy_rows,
+        head: (head_seq, head_hash),
+        head_kid: last_kid.and_then(|i| keys.kid_at(i)).map(str::to_owned),
+        prune_anchor: (anchor_seq, anchor_hash),
+        legacy_until,
+        hashes,
+        prunes,
+    })
 }
 
 /// One row as the walk sees it, borrowed from wherever it was read.
@@ -345,6 +498,7 @@ struct RowRef<'a> {
     seq: i64,
     prev_hash: &'a str,
     hash: &'a str,
+    hash_kid: Option<&'a str>,
     content: AuditContent<'a>,
 }
 
@@ -354,6 +508,7 @@ impl<'a> RowRef<'a> {
             seq: r.0,
             prev_hash: &r.9,
             hash: &r.10,
+            hash_kid: r.11.as_deref(),
             content: AuditContent {
                 seq: r.0,
                 id: &r.1,
@@ -386,6 +541,7 @@ struct PageRow<'a>(
     #[serde(borrow)] Option<Cow<'a, str>>,
     #[serde(borrow)] Cow<'a, str>,
     #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
 );
 
 /// Deletes rows created before `before_ms`, moving the anchor to the last deleted row
@@ -395,7 +551,23 @@ struct PageRow<'a>(
 /// A broken chain is refused ([`DbError::Corrupt`]) and left as it is: pruning it
 /// would delete the evidence and anchor the chain on a forged hash.
 pub async fn prune(db: &Db, before_ms: i64, now_ms: i64, request_id: Option<&str>) -> Result<u64> {
-    if let Some(b) = verify(db, |_| {}).await?.first_break {
+    prune_with(db, keys()?, before_ms, now_ms, request_id).await
+}
+
+/// [`prune`] with an explicit key ring. The `audit_prune` row records the new anchor's
+/// seq and hash, so an external anchor older than the prune point can be told apart
+/// from a deletion ([`crate::anchor::check_anchors`]).
+pub async fn prune_with(
+    db: &Db,
+    keys: &AuditKeys,
+    before_ms: i64,
+    now_ms: i64,
+    request_id: Option<&str>,
+) -> Result<u64> {
+    if let Some(b) = verify_with(db, keys, &VerifyOptions::default(), |_| {})
+        .await?
+        .first_break
+    {
         return Err(DbError::Corrupt(format!(
             "audit chain is broken ({b}); refusing to prune it"
         )));
@@ -431,13 +603,19 @@ pub async fn prune(db: &Db, before_ms: i64, now_ms: i64, request_id: Option<&str
     .execute(e)
     .await
     .map(|r| r.rows_affected()))?;
-    record(
+    record_with(
         &mut tx,
+        keys,
         NewAuditEntry {
             actor_user_uuid: None,
             action: ActionType::AuditPrune,
             target: Target::audit_log(),
-            metadata: serde_json::json!({"before": before_ms, "rows": removed, "anchor_seq": cut_seq}),
+            metadata: serde_json::json!({
+                "before": before_ms,
+                "rows": removed,
+                "anchor_seq": cut_seq,
+                "anchor_hash": cut_hash,
+            }),
             request_id,
             created_at: now_ms,
         },
@@ -452,7 +630,7 @@ pub async fn by_request_id(db: &Db, request_id: &str) -> Result<Vec<AuditRow>> {
     Ok(on_read!(db, |e| {
         sqlx::query_as::<_, AuditRow>(
         "SELECT seq, id, actor_user_uuid, action_type, target_type, target_id, metadata, \
-         created_at, request_id, prev_hash, hash FROM audit_log WHERE request_id = $1 ORDER BY seq DESC"
+         created_at, request_id, prev_hash, hash, hash_kid FROM audit_log WHERE request_id = $1 ORDER BY seq DESC"
     )
     .bind(request_id)
     .fetch_all(e)
@@ -462,13 +640,15 @@ pub async fn by_request_id(db: &Db, request_id: &str) -> Result<Vec<AuditRow>> {
 
 /// The latest rows, newest first.
 pub async fn latest(db: &Db, limit: i64) -> Result<Vec<AuditRow>> {
-    Ok(on_read!(db, |e| sqlx::query_as::<_, AuditRow>(
+    Ok(on_read!(db, |e| {
+        sqlx::query_as::<_, AuditRow>(
         "SELECT seq, id, actor_user_uuid, action_type, target_type, target_id, metadata, \
-         created_at, request_id, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT $1"
+         created_at, request_id, prev_hash, hash, hash_kid FROM audit_log ORDER BY seq DESC LIMIT $1"
     )
     .bind(limit)
     .fetch_all(e)
-    .await)?)
+    .await
+    })?)
 }
 
 #[doc(hidden)]
@@ -482,8 +662,13 @@ pub async fn raw_exec(db: &Db, sql: &str) -> Result<u64> {
 
 /// Convenience for callers without a transaction of their own.
 pub async fn record_alone(db: &Db, entry: NewAuditEntry<'_>) -> Result<i64> {
+    record_alone_with(db, keys()?, entry).await
+}
+
+/// [`record_alone`] with an explicit key ring.
+pub async fn record_alone_with(db: &Db, keys: &AuditKeys, entry: NewAuditEntry<'_>) -> Result<i64> {
     let mut tx = db.begin().await?;
-    let seq = record(&mut tx, entry).await?;
+    let seq = record_with(&mut tx, keys, entry).await?;
     tx.commit().await?;
     Ok(seq)
 }

@@ -1,4 +1,5 @@
-//! Command-line interface: `serve`, `migrate`, `admin create`, `audit verify|prune`.
+//! Command-line interface: `serve`, `migrate`, `admin create`, `keys`,
+//! `audit verify|prune|anchor`.
 
 use crate::config::Config;
 use crate::{logging, secrets, server};
@@ -84,7 +85,21 @@ pub enum KeysCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Walk the hash chain and report the first tampered, deleted or inserted row.
-    Verify,
+    Verify {
+        /// Also check the signed checkpoints in FILE (written by `audit anchor`): each
+        /// anchored row must still be on the chain with its hash, and the head at or
+        /// past it.
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<std::path::PathBuf>,
+    },
+    /// Verify the chain and emit a signed checkpoint of its head (seq, hash, time,
+    /// key id) as one JSON line, appended to FILE or printed; keep it outside the
+    /// database.
+    Anchor {
+        /// Append to this file instead of printing.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
     /// Delete rows created before DATE, keeping an anchor so the rest still verifies.
     Prune {
         /// `YYYY-MM-DD` (UTC midnight) or an RFC 3339 timestamp.
@@ -109,7 +124,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => admin_create(&cfg, &username, email.as_deref()).await,
         Command::Keys { command } => keys_command(&cfg, command).await,
         Command::Audit { command } => match command {
-            AuditCommand::Verify => audit_verify(&cfg).await,
+            AuditCommand::Verify { anchor } => audit_verify(&cfg, anchor.as_deref()).await,
+            AuditCommand::Anchor { out } => audit_anchor(&cfg, out.as_deref()).await,
             AuditCommand::Prune { before } => audit_prune(&cfg, &before).await,
         },
     }
@@ -186,6 +202,7 @@ async fn admin_create(cfg: &Config, username: &str, email: Option<&str>) -> Resu
         let codes: Vec<&str> = issues.iter().map(|i| i.code()).collect();
         bail!("password refused: {} (use at least 8 characters that are hard to guess, e.g. four random words)", codes.join(", "));
     }
+    secrets::load_audit_keys(cfg)?;
     let db = server::open_db(cfg).await?;
     let hasher = PasswordHasher::new(HashParams::default(), 1, 0)?;
     let phc = hasher.hash(&password).await?;
@@ -217,7 +234,33 @@ async fn admin_create(cfg: &Config, username: &str, email: Option<&str>) -> Resu
     Ok(())
 }
 
-async fn audit_verify(cfg: &Config) -> Result<()> {
+/// Reads and checks every line of an anchor file; any unsigned, edited or foreign
+/// line is refused.
+fn read_anchors(cfg: &Config, path: &std::path::Path) -> Result<Vec<audit::Checkpoint>> {
+    let public = secrets::anchor_public_key(cfg)?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read anchor file {}", path.display()))?;
+    let mut anchors = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cp = audit::Checkpoint::parse_signed(line.trim(), &public)
+            .map_err(|e| anyhow::anyhow!("anchor file {} line {}: {e}", path.display(), i + 1))?;
+        anchors.push(cp);
+    }
+    if anchors.is_empty() {
+        bail!("anchor file {} holds no anchors", path.display());
+    }
+    Ok(anchors)
+}
+
+async fn audit_verify(cfg: &Config, anchor_file: Option<&std::path::Path>) -> Result<()> {
+    let keys = secrets::load_audit_keys(cfg)?;
+    let anchors = match anchor_file {
+        Some(p) => read_anchors(cfg, p)?,
+        None => Vec::new(),
+    };
     let db = server::open_db(cfg).await?;
     let total = audit::count(&db).await?.max(0) as u64;
     let bar = if std::io::stderr().is_terminal() {
@@ -230,23 +273,79 @@ async fn audit_verify(cfg: &Config) -> Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let report = audit::verify(&db, |n| bar.set_position(n)).await?;
+    let report = audit::verify_with(&db, keys, &audit::anchor::wanted(&anchors), |n| {
+        bar.set_position(n)
+    })
+    .await?;
     bar.finish_and_clear();
     db.close().await;
     let secs = started.elapsed().as_secs_f64();
-    match report.first_break {
-        None => {
+    let findings = audit::anchor::check_anchors(&report, &anchors);
+    let failed = findings.iter().filter(|f| f.is_failure()).count();
+    match &report.first_break {
+        None if failed == 0 => println!(
+            "audit chain OK: {} rows verified in {:.2}s",
+            report.rows, secs
+        ),
+        None => println!(
+            "audit chain BROKEN: {failed} of {} anchors do not match (history rewritten or truncated)",
+            anchors.len()
+        ),
+        Some(b) => println!("audit chain BROKEN: {b}"),
+    }
+    for f in &findings {
+        println!("{f}");
+    }
+    if report.legacy_rows > 0 {
+        println!(
+            "note: {} rows (up to row {}) were written before the chain was keyed and use plain SHA-256; they are only as tamper-evident as before",
+            report.legacy_rows, report.legacy_until
+        );
+    }
+    if report.first_break.is_some() || failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn audit_anchor(cfg: &Config, out: Option<&std::path::Path>) -> Result<()> {
+    let keys = secrets::load_audit_keys(cfg)?;
+    let key = secrets::anchor_key(cfg)?;
+    let db = server::open_db(cfg).await?;
+    let cp = audit::anchor::checkpoint(&db, keys, SystemClock.now_ms()).await?;
+    db.close().await;
+    let cp = match cp {
+        Ok(cp) => cp,
+        Err(b) => bail!("audit chain is broken ({b}); refusing to anchor it"),
+    };
+    let line = cp.sign(&key);
+    tracing::info!(
+        seq = cp.seq,
+        head = %cp.head,
+        kid = cp.kid.as_deref().unwrap_or(""),
+        "audit anchor"
+    );
+    match out {
+        None => println!("{line}"),
+        Some(path) => {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open anchor file {}", path.display()))?;
+            writeln!(f, "{line}")
+                .and_then(|_| f.sync_all())
+                .with_context(|| format!("cannot write anchor file {}", path.display()))?;
             println!(
-                "audit chain OK: {} rows verified in {:.2}s",
-                report.rows, secs
+                "anchored row {} ({}) to {}",
+                cp.seq,
+                cp.head,
+                path.display()
             );
-            Ok(())
-        }
-        Some(b) => {
-            println!("audit chain BROKEN: {b}");
-            std::process::exit(1);
         }
     }
+    Ok(())
 }
 
 /// Parses `YYYY-MM-DD` (UTC midnight) or RFC 3339 into Unix milliseconds.
@@ -263,6 +362,7 @@ pub fn parse_date_ms(s: &str) -> Result<i64> {
 
 async fn audit_prune(cfg: &Config, before: &str) -> Result<()> {
     let before_ms = parse_date_ms(before)?;
+    secrets::load_audit_keys(cfg)?;
     let db = server::open_db(cfg).await?;
     let removed = audit::prune(&db, before_ms, SystemClock.now_ms(), None).await?;
     db.close().await;

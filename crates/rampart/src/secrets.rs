@@ -1,6 +1,7 @@
-//! Secrets (F2): the CSRF key, the session key and the encryption key ring come from
-//! the environment (`RAMPART_CSRF_KEY`, `RAMPART_SESSION_KEY`,
-//! `RAMPART_ENCRYPTION_KEY`) or from files they name
+//! Secrets (F2): the CSRF key, the session key, the encryption key ring and the audit
+//! key ring come from the environment (`RAMPART_CSRF_KEY`, `RAMPART_SESSION_KEY`,
+//! `RAMPART_ENCRYPTION_KEY`, `RAMPART_AUDIT_KEY`; `RAMPART_AUDIT_ANCHOR_KEY` for
+//! `audit anchor`) or from files they name
 //! (`…_FILE`). In development, missing ones are generated once into
 //! `<data_dir>/secrets/` with 0600 permissions; in production a missing or short
 //! secret stops the server with the variable's name.
@@ -9,6 +10,7 @@ use crate::config::{Config, Mode};
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use rampart_audit::{AnchorKey, AnchorPublicKey, AuditKeys};
 use rampart_identity::crypto::KeyRing;
 use rand::RngCore;
 use std::path::Path;
@@ -172,6 +174,7 @@ pub fn load(cfg: &Config) -> Result<Secrets> {
             bail!("RAMPART_METRICS_BIND {bind} is not a loopback address: set RAMPART_METRICS_TOKEN (or RAMPART_METRICS_TOKEN_FILE) in production");
         }
     }
+    load_audit_keys(cfg)?;
     Ok(Secrets {
         csrf_key,
         session_key,
@@ -179,4 +182,66 @@ pub fn load(cfg: &Config) -> Result<Secrets> {
         encryption,
         metrics_token,
     })
+}
+
+/// Loads the audit key ring (`RAMPART_AUDIT_KEY`, `kid:base64[,kid:base64…]`, first
+/// active) and installs it for this process, so every `audit::record` (the identity
+/// service's included) writes keyed rows. Production refuses to go on without it; in
+/// development it is generated once into `<data_dir>/secrets/audit.key` (reusing the
+/// ring already installed in this process, so several test servers in one process
+/// agree).
+pub fn load_audit_keys(cfg: &Config) -> Result<&'static AuditKeys> {
+    let raw = match from_env("AUDIT_KEY")? {
+        Some(v) => v,
+        None if cfg.mode == Mode::Development => generated(&cfg.data_dir, "audit.key", || {
+            match rampart_audit::installed_keys() {
+                Some(k) => k.to_secret_string(),
+                None => format!("k1:{}", random_b64()),
+            }
+        })?,
+        None => bail!("RAMPART_AUDIT_KEY (or RAMPART_AUDIT_KEY_FILE) is required in production: \"k1:<base64 32 bytes>\" (first entry active; list older keys after it to rotate, and keep them while rows hashed with them are kept)"),
+    };
+    let ring = if raw.contains(':') {
+        AuditKeys::parse(&raw)
+    } else {
+        AuditKeys::new(vec![("k1".to_owned(), decode_key(&raw))])
+    }
+    .map_err(|e| anyhow::anyhow!("RAMPART_AUDIT_KEY is invalid: {e}"))?;
+    rampart_audit::install_keys(ring).map_err(|e| anyhow::anyhow!("RAMPART_AUDIT_KEY: {e}"))
+}
+
+fn seed32(name: &str, raw: &str) -> Result<[u8; 32]> {
+    decode_key(raw)
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{name} must hold exactly 32 bytes (Ed25519), base64 or hex"))
+}
+
+/// The Ed25519 key that signs audit anchors (`RAMPART_AUDIT_ANCHOR_KEY`, a 32-byte
+/// seed). Only `rampart audit anchor` needs it; in development it is generated once
+/// into `<data_dir>/secrets/audit-anchor.key`.
+pub fn anchor_key(cfg: &Config) -> Result<AnchorKey> {
+    let raw = match from_env("AUDIT_ANCHOR_KEY")? {
+        Some(v) => v,
+        None if cfg.mode == Mode::Development => {
+            generated(&cfg.data_dir, "audit-anchor.key", random_b64)?
+        }
+        None => bail!("RAMPART_AUDIT_ANCHOR_KEY (or RAMPART_AUDIT_ANCHOR_KEY_FILE) is required in production to sign audit anchors: 32 random bytes (an Ed25519 seed), base64 or hex"),
+    };
+    Ok(AnchorKey::from_seed(&seed32(
+        "RAMPART_AUDIT_ANCHOR_KEY",
+        &raw,
+    )?))
+}
+
+/// The public key that checks audit anchors: `RAMPART_AUDIT_ANCHOR_PUBLIC_KEY` (32
+/// bytes, base64 or hex; so a verifier needs no signing key), else derived from the
+/// anchor key.
+pub fn anchor_public_key(cfg: &Config) -> Result<AnchorPublicKey> {
+    match from_env("AUDIT_ANCHOR_PUBLIC_KEY")? {
+        Some(v) => AnchorPublicKey::from_bytes(&seed32("RAMPART_AUDIT_ANCHOR_PUBLIC_KEY", &v)?)
+            .ok_or_else(|| {
+                anyhow::anyhow!("RAMPART_AUDIT_ANCHOR_PUBLIC_KEY is not an Ed25519 public key")
+            }),
+        None => Ok(anchor_key(cfg)?.public()),
+    }
 }

@@ -3,7 +3,7 @@
 use crate::support::{append, head, seqs, verify, T0};
 use anyhow::Result;
 use rampart_audit as audit;
-use rampart_audit::chain::{chain_hash, parse_hash, AuditContent, GENESIS_HASH};
+use rampart_audit::chain::{chain_hash, keyed_hash, parse_hash, AuditContent, GENESIS_HASH};
 use rampart_db::Db;
 
 crate::both_engines!(
@@ -32,8 +32,9 @@ async fn append_n_then_verify_ok(db: &Db) -> Result<()> {
     Ok(())
 }
 
-/// Each row's hash is SHA-256(prev || canonical content) and links to its predecessor,
-/// recomputed here independently of `verify`.
+/// Each row's hash is HMAC-SHA256(key, prev || canonical content) under the key its
+/// `hash_kid` names, and links to its predecessor, recomputed here independently of
+/// `verify`.
 async fn rows_link_and_hash_as_documented(db: &Db) -> Result<()> {
     append(db, 5, T0).await?;
     let mut rows = audit::latest(db, 10).await?;
@@ -53,8 +54,12 @@ async fn rows_link_and_hash_as_documented(db: &Db) -> Result<()> {
             created_at: r.created_at,
             request_id: r.request_id.as_deref(),
         };
-        let h = chain_hash(&prev, &c, &mut buf);
+        assert_eq!(r.hash_kid.as_deref(), Some("t1"));
+        let mac = crate::support::test_keys().mac("t1").unwrap();
+        let h = keyed_hash(mac, &prev, &c, &mut buf);
         assert_eq!(r.hash, hex_lower(&h));
+        // Not the unkeyed form.
+        assert_ne!(h, chain_hash(&prev, &c, &mut buf));
         prev = h;
     }
     let (_, last_hash, _, _) = head(db).await?;

@@ -6,6 +6,7 @@ mod support;
 
 mod chain;
 mod concurrency;
+mod keyed;
 mod props;
 mod prune;
 mod rollback;

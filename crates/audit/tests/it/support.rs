@@ -2,7 +2,7 @@
 //! `RAMPART_TEST_DATABASE_URL` (SKIPPED when unset), dropped at the end.
 
 use anyhow::{Context, Result};
-use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target, VerifyReport};
+use rampart_audit::{self as audit, ActionType, AuditKeys, NewAuditEntry, Target, VerifyReport};
 use rampart_db::{Db, Engine};
 use std::path::PathBuf;
 
@@ -77,9 +77,25 @@ pub async fn pg_schema(admin_url: &str) -> Result<(String, Guard)> {
     Ok((url, Guard::Schema(admin_url.to_owned(), schema)))
 }
 
+/// The process-wide test key ring (`t1`), installed on first use.
+pub fn test_keys() -> &'static AuditKeys {
+    audit::install_keys(ring(&[("t1", 0x5a)])).expect("one test key ring per process")
+}
+
+/// A key ring from `(kid, fill byte)` pairs (32 bytes each), first active.
+pub fn ring(keys: &[(&str, u8)]) -> AuditKeys {
+    AuditKeys::new(
+        keys.iter()
+            .map(|(k, b)| ((*k).to_owned(), vec![*b; 32]))
+            .collect(),
+    )
+    .expect("valid test ring")
+}
+
 impl TestDb {
     /// A fresh SQLite file.
     pub async fn sqlite() -> Result<TestDb> {
+        test_keys();
         let dir = std::env::temp_dir().join(format!(
             "rampart-store-test-{}",
             uuid::Uuid::new_v4().simple()
@@ -95,6 +111,7 @@ impl TestDb {
 
     /// A fresh PostgreSQL schema, or `None` when no server is configured.
     pub async fn postgres(test: &str) -> Result<Option<TestDb>> {
+        test_keys();
         let Some(admin) = pg_url(test) else {
             return Ok(None);
         };

@@ -1,8 +1,8 @@
 //! Direct database edits, deletions and insertions are detected and name the row.
 
-use crate::support::{append, exec, head, row, verify, T0};
+use crate::support::{append, exec, head, row, test_keys, verify, T0};
 use anyhow::Result;
-use rampart_audit::chain::{chain_hash, parse_hash, AuditContent};
+use rampart_audit::chain::{chain_hash, keyed_hash, parse_hash, AuditContent};
 use rampart_audit::ChainBreak;
 use rampart_db::Db;
 
@@ -23,6 +23,7 @@ crate::both_engines!(
     inserted_row_with_made_up_hash,
     inserted_row_with_wrong_link,
     inserted_row_rechained_without_head,
+    inserted_row_rechained_unkeyed,
     inserted_row_before_the_start,
     edited_head_is_detected,
 );
@@ -221,8 +222,8 @@ async fn deleted_last_row_is_head_mismatch(db: &Db) -> Result<()> {
 fn insert_sql(seq: i64, prev: &str, hash: &str, created_at: i64) -> String {
     format!(
         "INSERT INTO audit_log (seq, id, actor_user_uuid, action_type, target_type, target_id, metadata, \
-         created_at, request_id, prev_hash, hash) VALUES ({seq}, 'forged-{seq}', NULL, 'refund', 'order', 'o1', \
-         '{{}}', {created_at}, NULL, '{prev}', '{hash}')"
+         created_at, request_id, prev_hash, hash, hash_kid) VALUES ({seq}, 'forged-{seq}', NULL, 'refund', 'order', 'o1', \
+         '{{}}', {created_at}, NULL, '{prev}', '{hash}', 't1')"
     )
 }
 
@@ -247,8 +248,8 @@ async fn inserted_row_with_wrong_link(db: &Db) -> Result<()> {
     expect_break(db, ChainBreak::BrokenLink { seq: N + 1 }).await
 }
 
-/// Someone who knows the algorithm appends a correctly chained row but cannot (or
-/// does not) rewrite the head: the chain runs past the head.
+/// Someone who knows the algorithm *and the key* appends a correctly chained row but
+/// cannot (or does not) rewrite the head: the chain runs past the head.
 async fn inserted_row_rechained_without_head(db: &Db) -> Result<()> {
     seeded(db).await?;
     let last = row(db, N).await?;
@@ -266,7 +267,8 @@ async fn inserted_row_rechained_without_head(db: &Db) -> Result<()> {
         created_at: T0 + 100,
         request_id: None,
     };
-    let h = chain_hash(&prev, &c, &mut Vec::new());
+    let mac = test_keys().mac("t1").unwrap();
+    let h = keyed_hash(mac, &prev, &c, &mut Vec::new());
     let hx: String = h.iter().map(|b| format!("{b:02x}")).collect();
     exec(db, &insert_sql(seq, &last.hash, &hx, T0 + 100)).await?;
     expect_break(
@@ -277,6 +279,39 @@ async fn inserted_row_rechained_without_head(db: &Db) -> Result<()> {
         },
     )
     .await
+}
+
+/// Without the key, a correctly chained row in the plain SHA-256 form (and the head
+/// moved to it) is refused: only pre-upgrade rows may be unkeyed.
+async fn inserted_row_rechained_unkeyed(db: &Db) -> Result<()> {
+    seeded(db).await?;
+    let last = row(db, N).await?;
+    let prev = parse_hash(&last.hash).unwrap();
+    let seq = N + 1;
+    let id = format!("forged-{seq}");
+    let c = AuditContent {
+        seq,
+        id: &id,
+        actor_user_uuid: None,
+        action_type: "refund",
+        target_type: "order",
+        target_id: "o1",
+        metadata: "{}",
+        created_at: T0 + 100,
+        request_id: None,
+    };
+    let hx = hex::encode(chain_hash(&prev, &c, &mut Vec::new()));
+    exec(
+        db,
+        &insert_sql(seq, &last.hash, &hx, T0 + 100).replace("'t1')", "NULL)"),
+    )
+    .await?;
+    exec(
+        db,
+        &format!("UPDATE audit_chain SET last_seq = {seq}, last_hash = '{hx}' WHERE id = 1"),
+    )
+    .await?;
+    expect_break(db, ChainBreak::Unkeyed { seq }).await
 }
 
 async fn inserted_row_before_the_start(db: &Db) -> Result<()> {

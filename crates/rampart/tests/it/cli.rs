@@ -103,7 +103,7 @@ fn development_generates_secrets_once_with_0600() -> Result<()> {
     child.wait()?;
     let secrets = dir.0.join("data/secrets");
     let mut first = Vec::new();
-    for f in ["csrf.key", "session.key", "encryption.key"] {
+    for f in ["csrf.key", "session.key", "encryption.key", "audit.key"] {
         let p = secrets.join(f);
         let mode = std::fs::metadata(&p)?.permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{f}");
@@ -116,7 +116,7 @@ fn development_generates_secrets_once_with_0600() -> Result<()> {
     let (mut child, _) = serve(&dir)?;
     child.kill()?;
     child.wait()?;
-    for (i, f) in ["csrf.key", "session.key", "encryption.key"]
+    for (i, f) in ["csrf.key", "session.key", "encryption.key", "audit.key"]
         .iter()
         .enumerate()
     {
