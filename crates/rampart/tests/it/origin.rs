@@ -23,6 +23,7 @@ fn production(dir: &TempDir) -> Command {
         .env("RAMPART_CSRF_KEY", KEY)
         .env("RAMPART_SESSION_KEY", KEY)
         .env("RAMPART_ENCRYPTION_KEY", format!("k1:{KEY}"))
+        .env("RAMPART_AUDIT_KEY", format!("a1:{KEY}"))
         .arg("serve");
     c
 }
@@ -81,7 +82,7 @@ async fn register(
     let mut req = app
         .new_client()
         .post(app.at("/v1/auth/register"))
-        .json(&json!({"username": name, "email": format!("{name}@example.com"), "password": "Plover-Quartz-Marigold-74!"}));
+        .json(&json!({"username": name, "password": "Plover-Quartz-Marigold-74!"}));
     if let Some(o) = origin {
         req = req.header("origin", o);
     }
