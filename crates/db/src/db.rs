@@ -141,6 +141,36 @@ macro_rules! on_conn {
     };
 }
 
+/// Like [`on_conn!`] for a write: on the pool it runs on the writer (SQLite's single
+/// writer connection), inside a transaction on the transaction's connection.
+#[macro_export]
+macro_rules! on_conn_write {
+    ($conn:expr, |$e:ident| $body:expr) => {
+        match $conn {
+            $crate::Conn::Pool(db) => match &db.engine {
+                $crate::Engine::Sqlite { write, .. } => {
+                    let $e = write;
+                    $body
+                }
+                $crate::Engine::Postgres(pool) => {
+                    let $e = pool;
+                    $body
+                }
+            },
+            $crate::Conn::Tx(tx) => match tx {
+                $crate::Tx::Sqlite(t) => {
+                    let $e = &mut **t;
+                    $body
+                }
+                $crate::Tx::Postgres(t) => {
+                    let $e = &mut **t;
+                    $body
+                }
+            },
+        }
+    };
+}
+
 /// Runs `$body` with `$e` bound to the transaction's connection.
 #[macro_export]
 macro_rules! on_tx {

@@ -162,7 +162,7 @@ impl Default for AuthConfig {
             reset_ttl_secs: 30 * 60,
             verify_ttl_secs: 24 * 3600,
             pat_default_ttl_days: 90,
-            pat_max_ttl_days: 366,
+            pat_max_ttl_days: rampart_kernel::fields::EXPIRY_DAYS_MAX,
             lockout_threshold: 5,
             lockout_window_secs: 15 * 60,
             lockout_secs: 15 * 60,

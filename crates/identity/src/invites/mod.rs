@@ -13,10 +13,12 @@ impl Identity {
         expires_in_days: Option<i64>,
         ctx: &ClientCtx,
     ) -> Result<(String, String), AuthError> {
-        if !(1..=10_000).contains(&max_uses) {
+        if !(1..=rampart_kernel::fields::INVITE_USES_MAX).contains(&max_uses) {
             return Err(field(FieldError::new("max_uses", "out_of_range")));
         }
-        if expires_in_days.is_some_and(|d| !(1..=366).contains(&d)) {
+        if expires_in_days
+            .is_some_and(|d| !(1..=rampart_kernel::fields::EXPIRY_DAYS_MAX).contains(&d))
+        {
             return Err(field(FieldError::new("expires_in_days", "out_of_range")));
         }
         let now = self.now();

@@ -84,7 +84,12 @@ impl Identity {
     /// Validates a PAT name and scopes.
     pub fn parse_pat_fields(name: &str, scopes: &[String]) -> Result<(String, Scopes), AuthError> {
         let mut errs = FieldErrors::new();
-        let name = errs.take(rampart_kernel::fields::display_name("name", name, 1, 100));
+        let name = errs.take(rampart_kernel::fields::display_name(
+            "name",
+            name,
+            1,
+            rampart_kernel::fields::TOKEN_NAME_MAX,
+        ));
         let mut set = Scopes::EMPTY;
         if scopes.is_empty() {
             errs.push(FieldError::new("scopes", "required"));

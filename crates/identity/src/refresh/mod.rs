@@ -142,9 +142,11 @@ impl Identity {
         if !refresh_store::mark_rotated(&mut tx, &row.id, &successor_id, now).await? {
             return Err(AuthError::TokenRevoked);
         }
+        // The idle expiry moves in the same transaction: one write transaction per
+        // rotation, not two (SQLite has one writer).
         let (idle, _) = self.timeouts(user.role()?);
+        session_store::touch(&mut tx, &session.id, now, now + idle).await?;
         tx.commit().await?;
-        session_store::touch(&self.db, &session.id, now, now + idle).await?;
         let access = self.issue_access(&user.id, &session.id, None)?;
         self.emit(
             SecurityEvent::TokenRotated,

@@ -2,7 +2,7 @@
 
 #![allow(unused_imports)]
 
-use rampart_db::{on_conn, on_read, on_tx, on_write, Conn, Db, DbError, Result, Tx};
+use rampart_db::{on_conn, on_conn_write, on_read, on_tx, on_write, Conn, Db, DbError, Result, Tx};
 
 /// A stored session.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -136,8 +136,13 @@ pub async fn list_active_oldest_first(
 }
 
 /// Moves the idle expiry and last-seen time forward.
-pub async fn touch(db: &Db, id: &str, now: i64, idle_expires_at: i64) -> Result<()> {
-    on_write!(db, |e| {
+pub async fn touch(
+    conn: impl Into<Conn<'_>>,
+    id: &str,
+    now: i64,
+    idle_expires_at: i64,
+) -> Result<()> {
+    on_conn_write!(conn.into(), |e| {
         sqlx::query(
         "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1 AND revoked_at IS NULL"
     )
