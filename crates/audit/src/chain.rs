@@ -61,6 +61,14 @@ pub enum ActionType {
     KeyRevoke,
     /// Audit rows were pruned (metadata: before, rows).
     AuditPrune,
+    /// An escrow transaction was created (metadata: amount, currency, fee_bps).
+    EscrowCreate,
+    /// An escrow transaction was funded (metadata: old_state, new_state, effect_key).
+    EscrowFund,
+    /// An escrow transaction was marked shipped (metadata as for `EscrowFund`).
+    EscrowShip,
+    /// A dispute was opened on an escrow transaction (metadata as for `EscrowFund`).
+    DisputeOpen,
 }
 
 impl ActionType {
@@ -90,6 +98,10 @@ impl ActionType {
         ActionType::KeyRotate,
         ActionType::KeyRevoke,
         ActionType::AuditPrune,
+        ActionType::EscrowCreate,
+        ActionType::EscrowFund,
+        ActionType::EscrowShip,
+        ActionType::DisputeOpen,
     ];
 
     /// The stable stored name.
@@ -119,6 +131,10 @@ impl ActionType {
             ActionType::KeyRotate => "key_rotate",
             ActionType::KeyRevoke => "key_revoke",
             ActionType::AuditPrune => "audit_prune",
+            ActionType::EscrowCreate => "escrow_create",
+            ActionType::EscrowFund => "escrow_fund",
+            ActionType::EscrowShip => "escrow_ship",
+            ActionType::DisputeOpen => "dispute_open",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Command-line interface: `serve`, `migrate`, `admin create`, `keys`,
-//! `audit verify|prune|anchor`.
+//! `audit verify|prune|anchor`, `ledger reconcile`.
 
 use crate::config::Config;
 use crate::{logging, secrets, server};
@@ -49,6 +49,21 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The double-entry ledger behind escrow.
+    Ledger {
+        /// Sub-command.
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+/// `rampart ledger …`.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Prove every entry and account balances, the ledger sums to zero per currency
+    /// and each transaction's state agrees with its postings; print each anomaly
+    /// with its IDs and exit non-zero on any.
+    Reconcile,
 }
 
 /// `rampart admin …`.
@@ -128,6 +143,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             AuditCommand::Anchor { out } => audit_anchor(&cfg, out.as_deref()).await,
             AuditCommand::Prune { before } => audit_prune(&cfg, &before).await,
         },
+        Command::Ledger {
+            command: LedgerCommand::Reconcile,
+        } => ledger_reconcile(&cfg).await,
     }
 }
 
@@ -305,6 +323,30 @@ async fn audit_verify(cfg: &Config, anchor_file: Option<&std::path::Path>) -> Re
     if report.first_break.is_some() || failed > 0 {
         std::process::exit(1);
     }
+    Ok(())
+}
+
+async fn ledger_reconcile(cfg: &Config) -> Result<()> {
+    let db = server::open_db(cfg).await?;
+    let report = rampart_ledger::reconcile(&db).await;
+    db.close().await;
+    let report = report?;
+    for a in &report.anomalies {
+        println!("ANOMALY: {a}");
+    }
+    if !report.is_clean() {
+        println!(
+            "ledger BROKEN: {} anomalies ({} accounts, {} transactions)",
+            report.anomalies.len(),
+            report.accounts,
+            report.transactions
+        );
+        std::process::exit(1);
+    }
+    println!(
+        "ledger OK: {} accounts and {} transactions reconcile",
+        report.accounts, report.transactions
+    );
     Ok(())
 }
 

@@ -175,6 +175,7 @@ cli_both!(
     cli_anchor_after_prune_is_pruned_before,
     cli_tampered_anchor_file_is_refused,
     cli_production_requires_the_audit_keys,
+    cli_ledger_reconcile_reports_anomalies,
 );
 
 /// This process's audit key ring (the one a test server installed first, or a fixed
@@ -727,6 +728,63 @@ async fn cli_production_requires_the_audit_keys(env: &CliEnv) -> Result<()> {
         out.stderr.contains("RAMPART_AUDIT_ANCHOR_KEY"),
         "{}",
         out.stderr
+    );
+    Ok(())
+}
+
+/// `rampart ledger reconcile`: OK on a consistent ledger; after a transaction's state
+/// is changed behind the ledger's back, each anomaly is printed with the transaction's
+/// ID and the exit status is non-zero.
+async fn cli_ledger_reconcile_reports_anomalies(env: &CliEnv) -> Result<()> {
+    use rampart_kernel::ids::{ItemId, StoreId};
+    use rampart_kernel::{Currency, ManualClock, Money, UserId};
+    use rampart_ledger::{EscrowEvent, Ledger, NewEscrow};
+    keys();
+    let db = env.db().await?;
+    let ledger = Ledger::new(
+        db.clone(),
+        std::sync::Arc::new(ManualClock::new(1_704_067_200_000)),
+        250,
+    )?;
+    let v = ledger
+        .create(
+            NewEscrow {
+                buyer: UserId::generate(),
+                store: StoreId::generate(),
+                item: ItemId::generate(),
+                quantity: 1,
+                unit_price: Money::new(1_999, Currency::parse("EUR")?),
+            },
+            None,
+            None,
+        )
+        .await?;
+    ledger.apply(&v.id, EscrowEvent::Fund, None, None).await?;
+    let out = env.run(&["ledger", "reconcile"], None).await?;
+    ok(&out);
+    assert!(out.stdout.contains("ledger OK"), "{:?}", out.stdout);
+    exec(
+        &db,
+        &format!(
+            "UPDATE escrow_transactions SET state = 'completed' WHERE id = '{}'",
+            v.id
+        ),
+    )
+    .await?;
+    db.close().await;
+    let out = env.run(&["ledger", "reconcile"], None).await?;
+    assert_eq!(
+        out.code, 1,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stdout.contains("ledger BROKEN"), "{:?}", out.stdout);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("ANOMALY:") && l.contains(v.id.as_str())),
+        "{:?}",
+        out.stdout
     );
     Ok(())
 }

@@ -1,0 +1,356 @@
+//! The `Ledger` service: creates escrow transactions and applies events, each as one
+//! database transaction holding the state change, its postings and its audit row.
+
+use crate::escrow::{postings_for, Account, EscrowEvent, EscrowState, PostingError, Terms};
+use crate::store::{self, NewPosting, TxnRow};
+use crate::TransitionError;
+use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target, TargetKind};
+use rampart_db::{Db, DbError};
+use rampart_kernel::ids::{ItemId, StoreId, TransactionId};
+use rampart_kernel::money::MoneyError;
+use rampart_kernel::{Clock, Currency, Money, UserId};
+use std::sync::Arc;
+
+/// What callers branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// No such transaction.
+    #[error("transaction not found")]
+    NotFound,
+    /// The event does not apply in the transaction's state.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// A partial refund outside (0, amount) or in another currency.
+    #[error("partial refund out of range")]
+    BadRefund,
+    /// Quantity, price or fee out of range.
+    #[error("bad terms: {0}")]
+    BadTerms(&'static str),
+    /// Overflow or a currency mismatch.
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    /// Another writer changed the transaction first (optimistic version check); retry.
+    #[error("concurrent update")]
+    Concurrent,
+    /// Stored data does not parse (a bug or tampering).
+    #[error("corrupt ledger data: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<PostingError> for LedgerError {
+    fn from(e: PostingError) -> Self {
+        match e {
+            PostingError::Transition(t) => LedgerError::Transition(t),
+            PostingError::BadRefund => LedgerError::BadRefund,
+            PostingError::BadTerms => LedgerError::BadTerms("amount or fee"),
+            PostingError::Money(m) => LedgerError::Money(m),
+        }
+    }
+}
+
+/// A purchase into escrow.
+#[derive(Debug, Clone)]
+pub struct NewEscrow {
+    /// The buyer.
+    pub buyer: UserId,
+    /// The selling store.
+    pub store: StoreId,
+    /// The item bought.
+    pub item: ItemId,
+    /// How many (≥ 1).
+    pub quantity: i64,
+    /// Price of one (> 0).
+    pub unit_price: Money,
+}
+
+/// An escrow transaction as callers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscrowView {
+    /// Its ID.
+    pub id: TransactionId,
+    /// The buyer.
+    pub buyer: UserId,
+    /// The store.
+    pub store: StoreId,
+    /// The item.
+    pub item: ItemId,
+    /// Quantity.
+    pub quantity: i64,
+    /// The amount held (unit price × quantity).
+    pub amount: Money,
+    /// The platform fee fixed at purchase, in basis points.
+    pub fee_bps: u32,
+    /// The state.
+    pub state: EscrowState,
+    /// Grows by one per state change.
+    pub version: i64,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// The outcome of [`Ledger::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The event was applied; the transaction is now in this state.
+    Done(EscrowState),
+    /// The effect had already been applied (a replay): nothing was written.
+    Replay(EscrowState),
+}
+
+/// The ledger service.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    fee_bps: u32,
+}
+
+fn parse_view(r: TxnRow) -> Result<EscrowView, LedgerError> {
+    let currency = Currency::parse(&r.currency)
+        .map_err(|_| LedgerError::Corrupt(format!("currency of {}", r.id)))?;
+    let state = EscrowState::parse(&r.state)
+        .ok_or_else(|| LedgerError::Corrupt(format!("state of {}", r.id)))?;
+    let fee_bps =
+        u32::try_from(r.fee_bps).map_err(|_| LedgerError::Corrupt(format!("fee of {}", r.id)))?;
+    Ok(EscrowView {
+        id: TransactionId::from_stored(r.id),
+        buyer: UserId::from_stored(r.buyer_id),
+        store: StoreId::from_stored(r.store_id),
+        item: ItemId::from_stored(r.item_id),
+        quantity: r.quantity,
+        amount: Money::new(r.amount_minor, currency),
+        fee_bps,
+        state,
+        version: r.version,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// The audit action recording an event.
+fn action(event: EscrowEvent) -> ActionType {
+    match event {
+        EscrowEvent::Fund => ActionType::EscrowFund,
+        EscrowEvent::Ship => ActionType::EscrowShip,
+        EscrowEvent::Release => ActionType::ReleaseRequest,
+        EscrowEvent::Cancel => ActionType::CancelRequest,
+        EscrowEvent::OpenDispute => ActionType::DisputeOpen,
+        EscrowEvent::ResolveRelease => ActionType::DisputeResolve,
+        EscrowEvent::ResolveRefund => ActionType::Refund,
+        EscrowEvent::ResolvePartial { .. } => ActionType::DisputePartialRefund,
+    }
+}
+
+/// The effect key of `event` on a transaction: unique in `ledger_entries`.
+pub fn effect_key(transaction: &TransactionId, event: EscrowEvent) -> String {
+    format!("{}:{}", transaction.as_str(), event.name())
+}
+
+impl Ledger {
+    /// A ledger charging `fee_bps` basis points (0..=10 000) on new transactions.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, fee_bps: u32) -> Result<Ledger, LedgerError> {
+        if fee_bps > 10_000 {
+            return Err(LedgerError::BadTerms("fee above 10 000 bps"));
+        }
+        Ok(Ledger { db, clock, fee_bps })
+    }
+
+    /// The fee charged on new transactions.
+    pub fn fee_bps(&self) -> u32 {
+        self.fee_bps
+    }
+
+    /// Creates an escrow transaction in `pending_payment`, audited in the same
+    /// database transaction.
+    pub async fn create(
+        &self,
+        new: NewEscrow,
+        actor: Option<&UserId>,
+        request_id: Option<&str>,
+    ) -> Result<EscrowView, LedgerError> {
+        if new.quantity < 1 {
+            return Err(LedgerError::BadTerms("quantity"));
+        }
+        if new.unit_price.minor <= 0 {
+            return Err(LedgerError::BadTerms("price"));
+        }
+        let amount = new.unit_price.checked_mul(new.quantity)?;
+        let now = self.clock.now_ms();
+        let id = TransactionId::generate();
+        let row = TxnRow {
+            id: id.as_str().to_owned(),
+            buyer_id: new.buyer.as_str().to_owned(),
+            store_id: new.store.as_str().to_owned(),
+            item_id: new.item.as_str().to_owned(),
+            quantity: new.quantity,
+            amount_minor: amount.minor,
+            currency: amount.currency.as_str().to_owned(),
+            fee_bps: i64::from(self.fee_bps),
+            state: EscrowState::PendingPayment.as_str().to_owned(),
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.db.begin().await?;
+        store::insert_transaction(&mut tx, &row).await?;
+        audit::record(
+            &mut tx,
+            NewAuditEntry {
+                actor_user_uuid: actor.map(UserId::as_str),
+                action: ActionType::EscrowCreate,
+                target: Target::new(TargetKind::Transaction, id.as_str()),
+                metadata: serde_json::json!({
+                    "buyer": row.buyer_id,
+                    "store": row.store_id,
+                    "item": row.item_id,
+                    "quantity": row.quantity,
+                    "amount_minor": row.amount_minor,
+                    "currency": row.currency,
+                    "fee_bps": row.fee_bps,
+                }),
+                request_id,
+                created_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        parse_view(row)
+    }
+
+    /// The transaction, if it exists.
+    pub async fn get(&self, id: &TransactionId) -> Result<Option<EscrowView>, LedgerError> {
+        store::transaction(&self.db, id.as_str())
+            .await?
+            .map(parse_view)
+            .transpose()
+    }
+
+    /// Applies `event` to a transaction: in one database transaction, locks the row,
+    /// moves the state (version-checked), writes the balanced posting set under the
+    /// effect key `{transaction}:{event}`, and writes the audit row. Applying an
+    /// effect that was already applied writes nothing and answers [`Applied::Replay`].
+    pub async fn apply(
+        &self,
+        id: &TransactionId,
+        event: EscrowEvent,
+        actor: Option<&UserId>,
+        request_id: Option<&str>,
+    ) -> Result<Applied, LedgerError> {
+        let key = effect_key(id, event);
+        let mut tx = self.db.begin().await?;
+        let row = store::lock_transaction(&mut tx, id.as_str())
+            .await?
+            .ok_or(LedgerError::NotFound)?;
+        let view = parse_view(row)?;
+        if store::effect_exists(&mut tx, &key).await? {
+            tx.rollback().await?;
+            return Ok(Applied::Replay(view.state));
+        }
+        let terms = Terms {
+            transaction: view.id.as_str().to_owned(),
+            buyer: view.buyer.as_str().to_owned(),
+            store: view.store.as_str().to_owned(),
+            amount: view.amount,
+            fee_bps: view.fee_bps,
+        };
+        let (next, legs) = postings_for(&terms, view.state, event)?;
+        let now = self.clock.now_ms();
+        if !store::update_state(&mut tx, id.as_str(), next.as_str(), view.version, now).await? {
+            return Err(LedgerError::Concurrent);
+        }
+        let entry_id = uuid::Uuid::now_v7().to_string();
+        match store::insert_entry(&mut tx, &entry_id, &key, id.as_str(), event.name(), now).await {
+            Ok(()) => {}
+            // Another writer applied the same effect between our check and insert.
+            Err(DbError::Conflict(_)) => {
+                tx.rollback().await?;
+                return Ok(Applied::Replay(next));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut written = Vec::with_capacity(legs.len());
+        for leg in &legs {
+            let currency = leg.amount.currency.as_str();
+            let account_id = store::account_id(
+                &mut tx,
+                leg.account.kind.as_str(),
+                &leg.account.owner,
+                currency,
+                now,
+            )
+            .await?;
+            store::insert_posting(
+                &mut tx,
+                &NewPosting {
+                    entry_id: &entry_id,
+                    account_id: &account_id,
+                    transaction_id: id.as_str(),
+                    amount_minor: leg.amount.minor,
+                    currency,
+                    created_at: now,
+                },
+            )
+            .await?;
+            written.push(serde_json::json!({
+                "account": leg.account.kind.as_str(),
+                "owner": leg.account.owner,
+                "amount_minor": leg.amount.minor,
+                "currency": currency,
+            }));
+        }
+        let mut metadata = serde_json::json!({
+            "old_state": view.state.as_str(),
+            "new_state": next.as_str(),
+            "event": event.name(),
+            "effect_key": key,
+            "entry_id": entry_id,
+            "postings": written,
+        });
+        if let EscrowEvent::ResolvePartial { refund } = event {
+            metadata["refund_minor"] = serde_json::json!(refund.minor);
+        }
+        audit::record(
+            &mut tx,
+            NewAuditEntry {
+                actor_user_uuid: actor.map(UserId::as_str),
+                action: action(event),
+                target: Target::new(TargetKind::Transaction, id.as_str()),
+                metadata,
+                request_id,
+                created_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Applied::Done(next))
+    }
+
+    /// The balance of an account: the sum of its postings (zero if it has none).
+    pub async fn balance(
+        &self,
+        account: &Account,
+        currency: Currency,
+    ) -> Result<Money, LedgerError> {
+        let Some(id) = store::find_account(
+            &self.db,
+            account.kind.as_str(),
+            &account.owner,
+            currency.as_str(),
+        )
+        .await?
+        else {
+            return Ok(Money::zero(currency));
+        };
+        Ok(Money::new(store::balance(&self.db, &id).await?, currency))
+    }
+
+    /// How many postings a transaction has (for tests of exactly-once effects).
+    pub async fn posting_count(&self, id: &TransactionId) -> Result<i64, LedgerError> {
+        Ok(store::posting_count(&self.db, id.as_str()).await?)
+    }
+}

@@ -1,0 +1,20 @@
+//! The ledger context (D3): escrow transactions whose money moves only as balanced
+//! postings in a double-entry ledger, and the reconciliation that proves it.
+//!
+//! Architecture invariant: money moves only as balanced postings (summing to zero per
+//! currency), written in the same database transaction as the escrow state change and
+//! its audit row, each under a unique effect key so it can never be applied twice.
+//! Balances are sums of postings; no total is stored. Nothing outside this crate
+//! reads or writes the `ledger_*` and `escrow_transactions` tables.
+
+pub mod escrow;
+mod ledger;
+pub mod reconcile;
+mod store;
+
+pub use escrow::{
+    postings_for, transition, Account, AccountKind, EscrowEvent, EscrowState, Posting,
+    PostingError, Terms, TransitionError,
+};
+pub use ledger::{effect_key, Applied, EscrowView, Ledger, LedgerError, NewEscrow};
+pub use reconcile::{reconcile, Anomaly, Report};

@@ -1,0 +1,324 @@
+//! The SQL of the ledger tables: escrow transactions, accounts, entries, postings.
+//! Written once with `$n` placeholders for both engines; balances are always `SUM`s.
+
+use rampart_db::{on_conn, on_tx, Conn, Result, Tx};
+
+/// A stored escrow transaction.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct TxnRow {
+    pub id: String,
+    pub buyer_id: String,
+    pub store_id: String,
+    pub item_id: String,
+    pub quantity: i64,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub fee_bps: i64,
+    pub state: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const TXN_COLUMNS: &str = "id, buyer_id, store_id, item_id, quantity, amount_minor, currency, \
+                           fee_bps, state, version, created_at, updated_at";
+
+pub(crate) async fn insert_transaction(tx: &mut Tx, r: &TxnRow) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "INSERT INTO escrow_transactions (id, buyer_id, store_id, item_id, quantity, \
+         amount_minor, currency, fee_bps, state, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    )
+    .bind(&r.id)
+    .bind(&r.buyer_id)
+    .bind(&r.store_id)
+    .bind(&r.item_id)
+    .bind(r.quantity)
+    .bind(r.amount_minor)
+    .bind(&r.currency)
+    .bind(r.fee_bps)
+    .bind(&r.state)
+    .bind(r.version)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub(crate) async fn transaction(conn: impl Into<Conn<'_>>, id: &str) -> Result<Option<TxnRow>> {
+    let sql = format!("SELECT {TXN_COLUMNS} FROM escrow_transactions WHERE id = $1");
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
+}
+
+/// Reads the row for update: `FOR UPDATE` on PostgreSQL, so concurrent appliers
+/// queue on the row; SQLite transactions already run one at a time on its writer.
+pub(crate) async fn lock_transaction(tx: &mut Tx, id: &str) -> Result<Option<TxnRow>> {
+    let lock = if matches!(tx, Tx::Postgres(_)) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT {TXN_COLUMNS} FROM escrow_transactions WHERE id = $1{lock}");
+    Ok(on_tx!(tx, |e| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
+}
+
+/// Moves the state on if the row is still at `version`; false when it is not.
+pub(crate) async fn update_state(
+    tx: &mut Tx,
+    id: &str,
+    state: &str,
+    version: i64,
+    now: i64,
+) -> Result<bool> {
+    let n = on_tx!(tx, |e| sqlx::query(
+        "UPDATE escrow_transactions SET state = $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3 AND version = $4"
+    )
+    .bind(state)
+    .bind(now)
+    .bind(id)
+    .bind(version)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+pub(crate) async fn effect_exists(tx: &mut Tx, key: &str) -> Result<bool> {
+    let n: Option<(String,)> = on_tx!(tx, |e| sqlx::query_as(
+        "SELECT id FROM ledger_entries WHERE effect_key = $1"
+    )
+    .bind(key)
+    .fetch_optional(e)
+    .await)?;
+    Ok(n.is_some())
+}
+
+/// Inserts an entry; a second entry with the same effect key is refused by the
+/// UNIQUE constraint (`DbError::Conflict`).
+pub(crate) async fn insert_entry(
+    tx: &mut Tx,
+    id: &str,
+    effect_key: &str,
+    transaction_id: &str,
+    event: &str,
+    now: i64,
+) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "INSERT INTO ledger_entries (id, effect_key, transaction_id, event, created_at) \
+         VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(id)
+    .bind(effect_key)
+    .bind(transaction_id)
+    .bind(event)
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The ID of the account (kind, owner, currency), created on first use.
+pub(crate) async fn account_id(
+    tx: &mut Tx,
+    kind: &str,
+    owner: &str,
+    currency: &str,
+    now: i64,
+) -> Result<String> {
+    let fresh = uuid::Uuid::now_v7().to_string();
+    on_tx!(tx, |e| sqlx::query(
+        "INSERT INTO ledger_accounts (id, kind, owner_ref, currency, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, owner_ref, currency) DO NOTHING"
+    )
+    .bind(&fresh)
+    .bind(kind)
+    .bind(owner)
+    .bind(currency)
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    let (id,): (String,) = on_tx!(tx, |e| sqlx::query_as(
+        "SELECT id FROM ledger_accounts WHERE kind = $1 AND owner_ref = $2 AND currency = $3"
+    )
+    .bind(kind)
+    .bind(owner)
+    .bind(currency)
+    .fetch_one(e)
+    .await)?;
+    Ok(id)
+}
+
+pub(crate) async fn find_account(
+    conn: impl Into<Conn<'_>>,
+    kind: &str,
+    owner: &str,
+    currency: &str,
+) -> Result<Option<String>> {
+    let r: Option<(String,)> = on_conn!(conn.into(), |e| sqlx::query_as(
+        "SELECT id FROM ledger_accounts WHERE kind = $1 AND owner_ref = $2 AND currency = $3"
+    )
+    .bind(kind)
+    .bind(owner)
+    .bind(currency)
+    .fetch_optional(e)
+    .await)?;
+    Ok(r.map(|r| r.0))
+}
+
+/// One leg to write.
+pub(crate) struct NewPosting<'a> {
+    pub entry_id: &'a str,
+    pub account_id: &'a str,
+    pub transaction_id: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub created_at: i64,
+}
+
+pub(crate) async fn insert_posting(tx: &mut Tx, p: &NewPosting<'_>) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "INSERT INTO ledger_postings (id, entry_id, account_id, transaction_id, amount_minor, \
+         currency, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(p.entry_id)
+    .bind(p.account_id)
+    .bind(p.transaction_id)
+    .bind(p.amount_minor)
+    .bind(p.currency)
+    .bind(p.created_at)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The balance of an account: the sum of its postings.
+pub(crate) async fn balance(conn: impl Into<Conn<'_>>, account_id: &str) -> Result<i64> {
+    let (b,): (i64,) = on_conn!(conn.into(), |e| sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM ledger_postings \
+         WHERE account_id = $1"
+    )
+    .bind(account_id)
+    .fetch_one(e)
+    .await)?;
+    Ok(b)
+}
+
+/// Number of postings written for a transaction (tests and reconcile).
+pub(crate) async fn posting_count(conn: impl Into<Conn<'_>>, transaction_id: &str) -> Result<i64> {
+    let (n,): (i64,) = on_conn!(conn.into(), |e| sqlx::query_as(
+        "SELECT COUNT(*) FROM ledger_postings WHERE transaction_id = $1"
+    )
+    .bind(transaction_id)
+    .fetch_one(e)
+    .await)?;
+    Ok(n)
+}
+
+// Reconciliation reads. Each runs inside the one snapshot transaction of `reconcile`.
+
+/// Entries whose legs do not sum to zero in some currency: (entry, currency, sum).
+pub(crate) async fn unbalanced_entries(tx: &mut Tx) -> Result<Vec<(String, String, i64)>> {
+    Ok(on_tx!(tx, |e| sqlx::query_as(
+        "SELECT entry_id, currency, CAST(SUM(amount_minor) AS BIGINT) FROM ledger_postings \
+         GROUP BY entry_id, currency HAVING SUM(amount_minor) <> 0 ORDER BY entry_id, currency"
+    )
+    .fetch_all(e)
+    .await)?)
+}
+
+/// Currencies in which the whole ledger does not sum to zero: (currency, sum).
+pub(crate) async fn unbalanced_currencies(tx: &mut Tx) -> Result<Vec<(String, i64)>> {
+    Ok(on_tx!(tx, |e| sqlx::query_as(
+        "SELECT currency, CAST(SUM(amount_minor) AS BIGINT) FROM ledger_postings \
+         GROUP BY currency HAVING SUM(amount_minor) <> 0 ORDER BY currency"
+    )
+    .fetch_all(e)
+    .await)?)
+}
+
+/// Every account with its balance: (id, kind, owner, currency, balance).
+pub(crate) async fn account_balances(
+    tx: &mut Tx,
+) -> Result<Vec<(String, String, String, String, i64)>> {
+    Ok(on_tx!(tx, |e| sqlx::query_as(
+        "SELECT a.id, a.kind, a.owner_ref, a.currency, \
+         CAST(COALESCE(SUM(p.amount_minor), 0) AS BIGINT) \
+         FROM ledger_accounts a \
+         LEFT JOIN ledger_postings p ON p.account_id = a.id AND p.currency = a.currency \
+         GROUP BY a.id, a.kind, a.owner_ref, a.currency ORDER BY a.id"
+    )
+    .fetch_all(e)
+    .await)?)
+}
+
+/// Postings whose currency differs from their account's: (posting, account).
+pub(crate) async fn currency_mismatches(tx: &mut Tx) -> Result<Vec<(String, String)>> {
+    Ok(on_tx!(tx, |e| sqlx::query_as(
+        "SELECT p.id, p.account_id FROM ledger_postings p \
+         JOIN ledger_accounts a ON a.id = p.account_id \
+         WHERE p.currency <> a.currency ORDER BY p.id"
+    )
+    .fetch_all(e)
+    .await)?)
+}
+
+/// Postings whose transaction differs from their entry's: (posting, entry).
+pub(crate) async fn misfiled_postings(tx: &mut Tx) -> Result<Vec<(String, String)>> {
+    Ok(on_tx!(tx, |e| sqlx::query_as(
+        "SELECT p.id, p.entry_id FROM ledger_postings p \
+         JOIN ledger_entries n ON n.id = p.entry_id \
+         WHERE p.transaction_id <> n.transaction_id ORDER BY p.id"
+    )
+    .fetch_all(e)
+    .await)?)
+}
+
+/// Every transaction: (id, state, amount, currency).
+pub(crate) async fn all_transactions(tx: &mut Tx) -> Result<Vec<(String, String, i64, String)>> {
+    Ok(on_tx!(tx, |e| sqlx::query_as(
+        "SELECT id, state, amount_minor, currency FROM escrow_transactions ORDER BY id"
+    )
+    .fetch_all(e)
+    .await)?)
+}
+
+/// Per transaction, the sum of its postings to accounts of `kind`:
+/// (transaction, currency, sum).
+pub(crate) async fn kind_sums_by_transaction(
+    tx: &mut Tx,
+    kind: &str,
+) -> Result<Vec<(String, String, i64)>> {
+    Ok(on_tx!(tx, |e| sqlx::query_as(
+        "SELECT p.transaction_id, p.currency, CAST(SUM(p.amount_minor) AS BIGINT) \
+         FROM ledger_postings p JOIN ledger_accounts a ON a.id = p.account_id \
+         WHERE a.kind = $1 GROUP BY p.transaction_id, p.currency"
+    )
+    .bind(kind)
+    .fetch_all(e)
+    .await)?)
+}
+
+/// Starts the reconciliation snapshot: on PostgreSQL one repeatable-read, read-only
+/// snapshot for every query; on SQLite the writer's transaction already excludes
+/// concurrent writes.
+pub(crate) async fn snapshot(tx: &mut Tx) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
+}
