@@ -159,8 +159,13 @@ async fn serve(cfg: Config) -> Result<()> {
     let mail = server::spawn_mail_delivery(&cfg, db, clock)?;
     let metrics = match cfg.metrics_bind {
         Some(bind) => {
-            let (addr, task) =
-                server::start_metrics(&state, bind, secrets.metrics_token.as_deref()).await?;
+            let (addr, task) = server::start_metrics(
+                &state,
+                &cfg.listener,
+                bind,
+                secrets.metrics_token.as_deref(),
+            )
+            .await?;
             tracing::info!(addr = %addr, bearer = secrets.metrics_token.is_some(), "metrics listener ready");
             Some(task)
         }

@@ -424,6 +424,9 @@ pub enum Serve {
     },
     /// Only redirects to HTTPS.
     Redirect(Arc<RedirectTarget>),
+    /// A small internal router (the metrics listener), plain HTTP, with the same
+    /// timeouts and caps as every other listener.
+    Router(axum::Router),
 }
 
 /// Where the plain-HTTP listener sends clients.
@@ -570,6 +573,16 @@ async fn connection(
             http1(tcp, timeouts, metrics, shutdown, move |req| {
                 let r = redirect(&req, &target);
                 async move { Ok::<_, Infallible>(r) }
+            })
+            .await
+        }
+        Serve::Router(router) => {
+            http1(tcp, timeouts, metrics, shutdown, move |req| {
+                let router = router.clone();
+                async move {
+                    let req = req.map(Body::new);
+                    router.oneshot(req).await
+                }
             })
             .await
         }

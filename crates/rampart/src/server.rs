@@ -380,6 +380,7 @@ fn spawn_tls_reload_on_hangup(tls: Arc<TlsState>) {
 /// it needs `Authorization: Bearer <token>`. Returns the bound address and the task.
 pub async fn start_metrics(
     state: &AppState,
+    lc: &crate::listener::ListenerConfig,
     bind: SocketAddr,
     token: Option<&str>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
@@ -388,13 +389,39 @@ pub async fn start_metrics(
         .await
         .with_context(|| format!("binding the metrics listener {bind}"))?;
     let addr = listener.local_addr()?;
+    // The same accept loop as the public port: header-read and idle timeouts, the
+    // head-size cap and its own connection caps, so a flood here cannot use up the
+    // process's file descriptors and take the public listener down.
+    let limits = Arc::new(ConnLimits::new(
+        lc.max_connections_per_ip,
+        METRICS_MAX_CONNECTIONS,
+        Vec::new(),
+    ));
+    let timeouts = Timeouts {
+        header_read: lc.header_read_timeout,
+        idle: lc.idle_timeout,
+    };
+    // Never signalled: the task is aborted when the server stops.
+    let (_keep, stop_rx) = tokio::sync::watch::channel(false);
+    let metrics = state.metrics.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::warn!(error = %e, "metrics listener stopped");
-        }
+        let _keep = _keep;
+        listener::run(
+            listener,
+            Serve::Router(app),
+            limits,
+            timeouts,
+            metrics,
+            stop_rx,
+            Duration::from_secs(1),
+        )
+        .await;
     });
     Ok((addr, task))
 }
+
+/// Connections the metrics listener holds at once (scrapers need one or two).
+const METRICS_MAX_CONNECTIONS: usize = 64;
 
 async fn signal() {
     let ctrl_c = async {

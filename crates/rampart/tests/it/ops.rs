@@ -13,6 +13,7 @@ both_engines!(
     request_id_is_kept_or_replaced,
     security_headers_on_every_response,
     metrics_count_requests_by_route,
+    metrics_listener_closes_slow_clients_and_caps_each_ip,
     openapi_lists_every_v1_route,
     errors_follow_accept_language,
     home_page_renders_escaped_html,
@@ -224,8 +225,13 @@ async fn metrics_count_requests_by_route(app: TestApp) -> Result<()> {
     app.get("/healthz").await?;
     app.get("/healthz").await?;
     app.get("/nope-nope").await?;
-    let (addr, task) =
-        rampart::server::start_metrics(&app.state, "127.0.0.1:0".parse()?, None).await?;
+    let (addr, task) = rampart::server::start_metrics(
+        &app.state,
+        &rampart::listener::ListenerConfig::default(),
+        "127.0.0.1:0".parse()?,
+        None,
+    )
+    .await?;
     let text = reqwest::get(format!("http://{addr}/metrics"))
         .await?
         .text()
@@ -243,6 +249,57 @@ async fn metrics_count_requests_by_route(app: TestApp) -> Result<()> {
         !text.contains("nope-nope"),
         "raw paths must not become series"
     );
+    Ok(())
+}
+
+/// The metrics listener has the public port's defences: a connection that never
+/// finishes its head is closed within the header-read timeout, and one IP cannot hold
+/// more than its cap (found by an outside review: it had none, and a flood there
+/// could use up the process's file descriptors).
+async fn metrics_listener_closes_slow_clients_and_caps_each_ip(app: TestApp) -> Result<()> {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lc = rampart::listener::ListenerConfig {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(2),
+        max_connections_per_ip: 3,
+        ..Default::default()
+    };
+    let (addr, task) =
+        rampart::server::start_metrics(&app.state, &lc, "127.0.0.1:0".parse()?, None).await?;
+    // A half-sent head is closed within the timeout (plus a margin).
+    let mut slow = tokio::net::TcpStream::connect(addr).await?;
+    slow.write_all(b"GET /metrics HTTP/1.1\r\n").await?;
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(Duration::from_secs(8), async {
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the half-open connection was never closed");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    // Three open connections from one IP fill its cap; a fourth is closed unanswered.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(addr).await?);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fourth = tokio::net::TcpStream::connect(addr).await?;
+    let _ = fourth
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let n = tokio::time::timeout(Duration::from_secs(5), fourth.read(&mut buf)).await;
+    assert!(
+        matches!(n, Ok(Ok(0)) | Ok(Err(_))),
+        "the fourth connection from one IP is refused: {n:?}"
+    );
+    drop(held);
+    task.abort();
     Ok(())
 }
 

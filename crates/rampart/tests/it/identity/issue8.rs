@@ -336,8 +336,13 @@ async fn metrics_are_not_on_the_public_port(app: TestApp) -> Result<()> {
 
 async fn metrics_listener_needs_the_bearer_secret(app: TestApp) -> Result<()> {
     let token = "a-metrics-bearer-secret-of-32-chars!";
-    let (addr, task) =
-        rampart::server::start_metrics(&app.state, "127.0.0.1:0".parse()?, Some(token)).await?;
+    let (addr, task) = rampart::server::start_metrics(
+        &app.state,
+        &rampart::listener::ListenerConfig::default(),
+        "127.0.0.1:0".parse()?,
+        Some(token),
+    )
+    .await?;
     let url = format!("http://{addr}/metrics");
     let c = reqwest::Client::new();
     let r = c.get(&url).send().await?;
