@@ -65,6 +65,7 @@ impl tower::Service<Request> for App {
 }
 
 async fn handle(e: &Edge, router: Router, mut req: Request) -> Response {
+    use axum::response::IntoResponse as _;
     let started = std::time::Instant::now();
     let id = assign(&req);
     let method = req.method().clone();
@@ -82,9 +83,22 @@ async fn handle(e: &Edge, router: Router, mut req: Request) -> Response {
         path = %req.uri().path(),
     );
     req.extensions_mut().insert(RequestId(id));
-    let resp = match router.oneshot(req).instrument(span.clone()).await {
-        Ok(r) => r,
-        Err(never) => match never {},
+    // A NUL character is never valid in a path or query value, and PostgreSQL refuses
+    // it in text: answer 400 here instead of letting it reach a query as a 500.
+    let resp = if has_nul_escape(req.uri().path().as_bytes())
+        || req
+            .uri()
+            .query()
+            .is_some_and(|q| has_nul_escape(q.as_bytes()))
+    {
+        crate::error::ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_request")
+            .detail("NUL characters (%00) are not allowed")
+            .into_response()
+    } else {
+        match router.oneshot(req).instrument(span.clone()).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
     };
     let rid = id_header
         .as_ref()
@@ -110,4 +124,9 @@ async fn handle(e: &Edge, router: Router, mut req: Request) -> Response {
         );
     });
     resp
+}
+
+/// Whether percent-encoded text holds an encoded NUL (`%00`).
+pub(crate) fn has_nul_escape(bytes: &[u8]) -> bool {
+    bytes.windows(3).any(|w| w == b"%00")
 }

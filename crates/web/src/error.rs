@@ -304,6 +304,12 @@ where
 /// Parses a JSON object body with the same error mapping as [`ApiJson`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = parse_json_value::<T>(bytes)?;
+    // NUL is never valid in a stored string (PostgreSQL refuses it in text): refuse
+    // `\u0000` anywhere in a string of the body, as a field error of the caller, not a
+    // database error.
+    if bytes.windows(6).any(|w| w == b"\\u0000") && json_has_nul(bytes) {
+        return Err(nul_refused());
+    }
     // serde's derived structs also accept a JSON array of their fields in order;
     // every request body is documented as an object, so anything else is refused.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -437,7 +443,29 @@ where
     }
 }
 
+/// Whether a JSON body holds a string with a NUL character (slow path, only taken
+/// when the escape appears at all).
+fn json_has_nul(bytes: &[u8]) -> bool {
+    fn walk(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(a) => a.iter().any(walk),
+            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || walk(v)),
+            _ => false,
+        }
+    }
+    serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| walk(&v))
+}
+
+fn nul_refused() -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+        .detail("NUL characters are not allowed in text")
+}
+
 fn serde_urlencoded_parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.contains(&0) || crate::edge::has_nul_escape(bytes) {
+        return Err(nul_refused());
+    }
     serde_urlencoded::from_bytes::<T>(bytes)
         .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"))
 }

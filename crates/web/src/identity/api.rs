@@ -898,6 +898,10 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
         .decode(b64.trim())
         .ok()?;
     let s = String::from_utf8(raw).ok()?;
+    // NUL never occurs in a client ID or secret (and PostgreSQL refuses it in text).
+    if s.contains('\0') {
+        return None;
+    }
     let (id, secret) = s.split_once(':')?;
     Some((id.to_owned(), secret.to_owned()))
 }

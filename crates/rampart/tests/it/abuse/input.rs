@@ -9,8 +9,60 @@ both_engines!(
     oversized_body_is_refused,
     array_bodies_are_not_read_as_objects,
     invalid_body_details_name_json_kinds_not_rust_types,
-    look_alike_and_hidden_character_names_are_refused
+    look_alike_and_hidden_character_names_are_refused,
+    nul_characters_are_refused_before_the_database
 );
+
+/// Found by an outside review: PostgreSQL refuses NUL in text, so a `\u0000` in a
+/// login, a referral code, an OAuth client ID or a path reached the database as a 500.
+/// Each is now a 4xx on both engines, and nothing is created.
+async fn nul_characters_are_refused_before_the_database(app: TestApp) -> Result<()> {
+    let users = count_rows(app.db(), "users").await?;
+    let c = app.new_client();
+    let r = c
+        .post(app.at("/v1/auth/token"))
+        .json(&json!({"login": "a\u{0}b", "password": "x"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 422);
+    let r = c
+        .post(app.at("/v1/auth/register"))
+        .json(&json!({"username": "nulref", "password": "Correct-Horse-Battery-9", "referral_code": "a\u{0}b"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await?;
+    assert_eq!(v["code"], "invalid_body");
+    let r = c
+        .post(app.at("/v1/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=rc_a%00b&client_secret=x")
+        .send()
+        .await?;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("rc_\u{0}ab:x");
+    let r = c
+        .post(app.at("/v1/oauth/token"))
+        .header("authorization", format!("Basic {basic}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await?;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let v: Value = r.json().await?;
+    assert!(v["error"].is_string(), "RFC 6749 body: {v}");
+    let r = c.get(app.at("/v1/tokens/a%00b")).send().await?;
+    assert_eq!(r.status(), 400);
+    let r = c.get(app.at("/v1/items?q=a%00b")).send().await?;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        count_rows(app.db(), "users").await?,
+        users,
+        "nothing created"
+    );
+    Ok(())
+}
 
 fn long_email() -> String {
     // 64 + 1 + 190 = 255 characters, otherwise well-formed.
