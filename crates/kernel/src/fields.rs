@@ -91,14 +91,21 @@ pub const INVITE_USES_MAX: i64 = 10_000;
 /// overrides and isolates (U+202A–U+202E, U+2066–U+2069), the marks (U+200E, U+200F,
 /// U+061C), zero-width characters (U+200B–U+200D, U+2060, U+FEFF) and the soft
 /// hyphen. In a display string they let "abc\u{202E}gpj.exe" read as "abcexe.jpg".
+/// Also the characters that render as nothing or break a line without being control
+/// characters (found by an outside review): the combining grapheme joiner, the Hangul
+/// fillers, the line and paragraph separators, interlinear annotation marks and the
+/// tag characters.
 fn is_hidden_format(c: char) -> bool {
     matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
         | '\u{200B}'..='\u{200F}'
-        | '\u{202A}'..='\u{202E}'
+        | '\u{2028}'..='\u{202E}'
         | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{2069}'
-        | '\u{FEFF}')
+        | '\u{2066}'..='\u{206F}'
+        | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E007F}')
 }
 
 /// A script that look-alike attacks mix. Written by hand over the Unicode blocks of
@@ -411,7 +418,17 @@ mod tests {
                 .code,
             "mixed_script"
         );
-        for bad in ["a\u{202E}b", "a\u{2067}b", "a\u{FEFF}b", "a\u{0}b"] {
+        for bad in [
+            "a\u{202E}b",
+            "a\u{2067}b",
+            "a\u{FEFF}b",
+            "a\u{0}b",
+            "x\u{034F}y",
+            "\u{3164}",
+            "x\u{E0041}y",
+            "x\u{2028}y",
+            "x\u{2029}y",
+        ] {
             assert_eq!(
                 display_name("n", bad, 1, 100).unwrap_err().code,
                 "invalid_characters",

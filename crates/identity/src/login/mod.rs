@@ -26,7 +26,8 @@ impl Identity {
         ctx: &ClientCtx,
     ) -> Result<UserRow, AuthError> {
         let now = self.now();
-        let login_norm = login.trim().to_lowercase();
+        // The same folding as registration (NFKC, case), so "ＢＯＢ" finds "bob".
+        let login_norm = rampart_kernel::fields::fold(login.trim());
         // Counted in rampart_security_events_total{event="login_failure"}.
         let fail = |reason: &str, user: Option<&str>| {
             self.emit(

@@ -14,7 +14,7 @@ impl Identity {
     /// lookup, the token and the mail happen in the reset worker
     /// ([`Identity::spawn_reset_worker`]), off the request path.
     pub fn request_reset(self: &Arc<Self>, login: &str, ctx: &ClientCtx) {
-        let login = login.trim().to_lowercase();
+        let login = rampart_kernel::fields::fold(login.trim());
         self.emit(SecurityEvent::PasswordResetRequest, ctx, None, &[]);
         if login.is_empty() || login.len() > Email::MAX {
             return;

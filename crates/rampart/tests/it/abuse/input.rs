@@ -10,8 +10,33 @@ both_engines!(
     array_bodies_are_not_read_as_objects,
     invalid_body_details_name_json_kinds_not_rust_types,
     look_alike_and_hidden_character_names_are_refused,
-    nul_characters_are_refused_before_the_database
+    nul_characters_are_refused_before_the_database,
+    login_folds_like_registration
 );
+
+/// Found by an outside review: registration folds identifiers (NFKC, case) but login
+/// only lower-cased them, so "ｂｏｂｂｙ" was the taken "bobby" at registration and an
+/// unknown account at login.
+async fn login_folds_like_registration(app: TestApp) -> Result<()> {
+    let c = app.new_client();
+    let pw = "Correct-Horse-Battery-9";
+    let r = c
+        .post(app.at("/v1/auth/register"))
+        .json(&json!({"username": "bobby", "password": pw}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
+    for login in ["ｂｏｂｂｙ", "BOBBY", "Ｂｏｂｂｙ"] {
+        let r = app
+            .client_from("127.0.0.7")
+            .post(app.at("/v1/auth/token"))
+            .json(&json!({"login": login, "password": pw, "client": "native"}))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200, "{login}");
+    }
+    Ok(())
+}
 
 /// Found by an outside review: PostgreSQL refuses NUL in text, so a `\u0000` in a
 /// login, a referral code, an OAuth client ID or a path reached the database as a 500.
