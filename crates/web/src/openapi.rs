@@ -52,7 +52,10 @@ fn query_params(schema: crate::routes::SchemaFn, g: &mut SchemaGenerator) -> Vec
                     }
                     let description = s
                         .as_object_mut()
-                        .and_then(|o| o.remove("description"))
+                        .and_then(|o| {
+                            o.remove("default");
+                            o.remove("description")
+                        })
                         .unwrap_or(Value::Null);
                     let mut p = json!({"name": name, "in": "query",
                         "required": required.contains(name), "schema": s});
