@@ -74,11 +74,6 @@ impl Permission {
         role.permissions().contains(&self)
     }
 
-    /// Alias of [`Permission::allowed_for`].
-    pub fn granted_to(self, role: Role) -> bool {
-        self.allowed_for(role)
-    }
-
     /// The least role (in role order) that holds the permission; `None` if no role
     /// does. Used to pick the route's authentication level; the guard still checks
     /// the table, so a role above the least one that lacks it is refused.
