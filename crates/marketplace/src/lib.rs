@@ -91,6 +91,21 @@ impl Marketplace {
     }
 }
 
+/// Scopes the rest of a transaction to one store (PostgreSQL row-level security on
+/// `stores`, `store_members`, `items`; a no-op on SQLite, where the SQL filters).
+async fn act_in(
+    tx: &mut rampart_db::Tx,
+    caller: &Caller,
+    store_id: &str,
+) -> Result<(), MarketError> {
+    tx.set_context(rampart_db::RlsContext {
+        user_id: Some(caller.user.as_str()),
+        workspace_id: Some(store_id),
+    })
+    .await?;
+    Ok(())
+}
+
 fn corrupt(what: &str) -> MarketError {
     MarketError::Internal(format!("corrupt stored {what}"))
 }

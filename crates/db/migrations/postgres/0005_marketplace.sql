@@ -39,3 +39,20 @@ CREATE TABLE items (
 -- stores or one store.
 CREATE INDEX items_catalog ON items(status, created_at DESC, id DESC);
 CREATE INDEX items_store_catalog ON items(store_id, status, created_at DESC, id DESC);
+
+-- F4: row-level security on the workspace-scoped tables. A transaction acting in one
+-- store sets app.workspace_id first (Tx::set_context); from then on only that
+-- store's rows are visible or writable, even to a query that forgets its filter.
+-- Reads that span stores (the public catalog, "my stores") run without a workspace:
+-- the setting is empty and the policy admits every row; they filter in SQL. The
+-- policies bind a role that does not own the tables (owners bypass RLS unless
+-- FORCE; superusers always do): deployments connect as such a role.
+ALTER TABLE stores ENABLE ROW LEVEL SECURITY;
+CREATE POLICY stores_workspace ON stores
+    USING (COALESCE(current_setting('app.workspace_id', true), '') IN ('', id));
+ALTER TABLE store_members ENABLE ROW LEVEL SECURITY;
+CREATE POLICY store_members_workspace ON store_members
+    USING (COALESCE(current_setting('app.workspace_id', true), '') IN ('', store_id));
+ALTER TABLE items ENABLE ROW LEVEL SECURITY;
+CREATE POLICY items_workspace ON items
+    USING (COALESCE(current_setting('app.workspace_id', true), '') IN ('', store_id));

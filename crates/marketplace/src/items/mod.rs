@@ -172,6 +172,7 @@ impl Marketplace {
         input: NewItem,
     ) -> Result<ItemView, MarketError> {
         let mut tx = self.db.begin().await?;
+        crate::act_in(&mut tx, caller, store_id.as_str()).await?;
         let (store, _) = self
             .authorised(&mut tx, caller, store_id, StoreAction::EditItems)
             .await?;
@@ -255,6 +256,8 @@ impl Marketplace {
         let a = store::find_with_access(&mut tx, id.as_str(), caller.user.as_str())
             .await?
             .ok_or(MarketError::NotFound)?;
+        // The item names its store: what follows acts in it alone.
+        crate::act_in(&mut tx, caller, &a.item.store_id).await?;
         policy::item(
             Some(caller),
             role_of(a.member_role)?,
@@ -332,6 +335,8 @@ impl Marketplace {
         let a = store::find_with_access(&mut tx, id.as_str(), caller.user.as_str())
             .await?
             .ok_or(MarketError::NotFound)?;
+        // The item names its store: what follows acts in it alone.
+        crate::act_in(&mut tx, caller, &a.item.store_id).await?;
         policy::item(
             Some(caller),
             role_of(a.member_role)?,

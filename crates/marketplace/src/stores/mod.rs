@@ -188,6 +188,7 @@ impl Marketplace {
             updated_at: now,
         };
         let mut tx = self.db.begin().await?;
+        crate::act_in(&mut tx, caller, &row.id).await?;
         store::insert(&mut tx, &row).await?;
         store::add_member(
             &mut tx,
@@ -247,6 +248,7 @@ impl Marketplace {
         patch: StorePatch,
     ) -> Result<StoreView, MarketError> {
         let mut tx = self.db.begin().await?;
+        crate::act_in(&mut tx, caller, id.as_str()).await?;
         let (view, _) = self
             .authorised(&mut tx, caller, id, StoreAction::EditSettings)
             .await?;
@@ -317,6 +319,7 @@ impl Marketplace {
         role: StoreRole,
     ) -> Result<MemberView, MarketError> {
         let mut tx = self.db.begin().await?;
+        crate::act_in(&mut tx, caller, id.as_str()).await?;
         self.authorised(&mut tx, caller, id, StoreAction::ManageMembers)
             .await?;
         store::lock(&mut tx, id.as_str()).await?;
@@ -350,6 +353,7 @@ impl Marketplace {
         user: &UserId,
     ) -> Result<(), MarketError> {
         let mut tx = self.db.begin().await?;
+        crate::act_in(&mut tx, caller, id.as_str()).await?;
         let row = store::find_with_role(&mut tx, id.as_str(), caller.user.as_str())
             .await?
             .ok_or(MarketError::NotFound)?;
