@@ -48,6 +48,7 @@ login = { limit = 1000000, window_secs = 60 }
 login_ceiling = { limit = 1000000, window_secs = 60 }
 password_reset = { limit = 1000000, window_secs = 60 }
 totp = { limit = 1000000, window_secs = 60 }
+store_write = { limit = 1000000, window_secs = 60 }
 TOML
 
 (

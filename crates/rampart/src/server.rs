@@ -73,6 +73,10 @@ pub async fn build_state(
         production: cfg.mode == Mode::Production,
     };
     Ok(AppState(Arc::new(AppInner {
+        market: Arc::new(rampart_marketplace::Marketplace::new(
+            db.clone(),
+            clock.clone(),
+        )),
         db,
         config: web,
         clock,

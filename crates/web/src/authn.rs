@@ -2,7 +2,7 @@
 //! [`Auth`] is not public. It accepts, in order, an `Authorization:
 //! Bearer` access token or personal access token (cookies are then ignored, which is
 //! what makes such requests CSRF-exempt), else the session cookie. It enforces the
-//! route's role and scope, the TOTP enrolment gate for admins, and hands the
+//! route's role, the permission the route declares (the role → permission table), scope, the TOTP enrolment gate for admins, and hands the
 //! [`Principal`] to the rate limiter (per-user keys) and the handler ([`CurrentUser`]).
 
 use crate::error::ApiError;
@@ -19,6 +19,7 @@ use axum::routing::MethodRouter;
 use rampart_identity::tokens::PAT_PREFIX;
 use rampart_identity::{AuthError, ClientCtx, Principal};
 use rampart_kernel::account::Role;
+use rampart_kernel::Permission;
 use rampart_security::events::SecurityEvent;
 use std::sync::Arc;
 
@@ -177,6 +178,7 @@ impl FromRequestParts<AppState> for MaybeUser {
 struct Requirement {
     state: AppState,
     auth: Auth,
+    permission: Option<Permission>,
     scope: Option<rampart_identity::Scope>,
     enrolment: bool,
     /// A browser route (its group says so): a signed-out GET redirects to the login.
@@ -188,6 +190,7 @@ pub fn layer(
     mr: MethodRouter<AppState>,
     state: &AppState,
     auth: Auth,
+    permission: Option<Permission>,
     scope: Option<rampart_identity::Scope>,
     enrolment: bool,
     browser: bool,
@@ -195,6 +198,7 @@ pub fn layer(
     let req = Arc::new(Requirement {
         state: state.clone(),
         auth,
+        permission,
         scope,
         enrolment,
         browser,
@@ -268,7 +272,7 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
         Auth::Public | Auth::User | Auth::Client => true,
         Auth::Staff => principal.role >= Role::Staff,
         Auth::Admin => principal.role >= Role::Admin,
-    };
+    } && r.permission.is_none_or(|p| p.allowed_for(principal.role));
     if !role_ok
         || matches!(principal.via, rampart_identity::Via::Client { .. }) && r.auth != Auth::Client
     {

@@ -73,11 +73,15 @@ pub enum Code {
     TotpEnrolmentRequired,
     /// `busy` (503): Too many password hashes in flight; retry.
     Busy,
+    /// `last_owner` (409): A store's last owner cannot leave, be removed or demoted.
+    LastOwner,
+    /// `invalid_transition` (409): The item's status cannot change to the one asked for.
+    InvalidTransition,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 34] = [
+    pub const ALL: [Code; 36] = [
         Code::BadRequest,
         Code::MalformedJson,
         Code::UnsupportedMediaType,
@@ -112,6 +116,8 @@ impl Code {
         Code::TotpInvalid,
         Code::TotpEnrolmentRequired,
         Code::Busy,
+        Code::LastOwner,
+        Code::InvalidTransition,
     ];
 
     /// The code as it appears in problem documents.
@@ -151,6 +157,8 @@ impl Code {
             Code::TotpInvalid => "totp_invalid",
             Code::TotpEnrolmentRequired => "totp_enrolment_required",
             Code::Busy => "busy",
+            Code::LastOwner => "last_owner",
+            Code::InvalidTransition => "invalid_transition",
         }
     }
 
@@ -180,7 +188,7 @@ impl Code {
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::RequestTimeout => 408,
-            Code::Conflict => 409,
+            Code::Conflict | Code::LastOwner | Code::InvalidTransition => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::InvalidBody
@@ -230,6 +238,8 @@ impl Code {
             Code::TotpInvalid => "The second factor is wrong.",
             Code::TotpEnrolmentRequired => "An admin must enrol TOTP first.",
             Code::Busy => "Too many password hashes in flight; retry.",
+            Code::LastOwner => "A store's last owner cannot leave, be removed or demoted.",
+            Code::InvalidTransition => "The item's status cannot change to the one asked for.",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod headers;
 pub mod i18n;
 pub mod identity;
 pub mod layout;
+pub mod marketplace;
 pub mod metrics_endpoint;
 pub mod openapi;
 pub mod ops;
@@ -39,13 +40,18 @@ pub use state::{AppInner, WebConfig};
 const HARD_BODY_CAP: usize = 1024 * 1024;
 
 /// Every message catalog: the shared one and each context's.
-pub const CATALOGS: &[&[i18n::Entry]] = &[i18n::SHARED, identity::catalog::CATALOG];
+pub const CATALOGS: &[&[i18n::Entry]] = &[
+    i18n::SHARED,
+    identity::catalog::CATALOG,
+    marketplace::catalog::CATALOG,
+];
 
 /// Every route of the application, mounted through the registry.
 pub fn routes(state: &AppState) -> Routes {
     let r = Routes::new(state.clone());
     let r = ops::mount(r);
-    identity::mount(r)
+    let r = identity::mount(r);
+    marketplace::mount(r)
 }
 
 /// Builds the complete application and the list of mounted routes.

@@ -23,6 +23,52 @@ fn path_params(path: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Query parameters from an object schema: one parameter per property.
+fn query_params(schema: crate::routes::SchemaFn, g: &mut SchemaGenerator) -> Vec<Value> {
+    let v = schema(g).to_value();
+    let required: BTreeSet<String> = v
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .map(|(name, s)| {
+                    let mut s = s.clone();
+                    // A query parameter is absent or a string: `null` is not a value.
+                    if let Some(types) = s.get("type").and_then(Value::as_array).cloned() {
+                        let kept: Vec<Value> = types.into_iter().filter(|t| t != "null").collect();
+                        s["type"] = match kept.as_slice() {
+                            [one] => one.clone(),
+                            _ => Value::Array(kept),
+                        };
+                    }
+                    let description = s
+                        .as_object_mut()
+                        .and_then(|o| {
+                            o.remove("default");
+                            o.remove("description")
+                        })
+                        .unwrap_or(Value::Null);
+                    let mut p = json!({"name": name, "in": "query",
+                        "required": required.contains(name), "schema": s});
+                    if !description.is_null() {
+                        p["description"] = description;
+                    }
+                    p
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn generator(contract: Contract) -> SchemaGenerator {
     SchemaSettings::draft2020_12()
         .with(|s| {
@@ -64,7 +110,7 @@ fn guard_codes(r: &RouteInfo) -> BTreeSet<Code> {
         }
         // A caller without the route's role gets 404: staff routes do not reveal
         // themselves (D1).
-        if matches!(d.auth, Auth::Staff | Auth::Admin) {
+        if matches!(d.auth, Auth::Staff | Auth::Admin) || d.permission.is_some() {
             codes.insert(Code::NotFound);
         }
     }
@@ -194,7 +240,10 @@ pub fn document(routes: &[RouteInfo]) -> Value {
             "security": security(r),
             "x-problem-codes": codes,
         });
-        let params = path_params(r.path);
+        let mut params = path_params(r.path);
+        if let Some(q) = d.query {
+            params.extend(query_params(q, &mut requests));
+        }
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }

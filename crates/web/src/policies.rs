@@ -90,6 +90,8 @@ impl Policies {
         // Second-factor attempts by a signed-in user (enrolment confirm, disable): a
         // stolen session cannot search the code space.
         add(PolicyName::Totp, 5, 5 * min, KeyKind::User, None);
+        // Marketplace writes (stores, members, items, stock) by one user.
+        add(PolicyName::StoreWrite, 60, min, KeyKind::User, None);
         Policies(m)
     }
 

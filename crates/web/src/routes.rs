@@ -69,6 +69,12 @@ fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> sche
     g.subschema_for::<T>()
 }
 
+fn inline_schema_of<T: schemars::JsonSchema>(
+    g: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    T::json_schema(g)
+}
+
 /// The media type of a request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
@@ -120,6 +126,8 @@ pub struct Doc {
     pub request: Option<(SchemaFn, BodyKind)>,
     /// Whether the body may be left out.
     pub request_optional: bool,
+    /// The query parameters' schema (an object: each property is a parameter).
+    pub query: Option<SchemaFn>,
     /// The success answer.
     pub success: Success,
     /// Other success answers of the same route (e.g. 201 beside 202), each with its body.
@@ -150,6 +158,7 @@ impl Doc {
             limits: Vec::new(),
             request: None,
             request_optional: false,
+            query: None,
             success: Success::Undocumented,
             also: Vec::new(),
             errors: Vec::new(),
@@ -180,13 +189,17 @@ impl Doc {
         self.auth = a;
         self
     }
-    /// Requires a permission: the caller must hold its least role.
+    /// Requires a permission: the authentication guard checks the caller's role
+    /// against the role → permission table (`Role::permissions`) and answers 404
+    /// without it. The route's authentication level follows the least role holding it.
     pub fn permission(mut self, p: Permission) -> Self {
         self.permission = Some(p);
-        self.auth = if p.min_role() >= Role::Admin {
-            Auth::Admin
-        } else {
-            Auth::Staff
+        self.auth = match p.min_role() {
+            Some(r) if r >= Role::Admin => Auth::Admin,
+            Some(r) if r >= Role::Staff => Auth::Staff,
+            Some(_) => Auth::User,
+            // Nobody holds it: only the table check could pass, and it never does.
+            None => Auth::Admin,
         };
         self
     }
@@ -198,6 +211,11 @@ impl Doc {
     /// A JSON request body of wire type `T`.
     pub fn request<T: schemars::JsonSchema>(mut self) -> Self {
         self.request = Some((schema_of::<T>, BodyKind::Json));
+        self
+    }
+    /// Query parameters: the properties of wire type `T` (an object of scalars).
+    pub fn query<T: schemars::JsonSchema>(mut self) -> Self {
+        self.query = Some(inline_schema_of::<T>);
         self
     }
     /// A JSON request body that may be left out.
@@ -308,6 +326,7 @@ impl Routes {
                 mr,
                 &self.state,
                 doc.auth,
+                doc.permission,
                 doc.scope,
                 doc.enrolment,
                 self.group.browser(),

@@ -68,6 +68,8 @@ pub struct AppInner {
     pub policies: crate::policies::Policies,
     /// The identity service.
     pub auth: Arc<rampart_identity::Identity>,
+    /// The marketplace service (stores, items, catalog).
+    pub market: Arc<rampart_marketplace::Marketplace>,
     /// The OpenAPI document, set when the router is built.
     pub openapi: std::sync::OnceLock<String>,
 }

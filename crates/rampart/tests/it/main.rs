@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod identity;
 mod listener;
+mod market;
 mod openapi;
 mod ops;
 mod origin;

@@ -34,11 +34,13 @@ pub enum PolicyName {
     WsHandshake,
     /// Second-factor attempts by a signed-in user.
     Totp,
+    /// Store and item changes per user (marketplace writes).
+    StoreWrite,
 }
 
 impl PolicyName {
     /// Every policy.
-    pub const ALL: [PolicyName; 12] = [
+    pub const ALL: [PolicyName; 13] = [
         PolicyName::PasswordReset,
         PolicyName::Login,
         PolicyName::LoginCeiling,
@@ -51,6 +53,7 @@ impl PolicyName {
         PolicyName::Payment,
         PolicyName::WsHandshake,
         PolicyName::Totp,
+        PolicyName::StoreWrite,
     ];
 
     /// The stable name (storage keys, headers, configuration).
@@ -68,6 +71,7 @@ impl PolicyName {
             PolicyName::Payment => "payment",
             PolicyName::WsHandshake => "ws_handshake",
             PolicyName::Totp => "totp",
+            PolicyName::StoreWrite => "store_write",
         }
     }
 }

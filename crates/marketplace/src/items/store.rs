@@ -1,0 +1,125 @@
+//! SQL of `items`.
+
+use rampart_db::{on_conn, on_tx, Conn, Result, Tx};
+
+/// A stored item.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ItemRow {
+    pub id: String,
+    pub store_id: String,
+    pub title: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub currency: String,
+    pub stock: i64,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An item with its store's status and the caller's membership role.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ItemAccess {
+    #[sqlx(flatten)]
+    pub item: ItemRow,
+    pub store_status: String,
+    pub member_role: Option<String>,
+}
+
+/// The columns of [`ItemRow`] on alias `i`.
+pub const COLUMNS: &str = "i.id, i.store_id, i.title, i.description, i.price_minor, i.currency, \
+    i.stock, i.status, i.created_at, i.updated_at";
+
+/// Inserts an item.
+pub async fn insert(tx: &mut Tx, i: &ItemRow) -> Result<()> {
+    on_tx!(tx, |e| {
+        sqlx::query(
+        "INSERT INTO items (id, store_id, title, description, price_minor, currency, stock, status, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    )
+    .bind(&i.id)
+    .bind(&i.store_id)
+    .bind(&i.title)
+    .bind(&i.description)
+    .bind(i.price_minor)
+    .bind(&i.currency)
+    .bind(i.stock)
+    .bind(&i.status)
+    .bind(i.created_at)
+    .bind(i.updated_at)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// An item, its store's status and `user`'s role in the store (one query).
+pub async fn find_with_access(
+    conn: impl Into<Conn<'_>>,
+    item_id: &str,
+    user_id: &str,
+) -> Result<Option<ItemAccess>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, s.status AS store_status, m.role AS member_role FROM items i \
+         JOIN stores s ON s.id = i.store_id \
+         LEFT JOIN store_members m ON m.store_id = i.store_id AND m.user_id = $2 WHERE i.id = $1"
+    );
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as::<_, ItemAccess>(
+        &sql
+    )
+    .bind(item_id)
+    .bind(user_id)
+    .fetch_optional(e)
+    .await)?)
+}
+
+/// Every item of a store, newest first (members' view: all statuses).
+pub async fn of_store(conn: impl Into<Conn<'_>>, store_id: &str) -> Result<Vec<ItemRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM items i WHERE i.store_id = $1 ORDER BY i.created_at DESC, i.id DESC"
+    );
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as::<_, ItemRow>(
+        &sql
+    )
+    .bind(store_id)
+    .fetch_all(e)
+    .await)?)
+}
+
+/// Writes title, description, price and status, if price and status are still what
+/// the caller read (so the audited old price is the real one); returns rows changed.
+pub async fn update(tx: &mut Tx, i: &ItemRow, old_price: i64, old_status: &str) -> Result<u64> {
+    Ok(on_tx!(tx, |e| {
+        sqlx::query(
+        "UPDATE items SET title = $2, description = $3, price_minor = $4, status = $5, updated_at = $6 \
+         WHERE id = $1 AND price_minor = $7 AND status = $8"
+    )
+    .bind(&i.id)
+    .bind(&i.title)
+    .bind(&i.description)
+    .bind(i.price_minor)
+    .bind(&i.status)
+    .bind(i.updated_at)
+    .bind(old_price)
+    .bind(old_status)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected())
+    })?)
+}
+
+/// Adds `delta` to the stock unless it would go below zero; the new stock, or `None`
+/// when refused. One statement, so concurrent adjustments never lose one.
+pub async fn adjust_stock(tx: &mut Tx, id: &str, delta: i64, now: i64) -> Result<Option<i64>> {
+    Ok(on_tx!(tx, |e| sqlx::query_scalar::<_, i64>(
+        "UPDATE items SET stock = stock + $2, updated_at = $3 WHERE id = $1 AND stock + $2 >= 0 \
+         AND stock + $2 <= $4 RETURNING stock"
+    )
+    .bind(id)
+    .bind(delta)
+    .bind(now)
+    .bind(super::STOCK_MAX)
+    .fetch_optional(e)
+    .await)?)
+}

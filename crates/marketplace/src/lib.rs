@@ -1,0 +1,115 @@
+//! The marketplace context (D1, D2): stores as workspaces with members (owner,
+//! manager, clerk) and settings, catalog items with prices and stock, the public
+//! catalog, and the ownership [`policy`].
+//!
+//! One service, [`Marketplace`] (private fields), split by flow: `stores` (settings,
+//! members), `items` (create, edit, archive, stock), `catalog` (the public read path).
+//! Each flow's SQL is in its `store.rs`. Callers get view types ([`StoreView`],
+//! [`ItemView`]…), never rows; IDs are kernel newtypes and prices are [`Money`].
+//!
+//! Architecture invariant: every decision about what a caller may do to a store or an
+//! item goes through [`policy`]; nothing outside this crate reads or writes `stores`,
+//! `store_members` or `items`. Price changes and manual stock adjustments are audited
+//! in the transaction that makes them.
+
+pub mod catalog;
+pub mod items;
+pub mod policy;
+pub mod stores;
+
+use policy::Denied;
+use rampart_db::{Db, DbError};
+use rampart_kernel::{Clock, Currency, FieldErrors};
+use std::sync::Arc;
+
+pub use catalog::{CatalogPage, CatalogQuery, Cursor};
+pub use items::{ItemPatch, ItemStatus, ItemView, NewItem};
+pub use policy::{Caller, StoreRole};
+pub use stores::{MemberView, MyStore, NewStore, StorePatch, StoreStatus, StoreView};
+
+/// Errors callers branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum MarketError {
+    /// No such resource, or the caller may not know it exists.
+    #[error("not found")]
+    NotFound,
+    /// The caller knows the resource but may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// Input failed validation.
+    #[error("validation failed: {0}")]
+    Validation(FieldErrors),
+    /// A unique value is taken (e.g. the user is already a member).
+    #[error("conflict")]
+    Conflict(FieldErrors),
+    /// The store's last owner cannot leave, be removed or be demoted.
+    #[error("last owner")]
+    LastOwner,
+    /// The item's status cannot move to the one asked for.
+    #[error("invalid status transition")]
+    InvalidTransition,
+    /// The row changed between read and write; the caller retries.
+    #[error("concurrent change")]
+    Concurrent,
+    /// Anything else.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for MarketError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => MarketError::NotFound,
+            other => MarketError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<Denied> for MarketError {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::NotFound => MarketError::NotFound,
+            Denied::Forbidden => MarketError::Forbidden,
+        }
+    }
+}
+
+/// The marketplace service.
+pub struct Marketplace {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl Marketplace {
+    /// A service over `db`, reading time from `clock`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+/// Scopes the rest of a transaction to one store (PostgreSQL row-level security on
+/// `stores`, `store_members`, `items`; a no-op on SQLite, where the SQL filters).
+async fn act_in(
+    tx: &mut rampart_db::Tx,
+    caller: &Caller,
+    store_id: &str,
+) -> Result<(), MarketError> {
+    tx.set_context(rampart_db::RlsContext {
+        user_id: Some(caller.user.as_str()),
+        workspace_id: Some(store_id),
+    })
+    .await?;
+    Ok(())
+}
+
+fn corrupt(what: &str) -> MarketError {
+    MarketError::Internal(format!("corrupt stored {what}"))
+}
+
+fn currency(s: &str) -> Result<Currency, MarketError> {
+    Currency::parse(s).map_err(|_| corrupt("currency"))
+}

@@ -1,0 +1,261 @@
+//! Ownership, decided in one place (D1/D2): one function per resource type says what
+//! a caller — platform role plus store membership — may do to it. Handlers and
+//! service methods never compare roles themselves.
+//!
+//! A caller who is not a member (and holds no platform override) gets
+//! [`Denied::NotFound`]: they may not learn the resource exists. A member whose store
+//! role is too small gets [`Denied::Forbidden`]: they already know it exists.
+
+use rampart_kernel::account::Role;
+use rampart_kernel::{Permission, UserId};
+use std::fmt;
+use std::str::FromStr;
+
+/// Who is asking: the signed-in user and their platform role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The user.
+    pub user: UserId,
+    /// Their platform role.
+    pub role: Role,
+    /// The request's correlation ID, for the audit rows the action writes (C4).
+    pub request_id: Option<String>,
+}
+
+/// A member's role in one store; ordered from least to most authority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StoreRole {
+    /// Edits stock.
+    Clerk,
+    /// Edits items and prices (and stock).
+    Manager,
+    /// Everything, including settings and members.
+    Owner,
+}
+
+impl StoreRole {
+    /// The stable stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StoreRole::Clerk => "clerk",
+            StoreRole::Manager => "manager",
+            StoreRole::Owner => "owner",
+        }
+    }
+}
+
+impl fmt::Display for StoreRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StoreRole {
+    type Err = rampart_kernel::account::UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "clerk" => StoreRole::Clerk,
+            "manager" => StoreRole::Manager,
+            "owner" => StoreRole::Owner,
+            other => return Err(rampart_kernel::account::UnknownValue(other.to_owned())),
+        })
+    }
+}
+
+/// Why a caller may not act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// The caller may not know the resource exists (answer 404).
+    NotFound,
+    /// The caller knows it, but lacks the role (answer 403).
+    Forbidden,
+}
+
+/// What may be done to a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreAction {
+    /// See its settings and members.
+    View,
+    /// Change its settings.
+    EditSettings,
+    /// Invite and remove members, change their roles.
+    ManageMembers,
+    /// Create items and edit them (title, description, price, status).
+    EditItems,
+    /// Adjust stock.
+    AdjustStock,
+}
+
+impl StoreAction {
+    /// The least store role that may do it.
+    const fn min_role(self) -> StoreRole {
+        match self {
+            StoreAction::View | StoreAction::AdjustStock => StoreRole::Clerk,
+            StoreAction::EditItems => StoreRole::Manager,
+            StoreAction::EditSettings | StoreAction::ManageMembers => StoreRole::Owner,
+        }
+    }
+}
+
+/// Whether `caller`, whose membership in the store is `membership`, may do `action`.
+pub fn store(
+    caller: &Caller,
+    membership: Option<StoreRole>,
+    action: StoreAction,
+) -> Result<(), Denied> {
+    match membership {
+        Some(r) if r >= action.min_role() => Ok(()),
+        Some(_) => Err(Denied::Forbidden),
+        // The platform override: staff adjust any store's stock (D1 "manual stock
+        // edit"); everything else needs membership.
+        None if action == StoreAction::AdjustStock
+            && Permission::ManualStockEdit.allowed_for(caller.role) =>
+        {
+            Ok(())
+        }
+        None => Err(Denied::NotFound),
+    }
+}
+
+/// What may be done to an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemAction {
+    /// Read it.
+    View,
+    /// Edit its title, description, price or status.
+    Edit,
+    /// Adjust its stock.
+    AdjustStock,
+}
+
+/// Whether `caller` (if any) may do `action` to an item; `public` says whether the
+/// item is in the public catalog (active item of an active store).
+pub fn item(
+    caller: Option<&Caller>,
+    membership: Option<StoreRole>,
+    public: bool,
+    action: ItemAction,
+) -> Result<(), Denied> {
+    if action == ItemAction::View && public {
+        return Ok(());
+    }
+    let Some(caller) = caller else {
+        return Err(Denied::NotFound);
+    };
+    let on_store = match action {
+        ItemAction::View => StoreAction::View,
+        ItemAction::Edit => StoreAction::EditItems,
+        ItemAction::AdjustStock => StoreAction::AdjustStock,
+    };
+    store(caller, membership, on_store)
+}
+
+/// Whether `caller` may open a store.
+pub fn create_store(caller: &Caller) -> Result<(), Denied> {
+    if Permission::CreateStore.allowed_for(caller.role) {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden)
+    }
+}
+
+/// Whether `caller` may remove `target` (a member of role `target_role`) from a
+/// store: owners remove anyone; every member may leave. The last-owner rule is the
+/// service's (it needs a count).
+pub fn remove_member(
+    caller: &Caller,
+    membership: Option<StoreRole>,
+    target: &UserId,
+) -> Result<(), Denied> {
+    if membership.is_some() && &caller.user == target {
+        return Ok(());
+    }
+    store(caller, membership, StoreAction::ManageMembers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(role: Role) -> Caller {
+        Caller {
+            user: UserId::generate(),
+            role,
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn strangers_get_not_found_members_forbidden() {
+        let c = caller(Role::Seller);
+        assert_eq!(store(&c, None, StoreAction::View), Err(Denied::NotFound));
+        assert_eq!(
+            store(&c, Some(StoreRole::Clerk), StoreAction::EditItems),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            store(&c, Some(StoreRole::Clerk), StoreAction::AdjustStock),
+            Ok(())
+        );
+        assert_eq!(
+            store(&c, Some(StoreRole::Manager), StoreAction::EditItems),
+            Ok(())
+        );
+        assert_eq!(
+            store(&c, Some(StoreRole::Manager), StoreAction::ManageMembers),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            store(&c, Some(StoreRole::Owner), StoreAction::ManageMembers),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn public_items_are_visible_to_anyone_others_only_to_members() {
+        assert_eq!(item(None, None, true, ItemAction::View), Ok(()));
+        assert_eq!(
+            item(None, None, false, ItemAction::View),
+            Err(Denied::NotFound)
+        );
+        assert_eq!(
+            item(None, None, true, ItemAction::Edit),
+            Err(Denied::NotFound)
+        );
+        let c = caller(Role::Customer);
+        assert_eq!(
+            item(Some(&c), None, true, ItemAction::Edit),
+            Err(Denied::NotFound)
+        );
+        assert_eq!(
+            item(Some(&c), Some(StoreRole::Clerk), true, ItemAction::Edit),
+            Err(Denied::Forbidden)
+        );
+    }
+
+    #[test]
+    fn staff_override_is_stock_only() {
+        let s = caller(Role::Staff);
+        assert_eq!(store(&s, None, StoreAction::AdjustStock), Ok(()));
+        assert_eq!(
+            store(&s, None, StoreAction::EditItems),
+            Err(Denied::NotFound)
+        );
+        assert_eq!(
+            create_store(&caller(Role::Customer)),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(create_store(&caller(Role::Seller)), Ok(()));
+    }
+
+    #[test]
+    fn members_may_leave() {
+        let c = caller(Role::Customer);
+        assert_eq!(remove_member(&c, Some(StoreRole::Clerk), &c.user), Ok(()));
+        assert_eq!(
+            remove_member(&c, Some(StoreRole::Clerk), &UserId::generate()),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(remove_member(&c, None, &c.user), Err(Denied::NotFound));
+    }
+}

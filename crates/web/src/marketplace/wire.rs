@@ -1,0 +1,377 @@
+//! Wire types of the marketplace API: what the `/v1` store, item and catalog routes
+//! accept and return. Requests refuse unknown fields; limits name the constants next
+//! to the parsers in `rampart-marketplace`. Responses are built from the service's
+//! view types field by field.
+
+use rampart_marketplace::catalog::{LIMIT_MAX, TEXT_MAX};
+use rampart_marketplace::items::{
+    DESCRIPTION_MAX as ITEM_DESCRIPTION_MAX, PRICE_MAX, STOCK_MAX, TITLE_MAX,
+};
+use rampart_marketplace::stores::{AUTO_RELEASE_MAX, AUTO_RELEASE_MIN, DESCRIPTION_MAX, NAME_MAX};
+use rampart_marketplace::{ItemView, MemberView, MyStore, StoreView};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+// ----- requests -----------------------------------------------------------------
+
+/// `POST /v1/stores`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStoreRequest {
+    /// Name.
+    #[schemars(length(min = 1, max = NAME_MAX))]
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    #[schemars(length(max = DESCRIPTION_MAX))]
+    pub description: Option<String>,
+    /// ISO 4217 code of the store's prices.
+    #[schemars(length(min = 3, max = 3), regex(pattern = r"^[A-Za-z]{3}$"))]
+    pub currency: String,
+    /// Days after shipping before escrow releases by itself (default 14).
+    #[serde(default)]
+    #[schemars(range(min = AUTO_RELEASE_MIN, max = AUTO_RELEASE_MAX))]
+    pub auto_release_days: Option<i64>,
+}
+
+/// `PATCH /v1/stores/{id}`: absent fields stay.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStoreRequest {
+    /// Name.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = NAME_MAX))]
+    pub name: Option<String>,
+    /// Description.
+    #[serde(default)]
+    #[schemars(length(max = DESCRIPTION_MAX))]
+    pub description: Option<String>,
+    /// ISO 4217 code (applies to items created afterwards).
+    #[serde(default)]
+    #[schemars(length(min = 3, max = 3), regex(pattern = r"^[A-Za-z]{3}$"))]
+    pub currency: Option<String>,
+    /// Auto-release period in days.
+    #[serde(default)]
+    #[schemars(range(min = AUTO_RELEASE_MIN, max = AUTO_RELEASE_MAX))]
+    pub auto_release_days: Option<i64>,
+}
+
+/// A store role.
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreRoleWire {
+    /// Everything, including settings and members.
+    Owner,
+    /// Items and prices.
+    Manager,
+    /// Stock.
+    Clerk,
+}
+
+impl From<StoreRoleWire> for rampart_marketplace::StoreRole {
+    fn from(r: StoreRoleWire) -> Self {
+        match r {
+            StoreRoleWire::Owner => Self::Owner,
+            StoreRoleWire::Manager => Self::Manager,
+            StoreRoleWire::Clerk => Self::Clerk,
+        }
+    }
+}
+
+impl From<rampart_marketplace::StoreRole> for StoreRoleWire {
+    fn from(r: rampart_marketplace::StoreRole) -> Self {
+        use rampart_marketplace::StoreRole as R;
+        match r {
+            R::Owner => Self::Owner,
+            R::Manager => Self::Manager,
+            R::Clerk => Self::Clerk,
+        }
+    }
+}
+
+/// `POST /v1/stores/{id}/members`: add a member or change a member's role.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRequest {
+    /// The user's username or e-mail.
+    #[schemars(length(min = 1, max = 254))]
+    pub username: String,
+    /// Their store role.
+    pub role: StoreRoleWire,
+}
+
+/// An item status.
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatusWire {
+    /// Members only.
+    Draft,
+    /// For sale.
+    Active,
+    /// Withdrawn for good.
+    Archived,
+}
+
+impl ItemStatusWire {
+    /// The service's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatusWire::Draft => "draft",
+            ItemStatusWire::Active => "active",
+            ItemStatusWire::Archived => "archived",
+        }
+    }
+}
+
+impl From<rampart_marketplace::ItemStatus> for ItemStatusWire {
+    fn from(s: rampart_marketplace::ItemStatus) -> Self {
+        use rampart_marketplace::ItemStatus as S;
+        match s {
+            S::Draft => Self::Draft,
+            S::Active => Self::Active,
+            S::Archived => Self::Archived,
+        }
+    }
+}
+
+/// `POST /v1/stores/{id}/items`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateItemRequest {
+    /// Title.
+    #[schemars(length(min = 1, max = TITLE_MAX))]
+    pub title: String,
+    /// Description.
+    #[serde(default)]
+    #[schemars(length(max = ITEM_DESCRIPTION_MAX))]
+    pub description: Option<String>,
+    /// Price in minor units of the store's currency.
+    #[schemars(range(min = 0, max = PRICE_MAX))]
+    pub price_minor: i64,
+    /// Initial stock (default 0).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = STOCK_MAX))]
+    pub stock: Option<i64>,
+    /// `draft` (default) or `active`.
+    #[serde(default)]
+    pub status: Option<ItemStatusWire>,
+}
+
+/// `PATCH /v1/items/{id}`: absent fields stay; a price change is audited.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateItemRequest {
+    /// Title.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = TITLE_MAX))]
+    pub title: Option<String>,
+    /// Description.
+    #[serde(default)]
+    #[schemars(length(max = ITEM_DESCRIPTION_MAX))]
+    pub description: Option<String>,
+    /// Price in minor units.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = PRICE_MAX))]
+    pub price_minor: Option<i64>,
+    /// Status (draft ⇄ active, either → archived).
+    #[serde(default)]
+    pub status: Option<ItemStatusWire>,
+}
+
+/// `POST /v1/items/{id}/stock`: a manual stock adjustment (audited).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockRequest {
+    /// Units to add (negative: remove); never below zero in total.
+    #[schemars(range(min = -STOCK_MAX, max = STOCK_MAX))]
+    pub delta: i64,
+}
+
+/// `GET /v1/items` query parameters.
+#[derive(Deserialize, JsonSchema, Default)]
+pub struct CatalogParams {
+    /// Only this store's items (store ID).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// Lowest price in minor units.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub min_price: Option<i64>,
+    /// Highest price in minor units.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub max_price: Option<i64>,
+    /// Only prices in this ISO 4217 currency.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Text in the title or description.
+    #[serde(default)]
+    #[schemars(length(max = TEXT_MAX))]
+    pub q: Option<String>,
+    /// Page size (default 20).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = LIMIT_MAX))]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+// ----- responses ----------------------------------------------------------------
+
+/// A store.
+#[derive(Serialize, JsonSchema)]
+pub struct StoreResponse {
+    /// Store ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// ISO 4217 code of new items' prices.
+    pub currency: String,
+    /// Auto-release period in days.
+    pub auto_release_days: i64,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+}
+
+impl From<StoreView> for StoreResponse {
+    fn from(s: StoreView) -> Self {
+        StoreResponse {
+            id: s.id.into_string(),
+            name: s.name,
+            description: s.description,
+            currency: s.currency.as_str().to_owned(),
+            auto_release_days: s.auto_release_days,
+            status: s.status.as_str().to_owned(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// A store of the caller's, with their role.
+#[derive(Serialize, JsonSchema)]
+pub struct MyStoreResponse {
+    /// The store.
+    pub store: StoreResponse,
+    /// The caller's role in it.
+    pub role: StoreRoleWire,
+}
+
+impl From<MyStore> for MyStoreResponse {
+    fn from(m: MyStore) -> Self {
+        MyStoreResponse {
+            store: m.store.into(),
+            role: m.role.into(),
+        }
+    }
+}
+
+/// `GET /v1/stores`.
+#[derive(Serialize, JsonSchema)]
+pub struct StoreList {
+    /// The caller's stores.
+    pub stores: Vec<MyStoreResponse>,
+}
+
+/// A member of a store.
+#[derive(Serialize, JsonSchema)]
+pub struct MemberResponse {
+    /// User ID.
+    pub user_id: String,
+    /// Store role.
+    pub role: StoreRoleWire,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+impl From<MemberView> for MemberResponse {
+    fn from(m: MemberView) -> Self {
+        MemberResponse {
+            user_id: m.user_id.into_string(),
+            role: m.role.into(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// `GET /v1/stores/{id}/members`.
+#[derive(Serialize, JsonSchema)]
+pub struct MemberList {
+    /// Members.
+    pub members: Vec<MemberResponse>,
+}
+
+/// A price: integer minor units and an ISO 4217 code.
+#[derive(Serialize, JsonSchema)]
+pub struct PriceResponse {
+    /// Minor units (cents).
+    pub minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// An item.
+#[derive(Serialize, JsonSchema)]
+pub struct ItemResponse {
+    /// Item ID.
+    pub id: String,
+    /// Its store.
+    pub store_id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Price.
+    pub price: PriceResponse,
+    /// Units in stock.
+    pub stock: i64,
+    /// Status.
+    pub status: ItemStatusWire,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+}
+
+impl From<ItemView> for ItemResponse {
+    fn from(i: ItemView) -> Self {
+        ItemResponse {
+            id: i.id.into_string(),
+            store_id: i.store_id.into_string(),
+            title: i.title,
+            description: i.description,
+            price: PriceResponse {
+                minor: i.price.minor,
+                currency: i.price.currency.as_str().to_owned(),
+            },
+            stock: i.stock,
+            status: i.status.into(),
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+        }
+    }
+}
+
+/// A list of items (a store's, members' view).
+#[derive(Serialize, JsonSchema)]
+pub struct ItemList {
+    /// Items, newest first.
+    pub items: Vec<ItemResponse>,
+}
+
+/// `GET /v1/items`: one page of the catalog.
+#[derive(Serialize, JsonSchema)]
+pub struct CatalogResponse {
+    /// Items, newest first.
+    pub items: Vec<ItemResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
