@@ -199,11 +199,21 @@ pub enum ChainBreak {
         /// Last sequence number recorded in the head.
         head_seq: i64,
     },
+    /// The chain starts after a prune point that no intact `audit_prune` row records:
+    /// the oldest rows were deleted and the anchor moved by hand.
+    UnvouchedPrune {
+        /// The prune point the head records.
+        anchor_seq: i64,
+    },
 }
 
 impl std::fmt::Display for ChainBreak {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ChainBreak::UnvouchedPrune { anchor_seq } => write!(
+                f,
+                "rows up to {anchor_seq} are gone and no audit_prune row vouches for it (deleted by hand?)"
+            ),
             ChainBreak::Tampered { seq } => write!(f, "row {seq} was modified (hash mismatch)"),
             ChainBreak::Gap { expected_seq, found_seq } => write!(
                 f,
@@ -479,6 +489,17 @@ pub async fn verify_with(
             last_seq_found: last_seq,
             head_seq,
         });
+    }
+    // A prune point must be vouched for by an intact `audit_prune` row naming it (with
+    // its hash, on rows written since prunes record it); otherwise someone deleted the
+    // oldest rows and moved the anchor by hand.
+    if first_break.is_none() && anchor_seq > 0 {
+        let vouched = prunes.iter().any(|(_, a, h)| {
+            *a == anchor_seq && h.as_deref().is_none_or(|h| h == anchor_hash.as_str())
+        });
+        if !vouched {
+            first_break = Some(ChainBreak::UnvouchedPrune { anchor_seq });
+        }
     }
     Ok(VerifyReport {
         rows,

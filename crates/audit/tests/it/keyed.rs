@@ -308,8 +308,14 @@ async fn anchor_older_than_a_prune_is_pruned_before_not_tampering(db: &Db) -> Re
         &format!("UPDATE audit_chain SET anchor_seq = 13, anchor_hash = '{h13}' WHERE id = 1"),
     )
     .await?;
-    assert_eq!(verify(db).await?.first_break, None);
-    let f = findings(db, &[a10, a16]).await?;
+    // Plain verify catches it too (an outside review found it did not).
+    assert_eq!(
+        verify(db).await?.first_break,
+        Some(rampart_audit::ChainBreak::UnvouchedPrune { anchor_seq: 13 })
+    );
+    let anchors = [a10, a16];
+    let r = audit::verify_with(db, test_keys(), &wanted(&anchors), |_| {}).await?;
+    let f = check_anchors(&r, &anchors);
     assert_eq!(
         f[0],
         AnchorFinding::UnvouchedPrune {

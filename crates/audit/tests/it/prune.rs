@@ -14,7 +14,32 @@ crate::both_engines!(
     tampering_after_prune_is_detected,
     pruning_twice_keeps_verifying,
     prune_refuses_a_broken_chain,
+    a_prune_faked_by_hand_is_detected,
 );
+
+/// Found by an outside review: deleting the oldest rows and moving the anchor by hand
+/// passed a plain `verify`. A prune point no intact `audit_prune` row vouches for is a
+/// break.
+async fn a_prune_faked_by_hand_is_detected(db: &Db) -> Result<()> {
+    daily(db).await?;
+    let row4 = row(db, 4).await?;
+    exec(db, "DELETE FROM audit_log WHERE seq <= 4").await?;
+    exec(
+        db,
+        &format!(
+            "UPDATE audit_chain SET anchor_seq = 4, anchor_hash = '{}' WHERE id = 1",
+            row4.hash
+        ),
+    )
+    .await?;
+    let r = verify(db).await?;
+    assert_eq!(
+        r.first_break,
+        Some(ChainBreak::UnvouchedPrune { anchor_seq: 4 })
+    );
+    // A real prune stays verifiable (its own row vouches for the new point).
+    Ok(())
+}
 
 const DAY: i64 = 86_400_000;
 const T0: i64 = crate::support::T0;
