@@ -191,6 +191,10 @@ pub fn load(cfg: &Config) -> Result<Secrets> {
 /// ring already installed in this process, so several test servers in one process
 /// agree).
 pub fn load_audit_keys(cfg: &Config) -> Result<&'static AuditKeys> {
+    // Check, generate and install as one step: two servers starting at once in one
+    // process (tests) must not each generate a ring and race to install it.
+    static LOADING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = LOADING.lock().unwrap_or_else(|e| e.into_inner());
     let raw = match from_env("AUDIT_KEY")? {
         Some(v) => v,
         None if cfg.mode == Mode::Development => generated(&cfg.data_dir, "audit.key", || {

@@ -162,7 +162,7 @@ pub struct CreateTokenRequest {
     /// What the token may do.
     #[schemars(length(min = 1), extend("items" = {"type": "string", "enum": rampart_identity::Scope::NAMES}))]
     pub scopes: Vec<String>,
-    /// Days until it expires; never when absent.
+    /// Days until it expires; absent: the configured default (`pat_default_ttl_days`, 90), never more than `pat_max_ttl_days` (366).
     #[schemars(range(min = 1, max = EXPIRY_DAYS_MAX))]
     pub expires_in_days: Option<i64>,
 }
@@ -177,7 +177,7 @@ pub struct UpdateTokenRequest {
     /// New scopes.
     #[schemars(length(min = 1), extend("items" = {"type": "string", "enum": rampart_identity::Scope::NAMES}))]
     pub scopes: Option<Vec<String>>,
-    /// Days from now until it expires; `null` for never.
+    /// Days from now until it expires; `null`: the configured default from now. An expired token keeps its expiry.
     #[serde(default, deserialize_with = "double_option::deserialize")]
     #[schemars(with = "Option<i64>", range(min = 1, max = EXPIRY_DAYS_MAX))]
     pub expires_in_days: Option<Option<i64>>,
