@@ -84,16 +84,21 @@ async fn handle(e: &Edge, router: Router, mut req: Request) -> Response {
     );
     req.extensions_mut().insert(RequestId(id));
     // A NUL character is never valid in a path or query value, and PostgreSQL refuses
-    // it in text: answer 400 here instead of letting it reach a query as a 500.
-    let resp = if has_nul_escape(req.uri().path().as_bytes())
-        || req
-            .uri()
-            .query()
-            .is_some_and(|q| has_nul_escape(q.as_bytes()))
+    // it in text: no resource has one in its path (404); a query value with one is a
+    // bad field (422 validation_failed). Never a database error.
+    let resp = if has_nul_escape(req.uri().path().as_bytes()) {
+        crate::error::ApiError::not_found().into_response()
+    } else if req
+        .uri()
+        .query()
+        .is_some_and(|q| has_nul_escape(q.as_bytes()))
     {
-        crate::error::ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_request")
-            .detail("NUL characters (%00) are not allowed")
-            .into_response()
+        crate::error::ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .detail("NUL characters (%00) are not allowed in query values")
+        .into_response()
     } else {
         match router.oneshot(req).instrument(span.clone()).await {
             Ok(r) => r,
