@@ -377,13 +377,6 @@ pub struct TotpBeginResponse {
     pub qr_svg: String,
 }
 
-/// Recovery codes, shown once.
-#[derive(Serialize, JsonSchema)]
-pub struct RecoveryCodesResponse {
-    /// One-time codes.
-    pub recovery_codes: Vec<String>,
-}
-
 /// A device session.
 #[derive(Serialize, JsonSchema)]
 pub struct SessionView {
