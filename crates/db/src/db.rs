@@ -252,6 +252,85 @@ impl Db {
         Ok(())
     }
 
+    /// Versions of this engine's migrations not yet applied here. On PostgreSQL it
+    /// only reads `_sqlx_migrations` (the application role may read it), so a server
+    /// connected as the non-owner role can tell whether the owner has migrated.
+    pub async fn pending_migrations(&self) -> crate::Result<Vec<i64>> {
+        let migrator = match &self.engine {
+            Engine::Sqlite { .. } => sqlx::migrate!("./migrations/sqlite"),
+            Engine::Postgres(_) => sqlx::migrate!("./migrations/postgres"),
+        };
+        let applied: Vec<i64> = match &self.engine {
+            Engine::Sqlite { read, .. } => {
+                let exists: Option<(String,)> = sqlx::query_as(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                )
+                .fetch_optional(read)
+                .await?;
+                if exists.is_none() {
+                    Vec::new()
+                } else {
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(read)
+                        .await?
+                }
+            }
+            Engine::Postgres(pool) => {
+                let exists: Option<String> =
+                    sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                        .fetch_one(pool)
+                        .await?;
+                if exists.is_none() {
+                    Vec::new()
+                } else {
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(pool)
+                        .await?
+                }
+            }
+        };
+        Ok(migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
+    /// Who this handle connects as, for the row-level-security start-up check:
+    /// `None` on SQLite (no roles). See [`RolePosture::bypasses_rls`].
+    pub async fn role_posture(&self) -> crate::Result<Option<RolePosture>> {
+        let Engine::Postgres(pool) = &self.engine else {
+            return Ok(None);
+        };
+        let (role, superuser, bypassrls, database, schema): (String, bool, bool, String, String) =
+            sqlx::query_as(
+                "SELECT current_user::text, rolsuper, rolbypassrls, current_database()::text, \
+                 COALESCE(current_schema()::text, '') FROM pg_roles WHERE rolname = current_user",
+            )
+            .fetch_one(pool)
+            .await?;
+        // Owning a table (directly or through an inherited role) exempts from its
+        // policies unless FORCE ROW LEVEL SECURITY; pg_has_role(…, 'USAGE') is the
+        // same test PostgreSQL applies.
+        let mut owns: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+             AND c.relrowsecurity AND NOT c.relforcerowsecurity \
+             AND pg_has_role(current_user, c.relowner, 'USAGE')",
+        )
+        .fetch_all(pool)
+        .await?;
+        owns.sort();
+        Ok(Some(RolePosture {
+            role,
+            superuser,
+            bypassrls,
+            owns_rls_tables: owns,
+            database,
+            schema,
+        }))
+    }
+
     /// Begins a transaction (on SQLite, on the single writer).
     pub async fn begin(&self) -> crate::Result<Tx> {
         Ok(match &self.engine {
@@ -325,6 +404,52 @@ impl<'c> From<&'c Db> for Conn<'c> {
 impl<'c> From<&'c mut Tx> for Conn<'c> {
     fn from(tx: &'c mut Tx) -> Self {
         Conn::Tx(tx)
+    }
+}
+
+/// The PostgreSQL role behind a [`Db`], as far as row-level security cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolePosture {
+    /// `current_user`.
+    pub role: String,
+    /// A superuser: RLS never applies.
+    pub superuser: bool,
+    /// `BYPASSRLS`: RLS never applies.
+    pub bypassrls: bool,
+    /// Tables with RLS enabled (not forced) that this role owns, directly or through
+    /// an inherited role: their policies do not apply to it.
+    pub owns_rls_tables: Vec<String>,
+    /// `current_database()`.
+    pub database: String,
+    /// `current_schema()` (where the tables are).
+    pub schema: String,
+}
+
+impl RolePosture {
+    /// Whether some row-level-security policy does not bind this role.
+    pub fn bypasses_rls(&self) -> bool {
+        self.superuser || self.bypassrls || !self.owns_rls_tables.is_empty()
+    }
+
+    /// Why it is not bound, in words for a log line or an error (no secrets: the
+    /// role name only).
+    pub fn reasons(&self) -> Vec<String> {
+        let mut r = Vec::new();
+        if self.superuser {
+            r.push(format!("role {} is a superuser", self.role));
+        }
+        if self.bypassrls {
+            r.push(format!("role {} has BYPASSRLS", self.role));
+        }
+        if !self.owns_rls_tables.is_empty() {
+            r.push(format!(
+                "role {} owns {} table(s) with row-level security ({}…)",
+                self.role,
+                self.owns_rls_tables.len(),
+                self.owns_rls_tables[0]
+            ));
+        }
+        r
     }
 }
 

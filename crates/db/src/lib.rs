@@ -9,7 +9,7 @@
 
 mod db;
 
-pub use db::{Conn, Db, DbError, Engine, RlsContext, Tx};
+pub use db::{Conn, Db, DbError, Engine, RlsContext, RolePosture, Tx};
 
 /// Result of a database operation.
 pub type Result<T, E = DbError> = std::result::Result<T, E>;

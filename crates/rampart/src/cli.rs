@@ -130,7 +130,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve => serve(cfg).await,
         Command::Migrate => {
-            server::open_db(&cfg).await?.close().await;
+            server::migrate_db(&cfg).await?;
             println!("migrations applied");
             Ok(())
         }
@@ -154,6 +154,7 @@ async fn serve(cfg: Config) -> Result<()> {
     let secrets = secrets::load(&cfg)?;
     cfg.check_for_serving()?;
     let db = server::open_db(&cfg).await?;
+    server::check_database_role(&cfg, &db).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = server::build_state(&cfg, &secrets, db.clone(), clock.clone()).await?;
     let mail = server::spawn_mail_delivery(&cfg, db, clock)?;

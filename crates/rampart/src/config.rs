@@ -40,6 +40,7 @@ struct FileConfig {
     metrics_bind: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    migration_database_url: Option<String>,
     redis_url: Option<String>,
     redis_prefix: Option<String>,
     public_origin: Option<String>,
@@ -84,8 +85,13 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     /// Where SQLite, generated secrets and the mail outbox live.
     pub data_dir: PathBuf,
-    /// Database URL (SQLite file by default).
+    /// Database URL the server works through (SQLite file by default). On
+    /// PostgreSQL: a role that neither owns the tables nor bypasses row-level
+    /// security (a member of `rampart_app`).
     pub database_url: String,
+    /// PostgreSQL URL migrations run through: the tables' owner
+    /// (`RAMPART_MIGRATION_DATABASE_URL`). Unset: the same as `database_url`.
+    pub migration_database_url: Option<String>,
     /// Redis URL for shared rate limits (in-process when absent).
     pub redis_url: Option<String>,
     /// Prefix of every rate-limit key in Redis (default `rampart:rl:`), so several
@@ -156,6 +162,11 @@ fn list(v: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `url` selects PostgreSQL (the same test as `Db::connect`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 fn parse_bool(name: &str, v: &str) -> Result<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -221,6 +232,17 @@ impl Config {
         let database_url = env("RAMPART_DATABASE_URL")
             .or(fc.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("rampart.db").display()));
+        let migration_database_url = env("RAMPART_MIGRATION_DATABASE_URL")
+            .or(fc.migration_database_url)
+            .filter(|m| *m != database_url);
+        if migration_database_url.is_some() && !is_postgres_url(&database_url) {
+            bail!("RAMPART_MIGRATION_DATABASE_URL is for PostgreSQL only: RAMPART_DATABASE_URL must be a postgres:// URL too");
+        }
+        if let Some(m) = &migration_database_url {
+            if !is_postgres_url(m) {
+                bail!("RAMPART_MIGRATION_DATABASE_URL must be a postgres:// or postgresql:// URL");
+            }
+        }
         let listener = crate::listener::ListenerConfig::from_parts(fc.listener)?;
         // Terminating TLS ourselves is being behind TLS: HSTS, secure cookies.
         let behind_tls = listener.tls.is_some()
@@ -302,6 +324,7 @@ impl Config {
             metrics_bind,
             data_dir,
             database_url,
+            migration_database_url,
             redis_url: env("RAMPART_REDIS_URL").or(fc.redis_url),
             redis_prefix: {
                 let p = env("RAMPART_REDIS_PREFIX")
@@ -449,6 +472,7 @@ impl Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             metrics_bind: None,
             database_url,
+            migration_database_url: None,
             data_dir,
             redis_url: None,
             redis_prefix: DEFAULT_REDIS_PREFIX.into(),

@@ -4,7 +4,7 @@ use crate::config::{Config, Mode};
 use crate::listener::{self, ConnLimits, RedirectTarget, Serve, Timeouts};
 use crate::secrets::Secrets;
 use crate::tls::TlsState;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rampart_db::Db;
 use rampart_identity::keys::{EncryptedAtRest, KeyManager};
 use rampart_identity::password::{HashParams, PasswordHasher};
@@ -22,13 +22,112 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
-/// Connects and migrates the configured database.
-pub async fn open_db(cfg: &Config) -> Result<Db> {
-    let db = Db::connect(&cfg.database_url, 16)
+/// Applies pending migrations through `RAMPART_MIGRATION_DATABASE_URL` (the tables'
+/// owner) when it is set, else through `RAMPART_DATABASE_URL`. Needs no application
+/// role: the first `rampart migrate` is what creates the `rampart_app` group role.
+pub async fn migrate_db(cfg: &Config) -> Result<()> {
+    let Some(url) = &cfg.migration_database_url else {
+        let db = connect_app(cfg, 2).await?;
+        let r = migrate_single(&db).await;
+        db.close().await;
+        return r;
+    };
+    let owner = Db::connect(url, 2)
         .await
-        .context("connecting to the database (check RAMPART_DATABASE_URL)")?;
-    db.migrate().await.context("running migrations")?;
+        .context("connecting as the migration role (check RAMPART_MIGRATION_DATABASE_URL)")?;
+    let r = owner
+        .migrate()
+        .await
+        .context("running migrations through RAMPART_MIGRATION_DATABASE_URL");
+    owner.close().await;
+    r
+}
+
+/// Migrates (see [`migrate_db`]), then connects the server's own pool through
+/// `RAMPART_DATABASE_URL`. With two URLs, both must reach the same database.
+pub async fn open_db(cfg: &Config) -> Result<Db> {
+    if cfg.migration_database_url.is_none() {
+        let db = connect_app(cfg, 16).await?;
+        migrate_single(&db).await?;
+        return Ok(db);
+    }
+    migrate_db(cfg).await?;
+    let db = connect_app(cfg, 16).await?;
+    let app = db.role_posture().await?;
+    let owner = match &cfg.migration_database_url {
+        Some(url) => {
+            let o = Db::connect(url, 1).await?;
+            let p = o.role_posture().await;
+            o.close().await;
+            p?
+        }
+        None => None,
+    };
+    if let (Some(a), Some(o)) = (app, owner) {
+        if a.database != o.database || (!a.schema.is_empty() && a.schema != o.schema) {
+            db.close().await;
+            bail!(
+                "RAMPART_DATABASE_URL ({}.{}) and RAMPART_MIGRATION_DATABASE_URL ({}.{}) name different databases or schemas",
+                a.database,
+                a.schema,
+                o.database,
+                o.schema
+            );
+        }
+    }
     Ok(db)
+}
+
+async fn connect_app(cfg: &Config, max: u32) -> Result<Db> {
+    Db::connect(&cfg.database_url, max)
+        .await
+        .context("connecting to the database (check RAMPART_DATABASE_URL)")
+}
+
+/// One URL for both: migrate through it — unless on PostgreSQL it is a role that does
+/// not own the tables and nothing is pending (the owner migrated with `rampart
+/// migrate`; this role could not run DDL anyway).
+async fn migrate_single(db: &Db) -> Result<()> {
+    if let Some(p) = db.role_posture().await? {
+        if !p.superuser && p.owns_rls_tables.is_empty() && db.pending_migrations().await?.is_empty()
+        {
+            return Ok(());
+        }
+    }
+    db.migrate().await.context(
+        "running migrations (a role that does not own the tables cannot: set RAMPART_MIGRATION_DATABASE_URL to the owner's URL)",
+    )
+}
+
+/// F4: the server's database role must be bound by row-level security — not a
+/// superuser, not `BYPASSRLS`, not the tables' owner. Production refuses to start
+/// otherwise; development logs a warning (single-URL local set-ups keep working).
+/// SQLite has no roles: nothing to check.
+pub async fn check_database_role(cfg: &Config, db: &Db) -> Result<()> {
+    let Some(p) = db
+        .role_posture()
+        .await
+        .context("reading the database role's attributes")?
+    else {
+        return Ok(());
+    };
+    if !p.bypasses_rls() {
+        tracing::info!(role = %p.role, "database role is bound by row-level security");
+        return Ok(());
+    }
+    let why = p.reasons().join("; ");
+    if cfg.mode == Mode::Production {
+        bail!(
+            "RAMPART_DATABASE_URL connects as a role that row-level security does not bind ({why}); \
+             connect as a login role that is a member of rampart_app and migrate through \
+             RAMPART_MIGRATION_DATABASE_URL (docs/configuration.md)"
+        );
+    }
+    tracing::warn!(
+        reasons = %why,
+        "row-level security does not bind the server's database role; production refuses to start like this (docs/design/row-level-security.md)"
+    );
+    Ok(())
 }
 
 /// Builds the shared state.
