@@ -1,5 +1,6 @@
 //! Integration-test helpers: start the real server in-process on a random port with a
-//! fresh database (a new SQLite file, or a new PostgreSQL schema), an injected clock,
+//! fresh database (a new SQLite file, or a new PostgreSQL schema migrated by its owner
+//! and served through the non-owner `rampart_app` role), an injected clock,
 //! and HTTP clients that can come from any 127.x.y.z address.
 //!
 //! ```text
@@ -83,8 +84,69 @@ impl Drop for PgSchema {
     }
 }
 
-/// Creates a fresh schema and returns a URL whose connections use it.
-async fn pg_schema(admin_url: &str) -> Result<(String, PgSchema)> {
+/// The cluster-wide login role the test servers connect as: a member of
+/// `rampart_app` (created by migration 0009), so row-level security binds it exactly as
+/// it binds a deployment's server. Its password is a fixed test value, not a secret.
+pub const TEST_APP_ROLE: &str = "rampart_test_app";
+const TEST_APP_PASSWORD: &str = "rampart_test_app";
+
+/// Creates [`TEST_APP_ROLE`] if missing and makes it a member of `rampart_app`.
+/// Idempotent and safe when parallel tests (or test processes) race: a lost
+/// `CREATE ROLE` race is ignored, and a conflicting catalog update is retried.
+async fn ensure_test_app_role(pool: &sqlx::PgPool) -> Result<()> {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let create = format!(
+        "DO $$ BEGIN \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{TEST_APP_ROLE}') THEN \
+             CREATE ROLE {TEST_APP_ROLE} LOGIN INHERIT NOSUPERUSER NOBYPASSRLS PASSWORD '{TEST_APP_PASSWORD}'; \
+           END IF; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    );
+    let grant = format!(
+        "DO $$ BEGIN \
+           IF NOT pg_has_role('{TEST_APP_ROLE}', 'rampart_app', 'MEMBER') THEN \
+             GRANT rampart_app TO {TEST_APP_ROLE}; \
+           END IF; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    );
+    let mut last = None;
+    for attempt in 0..10u64 {
+        let r = async {
+            sqlx::query(&create).execute(pool).await?;
+            sqlx::query(&grant).execute(pool).await?;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        match r {
+            Ok(()) => {
+                DONE.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+            // e.g. "tuple concurrently updated" when two processes grant at once.
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
+    }
+    Err(last
+        .map(anyhow::Error::from)
+        .unwrap_or_else(|| anyhow::anyhow!("unreachable")))
+    .context("creating the test application role")
+}
+
+/// URLs of a fresh per-test schema: the owner's (the admin URL, which migrates) and
+/// the application's ([`TEST_APP_ROLE`], which the server connects as).
+struct PgUrls {
+    owner: String,
+    app: String,
+}
+
+/// Creates a fresh schema, migrates it as the owner (the admin role of
+/// `RAMPART_TEST_DATABASE_URL`) and returns the owner's and the application role's
+/// URLs whose connections use it.
+async fn pg_schema(admin_url: &str) -> Result<(PgUrls, PgSchema)> {
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let pool = sqlx::PgPool::connect(admin_url)
         .await
@@ -92,15 +154,32 @@ async fn pg_schema(admin_url: &str) -> Result<(String, PgSchema)> {
     sqlx::query(&format!("CREATE SCHEMA {schema}"))
         .execute(&pool)
         .await?;
-    pool.close().await;
+    let guard = PgSchema {
+        admin_url: admin_url.to_owned(),
+        schema: schema.clone(),
+    };
     let sep = if admin_url.contains('?') { '&' } else { '?' };
-    let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}");
+    let owner = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}");
+    let migrated = async {
+        let db = Db::connect(&owner, 2).await?;
+        let r = db.migrate().await;
+        db.close().await;
+        r
+    }
+    .await;
+    migrated.context("migrating the test schema as its owner")?;
+    ensure_test_app_role(&pool).await?;
+    pool.close().await;
+    let mut app = reqwest::Url::parse(&owner).context("RAMPART_TEST_DATABASE_URL")?;
+    app.set_username(TEST_APP_ROLE)
+        .and_then(|()| app.set_password(Some(TEST_APP_PASSWORD)))
+        .map_err(|()| anyhow::anyhow!("RAMPART_TEST_DATABASE_URL has no user part"))?;
     Ok((
-        url,
-        PgSchema {
-            admin_url: admin_url.to_owned(),
-            schema,
+        PgUrls {
+            owner,
+            app: app.to_string(),
         },
+        guard,
     ))
 }
 
@@ -161,25 +240,29 @@ impl Builder {
     /// Starts the server; `Ok(None)` when the engine is not available here.
     pub async fn spawn(self) -> Result<Option<TestApp>> {
         let dir = TempDir::new()?;
-        let (db_url, schema) = match self.engine {
+        let (db_url, owner_url, schema) = match self.engine {
             Engine::Sqlite => (
                 format!("sqlite://{}", dir.0.join("rampart.db").display()),
+                None,
                 None,
             ),
             Engine::Postgres => {
                 let Some(admin) = pg_url("this test") else {
                     return Ok(None);
                 };
-                let (url, schema) = pg_schema(&admin).await?;
-                (url, Some(schema))
+                let (urls, schema) = pg_schema(&admin).await?;
+                (urls.app, Some(urls.owner), Some(schema))
             }
         };
         let mut cfg = Config::for_tests(dir.0.clone(), db_url);
+        // Like a deployment: migrations as the owner, the server as rampart_app.
+        cfg.migration_database_url = owner_url;
         for t in self.tweak {
             t(&mut cfg);
         }
         let secrets = rampart::secrets::load(&cfg)?;
         let db = server::open_db(&cfg).await?;
+        server::check_database_role(&cfg, &db).await?;
         let clock = ManualClock::starting_now();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
         let state = server::build_state(&cfg, &secrets, db, dyn_clock).await?;

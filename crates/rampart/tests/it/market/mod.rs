@@ -5,6 +5,7 @@
 
 mod catalog;
 mod pages;
+mod rls;
 
 use crate::identity::{expect_problem, fresh_client, login, parts, user, user_with_role, PW};
 use anyhow::Result;
@@ -509,85 +510,7 @@ async fn price_and_stock_changes_are_audited(app: TestApp) -> Result<()> {
     Ok(())
 }
 
-/// F4 (PostgreSQL): once a transaction acts in a store, a role bound by row-level
-/// security sees and changes only that store's rows, even with no filter in the SQL;
-/// without a workspace it sees every row (the catalog). The test server connects as
-/// a superuser, which RLS never binds, so a non-owner role is assumed for the probe.
-async fn rls_scopes_a_transaction_to_its_store(app: TestApp) -> Result<()> {
-    let rampart_db::Engine::Postgres(pool) = &app.db().engine else {
-        return Ok(());
-    };
-    let (_, owner) = bearer(&app, "rlsowner", Role::Seller).await?;
-    let a = open_store(&app, &owner, "A").await?;
-    let b = open_store(&app, &owner, "B").await?;
-    add_item(
-        &app,
-        &owner,
-        &a,
-        json!({"title": "In A", "price_minor": 1, "stock": 5}),
-    )
-    .await?;
-    add_item(
-        &app,
-        &owner,
-        &b,
-        json!({"title": "In B", "price_minor": 1, "stock": 5}),
-    )
-    .await?;
-    let mut tx = pool.begin().await?;
-    let schema: String = sqlx::query_scalar("SELECT current_schema()")
-        .fetch_one(&mut *tx)
-        .await?;
-    sqlx::query(
-        "DO $$ BEGIN CREATE ROLE rampart_rls_probe NOLOGIN; \
-         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!(
-        "GRANT USAGE ON SCHEMA \"{schema}\" TO rampart_rls_probe"
-    ))
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("GRANT SELECT, UPDATE ON items, stores, store_members TO rampart_rls_probe")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("SET LOCAL ROLE rampart_rls_probe")
-        .execute(&mut *tx)
-        .await?;
-    let count = "SELECT COUNT(*) FROM items";
-    assert_eq!(
-        sqlx::query_scalar::<_, i64>(count)
-            .fetch_one(&mut *tx)
-            .await?,
-        2
-    );
-    sqlx::query("SELECT set_config('app.workspace_id', $1, true)")
-        .bind(&a)
-        .execute(&mut *tx)
-        .await?;
-    assert_eq!(
-        sqlx::query_scalar::<_, i64>(count)
-            .fetch_one(&mut *tx)
-            .await?,
-        1
-    );
-    // A write that forgets its filter reaches only the store acted in.
-    let changed = sqlx::query("UPDATE items SET stock = 0")
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    assert_eq!(changed, 1);
-    let stores: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stores")
-        .fetch_one(&mut *tx)
-        .await?;
-    assert_eq!(stores, 1);
-    tx.rollback().await?;
-    Ok(())
-}
-
 both_engines!(
-    rls_scopes_a_transaction_to_its_store,
     permission_is_enforced_by_the_guard,
     grant_seller_is_an_audited_staff_action,
     strangers_and_small_roles_are_refused,
