@@ -10,7 +10,7 @@ pub(crate) use crate::tokens::{self, random_token, TokenHash};
 pub(crate) use crate::{crypto::KeyRing, totp, SecretString};
 pub(crate) use hmac::{Hmac, Mac};
 pub(crate) use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target};
-pub(crate) use rampart_db::{Db, DbError};
+pub(crate) use rampart_db::{Db, DbError, RlsContext, Tx};
 pub(crate) use rampart_kernel::account::{AccountStatus, Role};
 pub(crate) use rampart_kernel::fields::bounded_text;
 pub(crate) use rampart_kernel::{Clock, Email, FieldError, FieldErrors, Username};

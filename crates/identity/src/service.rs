@@ -384,6 +384,20 @@ impl Identity {
         self.clock.now_ms()
     }
 
+    /// Begins a transaction that works on one user's own rows: sets `app.user_id`, so
+    /// on PostgreSQL row-level security confines it to that user's sessions, refresh
+    /// tokens, PATs, recovery codes, resets, devices and address changes even if a
+    /// query forgets its filter (F4). A no-op on SQLite, where the SQL filters.
+    pub(crate) async fn begin_for(&self, user_id: &str) -> Result<Tx, AuthError> {
+        let mut tx = self.db.begin().await?;
+        tx.set_context(RlsContext {
+            user_id: Some(user_id),
+            workspace_id: None,
+        })
+        .await?;
+        Ok(tx)
+    }
+
     /// Access-token lifetime in ms.
     pub fn access_ttl_ms(&self) -> i64 {
         self.cfg.access_ttl_secs * 1000

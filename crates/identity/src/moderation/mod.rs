@@ -13,7 +13,8 @@ impl Identity {
         ctx: &ClientCtx,
     ) -> Result<(), AuthError> {
         let now = self.now();
-        let mut tx = self.db.begin().await?;
+        // The target's rows only: a ban or role change ends that user's credentials.
+        let mut tx = self.begin_for(user_id).await?;
         let before = user_store::find_by_id(&mut tx, user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -67,7 +68,8 @@ impl Identity {
         ctx: &ClientCtx,
     ) -> Result<(), AuthError> {
         let now = self.now();
-        let mut tx = self.db.begin().await?;
+        // The target's rows only: a ban or role change ends that user's credentials.
+        let mut tx = self.begin_for(user_id).await?;
         let before = user_store::find_by_id(&mut tx, user_id)
             .await?
             .ok_or(AuthError::NotFound)?;

@@ -56,7 +56,7 @@ impl Identity {
         }
         let now = self.now();
         let (token, hash) = random_token(tokens::RESET_PREFIX);
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin_for(&user.id).await?;
         reset_store::new_reset(
             &mut tx,
             &user.id,
@@ -122,7 +122,7 @@ impl Identity {
         }
         drop(tx);
         let phc = self.hasher.hash(new_password).await?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin_for(&user.id).await?;
         if !reset_store::use_reset(&mut tx, &row.id, now).await? {
             return Err(AuthError::ResetTokenInvalid);
         }
@@ -197,7 +197,7 @@ impl Identity {
         } else {
             p.session_id()
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin_for(&user.id).await?;
         user_store::set_password(&mut tx, &user.id, &phc, now).await?;
         reset_store::invalidate_resets(&mut tx, &user.id, now).await?;
         let pats_deleted = if keep_pats {

@@ -62,7 +62,7 @@ impl Identity {
             .filter(|c| !c.is_control())
             .take(256)
             .collect();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin_for(&user.id).await?;
         session_store::create(
             &mut tx,
             NewSession {
@@ -341,7 +341,7 @@ impl Identity {
         ctx: &ClientCtx,
     ) -> Result<usize, AuthError> {
         let now = self.now();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin_for(user_id).await?;
         let ids = session_store::revoke_all(&mut tx, user_id, keep, now, reason).await?;
         tx.commit().await?;
         self.forget_revoked(&ids);

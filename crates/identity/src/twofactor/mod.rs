@@ -59,7 +59,7 @@ impl Identity {
             .iter()
             .filter_map(|c| totp::hash_recovery_code(c))
             .collect();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin_for(&user.id).await?;
         totp_store::set_recovery_codes(&mut tx, &user.id, &hashes).await?;
         tx.commit().await?;
         totp_store::set_totp(
@@ -128,7 +128,7 @@ impl Identity {
             return Err(AuthError::TotpInvalid);
         }
         totp_store::set_totp(&self.db, &user.id, None, false, None).await?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin_for(&user.id).await?;
         totp_store::set_recovery_codes(&mut tx, &user.id, &[]).await?;
         tx.commit().await?;
         if let Some(sid) = p.session_id() {

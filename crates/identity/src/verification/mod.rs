@@ -302,7 +302,7 @@ impl Identity {
             return Ok(());
         }
         let (token, hash) = random_token(tokens::VERIFY_PREFIX);
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin_for(&user.id).await?;
         let owner = user_store::email_owner(&mut tx, email.as_str()).await?;
         let taken_by_other = owner.as_ref().is_some_and(|(o, _)| *o != user.id);
         if !taken_by_other {
