@@ -253,3 +253,76 @@ async fn unfiltered_queries_stay_in_their_workspace_on_postgres() -> Result<()> 
     );
     Ok(())
 }
+
+/// The two URLs: `rampart migrate` needs only the owner (the application login may
+/// not exist yet), a server given only the application role's URL starts once the
+/// owner has migrated (it runs no DDL), cannot migrate by itself, and two URLs that
+/// reach different schemas stop start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_run_as_the_owner_and_the_server_as_the_app_role() -> Result<()> {
+    let Some(app) = TestApp::spawn(Engine::Postgres).await? else {
+        return Ok(());
+    };
+    let owner_url = app.config.migration_database_url.clone().expect("owner");
+    let schema = app.db().role_posture().await?.expect("pg").schema;
+    let admin = Db::connect(&owner_url, 1).await?;
+    let fresh = |n: &str| format!("{schema}_{n}");
+    for n in ["m", "u"] {
+        exec(&admin, &format!("CREATE SCHEMA {}", fresh(n))).await?;
+    }
+    let result = async {
+        // Only the application URL, migrations already applied by the owner.
+        let mut cfg = app.config.clone();
+        cfg.migration_database_url = None;
+        let db = rampart::server::open_db(&cfg).await?;
+        assert_eq!(db.role_posture().await?.expect("pg").role, TEST_APP_ROLE);
+        assert!(db.pending_migrations().await?.is_empty());
+        db.close().await;
+
+        // `migrate` with an application login that does not exist: only the owner is used.
+        let mut cfg = app.config.clone();
+        cfg.migration_database_url = Some(owner_url.replace(&schema, &fresh("m")));
+        cfg.database_url = "postgres://no_such_login@127.0.0.1:1/nowhere".into();
+        rampart::server::migrate_db(&cfg).await?;
+        let m = Db::connect(cfg.migration_database_url.as_deref().expect("set"), 1).await?;
+        let pending = m.pending_migrations().await?;
+        m.close().await;
+        assert!(pending.is_empty(), "{pending:?}");
+
+        // Owner URL for one schema, application URL for another: refused.
+        let mut cfg = app.config.clone();
+        cfg.migration_database_url = Some(owner_url.replace(&schema, &fresh("m")));
+        let err = rampart::server::open_db(&cfg)
+            .await
+            .err()
+            .expect("different schemas");
+        assert!(
+            format!("{err:#}").contains("different databases or schemas"),
+            "{err:#}"
+        );
+
+        // The application role alone cannot migrate an empty schema.
+        let mut cfg = app.config.clone();
+        cfg.migration_database_url = None;
+        cfg.database_url = app.config.database_url.replace(&schema, &fresh("u"));
+        let err = rampart::server::open_db(&cfg)
+            .await
+            .err()
+            .expect("a non-owner cannot migrate");
+        assert!(
+            format!("{err:#}").contains("RAMPART_MIGRATION_DATABASE_URL"),
+            "{err:#}"
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    for n in ["m", "u"] {
+        exec(
+            &admin,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", fresh(n)),
+        )
+        .await?;
+    }
+    admin.close().await;
+    result
+}
