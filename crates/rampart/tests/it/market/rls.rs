@@ -294,8 +294,7 @@ async fn migrations_run_as_the_owner_and_the_server_as_the_app_role() -> Result<
         cfg.migration_database_url = Some(owner_url.replace(&schema, &fresh("m")));
         let err = rampart::server::open_db(&cfg)
             .await
-            .err()
-            .expect("different schemas");
+            .expect_err("different schemas");
         assert!(
             format!("{err:#}").contains("different databases or schemas"),
             "{err:#}"
@@ -307,8 +306,7 @@ async fn migrations_run_as_the_owner_and_the_server_as_the_app_role() -> Result<
         cfg.database_url = app.config.database_url.replace(&schema, &fresh("u"));
         let err = rampart::server::open_db(&cfg)
             .await
-            .err()
-            .expect("a non-owner cannot migrate");
+            .expect_err("a non-owner cannot migrate");
         assert!(
             format!("{err:#}").contains("RAMPART_MIGRATION_DATABASE_URL"),
             "{err:#}"
