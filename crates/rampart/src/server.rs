@@ -26,45 +26,56 @@ use tokio::sync::{oneshot, watch};
 /// owner) when it is set, else through `RAMPART_DATABASE_URL`. Needs no application
 /// role: the first `rampart migrate` is what creates the `rampart_app` group role.
 pub async fn migrate_db(cfg: &Config) -> Result<()> {
-    let Some(url) = &cfg.migration_database_url else {
-        let db = connect_app(cfg, 2).await?;
-        let r = migrate_single(&db).await;
-        db.close().await;
-        return r;
-    };
+    match &cfg.migration_database_url {
+        Some(url) => migrate_as_owner(url).await.map(|_| ()),
+        None => {
+            let db = connect_app(cfg, 2).await?;
+            let r = migrate_single(&db).await;
+            db.close().await;
+            r
+        }
+    }
+}
+
+/// Migrates through the owner's URL; returns where that landed (database, schema).
+async fn migrate_as_owner(url: &str) -> Result<Option<rampart_db::RolePosture>> {
     let owner = Db::connect(url, 2)
         .await
         .context("connecting as the migration role (check RAMPART_MIGRATION_DATABASE_URL)")?;
-    let r = owner
-        .migrate()
-        .await
-        .context("running migrations through RAMPART_MIGRATION_DATABASE_URL");
+    let r = async {
+        owner
+            .migrate()
+            .await
+            .context("running migrations through RAMPART_MIGRATION_DATABASE_URL")?;
+        Ok(owner.role_posture().await?)
+    }
+    .await;
     owner.close().await;
     r
 }
 
 /// Migrates (see [`migrate_db`]), then connects the server's own pool through
-/// `RAMPART_DATABASE_URL`. With two URLs, both must reach the same database.
+/// `RAMPART_DATABASE_URL`. With two URLs, both must reach the same database and
+/// schema.
 pub async fn open_db(cfg: &Config) -> Result<Db> {
-    if cfg.migration_database_url.is_none() {
+    let Some(url) = &cfg.migration_database_url else {
         let db = connect_app(cfg, 16).await?;
         migrate_single(&db).await?;
         return Ok(db);
-    }
-    migrate_db(cfg).await?;
-    let db = connect_app(cfg, 16).await?;
-    let app = db.role_posture().await?;
-    let owner = match &cfg.migration_database_url {
-        Some(url) => {
-            let o = Db::connect(url, 1).await?;
-            let p = o.role_posture().await;
-            o.close().await;
-            p?
-        }
-        None => None,
     };
-    if let (Some(a), Some(o)) = (app, owner) {
-        if a.database != o.database || (!a.schema.is_empty() && a.schema != o.schema) {
+    let owner = migrate_as_owner(url).await?;
+    let db = connect_app(cfg, 16).await?;
+    let app = db.role_posture().await;
+    if let (Ok(Some(a)), Some(o)) = (&app, owner) {
+        if a.database == o.database && a.schema.is_empty() {
+            db.close().await;
+            bail!(
+                "RAMPART_DATABASE_URL connects as {}, which may not use schema {}: make it a member of rampart_app (docs/configuration.md)",
+                a.role,
+                o.schema
+            );
+        }
+        if a.database != o.database || a.schema != o.schema {
             db.close().await;
             bail!(
                 "RAMPART_DATABASE_URL ({}.{}) and RAMPART_MIGRATION_DATABASE_URL ({}.{}) name different databases or schemas",
@@ -75,6 +86,7 @@ pub async fn open_db(cfg: &Config) -> Result<Db> {
             );
         }
     }
+    app?;
     Ok(db)
 }
 

@@ -300,6 +300,24 @@ async fn migrations_run_as_the_owner_and_the_server_as_the_app_role() -> Result<
             "{err:#}"
         );
 
+        // A login that is not a member of rampart_app cannot even see the schema.
+        exec(
+            &admin,
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rampart_test_outsider') \
+             THEN CREATE ROLE rampart_test_outsider LOGIN PASSWORD 'rampart_test_outsider'; END IF; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+        )
+        .await?;
+        let mut outsider = reqwest::Url::parse(&app.config.database_url)?;
+        let _ = outsider.set_username("rampart_test_outsider");
+        let _ = outsider.set_password(Some("rampart_test_outsider"));
+        let mut cfg = app.config.clone();
+        cfg.database_url = outsider.to_string();
+        let err = rampart::server::open_db(&cfg)
+            .await
+            .expect_err("not a member");
+        assert!(format!("{err:#}").contains("member of rampart_app"), "{err:#}");
+
         // The application role alone cannot migrate an empty schema.
         let mut cfg = app.config.clone();
         cfg.migration_database_url = None;
