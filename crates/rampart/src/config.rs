@@ -518,4 +518,27 @@ mod tests {
         assert_eq!(fc.rate_limits["login"].limit, 3);
         assert!(toml::from_str::<FileConfig>("jwt_secret = \"x\"").is_err());
     }
+
+    #[test]
+    fn migration_url_is_for_postgres_and_defaults_to_the_app_url() {
+        if env("RAMPART_DATABASE_URL").is_some() || env("RAMPART_MIGRATION_DATABASE_URL").is_some()
+        {
+            return; // the environment would override the file
+        }
+        let file = |app: &str, owner: &str| FileConfig {
+            database_url: Some(app.into()),
+            migration_database_url: Some(owner.into()),
+            ..FileConfig::default()
+        };
+        let err = Config::from_parts(file("sqlite://x.db", "postgres://o@h/db")).unwrap_err();
+        assert!(err.to_string().contains("PostgreSQL only"), "{err}");
+        assert!(Config::from_parts(file("postgres://a@h/db", "mysql://o@h/db")).is_err());
+        let same = Config::from_parts(file("postgres://a@h/db", "postgres://a@h/db")).unwrap();
+        assert_eq!(same.migration_database_url, None);
+        let two = Config::from_parts(file("postgres://a@h/db", "postgres://o@h/db")).unwrap();
+        assert_eq!(
+            two.migration_database_url.as_deref(),
+            Some("postgres://o@h/db")
+        );
+    }
 }
