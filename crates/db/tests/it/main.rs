@@ -177,3 +177,42 @@ async fn rls_context_is_a_no_op_on_sqlite() -> Result<()> {
     tx.commit().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn sqlite_has_no_roles_and_nothing_pending_after_migrate() -> Result<()> {
+    let lite = sqlite().await?;
+    assert!(lite.db.role_posture().await?.is_none());
+    assert!(lite.db.pending_migrations().await?.is_empty());
+    Ok(())
+}
+
+/// The owner that migrated is exactly what RLS does not bind (here a superuser that
+/// also owns every table); the `rampart_app` role migration 0009 creates exists.
+#[tokio::test]
+async fn the_migrating_owner_bypasses_rls_and_rampart_app_exists() -> Result<()> {
+    let Some((pg, admin, schema)) = postgres("the_migrating_owner_bypasses_rls").await? else {
+        return Ok(());
+    };
+    let r = async {
+        let p = pg.role_posture().await?.expect("postgres");
+        assert!(p.bypasses_rls());
+        assert!(p.owns_rls_tables.contains(&"items".to_owned()), "{p:?}");
+        assert!(p.owns_rls_tables.contains(&"sessions".to_owned()), "{p:?}");
+        assert_eq!(p.schema, schema);
+        assert!(pg.pending_migrations().await?.is_empty());
+        let rampart_db::Engine::Postgres(pool) = &pg.engine else {
+            unreachable!()
+        };
+        let (login, sup, bypass): (bool, bool, bool) = sqlx::query_as(
+            "SELECT rolcanlogin, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'rampart_app'",
+        )
+        .fetch_one(pool)
+        .await?;
+        assert!(!login && !sup && !bypass);
+        anyhow::Ok(())
+    }
+    .await;
+    pg.close().await;
+    drop_schema(&admin, &schema).await?;
+    r
+}
