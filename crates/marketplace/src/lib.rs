@@ -20,6 +20,7 @@ pub mod stores;
 use policy::Denied;
 use rampart_db::{Db, DbError};
 use rampart_kernel::{Clock, Currency, FieldErrors};
+use rampart_ledger::Ledger;
 use std::sync::Arc;
 
 pub use catalog::{CatalogPage, CatalogQuery, Cursor};
@@ -78,12 +79,19 @@ impl From<Denied> for MarketError {
 pub struct Marketplace {
     db: Db,
     clock: Arc<dyn Clock>,
+    ledger: Ledger,
 }
 
 impl Marketplace {
-    /// A service over `db`, reading time from `clock`.
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    /// A service over `db`, reading time from `clock`; purchases, their escrow and
+    /// disputes move money through `ledger` (same database).
+    pub fn new(db: Db, clock: Arc<dyn Clock>, ledger: Ledger) -> Self {
+        Self { db, clock, ledger }
+    }
+
+    /// The ledger behind purchases (reads: balances, intents).
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     fn now(&self) -> i64 {
