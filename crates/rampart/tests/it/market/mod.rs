@@ -4,6 +4,7 @@
 //! database is re-read to prove nothing changed.
 
 mod catalog;
+mod matrix;
 mod pages;
 
 use crate::identity::{expect_problem, fresh_client, login, parts, user, user_with_role, PW};
