@@ -8,4 +8,6 @@
 //! routes here yet: the store layer and the web edge wire this core later.
 
 pub mod cart;
+pub mod payment;
 pub mod rules;
+pub mod webhook;

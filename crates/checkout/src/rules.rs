@@ -450,7 +450,7 @@ pub fn vat_id_looks_valid(s: &str) -> bool {
 }
 
 fn blank(s: &Option<String>) -> bool {
-    s.as_deref().map_or(true, |s| s.trim().is_empty())
+    s.as_deref().is_none_or(|s| s.trim().is_empty())
 }
 
 /// Evaluates every rule against `draft`; `Err` lists every violation, in rule order.
