@@ -1,0 +1,5 @@
+//! Integration tests of rampart-checkout: one test binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod stripe;
