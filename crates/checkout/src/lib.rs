@@ -7,6 +7,8 @@
 //! units; time comes from the kernel [`Clock`](rampart_kernel::Clock). No tables and no
 //! routes here yet: the store layer and the web edge wire this core later.
 
+#![deny(missing_docs)]
+
 pub mod cart;
 pub mod payment;
 pub mod rules;
