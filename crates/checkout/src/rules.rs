@@ -3,10 +3,14 @@
 //! Rules arrive as configuration ([`RulesConfig`], deserialised from TOML or JSON) and
 //! are compiled once into [`Rules`] (currencies and countries parsed, limits checked), so
 //! a typo in the configuration stops start-up instead of silently waiving a rule.
-//! [`evaluate`] then reports *every* violation of a draft, each with a stable code.
+//! Store settings (a store's own minimum order) travel in the draft, one
+//! [`StoreOrder`] per store. [`evaluate`] then reports *every* violation of a draft,
+//! each with a stable code; [`available_shipping_methods`] lists the methods that can
+//! carry a draft, for offering choices.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rampart_kernel::ids::StoreId;
 use rampart_kernel::{Currency, Money};
 use serde::Deserialize;
 
@@ -199,7 +203,7 @@ pub enum RulesConfigError {
 // ---------------------------------------------------------------------------------
 
 /// The compiled rules: every code parsed, every limit checked.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Rules {
     business: BusinessConfig,
     billing_threshold: BTreeMap<Currency, i64>,
@@ -208,14 +212,14 @@ pub struct Rules {
     limits: BTreeMap<Currency, (Option<i64>, Option<i64>)>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct ShippingMethod {
     countries: BTreeSet<Country>,
     max_weight_grams: Option<u64>,
     excluded_item_types: BTreeSet<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Subscription {
     customer_types: BTreeSet<CustomerType>,
     require_verified_email: bool,
@@ -366,6 +370,20 @@ pub struct CheckoutDraft {
     pub shipping_address: Option<Address>,
     /// The chosen shipping method code, if any.
     pub shipping_method: Option<String>,
+    /// Each store's part of the order with that store's own settings (the cart splits
+    /// into one escrow transaction per store).
+    pub stores: Vec<StoreOrder>,
+}
+
+/// One store's part of an order, and the checkout rules the store set for itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOrder {
+    /// The store.
+    pub store: StoreId,
+    /// Sum of its lines.
+    pub subtotal: Money,
+    /// The store's minimum order (store settings), in its currency.
+    pub min_order: Option<Money>,
 }
 
 /// Why a shipping method cannot carry this order.
@@ -415,6 +433,13 @@ pub enum RuleViolation {
     OrderBelowMinimum(Money),
     /// The total is above the maximum for its currency.
     OrderAboveMaximum(Money),
+    /// One store's part is below the minimum that store set.
+    StoreOrderBelowMinimum {
+        /// The store.
+        store: StoreId,
+        /// Its minimum.
+        minimum: Money,
+    },
     /// The order weight overflowed (absurd quantities).
     OrderTooLarge,
 }
@@ -434,6 +459,7 @@ impl RuleViolation {
             Self::SubscriptionNotEligible => "subscription_not_eligible",
             Self::OrderBelowMinimum(_) => "order_below_minimum",
             Self::OrderAboveMaximum(_) => "order_above_maximum",
+            Self::StoreOrderBelowMinimum { .. } => "store_order_below_minimum",
             Self::OrderTooLarge => "order_too_large",
         }
     }
@@ -481,12 +507,7 @@ pub fn evaluate(rules: &Rules, draft: &CheckoutDraft) -> Result<(), Vec<RuleViol
     }
 
     // Shipping: only orders with something to ship.
-    let weight = draft.lines.iter().try_fold(0u64, |acc, l| {
-        l.unit_weight_grams
-            .checked_mul(u64::from(l.quantity))
-            .and_then(|w| acc.checked_add(w))
-    });
-    match weight {
+    match order_weight(&draft.lines) {
         None => v.push(RuleViolation::OrderTooLarge),
         Some(weight) if weight > 0 => shipping(rules, draft, weight, &mut v),
         Some(_) => {}
@@ -515,6 +536,20 @@ pub fn evaluate(rules: &Rules, draft: &CheckoutDraft) -> Result<(), Vec<RuleViol
         }
     }
 
+    // Store settings: each store's own minimum, on its part of the order. A minimum in
+    // another currency than the part cannot be compared and does not apply (a store
+    // prices in one currency, so this means the setting is stale).
+    for part in &draft.stores {
+        if let Some(min) = part.min_order {
+            if min.currency == part.subtotal.currency && part.subtotal.minor < min.minor {
+                v.push(RuleViolation::StoreOrderBelowMinimum {
+                    store: part.store.clone(),
+                    minimum: min,
+                });
+            }
+        }
+    }
+
     if v.is_empty() {
         Ok(())
     } else {
@@ -535,28 +570,61 @@ fn shipping(rules: &Rules, draft: &CheckoutDraft, weight: u64, v: &mut Vec<RuleV
         v.push(RuleViolation::ShippingMethodUnknown);
         return;
     };
-    if let Some(country) = address.and_then(|a| a.country) {
-        if !method.countries.is_empty() && !method.countries.contains(&country) {
-            v.push(RuleViolation::ShippingMethodUnavailable(
-                ShippingRestriction::Country,
-            ));
+    let country = address.and_then(|a| a.country);
+    for r in method.restrictions(country, weight, &draft.lines) {
+        v.push(RuleViolation::ShippingMethodUnavailable(r));
+    }
+}
+
+impl ShippingMethod {
+    /// Why this method cannot carry `lines` of total `weight` to `country` (an unknown
+    /// country restricts nothing yet: the address rule reports it).
+    fn restrictions(
+        &self,
+        country: Option<Country>,
+        weight: u64,
+        lines: &[DraftLine],
+    ) -> Vec<ShippingRestriction> {
+        let mut out = Vec::new();
+        if country.is_some_and(|c| !self.countries.is_empty() && !self.countries.contains(&c)) {
+            out.push(ShippingRestriction::Country);
         }
+        if self.max_weight_grams.is_some_and(|max| weight > max) {
+            out.push(ShippingRestriction::Weight);
+        }
+        let excluded = lines.iter().any(|l| {
+            self.excluded_item_types
+                .contains(&l.item_type.trim().to_ascii_lowercase())
+        });
+        if excluded {
+            out.push(ShippingRestriction::ItemType);
+        }
+        out
     }
-    if method.max_weight_grams.is_some_and(|max| weight > max) {
-        v.push(RuleViolation::ShippingMethodUnavailable(
-            ShippingRestriction::Weight,
-        ));
-    }
-    let excluded = draft.lines.iter().any(|l| {
-        method
-            .excluded_item_types
-            .contains(&l.item_type.trim().to_ascii_lowercase())
-    });
-    if excluded {
-        v.push(RuleViolation::ShippingMethodUnavailable(
-            ShippingRestriction::ItemType,
-        ));
-    }
+}
+
+/// The shipping methods that can carry `draft` (to its shipping address's country),
+/// for offering choices before the customer picks one. Sorted by code; empty when the
+/// order's weight overflows.
+pub fn available_shipping_methods<'r>(rules: &'r Rules, draft: &CheckoutDraft) -> Vec<&'r str> {
+    let Some(weight) = order_weight(&draft.lines) else {
+        return Vec::new();
+    };
+    let country = draft.shipping_address.as_ref().and_then(|a| a.country);
+    rules
+        .shipping
+        .iter()
+        .filter(|(_, m)| m.restrictions(country, weight, &draft.lines).is_empty())
+        .map(|(code, _)| code.as_str())
+        .collect()
+}
+
+fn order_weight(lines: &[DraftLine]) -> Option<u64> {
+    lines.iter().try_fold(0u64, |acc, l| {
+        l.unit_weight_grams
+            .checked_mul(u64::from(l.quantity))
+            .and_then(|w| acc.checked_add(w))
+    })
 }
 
 #[cfg(test)]
@@ -628,6 +696,11 @@ mod tests {
             billing_address: None,
             shipping_address: Some(address("EE")),
             shipping_method: Some("parcel".into()),
+            stores: vec![StoreOrder {
+                store: StoreId::from_stored("store-a"),
+                subtotal: eur(4000),
+                min_order: Some(eur(1000)),
+            }],
         }
     }
 
@@ -711,6 +784,17 @@ mod tests {
     }
 
     #[test]
+    fn available_methods_are_those_without_restrictions() {
+        let r = rules();
+        let mut d = draft();
+        assert_eq!(available_shipping_methods(&r, &d), ["courier", "parcel"]);
+        d.shipping_address = Some(address("DE"));
+        assert_eq!(available_shipping_methods(&r, &d), ["courier"]);
+        d.lines[0].unit_weight_grams = u64::MAX;
+        assert!(available_shipping_methods(&r, &d).is_empty());
+    }
+
+    #[test]
     fn shipping_needs_a_known_method_and_an_address_unless_nothing_ships() {
         let mut d = draft();
         d.shipping_method = Some("teleport".into());
@@ -764,6 +848,27 @@ mod tests {
         );
         // No limits configured for USD.
         d.total = Money::new(1, Currency::parse("USD").unwrap());
+        assert_eq!(evaluate(&rules(), &d), Ok(()));
+    }
+
+    #[test]
+    fn each_store_may_set_its_own_minimum() {
+        let mut d = draft();
+        d.stores[0].subtotal = eur(999);
+        d.stores.push(StoreOrder {
+            store: StoreId::from_stored("store-b"),
+            subtotal: eur(3001),
+            min_order: Some(eur(3000)),
+        });
+        assert_eq!(
+            evaluate(&rules(), &d),
+            Err(vec![RuleViolation::StoreOrderBelowMinimum {
+                store: StoreId::from_stored("store-a"),
+                minimum: eur(1000)
+            }])
+        );
+        assert_eq!(codes(evaluate(&rules(), &d)), ["store_order_below_minimum"]);
+        d.stores[0].min_order = Some(Money::new(5000, Currency::parse("USD").unwrap()));
         assert_eq!(evaluate(&rules(), &d), Ok(()));
     }
 

@@ -114,11 +114,14 @@ impl Sandbox {
     }
 
     fn emit(&self, st: &mut State, kind: &'static str, intent: &ProviderIntent) {
+        // Events never carry the client secret (Stripe's do not either).
+        let mut intent = intent.clone();
+        intent.client_secret = None;
         st.events.push(SandboxEvent {
             id: format!("evt_sb_{}", uuid::Uuid::new_v4().simple()),
             kind,
             created: self.clock.now_secs(),
-            intent: intent.clone(),
+            intent,
         });
     }
 
@@ -579,9 +582,10 @@ mod tests {
         assert_eq!(parsed.id.as_str(), last.id);
         assert_eq!(parsed.type_name, "payment_intent.succeeded");
         let intent = parsed.intent.unwrap();
+        assert_eq!(last.intent.client_secret, None, "never in events");
         assert_eq!(intent, {
             let mut i = sb.retrieve_intent(&i.id).await.unwrap();
-            i.client_secret = None; // never in events
+            i.client_secret = None;
             i
         });
         assert_eq!(
