@@ -104,7 +104,8 @@ impl HttpsTransport {
         req: &StripeRequest,
     ) -> Result<http::Request<Full<Bytes>>, ProviderError> {
         let bad = |e: http::Error| ProviderError::Unavailable(format!("request: {e}"));
-        let host = if (self.tls.is_some() && self.port == 443) || self.port == 80 {
+        let default_port = if self.tls.is_some() { 443 } else { 80 };
+        let host = if self.port == default_port {
             self.host.clone()
         } else {
             format!("{}:{}", self.host, self.port)

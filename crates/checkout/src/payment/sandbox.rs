@@ -14,7 +14,7 @@
 //! | `tok_3ds` | `requires_action`; [`Sandbox::authenticate`] then succeeds or fails it |
 //! | `tok_processing` | `processing`; [`Sandbox::settle`] then succeeds or fails it |
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rampart_kernel::{Clock, Money};
@@ -75,6 +75,9 @@ impl SandboxEvent {
     }
 }
 
+/// Undelivered events kept at most (a bound on memory when no sender runs).
+const MAX_QUEUED_EVENTS: usize = 10_000;
+
 #[derive(Debug)]
 struct Stored {
     intent: ProviderIntent,
@@ -88,10 +91,11 @@ struct State {
     intents: HashMap<IntentId, Stored>,
     by_key: HashMap<String, IntentId>,
     refunds_by_key: HashMap<String, (IntentId, Money, ProviderRefund)>,
-    events: Vec<SandboxEvent>,
+    events: VecDeque<SandboxEvent>,
 }
 
-/// The sandbox provider. Clones share nothing: each instance is its own "provider".
+/// The sandbox provider. Each instance is its own "provider" with its own intents;
+/// share one behind an `Arc`.
 #[derive(Debug)]
 pub struct Sandbox {
     state: Mutex<State>,
@@ -114,10 +118,14 @@ impl Sandbox {
     }
 
     fn emit(&self, st: &mut State, kind: &'static str, intent: &ProviderIntent) {
-        // Events never carry the client secret (Stripe's do not either).
+        // The client secret is for the paying client only, never for a webhook body.
         let mut intent = intent.clone();
         intent.client_secret = None;
-        st.events.push(SandboxEvent {
+        if st.events.len() >= MAX_QUEUED_EVENTS {
+            // Nobody is taking them (no sender wired): keep the newest.
+            st.events.pop_front();
+        }
+        st.events.push_back(SandboxEvent {
             id: format!("evt_sb_{}", uuid::Uuid::new_v4().simple()),
             kind,
             created: self.clock.now_secs(),
@@ -127,7 +135,7 @@ impl Sandbox {
 
     /// Takes the events queued since the last call, oldest first.
     pub fn take_events(&self) -> Vec<SandboxEvent> {
-        std::mem::take(&mut self.lock().events)
+        std::mem::take(&mut self.lock().events).into()
     }
 
     /// The paying client's confirmation with a test token (what Stripe.js does
