@@ -2,7 +2,8 @@
 //! memory (per instance), driven by test card tokens instead of cards, so development
 //! and tests need no network. Every state change queues a Stripe-format event; the
 //! sender that delivers them over HTTP (late, duplicated, out of order) comes with the
-//! web wiring — [`SandboxEvent::signed`] already builds the body and signature header.
+//! web wiring — [`SandboxEvent::signed`] already builds the body and signature header,
+//! and [`DeliveryPlan`] decides when each (re)delivery goes out.
 //!
 //! Test tokens (no card number is ever accepted, E5):
 //!
@@ -72,6 +73,37 @@ impl SandboxEvent {
         let body = self.body();
         let signature = sign(secret, now_secs, &body);
         SignedDelivery { body, signature }
+    }
+}
+
+/// How the sandbox's sender misbehaves on purpose, like a real provider does: late,
+/// duplicated and out of order deliveries, to exercise the inbox and the ordering rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryPlan {
+    /// Seconds to wait before the first delivery.
+    pub delay_secs: i64,
+    /// Extra deliveries of every event (0: each once).
+    pub duplicates: u32,
+    /// Deliver newest first.
+    pub reverse: bool,
+}
+
+impl DeliveryPlan {
+    /// When to send what: `(send_at_secs, event)`, in sending order, one second apart
+    /// from `now_secs + delay_secs`. Duplicates follow the whole first round, so a
+    /// duplicate also arrives after newer events.
+    pub fn schedule(&self, events: &[SandboxEvent], now_secs: i64) -> Vec<(i64, SandboxEvent)> {
+        let mut round: Vec<&SandboxEvent> = events.iter().collect();
+        if self.reverse {
+            round.reverse();
+        }
+        let rounds = 1 + self.duplicates as usize;
+        let start = now_secs.saturating_add(self.delay_secs.max(0));
+        (0..rounds)
+            .flat_map(|_| round.iter().copied())
+            .zip(0i64..)
+            .map(|(e, n)| (start.saturating_add(n), e.clone()))
+            .collect()
     }
 }
 
@@ -564,6 +596,53 @@ mod tests {
         let r2 = sb.refund(&i.id, eur(400), &k2).await.unwrap();
         assert_ne!(r1.id, r2.id);
         assert_eq!(r2.status, RefundStatus::Succeeded);
+    }
+
+    #[tokio::test]
+    async fn deliveries_can_be_late_duplicated_and_out_of_order() {
+        let (sb, clock) = sandbox();
+        let i = sb
+            .create_intent(&IdempotencyKey::parse("k").unwrap(), eur(1000), &owner())
+            .await
+            .unwrap();
+        sb.confirm(&i.id, "tok_processing").unwrap();
+        sb.settle(&i.id, true).unwrap();
+        let events = sb.take_events();
+        let now = clock.now_secs();
+        let plan = DeliveryPlan {
+            delay_secs: 600,
+            duplicates: 1,
+            reverse: true,
+        };
+        let schedule = plan.schedule(&events, now);
+        let kinds: Vec<_> = schedule.iter().map(|(_, e)| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "payment_intent.succeeded",
+                "payment_intent.processing",
+                "payment_intent.created",
+                "payment_intent.succeeded",
+                "payment_intent.processing",
+                "payment_intent.created"
+            ]
+        );
+        assert_eq!(schedule[0].0, now + 600);
+        assert_eq!(schedule[5].0, now + 605);
+        assert_eq!(
+            schedule[0].1.id, schedule[3].1.id,
+            "a duplicate repeats the ID"
+        );
+        // Applied in this order, the stored state ends at succeeded and stays there.
+        let mut stored = IntentStatus::RequiresPaymentMethod;
+        for (_, e) in &schedule {
+            let failure = e.kind == "payment_intent.payment_failed";
+            if let Some(next) = stored.after_event(e.intent.status, failure) {
+                stored = next;
+            }
+        }
+        assert_eq!(stored, IntentStatus::Succeeded);
+        assert_eq!(DeliveryPlan::default().schedule(&events, now).len(), 3);
     }
 
     #[tokio::test]
