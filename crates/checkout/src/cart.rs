@@ -180,7 +180,7 @@ impl Cart {
         }
     }
 
-    /// Rebuilds a stored cart (lines as persisted; checked again by [`Cart::totals`]).
+    /// Rebuilds a stored cart (lines as persisted; checked again by [`Cart::total`]).
     pub fn from_parts(id: CartId, owner: CartOwner, lines: Vec<CartLine>) -> Self {
         Self { id, owner, lines }
     }
