@@ -540,6 +540,69 @@ async fn the_queue_is_oldest_first_and_paged(db: &Db) -> Result<()> {
     Ok(())
 }
 
+/// F4 (PostgreSQL): a role bound by row-level security, acting in one store, sees only
+/// that store's disputes and claims even with no filter in the SQL; with no workspace
+/// it sees all (the staff queue). Tests connect as a superuser, whom RLS never binds,
+/// so the probe assumes a non-owner role.
+async fn rls_scopes_disputes_to_their_store(db: &Db) -> Result<()> {
+    let rampart_db::Engine::Postgres(pool) = &db.engine else {
+        return Ok(());
+    };
+    let s = scene(db).await?;
+    let t = s.funded().await?;
+    s.w.m.open_dispute(&s.buyer, &t, "In A.").await?;
+    let (store_b, item_b) = s.w.store(&s.other_owner, 700).await?;
+    let tb = s.w.funded(&s.buyer, &store_b, &item_b, 700).await?;
+    s.w.m.open_dispute(&s.buyer, &tb, "In B.").await?;
+    let mut tx = pool.begin().await?;
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query(
+        "DO $$ BEGIN CREATE ROLE rampart_rls_probe NOLOGIN; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "GRANT USAGE ON SCHEMA \"{schema}\" TO rampart_rls_probe"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("GRANT SELECT, UPDATE ON disputes, dispute_claims TO rampart_rls_probe")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SET LOCAL ROLE rampart_rls_probe")
+        .execute(&mut *tx)
+        .await?;
+    let counts =
+        "SELECT (SELECT COUNT(*) FROM disputes) * 10 + (SELECT COUNT(*) FROM dispute_claims)";
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>(counts)
+            .fetch_one(&mut *tx)
+            .await?,
+        22
+    );
+    sqlx::query("SELECT set_config('app.workspace_id', $1, true)")
+        .bind(s.store.as_str())
+        .execute(&mut *tx)
+        .await?;
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>(counts)
+            .fetch_one(&mut *tx)
+            .await?,
+        11
+    );
+    // A write that forgets its filter reaches only the store acted in.
+    let changed = sqlx::query("UPDATE disputes SET updated_at = updated_at")
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    assert_eq!(changed, 1);
+    tx.rollback().await?;
+    Ok(())
+}
+
 crate::both_engines!(
     buyer_opens_and_every_side_claims,
     seller_opens_on_a_shipped_transaction,
@@ -548,4 +611,5 @@ crate::both_engines!(
     bad_partial_refunds_and_second_resolutions_are_refused,
     disputes_only_on_funded_or_shipped,
     the_queue_is_oldest_first_and_paged,
+    rls_scopes_disputes_to_their_store,
 );
