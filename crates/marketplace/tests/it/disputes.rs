@@ -603,6 +603,56 @@ async fn rls_scopes_disputes_to_their_store(db: &Db) -> Result<()> {
     Ok(())
 }
 
+/// Two staff resolving at once (a double click, two tabs): exactly one wins, the other
+/// is a conflict, and the money moves once.
+async fn racing_resolutions_pay_out_once(db: &Db) -> Result<()> {
+    let s = scene(db).await?;
+    let staff2 = s.w.user(Role::Staff).await?;
+    let t = s.funded().await?;
+    let d = s.w.m.open_dispute(&s.buyer, &t, "Never came.").await?;
+    let (a, b, c) = tokio::join!(
+        s.w.m.resolve_dispute(&s.staff, &d.id, Resolution::Refund),
+        s.w.m.resolve_dispute(&staff2, &d.id, Resolution::Release),
+        s.w.m.resolve_dispute(
+            &s.staff,
+            &d.id,
+            Resolution::Partial {
+                refund: Money::new(1_000, eur())
+            }
+        ),
+    );
+    let results = [
+        a.map(|v| v.outcome),
+        b.map(|v| v.outcome),
+        c.map(|v| v.outcome),
+    ];
+    let won: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    for r in &results {
+        assert!(
+            matches!(
+                r,
+                Ok(_) | Err(MarketError::Conflict(_)) | Err(MarketError::Concurrent)
+            ),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        scalar(
+            db,
+            "SELECT COUNT(*) FROM audit_log WHERE action_type IN \
+             ('dispute_resolve', 'refund', 'dispute_partial_refund')"
+        )
+        .await?,
+        1
+    );
+    assert_eq!(s.w.balance(AccountKind::Escrow, t.as_str()).await?, 0);
+    assert!(reconcile(db).await?.is_clean());
+    let stored = s.w.m.dispute(&s.staff, &d.id).await?.dispute;
+    assert_eq!(Some(&stored.outcome), won[0].as_ref().ok());
+    Ok(())
+}
+
 crate::both_engines!(
     buyer_opens_and_every_side_claims,
     seller_opens_on_a_shipped_transaction,
@@ -612,4 +662,5 @@ crate::both_engines!(
     disputes_only_on_funded_or_shipped,
     the_queue_is_oldest_first_and_paged,
     rls_scopes_disputes_to_their_store,
+    racing_resolutions_pay_out_once,
 );
