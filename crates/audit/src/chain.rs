@@ -69,6 +69,10 @@ pub enum ActionType {
     EscrowShip,
     /// A dispute was opened on an escrow transaction (metadata as for `EscrowFund`).
     DisputeOpen,
+    /// A release intent ran: escrow paid out to the seller.
+    EscrowRelease,
+    /// A cancel intent ran: the transaction was cancelled (refund if funded).
+    EscrowCancel,
 }
 
 impl ActionType {
@@ -102,6 +106,8 @@ impl ActionType {
         ActionType::EscrowFund,
         ActionType::EscrowShip,
         ActionType::DisputeOpen,
+        ActionType::EscrowRelease,
+        ActionType::EscrowCancel,
     ];
 
     /// The stable stored name.
@@ -135,6 +141,8 @@ impl ActionType {
             ActionType::EscrowFund => "escrow_fund",
             ActionType::EscrowShip => "escrow_ship",
             ActionType::DisputeOpen => "dispute_open",
+            ActionType::EscrowRelease => "escrow_release",
+            ActionType::EscrowCancel => "escrow_cancel",
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::escrow::{postings_for, Account, EscrowEvent, EscrowState, PostingErro
 use crate::store::{self, NewPosting, TxnRow};
 use crate::TransitionError;
 use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target, TargetKind};
-use rampart_db::{Db, DbError};
+use rampart_db::{Db, DbError, Tx};
 use rampart_kernel::ids::{ItemId, StoreId, TransactionId};
 use rampart_kernel::money::MoneyError;
 use rampart_kernel::{Clock, Currency, Money, UserId};
@@ -35,6 +35,11 @@ pub enum LedgerError {
     /// Stored data does not parse (a bug or tampering).
     #[error("corrupt ledger data: {0}")]
     Corrupt(String),
+    /// Another writer committed the same effect between this one's check and its
+    /// insert (only inside [`Ledger::apply_in`]): roll back; the effect is applied
+    /// and the transaction is in this state.
+    #[error("effect applied concurrently")]
+    EffectRace(EscrowState),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -110,7 +115,7 @@ pub struct Ledger {
     fee_bps: u32,
 }
 
-fn parse_view(r: TxnRow) -> Result<EscrowView, LedgerError> {
+pub(crate) fn parse_view(r: TxnRow) -> Result<EscrowView, LedgerError> {
     let currency = Currency::parse(&r.currency)
         .map_err(|_| LedgerError::Corrupt(format!("currency of {}", r.id)))?;
     let state = EscrowState::parse(&r.state)
@@ -137,8 +142,8 @@ fn action(event: EscrowEvent) -> ActionType {
     match event {
         EscrowEvent::Fund => ActionType::EscrowFund,
         EscrowEvent::Ship => ActionType::EscrowShip,
-        EscrowEvent::Release => ActionType::ReleaseRequest,
-        EscrowEvent::Cancel => ActionType::CancelRequest,
+        EscrowEvent::Release => ActionType::EscrowRelease,
+        EscrowEvent::Cancel => ActionType::EscrowCancel,
         EscrowEvent::OpenDispute => ActionType::DisputeOpen,
         EscrowEvent::ResolveRelease => ActionType::DisputeResolve,
         EscrowEvent::ResolveRefund => ActionType::Refund,
@@ -165,10 +170,33 @@ impl Ledger {
         self.fee_bps
     }
 
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Creates an escrow transaction in `pending_payment`, audited in the same
     /// database transaction.
     pub async fn create(
         &self,
+        new: NewEscrow,
+        actor: Option<&UserId>,
+        request_id: Option<&str>,
+    ) -> Result<EscrowView, LedgerError> {
+        let mut tx = self.db.begin().await?;
+        let view = self.create_in(&mut tx, new, actor, request_id).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// [`Ledger::create`] inside the caller's database transaction (so a purchase
+    /// reserves stock and opens the escrow atomically). Does not commit.
+    pub async fn create_in(
+        &self,
+        tx: &mut Tx,
         new: NewEscrow,
         actor: Option<&UserId>,
         request_id: Option<&str>,
@@ -196,10 +224,9 @@ impl Ledger {
             created_at: now,
             updated_at: now,
         };
-        let mut tx = self.db.begin().await?;
-        store::insert_transaction(&mut tx, &row).await?;
+        store::insert_transaction(tx, &row).await?;
         audit::record(
-            &mut tx,
+            tx,
             NewAuditEntry {
                 actor_user_uuid: actor.map(UserId::as_str),
                 action: ActionType::EscrowCreate,
@@ -218,7 +245,6 @@ impl Ledger {
             },
         )
         .await?;
-        tx.commit().await?;
         parse_view(row)
     }
 
@@ -241,14 +267,45 @@ impl Ledger {
         actor: Option<&UserId>,
         request_id: Option<&str>,
     ) -> Result<Applied, LedgerError> {
-        let key = effect_key(id, event);
         let mut tx = self.db.begin().await?;
-        let row = store::lock_transaction(&mut tx, id.as_str())
+        match self.apply_in(&mut tx, id, event, actor, request_id).await {
+            Ok(Applied::Done(s)) => {
+                tx.commit().await?;
+                Ok(Applied::Done(s))
+            }
+            Ok(Applied::Replay(s)) => {
+                tx.rollback().await?;
+                Ok(Applied::Replay(s))
+            }
+            // The same effect committed by another writer between our check and
+            // insert: a replay.
+            Err(LedgerError::EffectRace(s)) => {
+                tx.rollback().await?;
+                Ok(Applied::Replay(s))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Ledger::apply`] inside the caller's database transaction (so the worker
+    /// marks an intent done, or a dispute is resolved, in the same commit as the
+    /// postings). Does not commit. On [`Applied::Replay`] nothing was written; on
+    /// [`LedgerError::EffectRace`] the caller must roll back (PostgreSQL has
+    /// aborted the transaction) and treat the effect as applied.
+    pub async fn apply_in(
+        &self,
+        tx: &mut Tx,
+        id: &TransactionId,
+        event: EscrowEvent,
+        actor: Option<&UserId>,
+        request_id: Option<&str>,
+    ) -> Result<Applied, LedgerError> {
+        let key = effect_key(id, event);
+        let row = store::lock_transaction(tx, id.as_str())
             .await?
             .ok_or(LedgerError::NotFound)?;
         let view = parse_view(row)?;
-        if store::effect_exists(&mut tx, &key).await? {
-            tx.rollback().await?;
+        if store::effect_exists(tx, &key).await? {
             return Ok(Applied::Replay(view.state));
         }
         let terms = Terms {
@@ -260,24 +317,21 @@ impl Ledger {
         };
         let (next, legs) = postings_for(&terms, view.state, event)?;
         let now = self.clock.now_ms();
-        if !store::update_state(&mut tx, id.as_str(), next.as_str(), view.version, now).await? {
+        if !store::update_state(tx, id.as_str(), next.as_str(), view.version, now).await? {
             return Err(LedgerError::Concurrent);
         }
         let entry_id = uuid::Uuid::now_v7().to_string();
-        match store::insert_entry(&mut tx, &entry_id, &key, id.as_str(), event.name(), now).await {
+        match store::insert_entry(tx, &entry_id, &key, id.as_str(), event.name(), now).await {
             Ok(()) => {}
             // Another writer applied the same effect between our check and insert.
-            Err(DbError::Conflict(_)) => {
-                tx.rollback().await?;
-                return Ok(Applied::Replay(next));
-            }
+            Err(DbError::Conflict(_)) => return Err(LedgerError::EffectRace(next)),
             Err(e) => return Err(e.into()),
         }
         let mut written = Vec::with_capacity(legs.len());
         for leg in &legs {
             let currency = leg.amount.currency.as_str();
             let account_id = store::account_id(
-                &mut tx,
+                tx,
                 leg.account.kind.as_str(),
                 &leg.account.owner,
                 currency,
@@ -285,7 +339,7 @@ impl Ledger {
             )
             .await?;
             store::insert_posting(
-                &mut tx,
+                tx,
                 &NewPosting {
                     entry_id: &entry_id,
                     account_id: &account_id,
@@ -315,7 +369,7 @@ impl Ledger {
             metadata["refund_minor"] = serde_json::json!(refund.minor);
         }
         audit::record(
-            &mut tx,
+            tx,
             NewAuditEntry {
                 actor_user_uuid: actor.map(UserId::as_str),
                 action: action(event),
@@ -326,7 +380,6 @@ impl Ledger {
             },
         )
         .await?;
-        tx.commit().await?;
         Ok(Applied::Done(next))
     }
 

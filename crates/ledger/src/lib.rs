@@ -8,6 +8,7 @@
 //! reads or writes the `ledger_*` and `escrow_transactions` tables.
 
 pub mod escrow;
+pub mod intents;
 mod ledger;
 pub mod reconcile;
 mod store;
@@ -16,5 +17,6 @@ pub use escrow::{
     postings_for, transition, Account, AccountKind, EscrowEvent, EscrowState, Posting,
     PostingError, Terms, TransitionError,
 };
+pub use intents::{IntentKind, IntentStatus, IntentView};
 pub use ledger::{effect_key, Applied, EscrowView, Ledger, LedgerError, NewEscrow};
 pub use reconcile::{reconcile, Anomaly, Report};

@@ -1,6 +1,7 @@
 //! The SQL of the ledger tables: escrow transactions, accounts, entries, postings.
 //! Written once with `$n` placeholders for both engines; balances are always `SUM`s.
 
+use crate::intents::{IntentRow, INTENT_COLUMNS};
 use rampart_db::{on_conn, on_tx, Conn, Result, Tx};
 
 /// A stored escrow transaction.
@@ -321,4 +322,60 @@ pub(crate) async fn snapshot(tx: &mut Tx) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+// Intents (crate::intents).
+
+pub(crate) async fn pending_intent(
+    tx: &mut Tx,
+    transaction_id: &str,
+    kind: &str,
+) -> Result<Option<IntentRow>> {
+    let sql = format!(
+        "SELECT {INTENT_COLUMNS} FROM escrow_intents \
+         WHERE transaction_id = $1 AND kind = $2 AND status = 'pending'"
+    );
+    Ok(on_tx!(tx, |e| sqlx::query_as(&sql)
+        .bind(transaction_id)
+        .bind(kind)
+        .fetch_optional(e)
+        .await)?)
+}
+
+pub(crate) async fn insert_intent(
+    tx: &mut Tx,
+    r: &IntentRow,
+    request_id: Option<&str>,
+) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "INSERT INTO escrow_intents (id, transaction_id, kind, status, requested_by, \
+         request_id, attempts, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+    )
+    .bind(&r.id)
+    .bind(&r.transaction_id)
+    .bind(&r.kind)
+    .bind(&r.status)
+    .bind(&r.requested_by)
+    .bind(request_id)
+    .bind(r.attempts)
+    .bind(r.created_at)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub(crate) async fn intents_for(
+    conn: impl Into<Conn<'_>>,
+    transaction_id: &str,
+) -> Result<Vec<IntentRow>> {
+    let sql = format!(
+        "SELECT {INTENT_COLUMNS} FROM escrow_intents WHERE transaction_id = $1 \
+         ORDER BY created_at, id"
+    );
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(transaction_id)
+        .fetch_all(e)
+        .await)?)
 }

@@ -52,6 +52,7 @@ struct FileConfig {
     proxy_header: Option<String>,
     body_limit_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
+    platform_fee_bps: Option<u32>,
     log_format: Option<String>,
     log_level: Option<String>,
     access_token_ttl_secs: Option<i64>,
@@ -115,6 +116,9 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Request timeout.
     pub request_timeout_secs: u64,
+    /// The platform fee on escrow transactions, in basis points (0..=10 000), fixed
+    /// on each transaction at purchase.
+    pub platform_fee_bps: u32,
     /// `json` (default) or `pretty`.
     pub log_format: String,
     /// `tracing` filter.
@@ -361,6 +365,16 @@ impl Config {
             )?
             .or(fc.request_timeout_secs)
             .unwrap_or(30),
+            platform_fee_bps: match num(
+                "RAMPART_PLATFORM_FEE_BPS",
+                env("RAMPART_PLATFORM_FEE_BPS"),
+            )?
+            .or(fc.platform_fee_bps.map(u64::from))
+            .unwrap_or(250)
+            {
+                v @ 0..=10_000 => v as u32,
+                _ => bail!("RAMPART_PLATFORM_FEE_BPS must be 0..=10000 (basis points)"),
+            },
             log_format: env("RAMPART_LOG_FORMAT")
                 .or(fc.log_format)
                 .unwrap_or_else(|| "json".into()),
@@ -485,6 +499,7 @@ impl Config {
             proxy_header: "x-forwarded-for".into(),
             body_limit_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            platform_fee_bps: 250,
             log_format: "json".into(),
             log_level: "warn".into(),
             rate_limits: BTreeMap::new(),

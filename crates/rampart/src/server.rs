@@ -187,6 +187,8 @@ pub async fn build_state(
         market: Arc::new(rampart_marketplace::Marketplace::new(
             db.clone(),
             clock.clone(),
+            rampart_ledger::Ledger::new(db.clone(), clock.clone(), cfg.platform_fee_bps)
+                .context("platform fee")?,
         )),
         db,
         config: web,

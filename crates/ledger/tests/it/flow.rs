@@ -58,7 +58,7 @@ async fn release_pays_seller_minus_fee(db: &Db) -> Result<()> {
     assert_eq!(rampart_audit::count(db).await? - audits0, 3);
     let rows = rampart_audit::latest(db, 10).await?;
     let actions: Vec<&str> = rows.iter().map(|r| r.action_type.as_str()).collect();
-    assert!(actions.contains(&"escrow_fund") && actions.contains(&"release_request"));
+    assert!(actions.contains(&"escrow_fund") && actions.contains(&"escrow_release"));
     assert!(rampart_audit::verify(db, |_| {})
         .await?
         .first_break
@@ -194,7 +194,7 @@ async fn disputes_resolve_three_ways(db: &Db) -> Result<()> {
         "refund",
         "dispute_partial_refund",
         "dispute_resolve",
-        "cancel_request",
+        "escrow_cancel",
         "dispute_open",
     ] {
         assert!(actions.iter().any(|x| x == a), "{a} audited");
@@ -233,7 +233,52 @@ async fn bad_purchases_are_refused(db: &Db) -> Result<()> {
     Ok(())
 }
 
+async fn intents_are_requested_once_and_refused_when_illegal(db: &Db) -> Result<()> {
+    use rampart_ledger::{IntentKind, IntentStatus};
+    let l = ledger(db);
+    let buyer = UserId::generate();
+    let store = StoreId::generate();
+    let v = l
+        .create(purchase(&buyer, &store, 1, 5_000), Some(&buyer), None)
+        .await?;
+    // Release before shipping does not apply: refused, nothing stored or audited.
+    let audits0 = rampart_audit::count(db).await?;
+    assert!(matches!(
+        l.request_intent(&v.id, IntentKind::Release, Some(&buyer), None)
+            .await,
+        Err(LedgerError::Transition(_))
+    ));
+    assert_eq!(rampart_audit::count(db).await?, audits0);
+    assert!(l.intents_for(&v.id).await?.is_empty());
+    l.apply(&v.id, E::Fund, None, None).await?;
+    l.apply(&v.id, E::Ship, None, None).await?;
+    let a = l
+        .request_intent(&v.id, IntentKind::Release, Some(&buyer), Some("r1"))
+        .await?;
+    assert_eq!(a.status, IntentStatus::Pending);
+    assert_eq!(a.requested_by.as_ref(), Some(&buyer));
+    // Asking again while pending returns the same intent, without a second audit row.
+    let b = l
+        .request_intent(&v.id, IntentKind::Release, Some(&buyer), Some("r2"))
+        .await?;
+    assert_eq!(a.id, b.id);
+    assert_eq!(rampart_audit::count(db).await? - audits0, 3);
+    let last = rampart_audit::latest(db, 1).await?;
+    assert_eq!(last[0].action_type, "release_request");
+    // Requesting changes no money and no state.
+    assert_eq!(l.get(&v.id).await?.map(|t| t.state), Some(S::Shipped));
+    assert_eq!(l.intents_for(&v.id).await?.len(), 1);
+    // Cancel after shipping does not apply.
+    assert!(matches!(
+        l.request_intent(&v.id, IntentKind::Cancel, None, None)
+            .await,
+        Err(LedgerError::Transition(_))
+    ));
+    Ok(())
+}
+
 crate::both_engines!(
+    intents_are_requested_once_and_refused_when_illegal,
     release_pays_seller_minus_fee,
     replay_is_a_no_op,
     illegal_event_changes_nothing,

@@ -4,6 +4,7 @@
 //! database is re-read to prove nothing changed.
 
 mod catalog;
+mod matrix;
 mod pages;
 mod rls;
 

@@ -1,0 +1,327 @@
+//! The ownership matrix, generated from the router (issue 9): every mounted route
+//! with a path parameter — API and pages — is sent by an anonymous caller, another
+//! customer, the owner of another store and a clerk of the victim's store, with a
+//! body that would succeed for the resource's owner. Each is refused (401/303 to the
+//! login page for the anonymous caller, 404 for who may not know the resource, 403
+//! for a clerk where a manager is needed), and a fingerprint of every table the
+//! routes could write is identical afterwards.
+//!
+//! A new route with a path parameter fails this test until it is given a resource
+//! (by path prefix, [`resource_for`]) and, if the clerk may use it, a line in
+//! [`CLERK_MAY`]. Form and JSON bodies come from [`json_body`] / [`form_body`];
+//! a route that answers 422 to an attacker has been handed an invalid body, which
+//! the test reports instead of counting it as a refusal.
+
+use super::{add_item, add_member, bearer, open_store};
+use crate::identity::{fresh_ip, PW};
+use anyhow::{bail, Context, Result};
+use rampart_kernel::account::Role;
+use rampart_test_support::{both_engines, TestApp};
+use reqwest::{Client, Method};
+use serde_json::{json, Value};
+
+/// Routes a clerk of the store may use (they are not refused, so not in the matrix
+/// for the clerk).
+const CLERK_MAY: &[(&str, &str)] = &[
+    ("GET", "/v1/stores/{id}"),
+    ("GET", "/v1/stores/{id}/items"),
+    ("GET", "/v1/stores/{id}/members"),
+    ("POST", "/v1/items/{id}/stock"),
+    ("GET", "/v1/items/{id}"),
+    ("GET", "/stores/{id}"),
+    ("GET", "/stores/{id}/items"),
+    ("GET", "/stores/{id}/members"),
+    ("GET", "/items/{id}"),
+    // The item management page: a clerk adjusts stock there (the edit form is refused).
+    ("GET", "/items/{id}/edit"),
+    ("POST", "/items/{id}/stock"),
+];
+
+/// The victim's resources.
+struct World {
+    store: String,
+    draft_item: String,
+    owner_id: String,
+    session_id: String,
+    token_id: String,
+}
+
+/// Who attacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attacker {
+    Anonymous,
+    Stranger,
+    OtherStore,
+    Clerk,
+}
+
+/// The concrete path for `template`, or an error naming the route that has no
+/// resource yet.
+fn resource_for(w: &World, template: &str) -> Result<String> {
+    let pick = |prefix: &str| template.starts_with(prefix);
+    let id = if pick("/v1/stores/") || pick("/stores/") {
+        &w.store
+    } else if pick("/v1/items/") || pick("/items/") {
+        &w.draft_item
+    } else if pick("/v1/sessions/") || pick("/settings/sessions/") {
+        &w.session_id
+    } else if pick("/v1/tokens/") || pick("/settings/tokens/") {
+        &w.token_id
+    } else if pick("/v1/admin/users/") {
+        &w.owner_id
+    } else if pick("/v1/admin/invites/") {
+        // Any ID: no attacker holds the permission, so the guard answers first.
+        &w.token_id
+    } else {
+        bail!("ownership matrix: no resource for {template}; add it to resource_for");
+    };
+    Ok(template
+        .replace("{id}", id)
+        .replace("{user_id}", &w.owner_id))
+}
+
+/// A JSON body that would succeed for the owner (or staff).
+fn json_body(method: &Method, template: &str) -> Option<Value> {
+    Some(match (method.as_str(), template) {
+        ("PATCH", "/v1/items/{id}") => json!({"title": "Hijacked", "price_minor": 1}),
+        ("POST", "/v1/items/{id}/stock") => json!({"delta": 50}),
+        ("PATCH", "/v1/stores/{id}") => json!({"name": "Hijacked"}),
+        ("POST", "/v1/stores/{id}/items") => {
+            json!({"title": "Planted", "price_minor": 100, "stock": 1, "status": "active"})
+        }
+        ("POST", "/v1/stores/{id}/members") => json!({"username": "mx_stranger", "role": "owner"}),
+        ("PATCH", "/v1/tokens/{id}") => json!({"name": "hijacked"}),
+        ("POST", "/v1/admin/users/{id}/role") => json!({"role": "admin"}),
+        _ => return None,
+    })
+}
+
+/// Form fields (besides the CSRF token) that would succeed for the owner.
+fn form_body(template: &str) -> Vec<(&'static str, &'static str)> {
+    match template {
+        "/items/{id}/edit" | "/items/{id}" => vec![
+            ("title", "Hijacked"),
+            ("price_minor", "1"),
+            ("stock", "9"),
+            ("status", "active"),
+        ],
+        "/items/{id}/stock" => vec![("delta", "50")],
+        "/stores/{id}/settings" | "/stores/{id}" => vec![
+            ("name", "Hijacked"),
+            ("currency", "EUR"),
+            ("auto_release_days", "14"),
+        ],
+        "/stores/{id}/items" => vec![
+            ("title", "Planted"),
+            ("price_minor", "100"),
+            ("stock", "1"),
+            ("status", "active"),
+        ],
+        "/stores/{id}/members" => vec![("username", "mx_stranger"), ("role", "owner")],
+        _ => Vec::new(),
+    }
+}
+
+/// Every row of every table a route could change, as text, for before/after.
+async fn fingerprint(app: &TestApp) -> Result<Vec<String>> {
+    let queries = [
+        "SELECT id || '|' || name || '|' || description || '|' || currency || '|' || \
+         auto_release_days || '|' || status || '|' || updated_at FROM stores ORDER BY id",
+        "SELECT store_id || '|' || user_id || '|' || role FROM store_members \
+         ORDER BY store_id, user_id",
+        "SELECT id || '|' || title || '|' || price_minor || '|' || stock || '|' || status || \
+         '|' || updated_at FROM items ORDER BY id",
+        "SELECT id || '|' || COALESCE(CAST(revoked_at AS TEXT), '-') FROM sessions ORDER BY id",
+        "SELECT id || '|' || name || '|' || scopes FROM personal_access_tokens ORDER BY id",
+        "SELECT id || '|' || role || '|' || status FROM users ORDER BY id",
+        "SELECT CAST(COUNT(*) AS TEXT) FROM audit_log",
+    ];
+    let mut out = Vec::new();
+    for q in queries {
+        let rows: Vec<(String,)> = match &app.db().engine {
+            rampart_db::Engine::Sqlite { read, .. } => sqlx::query_as(q).fetch_all(read).await,
+            rampart_db::Engine::Postgres(p) => sqlx::query_as(q).fetch_all(p).await,
+        }
+        .with_context(|| q.to_owned())?;
+        out.push(format!(
+            "{q}\n{}",
+            rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
+        ));
+    }
+    Ok(out)
+}
+
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    html.find(marker)
+        .map(|i| i + marker.len())
+        .and_then(|s| html[s..].find('"').map(|e| html[s..s + e].to_owned()))
+        .unwrap_or_default()
+}
+
+/// A signed-in browser (session cookie) and its CSRF token.
+async fn browser(app: &TestApp, name: &str) -> Result<(Client, String)> {
+    let c = app.client_from(&fresh_ip(31));
+    let t = csrf_of(&c.get(app.at("/login")).send().await?.text().await?);
+    let r = c
+        .post(app.at("/login"))
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("login", name),
+            ("password", PW),
+            ("next", "/stores"),
+        ])
+        .send()
+        .await?;
+    if r.status() != 303 {
+        bail!("browser login for {name}: {}", r.status());
+    }
+    let t = csrf_of(&c.get(app.at("/stores")).send().await?.text().await?);
+    Ok((c, t))
+}
+
+async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> {
+    let (owner_id, owner) = bearer(&app, "mx_owner", Role::Seller).await?;
+    let (_, other) = bearer(&app, "mx_other", Role::Seller).await?;
+    let (_, stranger) = bearer(&app, "mx_stranger", Role::Customer).await?;
+    let (_, clerk) = bearer(&app, "mx_clerk", Role::Customer).await?;
+    let store = open_store(&app, &owner, "Victim").await?;
+    open_store(&app, &other, "Rival").await?;
+    let st = add_member(&app, &owner, &store, "mx_clerk", "clerk").await?;
+    assert!(st == 200 || st == 201, "add clerk: {st}");
+    let draft_item = add_item(
+        &app,
+        &owner,
+        &store,
+        json!({"title": "Secret draft", "price_minor": 500, "stock": 3}),
+    )
+    .await?;
+    // The owner's own device session and a personal access token.
+    let sessions: Value = super::call(&app, Method::GET, "/v1/sessions", Some(&owner), None)
+        .await?
+        .json()
+        .await?;
+    let session_id = sessions["sessions"][0]["id"]
+        .as_str()
+        .context("a session")?
+        .to_owned();
+    let pat: Value = super::call(
+        &app,
+        Method::POST,
+        "/v1/tokens",
+        Some(&owner),
+        Some(json!({"name": "ci", "scopes": ["profile:read"]})),
+    )
+    .await?
+    .json()
+    .await?;
+    let token_id = pat["id"].as_str().context("a token id")?.to_owned();
+    let w = World {
+        store,
+        draft_item,
+        owner_id,
+        session_id,
+        token_id,
+    };
+    let (stranger_web, stranger_csrf) = browser(&app, "mx_stranger").await?;
+    let (other_web, other_csrf) = browser(&app, "mx_other").await?;
+    let (clerk_web, clerk_csrf) = browser(&app, "mx_clerk").await?;
+
+    let (_, routes) = rampart_web::build(app.state.clone());
+    let before = fingerprint(&app).await?;
+    let mut checked = 0usize;
+    let mut failures = Vec::new();
+    for r in routes.iter().filter(|r| r.path.contains('{')) {
+        let path = resource_for(&w, r.path)?;
+        let is_api = r.path.starts_with("/v1/");
+        for who in [
+            Attacker::Anonymous,
+            Attacker::Stranger,
+            Attacker::OtherStore,
+            Attacker::Clerk,
+        ] {
+            if who == Attacker::Clerk && CLERK_MAY.contains(&(r.method.as_str(), r.path)) {
+                continue;
+            }
+            let status = if is_api {
+                let token = match who {
+                    Attacker::Anonymous => None,
+                    Attacker::Stranger => Some(stranger.as_str()),
+                    Attacker::OtherStore => Some(other.as_str()),
+                    Attacker::Clerk => Some(clerk.as_str()),
+                };
+                let body = json_body(&r.method, r.path);
+                super::call(&app, r.method.clone(), &path, token, body)
+                    .await?
+                    .status()
+                    .as_u16()
+            } else {
+                let (client, csrf) = match who {
+                    Attacker::Anonymous => (app.client_from(&fresh_ip(32)), String::new()),
+                    Attacker::Stranger => (stranger_web.clone(), stranger_csrf.clone()),
+                    Attacker::OtherStore => (other_web.clone(), other_csrf.clone()),
+                    Attacker::Clerk => (clerk_web.clone(), clerk_csrf.clone()),
+                };
+                let mut req = client.request(r.method.clone(), app.at(&path));
+                if r.method != Method::GET {
+                    let mut form = form_body(r.path);
+                    form.push(("csrf_token", csrf.as_str()));
+                    req = req.form(&form);
+                }
+                let resp = req.send().await?;
+                let st = resp.status().as_u16();
+                if st == 303 {
+                    let to = resp
+                        .headers()
+                        .get("location")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    if who == Attacker::Anonymous && to.starts_with("/login") {
+                        401
+                    } else {
+                        failures.push(format!("{who:?} {} {} → 303 {to}", r.method, r.path));
+                        continue;
+                    }
+                } else {
+                    st
+                }
+            };
+            let ok = match who {
+                // No credentials: 401 (API), the login page (pages), or the CSRF
+                // refusal of a cookie-less form post.
+                Attacker::Anonymous => matches!(status, 401 | 403 | 404),
+                // May not know the resource exists.
+                Attacker::Stranger | Attacker::OtherStore => status == 404,
+                // Knows the store: 403 where a larger store role is needed; 404 for
+                // what is not the store's (someone else's session, admin routes).
+                Attacker::Clerk => {
+                    let store_scoped = ["/v1/stores/", "/stores/", "/v1/items/", "/items/"]
+                        .iter()
+                        .any(|p| r.path.starts_with(p));
+                    if store_scoped {
+                        status == 403
+                    } else {
+                        status == 404
+                    }
+                }
+            };
+            checked += 1;
+            if !ok {
+                failures.push(format!("{who:?} {} {} → {status}", r.method, r.path));
+            }
+        }
+    }
+    let after = fingerprint(&app).await?;
+    for (b, a) in before.iter().zip(&after) {
+        if b != a {
+            failures.push(format!(
+                "database changed:\n--- before\n{b}\n--- after\n{a}"
+            ));
+        }
+    }
+    assert!(checked >= 60, "only {checked} cases: is the router empty?");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
+
+both_engines!(the_ownership_matrix_refuses_everyone_else);
