@@ -74,12 +74,14 @@ async fn purchases(ledger: &Ledger, n: u64) -> Result<f64> {
 async fn run(label: &str, db: Db) -> Result<()> {
     db.migrate().await?;
     let mut tx = db.begin().await?;
-    on_tx!(&mut tx, |e| sqlx::query(
+    on_tx!(&mut tx, |e| {
+        sqlx::query(
         "CREATE TABLE bench_rows (id TEXT PRIMARY KEY, v BIGINT NOT NULL, created_at BIGINT NOT NULL)"
     )
     .execute(e)
     .await
-    .map(|r| r.rows_affected()))?;
+    .map(|r| r.rows_affected())
+    })?;
     tx.commit().await?;
     let ledger = Ledger::new(db.clone(), Arc::new(SystemClock), 250)?;
     let n = env_num("BENCH_N", 300);

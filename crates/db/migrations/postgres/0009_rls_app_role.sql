@@ -54,12 +54,18 @@ END $$;
 ALTER TABLE escrow_transactions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY escrow_transactions_workspace ON escrow_transactions
     USING (COALESCE(current_setting('app.workspace_id', true), '') IN ('', store_id));
--- Entries and postings belong to a transaction, so to its store.
+-- Entries, postings and intents (0007) belong to a transaction, so to its store.
 ALTER TABLE ledger_entries ENABLE ROW LEVEL SECURITY;
 CREATE POLICY ledger_entries_workspace ON ledger_entries
     USING (COALESCE(current_setting('app.workspace_id', true), '') = ''
            OR EXISTS (SELECT 1 FROM escrow_transactions t
                       WHERE t.id = ledger_entries.transaction_id
+                        AND t.store_id = current_setting('app.workspace_id', true)));
+ALTER TABLE escrow_intents ENABLE ROW LEVEL SECURITY;
+CREATE POLICY escrow_intents_workspace ON escrow_intents
+    USING (COALESCE(current_setting('app.workspace_id', true), '') = ''
+           OR EXISTS (SELECT 1 FROM escrow_transactions t
+                      WHERE t.id = escrow_intents.transaction_id
                         AND t.store_id = current_setting('app.workspace_id', true)));
 ALTER TABLE ledger_postings ENABLE ROW LEVEL SECURITY;
 CREATE POLICY ledger_postings_workspace ON ledger_postings

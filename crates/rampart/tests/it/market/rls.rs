@@ -32,7 +32,7 @@ async fn count(db: &Db, sql: &str) -> Result<i64> {
     Ok(sqlx::query_scalar(sql).fetch_one(pool).await?)
 }
 
-/// An escrow transaction of `store` with one ledger entry, written straight to the
+/// An escrow transaction of `store` with one ledger entry and one intent, written straight to the
 /// database (no workspace set: the policies admit the write).
 async fn escrow_row(db: &Db, id: &str, store: &str, item: &str) -> Result<()> {
     exec(
@@ -49,6 +49,14 @@ async fn escrow_row(db: &Db, id: &str, store: &str, item: &str) -> Result<()> {
         &format!(
             "INSERT INTO ledger_entries (id, effect_key, transaction_id, event, created_at) \
              VALUES ('e-{id}', 'k-{id}', '{id}', 'create', 1)"
+        ),
+    )
+    .await?;
+    exec(
+        db,
+        &format!(
+            "INSERT INTO escrow_intents (id, transaction_id, kind, status, created_at, updated_at) \
+             VALUES ('i-{id}', '{id}', 'release', 'pending', 1, 1)"
         ),
     )
     .await?;
@@ -158,6 +166,10 @@ async fn unfiltered_queries_stay_in_their_workspace_on_postgres() -> Result<()> 
         column(&mut tx, "SELECT transaction_id FROM ledger_entries").await?,
         ["txa"]
     );
+    assert_eq!(
+        column(&mut tx, "SELECT transaction_id FROM escrow_intents").await?,
+        ["txa"]
+    );
     // Writes that forget their filter reach only A's rows.
     assert_eq!(affected(&mut tx, "UPDATE items SET stock = 0").await?, 1);
     assert_eq!(
@@ -165,6 +177,7 @@ async fn unfiltered_queries_stay_in_their_workspace_on_postgres() -> Result<()> 
         1
     );
     assert_eq!(affected(&mut tx, "DELETE FROM ledger_entries").await?, 1);
+    assert_eq!(affected(&mut tx, "DELETE FROM escrow_intents").await?, 1);
     assert_eq!(
         affected(&mut tx, "DELETE FROM escrow_transactions").await?,
         1
@@ -187,6 +200,14 @@ async fn unfiltered_queries_stay_in_their_workspace_on_postgres() -> Result<()> 
         count(
             db,
             "SELECT COUNT(*) FROM ledger_entries WHERE transaction_id = 'txb'"
+        )
+        .await?,
+        1
+    );
+    assert_eq!(
+        count(
+            db,
+            "SELECT COUNT(*) FROM escrow_intents WHERE transaction_id = 'txb'"
         )
         .await?,
         1
