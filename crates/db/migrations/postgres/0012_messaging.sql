@@ -101,7 +101,10 @@ CREATE POLICY messages_user ON messages
     USING (COALESCE(current_setting('app.user_id', true), '') = ''
         OR EXISTS (SELECT 1 FROM conversations c WHERE c.id = conversation_id
                    AND current_setting('app.user_id', true) IN (c.user_low, c.user_high)))
-    WITH CHECK (COALESCE(current_setting('app.user_id', true), '') IN ('', sender_id));
+    WITH CHECK (COALESCE(current_setting('app.user_id', true), '') = ''
+        OR (sender_id = current_setting('app.user_id', true)
+            AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = conversation_id
+                        AND sender_id IN (c.user_low, c.user_high))));
 -- Both participants' read states are visible (read receipts); each user writes only
 -- their own.
 ALTER TABLE message_reads ENABLE ROW LEVEL SECURITY;

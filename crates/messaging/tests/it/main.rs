@@ -8,3 +8,4 @@ mod blocks;
 mod conversations;
 mod prekeys;
 mod reports;
+mod rls;

@@ -100,6 +100,50 @@ impl TestDb {
             _guard: Guard::Schema(admin, schema),
         }))
     }
+
+    /// A second handle on this test's PostgreSQL schema that acts as a role which
+    /// neither owns the tables nor bypasses RLS (as a deployment connects), with DML
+    /// grants only. `None` on SQLite.
+    pub async fn as_app_role(&self) -> Result<Option<Db>> {
+        let Guard::Schema(admin, schema) = &self._guard else {
+            return Ok(None);
+        };
+        let role = "rampart_messaging_test_app";
+        exec(
+            &self.db,
+            &format!(
+                "DO $$ BEGIN \
+                   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN \
+                     BEGIN CREATE ROLE {role} NOLOGIN NOSUPERUSER NOBYPASSRLS; \
+                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END; \
+                   END IF; END $$"
+            ),
+        )
+        .await?;
+        exec(
+            &self.db,
+            &format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
+        )
+        .await?;
+        exec(
+            &self.db,
+            &format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
+            ),
+        )
+        .await?;
+        let sep = if admin.contains('?') { '&' } else { '?' };
+        let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}%20-c%20role%3D{role}");
+        Ok(Some(Db::connect(&url, 8).await?))
+    }
+}
+
+/// Runs a raw statement.
+pub async fn exec(db: &Db, sql: &str) -> Result<u64> {
+    Ok(match &db.engine {
+        Engine::Sqlite { write, .. } => sqlx::query(sql).execute(write).await?.rows_affected(),
+        Engine::Postgres(p) => sqlx::query(sql).execute(p).await?.rows_affected(),
+    })
 }
 
 /// One test per engine for each `async fn(&Db) -> Result<()>`.
