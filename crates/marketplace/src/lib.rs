@@ -1,18 +1,21 @@
 //! The marketplace context (D1, D2): stores as workspaces with members (owner,
 //! manager, clerk) and settings, catalog items with prices and stock, the public
-//! catalog, and the ownership [`policy`].
+//! catalog, disputes on escrow transactions (D5), and the ownership [`policy`].
 //!
 //! One service, [`Marketplace`] (private fields), split by flow: `stores` (settings,
-//! members), `items` (create, edit, archive, stock), `catalog` (the public read path).
+//! members), `items` (create, edit, archive, stock), `catalog` (the public read path),
+//! `disputes` (open, claims, the staff queue, resolution through the ledger).
 //! Each flow's SQL is in its `store.rs`. Callers get view types ([`StoreView`],
 //! [`ItemView`]…), never rows; IDs are kernel newtypes and prices are [`Money`].
 //!
-//! Architecture invariant: every decision about what a caller may do to a store or an
-//! item goes through [`policy`]; nothing outside this crate reads or writes `stores`,
-//! `store_members` or `items`. Price changes and manual stock adjustments are audited
-//! in the transaction that makes them.
+//! Architecture invariant: every decision about what a caller may do to a store, an
+//! item or a dispute goes through [`policy`]; nothing outside this crate reads or
+//! writes `stores`, `store_members`, `items`, `disputes` or `dispute_claims`. Price
+//! changes and manual stock adjustments are audited in the transaction that makes
+//! them; money moves only through the ledger, in the transaction of the change.
 
 pub mod catalog;
+pub mod disputes;
 pub mod items;
 pub mod policy;
 pub mod stores;
@@ -24,8 +27,12 @@ use rampart_ledger::Ledger;
 use std::sync::Arc;
 
 pub use catalog::{CatalogPage, CatalogQuery, Cursor};
+pub use disputes::{
+    ClaimView, DisputeCursor, DisputeDetail, DisputeOutcome, DisputePage, DisputeQuery,
+    DisputeStatus, DisputeView, Resolution,
+};
 pub use items::{ItemPatch, ItemStatus, ItemView, NewItem};
-pub use policy::{Caller, StoreRole};
+pub use policy::{Caller, DisputeSide, StoreRole};
 pub use stores::{MemberView, MyStore, NewStore, StorePatch, StoreStatus, StoreView};
 
 /// Errors callers branch on.

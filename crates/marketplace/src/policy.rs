@@ -173,6 +173,109 @@ pub fn remove_member(
     store(caller, membership, StoreAction::ManageMembers)
 }
 
+/// Which side of a dispute a caller speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DisputeSide {
+    /// The transaction's buyer.
+    Buyer,
+    /// A member of the selling store.
+    Seller,
+    /// Platform staff holding [`Permission::ResolveDispute`], party to neither side.
+    Staff,
+}
+
+impl DisputeSide {
+    /// The stable stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DisputeSide::Buyer => "buyer",
+            DisputeSide::Seller => "seller",
+            DisputeSide::Staff => "staff",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "buyer" => Some(DisputeSide::Buyer),
+            "seller" => Some(DisputeSide::Seller),
+            "staff" => Some(DisputeSide::Staff),
+            _ => None,
+        }
+    }
+}
+
+/// How a caller stands to one escrow transaction (and so to its dispute): whether
+/// they bought it, and their membership in the selling store (read in the same query
+/// as the dispute or transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DisputeParty {
+    /// The caller is the transaction's buyer.
+    pub is_buyer: bool,
+    /// The caller's role in the selling store, if a member.
+    pub membership: Option<StoreRole>,
+}
+
+impl DisputeParty {
+    /// The side the caller is party to, if any (the buyer side first: a member who
+    /// bought from their own store speaks as the buyer).
+    pub fn side(self) -> Option<DisputeSide> {
+        if self.is_buyer {
+            Some(DisputeSide::Buyer)
+        } else if self.membership.is_some() {
+            Some(DisputeSide::Seller)
+        } else {
+            None
+        }
+    }
+}
+
+/// What may be done with a dispute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisputeAction {
+    /// Open one on a transaction (buyer or any member of the selling store).
+    Open,
+    /// Read it and its claims (the parties; staff holding `resolve_dispute`).
+    View,
+    /// Add a claim (the parties; staff holding `resolve_dispute`).
+    AddClaim,
+    /// Resolve it (staff holding `resolve_dispute` who are party to neither side).
+    Resolve,
+    /// List every store's disputes (staff holding `resolve_dispute`).
+    Queue,
+}
+
+/// Whether `caller`, standing to the transaction as `party`, may do `action`; on
+/// success, the side they act for.
+///
+/// Strangers (including other stores' members and staff without the permission) get
+/// [`Denied::NotFound`]. A party asking to resolve gets [`Denied::Forbidden`]: they
+/// know the dispute, and even staff may not judge a dispute they are party to
+/// (conflict of interest: the buyer, or a member of the selling store).
+pub fn dispute(
+    caller: &Caller,
+    party: DisputeParty,
+    action: DisputeAction,
+) -> Result<DisputeSide, Denied> {
+    let staff = Permission::ResolveDispute.allowed_for(caller.role);
+    let side = party.side();
+    match action {
+        DisputeAction::Open => side.ok_or(Denied::NotFound),
+        DisputeAction::View | DisputeAction::AddClaim => match side {
+            Some(s) => Ok(s),
+            None if staff => Ok(DisputeSide::Staff),
+            None => Err(Denied::NotFound),
+        },
+        DisputeAction::Resolve => match side {
+            Some(_) => Err(Denied::Forbidden),
+            None if staff => Ok(DisputeSide::Staff),
+            None => Err(Denied::NotFound),
+        },
+        DisputeAction::Queue if staff => Ok(DisputeSide::Staff),
+        DisputeAction::Queue => Err(Denied::NotFound),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +360,40 @@ mod tests {
             Err(Denied::Forbidden)
         );
         assert_eq!(remove_member(&c, None, &c.user), Err(Denied::NotFound));
+    }
+
+    #[test]
+    fn disputes_parties_see_staff_judge_strangers_learn_nothing() {
+        let buyer = DisputeParty {
+            is_buyer: true,
+            membership: None,
+        };
+        let clerk = DisputeParty {
+            is_buyer: false,
+            membership: Some(StoreRole::Clerk),
+        };
+        let none = DisputeParty::default();
+        let customer = caller(Role::Customer);
+        let staff = caller(Role::Staff);
+        let support = caller(Role::Support);
+        use DisputeAction::*;
+        assert_eq!(dispute(&customer, buyer, Open), Ok(DisputeSide::Buyer));
+        assert_eq!(dispute(&customer, clerk, Open), Ok(DisputeSide::Seller));
+        assert_eq!(dispute(&customer, none, Open), Err(Denied::NotFound));
+        assert_eq!(dispute(&staff, none, Open), Err(Denied::NotFound));
+        assert_eq!(dispute(&customer, none, View), Err(Denied::NotFound));
+        assert_eq!(dispute(&support, none, AddClaim), Err(Denied::NotFound));
+        assert_eq!(dispute(&staff, none, AddClaim), Ok(DisputeSide::Staff));
+        assert_eq!(dispute(&staff, clerk, AddClaim), Ok(DisputeSide::Seller));
+        assert_eq!(dispute(&staff, none, Resolve), Ok(DisputeSide::Staff));
+        assert_eq!(dispute(&staff, clerk, Resolve), Err(Denied::Forbidden));
+        assert_eq!(dispute(&staff, buyer, Resolve), Err(Denied::Forbidden));
+        assert_eq!(dispute(&customer, buyer, Resolve), Err(Denied::Forbidden));
+        assert_eq!(dispute(&customer, none, Resolve), Err(Denied::NotFound));
+        assert_eq!(dispute(&support, none, Queue), Err(Denied::NotFound));
+        assert_eq!(
+            dispute(&caller(Role::Admin), none, Queue).is_ok(),
+            Permission::ResolveDispute.allowed_for(Role::Admin)
+        );
     }
 }
