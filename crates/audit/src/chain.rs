@@ -73,6 +73,8 @@ pub enum ActionType {
     EscrowRelease,
     /// A cancel intent ran: the transaction was cancelled (refund if funded).
     EscrowCancel,
+    /// A private message was reported to staff (metadata: report, conversation).
+    MessageReport,
 }
 
 impl ActionType {
@@ -108,6 +110,7 @@ impl ActionType {
         ActionType::DisputeOpen,
         ActionType::EscrowRelease,
         ActionType::EscrowCancel,
+        ActionType::MessageReport,
     ];
 
     /// The stable stored name.
@@ -143,6 +146,7 @@ impl ActionType {
             ActionType::DisputeOpen => "dispute_open",
             ActionType::EscrowRelease => "escrow_release",
             ActionType::EscrowCancel => "escrow_cancel",
+            ActionType::MessageReport => "message_report",
         }
     }
 }
@@ -191,6 +195,8 @@ pub enum TargetKind {
     Ticket,
     /// A store warning.
     Warning,
+    /// A private message.
+    Message,
 }
 
 impl TargetKind {
@@ -208,6 +214,7 @@ impl TargetKind {
         TargetKind::Order,
         TargetKind::Ticket,
         TargetKind::Warning,
+        TargetKind::Message,
     ];
 
     /// The stable stored name.
@@ -225,6 +232,7 @@ impl TargetKind {
             TargetKind::Order => "order",
             TargetKind::Ticket => "ticket",
             TargetKind::Warning => "warning",
+            TargetKind::Message => "message",
         }
     }
 }

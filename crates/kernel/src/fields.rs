@@ -181,6 +181,37 @@ pub fn bounded_text(field: &str, raw: &str, min: usize, max: usize) -> Result<St
     Ok(v.to_owned())
 }
 
+/// Multi-line free text (a private message, a report reason) bounded in characters
+/// after trimming surrounding white space. Line feeds and tabs are allowed, and a
+/// `\r\n` pair (what browser forms send for a line break) becomes `\n`; every other
+/// control character, a lone `\r`, and the hidden format characters of
+/// [`bounded_text`] are refused (`invalid_characters`).
+pub fn multiline_text(
+    field: &str,
+    raw: &str,
+    min: usize,
+    max: usize,
+) -> Result<String, FieldError> {
+    let v = raw.replace("\r\n", "\n");
+    let v = v.trim();
+    let n = v.chars().count();
+    if n == 0 && min > 0 {
+        return Err(FieldError::new(field, "required"));
+    }
+    if n < min {
+        return Err(FieldError::new(field, "too_short"));
+    }
+    if n > max {
+        return Err(FieldError::new(field, "too_long"));
+    }
+    if v.chars()
+        .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_hidden_format(c))
+    {
+        return Err(FieldError::new(field, "invalid_characters"));
+    }
+    Ok(v.to_owned())
+}
+
 /// A name shown to others or used to recognise something (token names…): bounded
 /// text in NFKC, without control or hidden format characters, and with no word that
 /// mixes Latin, Greek and Cyrillic letters (`mixed_script`).
@@ -457,6 +488,30 @@ mod tests {
                 .code,
             "too_long"
         );
+    }
+
+    #[test]
+    fn multiline() {
+        assert_eq!(
+            multiline_text("m", " a\r\n\tb\nc ", 1, 10).unwrap(),
+            "a\n\tb\nc"
+        );
+        for (bad, code) in [
+            ("", "required"),
+            (" \n ", "required"),
+            ("a\rb", "invalid_characters"),
+            ("a\u{0}b", "invalid_characters"),
+            ("a\u{202E}b", "invalid_characters"),
+            ("a\u{200B}b", "invalid_characters"),
+            ("x\u{2028}y", "invalid_characters"),
+            ("abcdefghijk", "too_long"),
+        ] {
+            assert_eq!(
+                multiline_text("m", bad, 1, 10).unwrap_err().code,
+                code,
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

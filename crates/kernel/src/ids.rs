@@ -111,6 +111,10 @@ id_type!(
     /// A conversation.
     ConversationId
 );
+id_type!(
+    /// A report of a private message to staff.
+    MessageReportId
+);
 
 /// An OAuth client ID (chosen by the admin who registers it, not a UUID).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
