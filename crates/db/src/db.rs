@@ -252,6 +252,40 @@ impl Db {
         Ok(())
     }
 
+    /// Versions of this binary's migrations not (successfully) applied to the
+    /// database, oldest first; all of them when the database was never migrated.
+    /// Processes that must not migrate (`rampart worker`) refuse to start on a
+    /// database that is behind.
+    pub async fn missing_migrations(&self) -> crate::Result<Vec<i64>> {
+        let (known, applied): (Vec<i64>, Result<Vec<(i64,)>, sqlx::Error>) = match &self.engine {
+            Engine::Sqlite { read, .. } => (
+                sqlx::migrate!("./migrations/sqlite")
+                    .iter()
+                    .map(|m| m.version)
+                    .collect(),
+                sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(read)
+                    .await,
+            ),
+            Engine::Postgres(pool) => (
+                sqlx::migrate!("./migrations/postgres")
+                    .iter()
+                    .map(|m| m.version)
+                    .collect(),
+                sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(pool)
+                    .await,
+            ),
+        };
+        let applied: Vec<i64> = match applied {
+            Ok(rows) => rows.into_iter().map(|(v,)| v).collect(),
+            // No bookkeeping table yet: nothing was applied.
+            Err(sqlx::Error::Database(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(known.into_iter().filter(|v| !applied.contains(v)).collect())
+    }
+
     /// Begins a transaction (on SQLite, on the single writer).
     pub async fn begin(&self) -> crate::Result<Tx> {
         Ok(match &self.engine {
