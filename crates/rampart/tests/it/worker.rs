@@ -87,11 +87,14 @@ impl Env {
     /// worker's test settings: 20 ms inside each intent's transaction (so a kill
     /// lands mid-run), a 2 s lease, small batches.
     fn spawn(&self, args: &[&str]) -> Result<Child> {
-        let log = std::fs::File::create(
-            self.dir
-                .0
-                .join(format!("worker-{}.log", rand::random::<u32>())),
-        )?;
+        self.spawn_env(args, &[])
+    }
+
+    /// [`Env::spawn`] with extra environment variables.
+    fn spawn_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Result<Child> {
+        let n = rand::random::<u32>();
+        let log = std::fs::File::create(self.dir.0.join(format!("worker-{n}.log")))?;
+        let out = std::fs::File::create(self.dir.0.join(format!("stdout-{n}.log")))?;
         Ok(Command::new(env!("CARGO_BIN_EXE_rampart"))
             .args(args)
             .current_dir(&self.dir.0)
@@ -107,10 +110,25 @@ impl Env {
             .env_remove("RAMPART_REDIS_URL")
             .env_remove("RAMPART_METRICS_BIND")
             .env_remove("RAMPART_WORKER_IN_PROCESS")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(log)
             .spawn()?)
+    }
+
+    /// Whether any process printed `needle` on standard output.
+    fn stdout_contains(&self, needle: &str) -> bool {
+        std::fs::read_dir(&self.dir.0)
+            .map(|rd| {
+                rd.flatten().any(|e| {
+                    e.file_name().to_string_lossy().starts_with("stdout-")
+                        && std::fs::read_to_string(e.path())
+                            .unwrap_or_default()
+                            .contains(needle)
+                })
+            })
+            .unwrap_or(false)
     }
 
     /// The concatenated stderr of every process (for failure messages).
@@ -308,6 +326,82 @@ async fn worker_crash_postgres() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_crash_sqlite() -> Result<()> {
     killed_worker_restarted_beside_another_runs_each_intent_once(false).await
+}
+
+/// A one-binary deployment: `rampart serve` on the default SQLite file carries out
+/// intents itself (`RAMPART_WORKER_IN_PROCESS` defaults to true); with it set to
+/// false the intents wait for a `rampart worker`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_the_worker_in_process_by_default() -> Result<()> {
+    let Some(env) = Env::new(false, "serve_in_process").await? else {
+        return Ok(());
+    };
+    keys();
+    let db = Db::connect(&env.url, 2).await?;
+    db.migrate().await?;
+    let ledger = Ledger::new(db.clone(), Arc::new(SystemClock), 250)?;
+    let eur = Currency::parse("EUR")?;
+    for _ in 0..5 {
+        let v = ledger
+            .create(
+                NewEscrow {
+                    buyer: UserId::generate(),
+                    store: StoreId::generate(),
+                    item: ItemId::generate(),
+                    quantity: 1,
+                    unit_price: Money::new(1_000, eur),
+                },
+                None,
+                None,
+            )
+            .await?;
+        ledger.apply(&v.id, EscrowEvent::Fund, None, None).await?;
+        ledger.apply(&v.id, EscrowEvent::Ship, None, None).await?;
+        ledger
+            .request_intent(&v.id, IntentKind::Release, None, None)
+            .await?;
+    }
+    let bind = [
+        ("RAMPART_BIND", "127.0.0.1:0"),
+        ("RAMPART_WORKER_TEST_DELAY_MS", "0"),
+    ];
+    let mut off = env.spawn_env(
+        &["serve"],
+        &[bind[0], bind[1], ("RAMPART_WORKER_IN_PROCESS", "false")],
+    )?;
+    // Listening, then ten worker poll intervals (50 ms in these tests) more.
+    let started = Instant::now();
+    while !env.stdout_contains("listening on") && started.elapsed() < Duration::from_secs(60) {
+        if off.try_wait()?.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let listening = env.stdout_contains("listening on");
+    let still = count(&db, "pending").await;
+    kill(&mut off);
+    assert!(listening, "serve did not start: {}", env.logs());
+    assert_eq!(still?, 5, "no worker in process: {}", env.logs());
+    let mut on = env.spawn_env(&["serve"], &bind)?;
+    let started = Instant::now();
+    let result = loop {
+        if count(&db, "done").await? == 5 {
+            break Ok(());
+        }
+        if let Some(status) = on.try_wait()? {
+            break Err(anyhow::anyhow!("serve exited ({status}): {}", env.logs()));
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            break Err(anyhow::anyhow!("intents not done: {}", env.logs()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    kill(&mut on);
+    result?;
+    assert!(rampart_ledger::reconcile(&db).await?.is_clean());
+    db.close().await;
+    Ok(())
 }
 
 /// `rampart worker` does not migrate: on a database that is behind it refuses to

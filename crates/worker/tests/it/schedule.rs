@@ -15,6 +15,7 @@ use std::sync::Arc;
 both_engines!(
     auto_release_after_the_stores_period_not_for_disputes,
     anomalies_become_events_and_metrics,
+    pruning_removes_only_what_ended_before_the_retention,
 );
 
 /// Shipped at T0 in a store with a 3-day period: nothing at 3 days minus a
@@ -154,5 +155,69 @@ async fn anomalies_become_events_and_metrics(db: &Db) -> Result<()> {
     // Not due again until the interval passes.
     let r = w.tick().await;
     assert!(!r.reconciled);
+    Ok(())
+}
+
+/// Pruning on schedule: sessions that ended (expired, idle-expired or revoked) and
+/// reset tokens that expired more than the retention ago are deleted, with the
+/// refresh tokens of those sessions; live ones and recent ones stay.
+async fn pruning_removes_only_what_ended_before_the_retention(db: &Db) -> Result<()> {
+    let clock = ManualClock::new(T0 + 30 * DAY_MS);
+    let now = T0 + 30 * DAY_MS;
+    let old = now - 8 * DAY_MS;
+    let recent = now - DAY_MS;
+    exec(
+        db,
+        &format!(
+            "INSERT INTO users (id, username, password_hash, created_at, updated_at, \
+             password_changed_at) VALUES ('u1', 'u1', 'x', {T0}, {T0}, {T0})"
+        ),
+    )
+    .await?;
+    // (id, idle expiry, absolute expiry, revoked at)
+    for (id, idle, abs, revoked) in [
+        ("expired", old + DAY_MS, old, "NULL".to_owned()),
+        ("idle", old, now + DAY_MS, "NULL".to_owned()),
+        ("revoked", now + DAY_MS, now + DAY_MS, old.to_string()),
+        ("recently_ended", recent, recent, "NULL".to_owned()),
+        ("live", now + DAY_MS, now + DAY_MS, "NULL".to_owned()),
+    ] {
+        exec(
+            db,
+            &format!(
+                "INSERT INTO sessions (id, user_id, kind, role_at_login, created_at, \
+                 last_seen_at, idle_expires_at, expires_at, revoked_at) \
+                 VALUES ('{id}', 'u1', 'api', 'customer', {T0}, {T0}, {idle}, {abs}, {revoked})"
+            ),
+        )
+        .await?;
+        exec(
+            db,
+            &format!(
+                "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
+                 VALUES ('r-{id}', '{id}', 'h-{id}', {T0}, {abs})"
+            ),
+        )
+        .await?;
+    }
+    for (id, exp) in [
+        ("reset_old", old),
+        ("reset_recent", recent),
+        ("reset_live", now + 1),
+    ] {
+        exec(
+            db,
+            &format!(
+                "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) \
+                 VALUES ('{id}', 'u1', 'h-{id}', {T0}, {exp})"
+            ),
+        )
+        .await?;
+    }
+    let r = crate::support::worker(db, &clock, "w").tick().await;
+    assert_eq!((r.pruned_sessions, r.pruned_resets), (3, 1), "{r:?}");
+    assert_eq!(scalar(db, "SELECT COUNT(*) FROM sessions").await?, 2);
+    assert_eq!(scalar(db, "SELECT COUNT(*) FROM refresh_tokens").await?, 2);
+    assert_eq!(scalar(db, "SELECT COUNT(*) FROM password_resets").await?, 2);
     Ok(())
 }
