@@ -14,7 +14,8 @@ pub struct RiskCounts {
     pub store: String,
     /// Disputes opened.
     pub disputes: i64,
-    /// Refunds (full or partial) resolved.
+    /// Refunds: disputes resolved with a full or partial refund, and cancellations
+    /// after payment.
     pub refunds: i64,
 }
 
@@ -44,8 +45,9 @@ impl Ledger {
         .collect()
     }
 
-    /// Per store with any, the disputes opened and refunds resolved at or after
-    /// `since` (Unix ms), by store ID.
+    /// Per store with any, the disputes opened and the refunds (refunding
+    /// resolutions, cancellations after payment) at or after `since` (Unix ms), by
+    /// store ID.
     pub async fn risk_counts(&self, since: i64) -> Result<Vec<RiskCounts>, LedgerError> {
         let mut out: Vec<RiskCounts> = Vec::new();
         for (store, event, n) in store::risk_event_counts(self.db(), since).await? {

@@ -510,13 +510,15 @@ pub(crate) async fn stale_transactions(
 }
 
 /// Per store, how many entries of the refund and dispute events were written at or
-/// after `since`: (store, event, count).
+/// after `since`: (store, event, count). A cancel counts only when it refunded
+/// money (it has postings: cancelled after payment).
 pub(crate) async fn risk_event_counts(db: &Db, since: i64) -> Result<Vec<(String, String, i64)>> {
     Ok(on_read!(db, |e| {
         sqlx::query_as(
         "SELECT t.store_id, n.event, COUNT(*) FROM ledger_entries n \
          JOIN escrow_transactions t ON t.id = n.transaction_id \
-         WHERE n.created_at >= $1 AND n.event IN ('open_dispute', 'resolve_refund', 'resolve_partial') \
+         WHERE n.created_at >= $1 AND (n.event IN ('open_dispute', 'resolve_refund', 'resolve_partial') \
+         OR (n.event = 'cancel' AND EXISTS (SELECT 1 FROM ledger_postings p WHERE p.entry_id = n.id))) \
          GROUP BY t.store_id, n.event ORDER BY t.store_id, n.event"
     )
     .bind(since)

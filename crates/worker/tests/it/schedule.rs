@@ -111,6 +111,21 @@ async fn anomalies_become_events_and_metrics(db: &Db) -> Result<()> {
         )
         .await?;
     }
+    // Cancellations after payment are refunds; one before payment is not.
+    let cancelling = new_store(db, 30).await?;
+    for _ in 0..2 {
+        txn(
+            &l,
+            &cancelling,
+            &item,
+            &[EscrowEvent::Fund, EscrowEvent::Cancel],
+        )
+        .await?;
+    }
+    let quiet = new_store(db, 30).await?;
+    for _ in 0..2 {
+        txn(&l, &quiet, &item, &[EscrowEvent::Cancel]).await?;
+    }
     let tampered = txn(&l, &noisy, &item, &[EscrowEvent::Fund]).await?;
     exec(
         db,
@@ -130,6 +145,15 @@ async fn anomalies_become_events_and_metrics(db: &Db) -> Result<()> {
         matches!(a, WorkerAnomaly::Spike { store, disputes: 2, .. } if *store == noisy.as_str())
     });
     assert!(spike, "{:?}", r.anomalies);
+    let refunds = r.anomalies.iter().any(|a| {
+        matches!(a, WorkerAnomaly::Spike { store, refunds: 2, .. } if *store == cancelling.as_str())
+    });
+    assert!(refunds, "{:?}", r.anomalies);
+    let quiet_flagged = r
+        .anomalies
+        .iter()
+        .any(|a| matches!(a, WorkerAnomaly::Spike { store, .. } if *store == quiet.as_str()));
+    assert!(!quiet_flagged, "{:?}", r.anomalies);
     let ledger_anomaly = r.anomalies.iter().any(|a| {
         matches!(a, WorkerAnomaly::Ledger(_)) && a.to_string().contains(tampered.as_str())
     });
