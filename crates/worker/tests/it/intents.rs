@@ -9,6 +9,7 @@ use rampart_kernel::ManualClock;
 use rampart_ledger::{reconcile, EscrowEvent, EscrowState, Execution, IntentKind, IntentStatus};
 
 both_engines!(
+    concurrent_claims_are_disjoint_and_bounded,
     two_workers_apply_each_of_200_intents_once,
     an_expired_lease_is_taken_over_and_the_stale_worker_skips,
     a_disputed_transactions_release_fails,
@@ -119,6 +120,63 @@ async fn two_workers_apply_each_of_200_intents_once(db: &Db) -> Result<()> {
         .await?
         .first_break
         .is_none());
+    Ok(())
+}
+
+/// Ten claimers at once over 60 pending intents: each gets at most its limit, no
+/// intent goes to two of them, and each claimed one carries its claimer's lease.
+async fn concurrent_claims_are_disjoint_and_bounded(db: &Db) -> Result<()> {
+    let clock = ManualClock::new(T0);
+    let l = ledger(db, &clock);
+    let store = new_store(db, 14).await?;
+    let item = new_item(db, &store, 1_000).await?;
+    for _ in 0..60 {
+        let id = txn(&l, &store, &item, &[EscrowEvent::Fund, EscrowEvent::Ship]).await?;
+        l.request_intent(&id, IntentKind::Release, None, None)
+            .await?;
+    }
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let l = l.clone();
+            tokio::spawn(async move { l.claim_intents(&format!("w{i}"), 60_000, 7).await })
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    for (i, t) in futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let got = t??;
+        assert!(got.len() <= 7, "claimer {i} got {}", got.len());
+        for intent in got {
+            assert!(
+                seen.insert(intent.id.clone()),
+                "{} claimed twice",
+                intent.id
+            );
+            let owner = scalar(
+                db,
+                &format!(
+                    "SELECT COUNT(*) FROM escrow_intents WHERE id = '{}' AND lease_owner = 'w{i}'",
+                    intent.id
+                ),
+            )
+            .await?;
+            assert_eq!(owner, 1);
+            total += 1;
+        }
+    }
+    assert!(total > 0);
+    assert_eq!(
+        scalar(
+            db,
+            "SELECT COUNT(*) FROM escrow_intents WHERE lease_owner IS NOT NULL"
+        )
+        .await?,
+        total
+    );
     Ok(())
 }
 
