@@ -186,7 +186,18 @@ async fn serve(cfg: Config) -> Result<()> {
             clock.clone(),
             state.metrics.clone(),
         );
-        Some(w.spawn())
+        let (stop, task) = w.spawn();
+        // Stop it on the same signal that stops the server (every signal listener
+        // is woken), so the intent in hand finishes while the database is open.
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = server::signal() => {}
+                _ = ended_rx => {}
+            }
+            let _ = stop.send(true);
+        });
+        Some((ended_tx, task))
     } else {
         None
     };
@@ -202,9 +213,9 @@ async fn serve(cfg: Config) -> Result<()> {
     );
     println!("listening on {}", running.url());
     let r = running.wait().await;
-    if let Some((stop, task)) = worker {
+    if let Some((ended, task)) = worker {
         // Finish the intent in hand; one cut off is retried after its lease.
-        let _ = stop.send(true);
+        let _ = ended.send(());
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
     }
     if let Some(m) = mail {
