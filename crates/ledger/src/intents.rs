@@ -6,7 +6,7 @@
 //! decision (marketplace); this module only keeps the record straight.
 
 use crate::escrow::{transition, EscrowEvent, EscrowState};
-use crate::ledger::{parse_view, Ledger, LedgerError};
+use crate::ledger::{parse_view, Applied, EscrowView, Ledger, LedgerError};
 use crate::store;
 use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target, TargetKind};
 use rampart_db::Tx;
@@ -233,4 +233,134 @@ impl Ledger {
 /// Whether a state still admits the intent (the worker marks it failed if not).
 pub fn still_applies(state: EscrowState, kind: IntentKind) -> bool {
     transition(state, kind.event()).is_ok()
+}
+
+/// What executing an intent came to (see [`Ledger::execute_intent_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Execution {
+    /// The effect was applied now and the intent marked done; the transaction as it
+    /// is after the effect.
+    Done(EscrowView),
+    /// The effect had already been applied (its effect key exists): the intent was
+    /// marked done and nothing else written.
+    Replay,
+    /// The event no longer applies (the transaction moved on, e.g. a dispute opened
+    /// first): the intent was marked failed with this reason.
+    Failed(String),
+    /// The intent is no longer pending or no longer leased to this worker (another
+    /// worker took it over after the lease expired): nothing was written.
+    Skipped,
+}
+
+impl Ledger {
+    /// Leases up to `limit` due intents to `worker_id` for `lease_ms` and counts an
+    /// attempt on each: pending intents whose lease was never taken or has expired
+    /// (a worker that died leaves its lease to expire). Concurrent workers get
+    /// disjoint sets (PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite's single writer).
+    pub async fn claim_intents(
+        &self,
+        worker_id: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<IntentView>, LedgerError> {
+        store::claim_intents(self.db(), worker_id, self.now_ms(), lease_ms, limit)
+            .await?
+            .into_iter()
+            .map(parse_intent)
+            .collect()
+    }
+
+    /// Carries out a claimed intent inside the caller's database transaction, which
+    /// must commit for any of it to count (so the worker can add the effect's
+    /// consequences, e.g. restocking a cancelled purchase, to the same commit):
+    ///
+    /// 1. re-reads the intent under a row lock: unless it is still pending and leased
+    ///    to `worker_id`, answers [`Execution::Skipped`] and writes nothing;
+    /// 2. applies the intent's event ([`Ledger::apply_in`]; the audit row names the
+    ///    requester as actor, `None` for the system);
+    /// 3. marks the intent done ([`Execution::Done`], or [`Execution::Replay`] when
+    ///    the effect key already existed), or failed with the reason when the event no
+    ///    longer applies or the stored data cannot be applied.
+    ///
+    /// [`LedgerError::EffectRace`] means another writer committed the same effect
+    /// meanwhile: roll back and run again (it then answers `Replay`). Other errors
+    /// leave the intent pending; it is retried once its lease expires.
+    pub async fn execute_intent_in(
+        &self,
+        tx: &mut Tx,
+        intent: &IntentView,
+        worker_id: &str,
+    ) -> Result<Execution, LedgerError> {
+        match store::lock_intent(tx, &intent.id).await? {
+            Some((status, Some(owner)))
+                if status == IntentStatus::Pending.as_str() && owner == worker_id => {}
+            _ => return Ok(Execution::Skipped),
+        }
+        let applied = self
+            .apply_in(
+                tx,
+                &intent.transaction,
+                intent.kind.event(),
+                intent.requested_by.as_ref(),
+                None,
+            )
+            .await;
+        let now = self.now_ms();
+        let (status, reason, outcome) = match applied {
+            Ok(Applied::Done(_)) => {
+                let row = store::transaction(&mut *tx, intent.transaction.as_str())
+                    .await?
+                    .ok_or(LedgerError::NotFound)?;
+                (IntentStatus::Done, None, Execution::Done(parse_view(row)?))
+            }
+            Ok(Applied::Replay(_)) => (IntentStatus::Done, None, Execution::Replay),
+            // Refused before anything was written (the rules are pure): the
+            // transaction stays usable for marking the intent.
+            Err(LedgerError::Transition(e)) => {
+                let reason = e.to_string();
+                (
+                    IntentStatus::Failed,
+                    Some(reason.clone()),
+                    Execution::Failed(reason),
+                )
+            }
+            Err(
+                e @ (LedgerError::Corrupt(_) | LedgerError::BadTerms(_) | LedgerError::BadRefund),
+            ) => {
+                let reason = e.to_string();
+                (
+                    IntentStatus::Failed,
+                    Some(reason.clone()),
+                    Execution::Failed(reason),
+                )
+            }
+            Err(e) => return Err(e),
+        };
+        store::settle_intent(tx, &intent.id, status.as_str(), reason.as_deref(), now).await?;
+        Ok(outcome)
+    }
+
+    /// [`Ledger::execute_intent_in`] in its own database transaction, committed;
+    /// a lost effect race is rolled back and run once more (then a replay).
+    pub async fn execute_intent(
+        &self,
+        intent: &IntentView,
+        worker_id: &str,
+    ) -> Result<Execution, LedgerError> {
+        let mut tries = 0;
+        loop {
+            let mut tx = self.db().begin().await?;
+            match self.execute_intent_in(&mut tx, intent, worker_id).await {
+                Ok(e) => {
+                    tx.commit().await?;
+                    return Ok(e);
+                }
+                Err(LedgerError::EffectRace(_)) if tries == 0 => {
+                    tx.rollback().await?;
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }

@@ -10,6 +10,7 @@
 pub mod escrow;
 pub mod intents;
 mod ledger;
+pub mod monitor;
 pub mod reconcile;
 mod store;
 
@@ -17,6 +18,7 @@ pub use escrow::{
     postings_for, transition, Account, AccountKind, EscrowEvent, EscrowState, Posting,
     PostingError, Terms, TransitionError,
 };
-pub use intents::{IntentKind, IntentStatus, IntentView};
+pub use intents::{Execution, IntentKind, IntentStatus, IntentView};
 pub use ledger::{effect_key, Applied, EscrowView, Ledger, LedgerError, NewEscrow};
+pub use monitor::RiskCounts;
 pub use reconcile::{reconcile, Anomaly, Report};

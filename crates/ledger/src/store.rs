@@ -2,7 +2,7 @@
 //! Written once with `$n` placeholders for both engines; balances are always `SUM`s.
 
 use crate::intents::{IntentRow, INTENT_COLUMNS};
-use rampart_db::{on_conn, on_tx, Conn, Result, Tx};
+use rampart_db::{on_conn, on_read, on_tx, Conn, Db, Engine, Result, Tx};
 
 /// A stored escrow transaction.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -378,4 +378,151 @@ pub(crate) async fn intents_for(
         .bind(transaction_id)
         .fetch_all(e)
         .await)?)
+}
+
+// The worker's side of intents: claim, lock, settle.
+
+const INTENT_RETURNING: &str = "RETURNING escrow_intents.id, transaction_id, kind, status, \
+    requested_by, attempts, last_error, created_at, done_at";
+
+/// Leases up to `limit` due intents (pending, lease never taken or expired) to
+/// `worker_id` until `now + lease_ms`, counting an attempt on each; oldest first.
+///
+/// PostgreSQL locks the candidates with `FOR UPDATE SKIP LOCKED` in a materialised CTE
+/// (as an `IN (…)` subquery the planner may run the locking SELECT again per outer
+/// row and claim more than `limit`; see `rampart_mail::outbox::claim`), so concurrent
+/// workers take disjoint rows; a row another claimer committed meanwhile is re-checked
+/// against the `WHERE` and skipped. SQLite has one writer, so the single conditional
+/// `UPDATE … RETURNING` is atomic on its own.
+pub(crate) async fn claim_intents(
+    db: &Db,
+    worker_id: &str,
+    now: i64,
+    lease_ms: i64,
+    limit: i64,
+) -> Result<Vec<IntentRow>> {
+    let due = "status = 'pending' AND (lease_until IS NULL OR lease_until < $3)";
+    let set = "UPDATE escrow_intents SET lease_owner = $1, lease_until = $2, \
+               attempts = attempts + 1, updated_at = $3";
+    let mut rows: Vec<IntentRow> = match &db.engine {
+        Engine::Sqlite { write, .. } => {
+            let sql = format!(
+                "{set} WHERE id IN (SELECT id FROM escrow_intents WHERE {due} \
+                 ORDER BY created_at, id LIMIT $4) {INTENT_RETURNING}"
+            );
+            sqlx::query_as(&sql)
+                .bind(worker_id)
+                .bind(now.saturating_add(lease_ms))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(write)
+                .await?
+        }
+        Engine::Postgres(pool) => {
+            let sql = format!(
+                "WITH picked AS MATERIALIZED (SELECT id FROM escrow_intents WHERE {due} \
+                 ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 {set} FROM picked WHERE escrow_intents.id = picked.id AND {due} \
+                 {INTENT_RETURNING}"
+            );
+            sqlx::query_as(&sql)
+                .bind(worker_id)
+                .bind(now.saturating_add(lease_ms))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    rows.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(rows)
+}
+
+/// The intent's (status, lease owner), read for update: `FOR UPDATE` on PostgreSQL,
+/// so a claimer's `SKIP LOCKED` passes it by while this transaction runs.
+pub(crate) async fn lock_intent(tx: &mut Tx, id: &str) -> Result<Option<(String, Option<String>)>> {
+    let lock = if matches!(tx, Tx::Postgres(_)) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT status, lease_owner FROM escrow_intents WHERE id = $1{lock}");
+    Ok(on_tx!(tx, |e| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
+}
+
+/// Settles an intent as done or failed and drops its lease.
+pub(crate) async fn settle_intent(
+    tx: &mut Tx,
+    id: &str,
+    status: &str,
+    last_error: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "UPDATE escrow_intents SET status = $2, last_error = $3, done_at = $4, updated_at = $4, \
+         lease_owner = NULL, lease_until = NULL WHERE id = $1"
+    )
+    .bind(id)
+    .bind(status)
+    .bind(last_error)
+    .bind(now)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Transactions of a store in `state` whose last state change is at or before
+/// `before`, oldest first; with `skip_pending`, only those without a pending intent.
+pub(crate) async fn stale_transactions(
+    db: &Db,
+    store_id: &str,
+    state: &str,
+    before: i64,
+    skip_pending: bool,
+    limit: i64,
+) -> Result<Vec<TxnRow>> {
+    let pending = if skip_pending {
+        " AND NOT EXISTS (SELECT 1 FROM escrow_intents i WHERE i.transaction_id = t.id \
+         AND i.status = 'pending')"
+    } else {
+        ""
+    };
+    let cols = TXN_COLUMNS
+        .split(", ")
+        .map(|c| format!("t.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {cols} FROM escrow_transactions t WHERE t.store_id = $1 AND t.state = $2 \
+         AND t.updated_at <= $3{pending} ORDER BY t.updated_at, t.id LIMIT $4"
+    );
+    Ok(on_read!(db, |e| sqlx::query_as(&sql)
+        .bind(store_id)
+        .bind(state)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(e)
+        .await)?)
+}
+
+/// Per store, how many entries of the refund and dispute events were written at or
+/// after `since`: (store, event, count). A cancel counts only when it refunded
+/// money (it has postings: cancelled after payment).
+pub(crate) async fn risk_event_counts(db: &Db, since: i64) -> Result<Vec<(String, String, i64)>> {
+    Ok(on_read!(db, |e| {
+        sqlx::query_as(
+        "SELECT t.store_id, n.event, COUNT(*) FROM ledger_entries n \
+         JOIN escrow_transactions t ON t.id = n.transaction_id \
+         WHERE n.created_at >= $1 AND (n.event IN ('open_dispute', 'resolve_refund', 'resolve_partial') \
+         OR (n.event = 'cancel' AND EXISTS (SELECT 1 FROM ledger_postings p WHERE p.entry_id = n.id))) \
+         GROUP BY t.store_id, n.event ORDER BY t.store_id, n.event"
+    )
+    .bind(since)
+    .fetch_all(e)
+    .await
+    })?)
 }

@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `migrate`, `admin create`, `keys`,
+//! Command-line interface: `serve`, `worker`, `migrate`, `admin create`, `keys`,
 //! `audit verify|prune|anchor`, `ledger reconcile`.
 
 use crate::config::Config;
@@ -27,8 +27,14 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (migrates the database first).
+    /// Run the server (migrates the database first). With
+    /// `RAMPART_WORKER_IN_PROCESS=true` (the default) it also runs the worker.
     Serve,
+    /// Run the worker alone: carries out release/cancel intents exactly once and
+    /// runs the scheduled jobs (auto-release, pruning, reconciliation). Expects a
+    /// migrated database (`rampart migrate`); any number may run beside each other
+    /// and beside servers. Stops on SIGINT/SIGTERM after the intent in hand.
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Administrative accounts.
@@ -129,6 +135,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     logging::init(&cfg.log_level, &cfg.log_format);
     match cli.command {
         Command::Serve => serve(cfg).await,
+        Command::Worker => worker(cfg).await,
         Command::Migrate => {
             server::migrate_db(&cfg).await?;
             println!("migrations applied");
@@ -157,7 +164,7 @@ async fn serve(cfg: Config) -> Result<()> {
     server::check_database_role(&cfg, &db).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = server::build_state(&cfg, &secrets, db.clone(), clock.clone()).await?;
-    let mail = server::spawn_mail_delivery(&cfg, db, clock)?;
+    let mail = server::spawn_mail_delivery(&cfg, db, clock.clone())?;
     let metrics = match cfg.metrics_bind {
         Some(bind) => {
             let (addr, task) = server::start_metrics(
@@ -172,9 +179,33 @@ async fn serve(cfg: Config) -> Result<()> {
         }
         None => None,
     };
+    let worker = if cfg.worker.in_process {
+        let w = server::build_worker(
+            &cfg,
+            state.db.clone(),
+            state.market.ledger().clone(),
+            clock.clone(),
+            state.metrics.clone(),
+        );
+        let (stop, task) = w.spawn();
+        // Stop it on the same signal that stops the server (every signal listener
+        // is woken), so the intent in hand finishes while the database is open.
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = server::signal() => {}
+                _ = ended_rx => {}
+            }
+            let _ = stop.send(true);
+        });
+        Some((ended_tx, task))
+    } else {
+        None
+    };
     let running = server::start(state, &cfg, true).await?;
     tracing::info!(
         mail_delivery = mail.is_some(),
+        worker_in_process = worker.is_some(),
         url = %running.url(),
         database = running.state.db.engine_name(),
         limiter = running.state.limiter.backend_name(),
@@ -183,6 +214,11 @@ async fn serve(cfg: Config) -> Result<()> {
     );
     println!("listening on {}", running.url());
     let r = running.wait().await;
+    if let Some((ended, task)) = worker {
+        // Finish the intent in hand; one cut off is retried after its lease.
+        let _ = ended.send(());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+    }
     if let Some(m) = mail {
         // A message in flight keeps its claim and is sent again after the lease.
         m.abort();
@@ -191,6 +227,44 @@ async fn serve(cfg: Config) -> Result<()> {
         t.abort();
     }
     r
+}
+
+/// `rampart worker`: the worker alone, until SIGINT/SIGTERM.
+async fn worker(cfg: Config) -> Result<()> {
+    // Audit rows (release_request, escrow_release…) are chained with the key ring.
+    secrets::load_audit_keys(&cfg)?;
+    let db = server::open_db_migrated(&cfg).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let metrics = Arc::new(rampart_security::metrics::Metrics::new());
+    let ledger = rampart_ledger::Ledger::new(db.clone(), clock.clone(), cfg.platform_fee_bps)
+        .context("platform fee")?;
+    let metrics_task = match cfg.metrics_bind {
+        Some(bind) => {
+            let token = secrets::metrics_token(&cfg)?;
+            let (addr, task) =
+                server::start_metrics_for(metrics.clone(), &cfg.listener, bind, token.as_deref())
+                    .await?;
+            tracing::info!(addr = %addr, "metrics listener ready");
+            Some(task)
+        }
+        None => None,
+    };
+    let w = server::build_worker(&cfg, db.clone(), ledger, clock, metrics);
+    tracing::info!(
+        worker = %w.config().worker_id,
+        database = db.engine_name(),
+        "worker ready"
+    );
+    println!("worker {} running", w.config().worker_id);
+    let (stop, task) = w.spawn();
+    server::signal().await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), task).await;
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
+    db.close().await;
+    Ok(())
 }
 
 /// Reads a password without echo (terminal) or as one stdin line (scripts).

@@ -153,6 +153,101 @@ pub struct Config {
     pub pat_default_ttl_days: i64,
     /// Longest lifetime a personal access token may be given (days).
     pub pat_max_ttl_days: i64,
+    /// The worker (`rampart worker`, or in-process under `rampart serve`).
+    pub worker: WorkerSettings,
+}
+
+/// The worker's settings (`RAMPART_WORKER_*`, docs/configuration.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// `rampart serve` also runs the worker (`RAMPART_WORKER_IN_PROCESS`, default
+    /// true: a one-binary deployment just works; running several workers is safe).
+    pub in_process: bool,
+    /// Pause between idle rounds, ms.
+    pub poll_ms: u64,
+    /// Intents claimed per round.
+    pub batch: i64,
+    /// Lease on a claimed intent, seconds.
+    pub lease_secs: i64,
+    /// Auto-release schedule, seconds.
+    pub auto_release_every_secs: i64,
+    /// Pruning schedule, seconds.
+    pub prune_every_secs: i64,
+    /// Ended sessions and expired reset tokens kept this many days before pruning.
+    pub prune_retention_days: i64,
+    /// Reconciliation and anomaly checks schedule, seconds.
+    pub reconcile_every_secs: i64,
+    /// Funded/shipped longer than the release period plus this many hours is an
+    /// anomaly.
+    pub held_margin_hours: i64,
+    /// Disputes or refunds of one store within the window that make a spike.
+    pub spike_threshold: i64,
+    /// The spike window, hours.
+    pub spike_window_hours: i64,
+    /// Test hook (`RAMPART_WORKER_TEST_DELAY_MS`): pause inside each intent's
+    /// transaction. Honoured in debug builds, and in release builds only with
+    /// `RAMPART_WORKER_TEST_HOOKS=true`.
+    pub test_delay_ms: u64,
+}
+
+impl WorkerSettings {
+    /// From `RAMPART_WORKER_*`; `in_process` defaults to true.
+    fn from_env() -> Result<WorkerSettings> {
+        let int = |name: &str, default: i64, min: i64, max: i64| -> Result<i64> {
+            let v = match env(name) {
+                Some(s) => s
+                    .trim()
+                    .parse::<i64>()
+                    .with_context(|| format!("{name} must be a whole number"))?,
+                None => default,
+            };
+            if !(min..=max).contains(&v) {
+                bail!("{name} must be between {min} and {max}");
+            }
+            Ok(v)
+        };
+        let hooks = cfg!(debug_assertions)
+            || match env("RAMPART_WORKER_TEST_HOOKS") {
+                Some(v) => parse_bool("RAMPART_WORKER_TEST_HOOKS", &v)?,
+                None => false,
+            };
+        let delay = int("RAMPART_WORKER_TEST_DELAY_MS", 0, 0, 60_000)?;
+        Ok(WorkerSettings {
+            in_process: match env("RAMPART_WORKER_IN_PROCESS") {
+                Some(v) => parse_bool("RAMPART_WORKER_IN_PROCESS", &v)?,
+                None => true,
+            },
+            poll_ms: int("RAMPART_WORKER_POLL_MS", 1000, 10, 600_000)? as u64,
+            batch: int("RAMPART_WORKER_BATCH", 32, 1, 1000)?,
+            lease_secs: int("RAMPART_WORKER_LEASE_SECS", 60, 1, 86_400)?,
+            auto_release_every_secs: int("RAMPART_WORKER_AUTO_RELEASE_EVERY_SECS", 60, 1, 86_400)?,
+            prune_every_secs: int("RAMPART_WORKER_PRUNE_EVERY_SECS", 3600, 1, 7 * 86_400)?,
+            prune_retention_days: int("RAMPART_WORKER_PRUNE_RETENTION_DAYS", 7, 0, 3660)?,
+            reconcile_every_secs: int("RAMPART_WORKER_RECONCILE_EVERY_SECS", 3600, 1, 7 * 86_400)?,
+            held_margin_hours: int("RAMPART_WORKER_HELD_MARGIN_HOURS", 48, 0, 24 * 365)?,
+            spike_threshold: int("RAMPART_WORKER_SPIKE_THRESHOLD", 10, 1, 1_000_000)?,
+            spike_window_hours: int("RAMPART_WORKER_SPIKE_WINDOW_HOURS", 24, 1, 24 * 90)?,
+            test_delay_ms: if hooks { delay as u64 } else { 0 },
+        })
+    }
+
+    /// Built-in defaults with the in-process worker off (tests start their own).
+    pub fn off() -> WorkerSettings {
+        WorkerSettings {
+            in_process: false,
+            poll_ms: 1000,
+            batch: 32,
+            lease_secs: 60,
+            auto_release_every_secs: 60,
+            prune_every_secs: 3600,
+            prune_retention_days: 7,
+            reconcile_every_secs: 3600,
+            held_margin_hours: 48,
+            spike_threshold: 10,
+            spike_window_hours: 24,
+            test_delay_ms: 0,
+        }
+    }
 }
 
 pub(crate) fn env(name: &str) -> Option<String> {
@@ -443,6 +538,7 @@ impl Config {
             smtp_ca_file: env("RAMPART_SMTP_CA_FILE")
                 .map(PathBuf::from)
                 .or(fc.smtp_ca_file),
+            worker: WorkerSettings::from_env()?,
         };
         if !(1..=cfg.pat_max_ttl_days).contains(&cfg.pat_default_ttl_days) {
             bail!("RAMPART_PAT_DEFAULT_TTL_DAYS must be between 1 and RAMPART_PAT_MAX_TTL_DAYS");
@@ -517,6 +613,7 @@ impl Config {
             smtp_ca_file: None,
             pat_default_ttl_days: 90,
             pat_max_ttl_days: 366,
+            worker: WorkerSettings::off(),
         }
     }
 }

@@ -163,17 +163,7 @@ pub fn load(cfg: &Config) -> Result<Secrets> {
         KeyRing::from_single("k1", &decode_key(&enc_raw))
     }
     .map_err(|e| anyhow::anyhow!("RAMPART_ENCRYPTION_KEY is invalid: {e}"))?;
-    let metrics_token = from_env("METRICS_TOKEN")?;
-    if let Some(t) = &metrics_token {
-        if t.len() < MIN_KEY_BYTES {
-            bail!("RAMPART_METRICS_TOKEN is too short: use at least {MIN_KEY_BYTES} characters");
-        }
-    }
-    if let Some(bind) = cfg.metrics_bind {
-        if !dev && metrics_token.is_none() && !bind.ip().is_loopback() {
-            bail!("RAMPART_METRICS_BIND {bind} is not a loopback address: set RAMPART_METRICS_TOKEN (or RAMPART_METRICS_TOKEN_FILE) in production");
-        }
-    }
+    let metrics_token = metrics_token(cfg)?;
     load_audit_keys(cfg)?;
     Ok(Secrets {
         csrf_key,
@@ -182,6 +172,23 @@ pub fn load(cfg: &Config) -> Result<Secrets> {
         encryption,
         metrics_token,
     })
+}
+
+/// The metrics listener's bearer secret (`RAMPART_METRICS_TOKEN`), checked: long
+/// enough, and required in production for a listener off loopback.
+pub fn metrics_token(cfg: &Config) -> Result<Option<String>> {
+    let metrics_token = from_env("METRICS_TOKEN")?;
+    if let Some(t) = &metrics_token {
+        if t.len() < MIN_KEY_BYTES {
+            bail!("RAMPART_METRICS_TOKEN is too short: use at least {MIN_KEY_BYTES} characters");
+        }
+    }
+    if let Some(bind) = cfg.metrics_bind {
+        if cfg.mode != Mode::Development && metrics_token.is_none() && !bind.ip().is_loopback() {
+            bail!("RAMPART_METRICS_BIND {bind} is not a loopback address: set RAMPART_METRICS_TOKEN (or RAMPART_METRICS_TOKEN_FILE) in production");
+        }
+    }
+    Ok(metrics_token)
 }
 
 /// Loads the audit key ring (`RAMPART_AUDIT_KEY`, `kid:base64[,kid:base64…]`, first

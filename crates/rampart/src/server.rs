@@ -22,6 +22,57 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
+/// Connects to the configured database without migrating it, and refuses one whose
+/// schema is behind this binary (`rampart worker`: migrations are a deploy step —
+/// `rampart migrate` or `rampart serve` — not something every worker races to do).
+pub async fn open_db_migrated(cfg: &Config) -> Result<Db> {
+    let db = connect_app(cfg, 8).await?;
+    let missing = db
+        .pending_migrations()
+        .await
+        .context("reading the applied migrations")?;
+    if !missing.is_empty() {
+        db.close().await;
+        anyhow::bail!(
+            "the database is not migrated (missing migrations {missing:?}); run `rampart migrate` (or start `rampart serve`) first"
+        );
+    }
+    Ok(db)
+}
+
+/// The worker for this configuration, counting in `metrics`.
+pub fn build_worker(
+    cfg: &Config,
+    db: Db,
+    ledger: rampart_ledger::Ledger,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+) -> Arc<rampart_worker::Worker> {
+    let w = &cfg.worker;
+    let hours = 3_600_000_i64;
+    let wc = rampart_worker::WorkerConfig {
+        batch: w.batch,
+        lease_ms: w.lease_secs.saturating_mul(1000),
+        poll: Duration::from_millis(w.poll_ms),
+        auto_release_every_ms: w.auto_release_every_secs.saturating_mul(1000),
+        prune_every_ms: w.prune_every_secs.saturating_mul(1000),
+        prune_retention_ms: w.prune_retention_days.saturating_mul(24 * hours),
+        reconcile_every_ms: w.reconcile_every_secs.saturating_mul(1000),
+        held_margin_ms: w.held_margin_hours.saturating_mul(hours),
+        spike_threshold: w.spike_threshold,
+        spike_window_ms: w.spike_window_hours.saturating_mul(hours),
+        test_delay: Duration::from_millis(w.test_delay_ms),
+        ..rampart_worker::WorkerConfig::default()
+    };
+    if !wc.test_delay.is_zero() {
+        tracing::warn!(
+            delay_ms = w.test_delay_ms,
+            "worker test hook on: each intent is delayed"
+        );
+    }
+    Arc::new(rampart_worker::Worker::new(db, ledger, clock, metrics, wc))
+}
+
 /// Applies pending migrations through `RAMPART_MIGRATION_DATABASE_URL` (the tables'
 /// owner) when it is set, else through `RAMPART_DATABASE_URL`. Needs no application
 /// role: the first `rampart migrate` is what creates the `rampart_app` group role.
@@ -501,7 +552,17 @@ pub async fn start_metrics(
     bind: SocketAddr,
     token: Option<&str>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let app = rampart_web::metrics_endpoint::router(state.metrics.clone(), token);
+    start_metrics_for(state.metrics.clone(), lc, bind, token).await
+}
+
+/// [`start_metrics`] for a process without an app state (`rampart worker`).
+pub async fn start_metrics_for(
+    metrics: Arc<Metrics>,
+    lc: &crate::listener::ListenerConfig,
+    bind: SocketAddr,
+    token: Option<&str>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let app = rampart_web::metrics_endpoint::router(metrics.clone(), token);
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding the metrics listener {bind}"))?;
@@ -520,7 +581,6 @@ pub async fn start_metrics(
     };
     // Never signalled: the task is aborted when the server stops.
     let (_keep, stop_rx) = tokio::sync::watch::channel(false);
-    let metrics = state.metrics.clone();
     let task = tokio::spawn(async move {
         let _keep = _keep;
         listener::run(
@@ -540,7 +600,8 @@ pub async fn start_metrics(
 /// Connections the metrics listener holds at once (scrapers need one or two).
 const METRICS_MAX_CONNECTIONS: usize = 64;
 
-async fn signal() {
+/// SIGINT or SIGTERM.
+pub(crate) async fn signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

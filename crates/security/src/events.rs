@@ -60,6 +60,10 @@ pub enum SecurityEvent {
     KeyRevoked,
     /// A request presented an invalid, expired or revoked token.
     TokenRejected,
+    /// The worker's scheduled reconciliation or monitoring found a ledger anomaly
+    /// (an imbalance, a transaction held too long, a store's refunds or disputes
+    /// spiking).
+    LedgerAnomaly,
 }
 
 impl SecurityEvent {
@@ -92,6 +96,7 @@ impl SecurityEvent {
             KeyRotated => "key_rotated",
             KeyRevoked => "key_revoked",
             TokenRejected => "token_rejected",
+            LedgerAnomaly => "ledger_anomaly",
         }
     }
 

@@ -222,3 +222,9 @@ impl Identity {
         Ok(rotated)
     }
 }
+
+/// Housekeeping for the worker: deletes password-reset tokens that expired before
+/// `before` (Unix ms) and returns how many.
+pub async fn prune_expired_resets(db: &rampart_db::Db, before: i64) -> Result<u64, AuthError> {
+    Ok(store::prune_expired(db, before).await?)
+}

@@ -81,3 +81,15 @@ pub async fn use_reset(tx: &mut Tx, id: &str, now: i64) -> Result<bool> {
     })?;
     Ok(n == 1)
 }
+
+/// Deletes password-reset tokens that expired before `before` (used or not: an
+/// expired token is refused either way). Returns rows.
+pub async fn prune_expired(db: &Db, before: i64) -> Result<u64> {
+    Ok(on_write!(db, |e| sqlx::query(
+        "DELETE FROM password_resets WHERE expires_at < $1"
+    )
+    .bind(before)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?)
+}

@@ -365,3 +365,10 @@ impl Identity {
             .collect())
     }
 }
+
+/// Housekeeping for the worker: deletes sessions (with their refresh tokens) that
+/// ended before `before` (Unix ms) and returns how many. Ended sessions are refused
+/// anyway; keeping them a while after `before` lets owners and staff still see them.
+pub async fn prune_ended_sessions(db: &rampart_db::Db, before: i64) -> Result<u64, AuthError> {
+    Ok(store::prune_ended(db, before).await?)
+}

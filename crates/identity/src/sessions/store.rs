@@ -218,3 +218,16 @@ pub async fn remember_device(
     .map(|r| r.rows_affected()))?;
     Ok(n > 0)
 }
+
+/// Deletes sessions that ended (absolute or idle expiry, or revocation) before
+/// `before`; their refresh tokens go with them (ON DELETE CASCADE). Returns rows.
+pub async fn prune_ended(db: &Db, before: i64) -> Result<u64> {
+    Ok(on_write!(db, |e| sqlx::query(
+        "DELETE FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1 \
+         OR (revoked_at IS NOT NULL AND revoked_at < $1)"
+    )
+    .bind(before)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?)
+}

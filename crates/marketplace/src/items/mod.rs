@@ -381,3 +381,19 @@ impl Marketplace {
         })
     }
 }
+
+/// Restores `quantity` units of an item's stock inside the caller's transaction: the
+/// worker calls it in the same commit as a cancel intent's ledger effect, so the
+/// reservation made at purchase comes back exactly once. Not audited on its own: the
+/// `escrow_cancel` row of that commit records why. `false` when the item no longer
+/// exists (nothing to restock).
+pub async fn restock_in(
+    tx: &mut rampart_db::Tx,
+    item: &ItemId,
+    quantity: i64,
+) -> Result<bool, MarketError> {
+    if quantity <= 0 {
+        return Ok(false);
+    }
+    Ok(store::restock(tx, item.as_str(), quantity).await? > 0)
+}

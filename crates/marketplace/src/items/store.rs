@@ -123,3 +123,19 @@ pub async fn adjust_stock(tx: &mut Tx, id: &str, delta: i64, now: i64) -> Result
     .fetch_optional(e)
     .await)?)
 }
+
+/// Puts `quantity` back on an item's stock (a cancelled purchase's reservation);
+/// returns rows changed (0 when the item is gone). One statement, so it never loses a
+/// concurrent adjustment; the cap keeps the stock within [`super::STOCK_MAX`].
+pub async fn restock(tx: &mut Tx, id: &str, quantity: i64) -> Result<u64> {
+    Ok(on_tx!(tx, |e| sqlx::query(
+        "UPDATE items SET stock = CASE WHEN stock + $2 > $3 THEN $3 ELSE stock + $2 END \
+         WHERE id = $1"
+    )
+    .bind(id)
+    .bind(quantity)
+    .bind(super::STOCK_MAX)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?)
+}

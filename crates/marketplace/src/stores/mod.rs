@@ -373,3 +373,13 @@ impl Marketplace {
         Ok(())
     }
 }
+
+/// Every store's auto-release period in days, for the worker's auto-release and
+/// "held too long" checks (system reads, not on behalf of a caller).
+pub async fn release_periods(db: &rampart_db::Db) -> Result<Vec<(StoreId, i64)>, MarketError> {
+    Ok(store::release_periods(db)
+        .await?
+        .into_iter()
+        .map(|(id, days)| (StoreId::from_stored(id), days))
+        .collect())
+}

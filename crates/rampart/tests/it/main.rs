@@ -13,3 +13,4 @@ mod ops;
 mod origin;
 mod pages;
 mod tls;
+mod worker;
