@@ -32,7 +32,7 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
     ("dispute.refunded", "Refunded", "Tagastatud"),
     ("dispute.opened_by", "Opened by", "Avaja"),
     ("dispute.opened_at", "Opened", "Avatud"),
-    ("dispute.you_are", "You speak as", "Sa räägid poolena"),
+    ("dispute.you_are", "Your side", "Sinu pool"),
     ("dispute.side.buyer", "Buyer", "Ostja"),
     ("dispute.side.seller", "Seller", "Müüja"),
     ("dispute.side.staff", "Staff", "Töötaja"),

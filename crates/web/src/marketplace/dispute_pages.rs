@@ -511,9 +511,13 @@ async fn queue_page(
     let (disputes, next, errors) = match queue_query(raw.as_deref()) {
         Ok(q) => {
             let page = s.market.dispute_queue(&caller(&p, &ctx), &q).await?;
-            let next = page
-                .next
-                .map(|c| format!("/staff/disputes?status={status}&cursor={}", c.encode()));
+            let next = page.next.map(|c| {
+                format!(
+                    "/staff/disputes?status={status}&cursor={}&limit={}",
+                    c.encode(),
+                    q.limit
+                )
+            });
             let lines = page
                 .disputes
                 .into_iter()

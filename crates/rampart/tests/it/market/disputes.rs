@@ -714,8 +714,110 @@ async fn dispute_pages_work_without_javascript(app: TestApp) -> Result<()> {
     Ok(())
 }
 
+/// The staff queue pages oldest first with an opaque cursor, API and page alike, and
+/// filters by status.
+async fn the_queue_pages_oldest_first(app: TestApp) -> Result<()> {
+    let d = deal(&app, "q", 1_000).await?;
+    let (_, staff) = bearer(&app, "q_staff", Role::Staff).await?;
+    let mut opened = Vec::new();
+    for _ in 0..3 {
+        let txn = funded(&app, &d.buyer_id, &d.store, &d.item, 1_000).await?;
+        opened.push(open(&app, &d.buyer, &txn).await?);
+    }
+    let (st, v) = parts(
+        call(
+            &app,
+            Method::GET,
+            "/v1/disputes?limit=2",
+            Some(&staff),
+            None,
+        )
+        .await?,
+    )
+    .await?;
+    assert_eq!(st, 200, "{v}");
+    let first: Vec<Value> = v["disputes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(first.len(), 2);
+    let cursor = v["next_cursor"].as_str().context("a next page")?.to_owned();
+    let (st, v) = parts(
+        call(
+            &app,
+            Method::GET,
+            &format!("/v1/disputes?limit=2&cursor={cursor}"),
+            Some(&staff),
+            None,
+        )
+        .await?,
+    )
+    .await?;
+    assert_eq!(st, 200, "{v}");
+    assert!(v.get("next_cursor").is_none(), "{v}");
+    let all: Vec<Value> = first
+        .into_iter()
+        .chain(v["disputes"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let ids: Vec<&str> = all.iter().filter_map(|d| d["id"].as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    let mut expected: Vec<&str> = opened.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(sorted, expected, "every dispute exactly once");
+    let times: Vec<i64> = all
+        .iter()
+        .filter_map(|d| d["created_at"].as_i64())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "oldest first: {times:?}"
+    );
+    let r = call(
+        &app,
+        Method::GET,
+        "/v1/disputes?limit=0",
+        Some(&staff),
+        None,
+    )
+    .await?;
+    expect_problem(r, 422, "validation_failed").await?;
+    let r = call(
+        &app,
+        Method::GET,
+        "/v1/disputes?cursor=zz",
+        Some(&staff),
+        None,
+    )
+    .await?;
+    expect_problem(r, 422, "validation_failed").await?;
+
+    // The page: a next link on the first page, the rest behind it.
+    let web = browser(&app, "q_staff").await?;
+    let html = web
+        .get(app.at("/staff/disputes?limit=2"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert_eq!(html.matches("href=\"/disputes/").count(), 2, "{html}");
+    let marker = "href=\"/staff/disputes?status=open&amp;cursor=";
+    let start = html.find(marker).context("a next-page link")? + "href=\"".len();
+    let link = html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .replace("&amp;", "&");
+    let html = web.get(app.at(&link)).send().await?.text().await?;
+    assert_eq!(html.matches("href=\"/disputes/").count(), 1, "{html}");
+    let r = web
+        .get(app.at("/staff/disputes?status=bogus"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 422);
+    Ok(())
+}
+
 both_engines!(
     buyer_opens_seller_claims_staff_resolves,
+    the_queue_pages_oldest_first,
     outsiders_are_refused_and_nothing_changes,
     bad_resolutions_are_refused,
     dispute_pages_work_without_javascript,
