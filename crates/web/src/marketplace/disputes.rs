@@ -96,7 +96,7 @@ pub fn mount(r: Routes) -> Routes {
             write("Open a dispute on a funded or shipped transaction (its buyer or a member of the selling store); stops auto-release")
                 .request::<OpenDisputeRequest>()
                 .responds::<DisputeResponse>(201)
-                .errors(&[ValidationFailed, NotFound, InvalidTransition]),
+                .errors(&[ValidationFailed, NotFound, InvalidTransition, Conflict]),
         )
         .get(
             "/v1/transactions/{id}/dispute",
