@@ -17,6 +17,8 @@ pub struct Nav {
     pub username: Option<String>,
     /// CSRF token for the logout form.
     pub csrf_token: String,
+    /// The caller may work the dispute queue (staff with `resolve_dispute`).
+    pub staff_disputes: bool,
 }
 
 /// Renders a template as an HTML response; a render failure is a logged bare 500
@@ -45,6 +47,8 @@ pub fn nav(p: Option<&Principal>, csrf_token: &str) -> Nav {
     Nav {
         username: p.map(|p| p.username.clone()),
         csrf_token: csrf_token.to_owned(),
+        staff_disputes: p
+            .is_some_and(|p| rampart_kernel::Permission::ResolveDispute.allowed_for(p.role)),
     }
 }
 

@@ -44,6 +44,7 @@ pub const CATALOGS: &[&[i18n::Entry]] = &[
     i18n::SHARED,
     identity::catalog::CATALOG,
     marketplace::catalog::CATALOG,
+    marketplace::dispute_catalog::CATALOG,
 ];
 
 /// Every route of the application, mounted through the registry.

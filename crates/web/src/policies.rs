@@ -92,6 +92,9 @@ impl Policies {
         add(PolicyName::Totp, 5, 5 * min, KeyKind::User, None);
         // Marketplace writes (stores, members, items, stock) by one user.
         add(PolicyName::StoreWrite, 60, min, KeyKind::User, None);
+        // Dispute writes (open, claims, resolutions) by one user: a party cannot
+        // flood the other side or staff with claims.
+        add(PolicyName::DisputeWrite, 20, min, KeyKind::User, None);
         Policies(m)
     }
 

@@ -36,11 +36,13 @@ pub enum PolicyName {
     Totp,
     /// Store and item changes per user (marketplace writes).
     StoreWrite,
+    /// Dispute writes per user (opening, claims, resolutions).
+    DisputeWrite,
 }
 
 impl PolicyName {
     /// Every policy.
-    pub const ALL: [PolicyName; 13] = [
+    pub const ALL: [PolicyName; 14] = [
         PolicyName::PasswordReset,
         PolicyName::Login,
         PolicyName::LoginCeiling,
@@ -54,6 +56,7 @@ impl PolicyName {
         PolicyName::WsHandshake,
         PolicyName::Totp,
         PolicyName::StoreWrite,
+        PolicyName::DisputeWrite,
     ];
 
     /// The stable name (storage keys, headers, configuration).
@@ -72,6 +75,7 @@ impl PolicyName {
             PolicyName::WsHandshake => "ws_handshake",
             PolicyName::Totp => "totp",
             PolicyName::StoreWrite => "store_write",
+            PolicyName::DisputeWrite => "dispute_write",
         }
     }
 }

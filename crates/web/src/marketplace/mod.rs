@@ -1,9 +1,13 @@
 //! The marketplace context at the edge: the `/v1` store, item and catalog API
 //! ([`api`]), its wire types ([`wire`]), the catalog and store pages ([`pages`]) and
-//! their strings ([`catalog`]); one [`mount`].
+//! their strings ([`catalog`]); the disputes API with its wire types ([`disputes`]),
+//! pages ([`dispute_pages`]) and strings ([`dispute_catalog`]); one [`mount`].
 
 pub mod api;
 pub mod catalog;
+pub mod dispute_catalog;
+pub mod dispute_pages;
+pub mod disputes;
 pub mod pages;
 pub mod wire;
 
@@ -11,5 +15,6 @@ use crate::routes::Routes;
 
 /// Mounts the marketplace API and pages.
 pub fn mount(r: Routes) -> Routes {
-    pages::mount(api::mount(r))
+    let r = pages::mount(api::mount(r));
+    dispute_pages::mount(disputes::mount(r))
 }

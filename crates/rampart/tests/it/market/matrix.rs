@@ -35,6 +35,16 @@ const CLERK_MAY: &[(&str, &str)] = &[
     // The item management page: a clerk adjusts stock there (the edit form is refused).
     ("GET", "/items/{id}/edit"),
     ("POST", "/items/{id}/stock"),
+    // Disputes: any member of the selling store speaks for the seller — opens a
+    // dispute, sees it and adds claims (resolving is staff's, and the guard's 404).
+    ("POST", "/v1/transactions/{id}/disputes"),
+    ("GET", "/v1/transactions/{id}/dispute"),
+    ("GET", "/v1/disputes/{id}"),
+    ("POST", "/v1/disputes/{id}/claims"),
+    ("GET", "/transactions/{id}/dispute"),
+    ("POST", "/transactions/{id}/dispute"),
+    ("GET", "/disputes/{id}"),
+    ("POST", "/disputes/{id}/claims"),
 ];
 
 /// The victim's resources.
@@ -44,6 +54,10 @@ struct World {
     owner_id: String,
     session_id: String,
     token_id: String,
+    /// A funded escrow transaction of the store, without a dispute.
+    transaction: String,
+    /// An open dispute on another of the store's transactions.
+    dispute: String,
 }
 
 /// Who attacks.
@@ -67,6 +81,10 @@ fn resource_for(w: &World, template: &str) -> Result<String> {
         &w.session_id
     } else if pick("/v1/tokens/") || pick("/settings/tokens/") {
         &w.token_id
+    } else if pick("/v1/transactions/") || pick("/transactions/") {
+        &w.transaction
+    } else if pick("/v1/disputes/") || pick("/disputes/") {
+        &w.dispute
     } else if pick("/v1/admin/users/") {
         &w.owner_id
     } else if pick("/v1/admin/invites/") {
@@ -92,6 +110,9 @@ fn json_body(method: &Method, template: &str) -> Option<Value> {
         ("POST", "/v1/stores/{id}/members") => json!({"username": "mx_stranger", "role": "owner"}),
         ("PATCH", "/v1/tokens/{id}") => json!({"name": "hijacked"}),
         ("POST", "/v1/admin/users/{id}/role") => json!({"role": "admin"}),
+        ("POST", "/v1/transactions/{id}/disputes") => json!({"reason": "Planted"}),
+        ("POST", "/v1/disputes/{id}/claims") => json!({"body": "Planted"}),
+        ("POST", "/v1/disputes/{id}/resolve") => json!({"outcome": "refund"}),
         _ => return None,
     })
 }
@@ -118,6 +139,9 @@ fn form_body(template: &str) -> Vec<(&'static str, &'static str)> {
             ("status", "active"),
         ],
         "/stores/{id}/members" => vec![("username", "mx_stranger"), ("role", "owner")],
+        "/transactions/{id}/dispute" => vec![("reason", "Planted")],
+        "/disputes/{id}/claims" => vec![("body", "Planted")],
+        "/disputes/{id}/resolve" => vec![("outcome", "refund")],
         _ => Vec::new(),
     }
 }
@@ -135,6 +159,10 @@ async fn fingerprint(app: &TestApp) -> Result<Vec<String>> {
         "SELECT id || '|' || name || '|' || scopes FROM personal_access_tokens ORDER BY id",
         "SELECT id || '|' || role || '|' || status FROM users ORDER BY id",
         "SELECT CAST(COUNT(*) AS TEXT) FROM audit_log",
+        "SELECT id || '|' || status || '|' || updated_at FROM disputes ORDER BY id",
+        "SELECT CAST(COUNT(*) AS TEXT) FROM dispute_claims",
+        "SELECT id || '|' || state || '|' || version FROM escrow_transactions ORDER BY id",
+        "SELECT CAST(COUNT(*) AS TEXT) FROM ledger_postings",
     ];
     let mut out = Vec::new();
     for q in queries {
@@ -216,12 +244,36 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
     .json()
     .await?;
     let token_id = pat["id"].as_str().context("a token id")?.to_owned();
+    // A buyer's two funded purchases from the store (through the ledger); one disputed.
+    let (buyer_id, buyer) = bearer(&app, "mx_buyer", Role::Customer).await?;
+    let item = add_item(
+        &app,
+        &owner,
+        &store,
+        json!({"title": "Sold", "price_minor": 800, "stock": 5, "status": "active"}),
+    )
+    .await?;
+    let transaction = super::disputes::funded(&app, &buyer_id, &store, &item, 800).await?;
+    let disputed = super::disputes::funded(&app, &buyer_id, &store, &item, 800).await?;
+    let opened: Value = super::call(
+        &app,
+        Method::POST,
+        &format!("/v1/transactions/{disputed}/disputes"),
+        Some(&buyer),
+        Some(json!({"reason": "Never arrived"})),
+    )
+    .await?
+    .json()
+    .await?;
+    let dispute = opened["id"].as_str().context("a dispute id")?.to_owned();
     let w = World {
         store,
         draft_item,
         owner_id,
         session_id,
         token_id,
+        transaction,
+        dispute,
     };
     let (stranger_web, stranger_csrf) = browser(&app, "mx_stranger").await?;
     let (other_web, other_csrf) = browser(&app, "mx_other").await?;

@@ -4,6 +4,7 @@
 //! database is re-read to prove nothing changed.
 
 mod catalog;
+mod disputes;
 mod matrix;
 mod pages;
 mod rls;
