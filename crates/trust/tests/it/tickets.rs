@@ -393,7 +393,33 @@ async fn input_rules_and_paging(db: &Db) -> Result<()> {
     Ok(())
 }
 
+async fn concurrent_status_changes_audit_one_change(db: &Db) -> Result<()> {
+    let (t, _) = trust(db);
+    let author = user(db, Role::Customer).await?;
+    let support = user(db, Role::Support).await?;
+    let id = t.create_ticket(&author, "Race", "go").await?.ticket.id;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (t, support, id) = (t.clone(), support.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            t.set_status(&support, &id, TicketStatus::Resolved).await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await??.status, TicketStatus::Resolved);
+    }
+    let rows = audits(db, "ticket_status_change").await?;
+    assert_eq!(rows.len(), 1, "one change, one row");
+    let meta: serde_json::Value = serde_json::from_str(&rows[0].metadata)?;
+    assert_eq!(
+        (meta["old_status"].as_str(), meta["new_status"].as_str()),
+        (Some("open"), Some("resolved"))
+    );
+    Ok(())
+}
+
 crate::both_engines!(
+    concurrent_status_changes_audit_one_change,
     only_author_and_support_see_a_ticket,
     status_changes_are_staff_work_audited_once,
     assignment_needs_support_staff_audited_once,
