@@ -35,6 +35,9 @@ pub enum ActionType {
     WarningResolve,
     /// A ticket changed status (metadata: old_status, new_status).
     TicketStatusChange,
+    /// A ticket was assigned to a staff member or unassigned (metadata:
+    /// old_assignee, new_assignee).
+    TicketAssign,
     /// A refund was issued.
     Refund,
     /// An item's price changed.
@@ -91,6 +94,7 @@ impl ActionType {
         ActionType::WarningCreate,
         ActionType::WarningResolve,
         ActionType::TicketStatusChange,
+        ActionType::TicketAssign,
         ActionType::Refund,
         ActionType::PriceChange,
         ActionType::StockAdjustment,
@@ -127,6 +131,7 @@ impl ActionType {
             ActionType::WarningCreate => "warning_create",
             ActionType::WarningResolve => "warning_resolve",
             ActionType::TicketStatusChange => "ticket_status_change",
+            ActionType::TicketAssign => "ticket_assign",
             ActionType::Refund => "refund",
             ActionType::PriceChange => "price_change",
             ActionType::StockAdjustment => "stock_adjustment",

@@ -108,6 +108,14 @@ id_type!(
     MessageId
 );
 id_type!(
+    /// One message in a support ticket's thread.
+    TicketMessageId
+);
+id_type!(
+    /// A staff warning on a store.
+    WarningId
+);
+id_type!(
     /// A conversation.
     ConversationId
 );

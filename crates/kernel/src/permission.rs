@@ -34,11 +34,14 @@ pub enum Permission {
     ManageTickets,
     /// Mark an escrow transaction funded by hand.
     MarkFunded,
+    /// Issue, resolve and read staff warnings on stores (the audited
+    /// `warning_create` / `warning_resolve` staff actions).
+    WarnStore,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::BanUser,
         Permission::GrantRole,
         Permission::GrantSeller,
@@ -50,6 +53,7 @@ impl Permission {
         Permission::ResolveDispute,
         Permission::ManageTickets,
         Permission::MarkFunded,
+        Permission::WarnStore,
     ];
 
     /// The stable name (documents, logs).
@@ -66,6 +70,7 @@ impl Permission {
             Permission::ResolveDispute => "resolve_dispute",
             Permission::ManageTickets => "manage_tickets",
             Permission::MarkFunded => "mark_funded",
+            Permission::WarnStore => "warn_store",
         }
     }
 
@@ -109,6 +114,7 @@ impl Role {
                 ResolveDispute,
                 Refund,
                 ManualStockEdit,
+                WarnStore,
             ],
             Role::Admin | Role::SuperAdmin => &[
                 BanUser,
@@ -122,6 +128,7 @@ impl Role {
                 ResolveDispute,
                 ManageTickets,
                 MarkFunded,
+                WarnStore,
             ],
         }
     }
@@ -149,6 +156,9 @@ mod tests {
         assert!(Role::Customer.permissions().is_empty());
         assert_eq!(Permission::ManageTickets.min_role(), Some(Role::Support));
         assert_eq!(Permission::MarkFunded.min_role(), Some(Role::Admin));
+        // Warnings are moderation: staff and above, not support.
+        assert_eq!(Permission::WarnStore.min_role(), Some(Role::Staff));
+        assert!(!Permission::WarnStore.allowed_for(Role::Support));
     }
 
     #[test]
