@@ -74,6 +74,13 @@ impl Permission {
         }
     }
 
+    /// Whether this is a staff power over other people's accounts, money or stores
+    /// (everything but opening one's own store): routes declaring one also require the
+    /// caller to have TOTP enabled (D9), whatever their role.
+    pub const fn is_staff_power(self) -> bool {
+        !matches!(self, Permission::CreateStore)
+    }
+
     /// Whether `role` holds the permission (reads [`Role::permissions`]).
     pub fn allowed_for(self, role: Role) -> bool {
         role.permissions().contains(&self)

@@ -59,6 +59,7 @@ async fn purchases(ledger: &Ledger, n: u64) -> Result<f64> {
                     item: ItemId::generate(),
                     quantity: 1,
                     unit_price: Money::new(2_500, eur),
+                    release_after_ms: 14 * 86_400_000,
                 },
                 Some(&buyer),
                 None,

@@ -69,6 +69,10 @@ pub struct NewEscrow {
     pub quantity: i64,
     /// Price of one (> 0).
     pub unit_price: Money,
+    /// How long after shipping the escrow is released without a dispute (ms, from the
+    /// store's setting at purchase; fixed on the transaction so a later change of the
+    /// setting cannot shorten a buyer's window).
+    pub release_after_ms: i64,
 }
 
 /// An escrow transaction as callers see it.
@@ -96,6 +100,8 @@ pub struct EscrowView {
     pub created_at: i64,
     /// Unix ms.
     pub updated_at: i64,
+    /// The release period fixed at purchase (ms after shipping).
+    pub release_after_ms: i64,
 }
 
 /// The outcome of [`Ledger::apply`].
@@ -134,6 +140,7 @@ pub(crate) fn parse_view(r: TxnRow) -> Result<EscrowView, LedgerError> {
         version: r.version,
         created_at: r.created_at,
         updated_at: r.updated_at,
+        release_after_ms: r.release_after_ms,
     })
 }
 
@@ -150,6 +157,9 @@ fn action(event: EscrowEvent) -> ActionType {
         EscrowEvent::ResolvePartial { .. } => ActionType::DisputePartialRefund,
     }
 }
+
+/// The longest release period a transaction may carry (a year).
+pub const MAX_RELEASE_AFTER_MS: i64 = 365 * 24 * 3_600_000;
 
 /// The effect key of `event` on a transaction: unique in `ledger_entries`.
 pub fn effect_key(transaction: &TransactionId, event: EscrowEvent) -> String {
@@ -207,6 +217,9 @@ impl Ledger {
         if new.unit_price.minor <= 0 {
             return Err(LedgerError::BadTerms("price"));
         }
+        if !(0..=MAX_RELEASE_AFTER_MS).contains(&new.release_after_ms) {
+            return Err(LedgerError::BadTerms("release period"));
+        }
         let amount = new.unit_price.checked_mul(new.quantity)?;
         let now = self.clock.now_ms();
         let id = TransactionId::generate();
@@ -223,6 +236,7 @@ impl Ledger {
             version: 0,
             created_at: now,
             updated_at: now,
+            release_after_ms: new.release_after_ms,
         };
         store::insert_transaction(tx, &row).await?;
         audit::record(
@@ -239,6 +253,7 @@ impl Ledger {
                     "amount_minor": row.amount_minor,
                     "currency": row.currency,
                     "fee_bps": row.fee_bps,
+                    "release_after_ms": row.release_after_ms,
                 }),
                 request_id,
                 created_at: now,

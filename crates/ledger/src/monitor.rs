@@ -5,7 +5,6 @@
 use crate::escrow::EscrowState;
 use crate::ledger::{parse_view, EscrowView, Ledger, LedgerError};
 use crate::store;
-use rampart_kernel::ids::StoreId;
 
 /// Refund and dispute events of one store since a time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,22 +19,23 @@ pub struct RiskCounts {
 }
 
 impl Ledger {
-    /// Up to `limit` transactions of `store` in `state` whose last state change was
-    /// at or before `before` (Unix ms), oldest first. With `skip_pending`, those with
-    /// a pending intent are left out (auto-release must not ask twice).
+    /// Up to `limit` transactions in `state` whose last state change is older than
+    /// their own release period (fixed at purchase) plus `margin_ms`, at `now` (Unix
+    /// ms), oldest first. With `skip_pending`, those with a pending intent are left
+    /// out (auto-release must not ask twice).
     pub async fn stale(
         &self,
-        store: &StoreId,
         state: EscrowState,
-        before: i64,
+        now: i64,
+        margin_ms: i64,
         skip_pending: bool,
         limit: i64,
     ) -> Result<Vec<EscrowView>, LedgerError> {
         store::stale_transactions(
             self.db(),
-            store.as_str(),
             state.as_str(),
-            before,
+            now,
+            margin_ms,
             skip_pending,
             limit,
         )

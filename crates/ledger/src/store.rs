@@ -19,16 +19,17 @@ pub(crate) struct TxnRow {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub release_after_ms: i64,
 }
 
 const TXN_COLUMNS: &str = "id, buyer_id, store_id, item_id, quantity, amount_minor, currency, \
-                           fee_bps, state, version, created_at, updated_at";
+                           fee_bps, state, version, created_at, updated_at, release_after_ms";
 
 pub(crate) async fn insert_transaction(tx: &mut Tx, r: &TxnRow) -> Result<()> {
     on_tx!(tx, |e| sqlx::query(
         "INSERT INTO escrow_transactions (id, buyer_id, store_id, item_id, quantity, \
-         amount_minor, currency, fee_bps, state, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+         amount_minor, currency, fee_bps, state, version, created_at, updated_at, \
+         release_after_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     )
     .bind(&r.id)
     .bind(&r.buyer_id)
@@ -42,6 +43,7 @@ pub(crate) async fn insert_transaction(tx: &mut Tx, r: &TxnRow) -> Result<()> {
     .bind(r.version)
     .bind(r.created_at)
     .bind(r.updated_at)
+    .bind(r.release_after_ms)
     .execute(e)
     .await
     .map(|r| r.rows_affected()))?;
@@ -479,9 +481,9 @@ pub(crate) async fn settle_intent(
 /// `before`, oldest first; with `skip_pending`, only those without a pending intent.
 pub(crate) async fn stale_transactions(
     db: &Db,
-    store_id: &str,
     state: &str,
-    before: i64,
+    now: i64,
+    margin_ms: i64,
     skip_pending: bool,
     limit: i64,
 ) -> Result<Vec<TxnRow>> {
@@ -496,14 +498,16 @@ pub(crate) async fn stale_transactions(
         .map(|c| format!("t.{}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ");
+    // Each transaction's own period, fixed at purchase.
     let sql = format!(
-        "SELECT {cols} FROM escrow_transactions t WHERE t.store_id = $1 AND t.state = $2 \
-         AND t.updated_at <= $3{pending} ORDER BY t.updated_at, t.id LIMIT $4"
+        "SELECT {cols} FROM escrow_transactions t WHERE t.state = $1 \
+         AND t.updated_at + t.release_after_ms + $2 <= $3{pending} \
+         ORDER BY t.updated_at, t.id LIMIT $4"
     );
     Ok(on_read!(db, |e| sqlx::query_as(&sql)
-        .bind(store_id)
         .bind(state)
-        .bind(before)
+        .bind(margin_ms)
+        .bind(now)
         .bind(limit)
         .fetch_all(e)
         .await)?)

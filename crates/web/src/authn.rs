@@ -289,6 +289,18 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
         None if pat => return problem(AuthError::InsufficientScope).into_response(),
         _ => {}
     }
+    // A staff power (ban, grant, refund, resolve a dispute, warn a store…) is used only
+    // with a second factor: a user holding the permission but no TOTP enrols first
+    // (D9). Admins are already held at the enrolment gate above.
+    if r.permission.is_some_and(Permission::is_staff_power)
+        && !principal.is_client()
+        && !principal.totp_enabled
+    {
+        if page && req.method() == axum::http::Method::GET {
+            return Redirect::to("/settings/2fa").into_response();
+        }
+        return problem(AuthError::TotpEnrolmentRequired).into_response();
+    }
     let lang = principal.language.as_deref().and_then(Lang::from_tag);
     req.extensions_mut()
         .insert(RateKeyUser(principal.user_id().to_owned()));

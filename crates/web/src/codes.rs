@@ -69,7 +69,8 @@ pub enum Code {
     TotpRequired,
     /// `totp_invalid` (401): The second factor is wrong.
     TotpInvalid,
-    /// `totp_enrolment_required` (403): An admin must enrol TOTP first.
+    /// `totp_enrolment_required` (403): Enrol TOTP first: admins always, anyone else
+    /// before using a staff power.
     TotpEnrolmentRequired,
     /// `busy` (503): Too many password hashes in flight; retry.
     Busy,
@@ -236,7 +237,9 @@ impl Code {
             Code::LogoutNotApplicable => "The credential has no session to end.",
             Code::TotpRequired => "The account needs a second factor.",
             Code::TotpInvalid => "The second factor is wrong.",
-            Code::TotpEnrolmentRequired => "An admin must enrol TOTP first.",
+            Code::TotpEnrolmentRequired => {
+                "Enrol TOTP first: admins always, anyone else before using a staff power."
+            }
             Code::Busy => "Too many password hashes in flight; retry.",
             Code::LastOwner => "A store's last owner cannot leave, be removed or demoted.",
             Code::InvalidTransition => "The item's status cannot change to the one asked for.",

@@ -61,6 +61,7 @@ async fn seed(ledger: &Ledger, n: u64) -> Result<()> {
                     item: ItemId::generate(),
                     quantity: 1,
                     unit_price: Money::new(2_500, eur),
+                    release_after_ms: 14 * 86_400_000,
                 },
                 Some(&buyer),
                 None,

@@ -2,7 +2,7 @@
 //! event (`ledger_anomaly`, with the kind and the IDs) and a metric
 //! (`rampart_ledger_anomalies_total{kind}`), and is returned for tests.
 
-use crate::{Worker, WorkerError, DAY_MS};
+use crate::{Worker, WorkerError};
 use rampart_ledger::{Anomaly, EscrowState};
 use rampart_security::events::{EventContext, SecurityEvent};
 use std::fmt;
@@ -91,23 +91,18 @@ impl Worker {
             .map(WorkerAnomaly::Ledger)
             .collect();
         let limit = self.cfg.batch.max(1) * 8;
-        for (store, days) in rampart_marketplace::stores::release_periods(&self.db).await? {
-            let before = now
-                .saturating_sub(days.saturating_mul(DAY_MS))
-                .saturating_sub(self.cfg.held_margin_ms);
-            for state in [EscrowState::Funded, EscrowState::Shipped] {
-                for t in self
-                    .ledger
-                    .stale(&store, state, before, false, limit)
-                    .await?
-                {
-                    found.push(WorkerAnomaly::HeldTooLong {
-                        transaction: t.id.as_str().to_owned(),
-                        store: store.as_str().to_owned(),
-                        state,
-                        since: t.updated_at,
-                    });
-                }
+        for state in [EscrowState::Funded, EscrowState::Shipped] {
+            for t in self
+                .ledger
+                .stale(state, now, self.cfg.held_margin_ms, false, limit)
+                .await?
+            {
+                found.push(WorkerAnomaly::HeldTooLong {
+                    transaction: t.id.as_str().to_owned(),
+                    store: t.store.as_str().to_owned(),
+                    state,
+                    since: t.updated_at,
+                });
             }
         }
         let since = now.saturating_sub(self.cfg.spike_window_ms);

@@ -266,35 +266,32 @@ impl Worker {
         (tx, tokio::spawn(self.run(rx)))
     }
 
-    /// Auto-release: every shipped transaction whose state is older than its store's
-    /// period gets a release intent requested by the system (actor `None`, audited
+    /// Auto-release: every shipped transaction whose state is older than its own
+    /// period (fixed at purchase) gets a release intent requested by the system (actor `None`, audited
     /// `release_request`). A disputed transaction is not `shipped`, so it is never
     /// picked; one that moves to disputed meanwhile is refused by the request.
     async fn auto_release(&self, now: i64) -> Result<usize, WorkerError> {
         let mut n = 0;
-        for (store, days) in rampart_marketplace::stores::release_periods(&self.db).await? {
-            let before = now.saturating_sub(days.saturating_mul(DAY_MS));
-            let due = self
+        let due = self
+            .ledger
+            .stale(
+                rampart_ledger::EscrowState::Shipped,
+                now,
+                0,
+                true,
+                self.cfg.batch.max(1) * 8,
+            )
+            .await?;
+        for t in due {
+            match self
                 .ledger
-                .stale(
-                    &store,
-                    rampart_ledger::EscrowState::Shipped,
-                    before,
-                    true,
-                    self.cfg.batch.max(1) * 8,
-                )
-                .await?;
-            for t in due {
-                match self
-                    .ledger
-                    .request_intent(&t.id, rampart_ledger::IntentKind::Release, None, None)
-                    .await
-                {
-                    Ok(_) => n += 1,
-                    // Moved on (a dispute opened) since the read: nothing to release.
-                    Err(LedgerError::Transition(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                .request_intent(&t.id, rampart_ledger::IntentKind::Release, None, None)
+                .await
+            {
+                Ok(_) => n += 1,
+                // Moved on (a dispute opened) since the read: nothing to release.
+                Err(LedgerError::Transition(_)) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         if n > 0 {

@@ -150,6 +150,7 @@ pub fn purchase(buyer: &UserId, store: &StoreId, quantity: i64, unit: i64) -> Ne
         item: ItemId::generate(),
         quantity,
         unit_price: Money::new(unit, eur()),
+        release_after_ms: 14 * 86_400_000,
     }
 }
 

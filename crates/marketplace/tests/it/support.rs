@@ -241,6 +241,7 @@ impl World {
                     item: item.clone(),
                     quantity,
                     unit_price: unit,
+                    release_after_ms: 14 * 86_400_000,
                 },
                 Some(&buyer.user),
                 None,

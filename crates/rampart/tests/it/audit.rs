@@ -754,6 +754,7 @@ async fn cli_ledger_reconcile_reports_anomalies(env: &CliEnv) -> Result<()> {
                 item: ItemId::generate(),
                 quantity: 1,
                 unit_price: Money::new(1_999, Currency::parse("EUR")?),
+                release_after_ms: 14 * 86_400_000,
             },
             None,
             None,

@@ -162,6 +162,10 @@ pub fn worker(db: &Db, clock: &ManualClock, id: &str) -> Arc<Worker> {
 /// A store with an auto-release period of `days`.
 pub async fn new_store(db: &Db, days: i64) -> Result<StoreId> {
     let id = StoreId::generate();
+    PERIODS
+        .lock()
+        .expect("periods")
+        .insert(id.as_str().to_owned(), days);
     exec(
         db,
         &format!(
@@ -188,7 +192,12 @@ pub async fn new_item(db: &Db, store: &StoreId, stock: i64) -> Result<ItemId> {
     Ok(id)
 }
 
-/// A purchase of 2 × 5 000 cents of `item` from `store`, moved through `events`.
+/// Each test store's auto-release period in days, as a purchase reads it.
+static PERIODS: std::sync::Mutex<std::collections::BTreeMap<String, i64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// A purchase of 2 × 5 000 cents of `item` from `store`, moved through `events`; the
+/// release period fixed on it is the store's (14 days for a store not made here).
 pub async fn txn(
     l: &Ledger,
     store: &StoreId,
@@ -203,6 +212,13 @@ pub async fn txn(
                 item: item.clone(),
                 quantity: 2,
                 unit_price: Money::new(5_000, eur()),
+                release_after_ms: PERIODS
+                    .lock()
+                    .expect("periods")
+                    .get(store.as_str())
+                    .copied()
+                    .unwrap_or(14)
+                    * 86_400_000,
             },
             None,
             None,

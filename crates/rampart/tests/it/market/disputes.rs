@@ -36,6 +36,7 @@ pub async fn funded(
                 item: ItemId::from_stored(item),
                 quantity: 1,
                 unit_price: Money::new(minor, eur),
+                release_after_ms: 14 * 86_400_000,
             },
             None,
             None,
