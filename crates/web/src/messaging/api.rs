@@ -147,7 +147,7 @@ pub fn mount(r: Routes) -> Routes {
             write("Send a message to a user (by ID or username), opening the conversation on the first one; 10 per minute per user")
                 .limit(PolicyName::MessageSend)
                 .request::<SendMessageRequest>()
-                .responds::<MessageResponse>(201)
+                .responds::<PrivateMessageResponse>(201)
                 .errors(&[ValidationFailed, NotFound, RecipientUnavailable, BlockedByYou]),
         )
         .get(
@@ -243,7 +243,7 @@ async fn send(
     push(&s, sent.delivery);
     Ok((
         StatusCode::CREATED,
-        Json(MessageResponse::from(sent.message)),
+        Json(PrivateMessageResponse::from(sent.message)),
     )
         .into_response())
 }

@@ -95,7 +95,7 @@ pub struct SendMessageRequest {
 
 /// A message.
 #[derive(Serialize, JsonSchema)]
-pub struct MessageResponse {
+pub struct PrivateMessageResponse {
     /// Message ID (time-ordered).
     pub id: String,
     /// The conversation.
@@ -113,9 +113,9 @@ pub struct MessageResponse {
     pub created_at: i64,
 }
 
-impl From<MessageView> for MessageResponse {
+impl From<MessageView> for PrivateMessageResponse {
     fn from(m: MessageView) -> Self {
-        MessageResponse {
+        PrivateMessageResponse {
             payload: payload_wire(m.content_type, &m.payload),
             id: m.id.into_string(),
             conversation_id: m.conversation.into_string(),
@@ -150,7 +150,7 @@ pub struct ConversationSummaryResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_username: Option<String>,
     /// The newest message.
-    pub last_message: MessageResponse,
+    pub last_message: PrivateMessageResponse,
     /// The other participant's messages after the caller's read pointer.
     pub unread: i64,
 }
@@ -185,7 +185,7 @@ pub struct ConversationResponse {
     /// The other participant.
     pub other_user_id: String,
     /// Messages on this page, newest first.
-    pub messages: Vec<MessageResponse>,
+    pub messages: Vec<PrivateMessageResponse>,
     /// Pass as `before` for the next (older) page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_before: Option<String>,
