@@ -467,6 +467,18 @@ async fn page_forms_need_csrf_and_two_users_talk(app: TestApp) -> Result<()> {
     assert!(inbox.contains("mp_alice"), "{inbox}");
     assert!(inbox.contains("Is the lamp still for sale?"), "{inbox}");
     assert!(inbox.contains("data-unread=\"1\""), "{inbox}");
+    // In Estonian too.
+    let et = bob
+        .get(app.at("/messages"))
+        .header("accept-language", "et")
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        et.contains("1 lugemata") && et.contains("Uus sõnum"),
+        "{et}"
+    );
     // Opening the conversation marks it read.
     let page = bob.get(app.at(&conv_path)).send().await?.text().await?;
     assert!(page.contains("Is the lamp still for sale?"));
