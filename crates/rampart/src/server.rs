@@ -241,6 +241,7 @@ pub async fn build_state(
             rampart_ledger::Ledger::new(db.clone(), clock.clone(), cfg.platform_fee_bps)
                 .context("platform fee")?,
         )),
+        messaging: Arc::new(rampart_messaging::Messaging::new(db.clone(), clock.clone())),
         db,
         config: web,
         clock,

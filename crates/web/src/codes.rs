@@ -78,11 +78,15 @@ pub enum Code {
     LastOwner,
     /// `invalid_transition` (409): The item's status cannot change to the one asked for.
     InvalidTransition,
+    /// `recipient_unavailable` (403): The user does not accept messages or prekey claims from the caller.
+    RecipientUnavailable,
+    /// `blocked_by_you` (403): The caller has blocked this user; unblock first.
+    BlockedByYou,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 36] = [
+    pub const ALL: [Code; 38] = [
         Code::BadRequest,
         Code::MalformedJson,
         Code::UnsupportedMediaType,
@@ -119,6 +123,8 @@ impl Code {
         Code::Busy,
         Code::LastOwner,
         Code::InvalidTransition,
+        Code::RecipientUnavailable,
+        Code::BlockedByYou,
     ];
 
     /// The code as it appears in problem documents.
@@ -160,6 +166,8 @@ impl Code {
             Code::Busy => "busy",
             Code::LastOwner => "last_owner",
             Code::InvalidTransition => "invalid_transition",
+            Code::RecipientUnavailable => "recipient_unavailable",
+            Code::BlockedByYou => "blocked_by_you",
         }
     }
 
@@ -185,7 +193,9 @@ impl Code {
             | Code::CsrfTokenInvalid
             | Code::Forbidden
             | Code::InsufficientScope
-            | Code::TotpEnrolmentRequired => 403,
+            | Code::TotpEnrolmentRequired
+            | Code::RecipientUnavailable
+            | Code::BlockedByYou => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::RequestTimeout => 408,
@@ -243,6 +253,10 @@ impl Code {
             Code::Busy => "Too many password hashes in flight; retry.",
             Code::LastOwner => "A store's last owner cannot leave, be removed or demoted.",
             Code::InvalidTransition => "The item's status cannot change to the one asked for.",
+            Code::RecipientUnavailable => {
+                "The user does not accept messages or prekey claims from the caller."
+            }
+            Code::BlockedByYou => "The caller has blocked this user; unblock first.",
         }
     }
 }

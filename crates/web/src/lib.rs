@@ -15,6 +15,7 @@ pub mod i18n;
 pub mod identity;
 pub mod layout;
 pub mod marketplace;
+pub mod messaging;
 pub mod metrics_endpoint;
 pub mod openapi;
 pub mod ops;
@@ -45,6 +46,7 @@ pub const CATALOGS: &[&[i18n::Entry]] = &[
     identity::catalog::CATALOG,
     marketplace::catalog::CATALOG,
     marketplace::dispute_catalog::CATALOG,
+    messaging::catalog::CATALOG,
 ];
 
 /// Every route of the application, mounted through the registry.
@@ -52,7 +54,8 @@ pub fn routes(state: &AppState) -> Routes {
     let r = Routes::new(state.clone());
     let r = ops::mount(r);
     let r = identity::mount(r);
-    marketplace::mount(r)
+    let r = marketplace::mount(r);
+    messaging::mount(r)
 }
 
 /// Builds the complete application and the list of mounted routes.

@@ -95,6 +95,9 @@ impl Policies {
         // Dispute writes (open, claims, resolutions) by one user: a party cannot
         // flood the other side or staff with claims.
         add(PolicyName::DisputeWrite, 20, min, KeyKind::User, None);
+        // Prekey-bundle claims by one user: each claim may take one of the target's
+        // one-time prekeys, so a stranger cannot drain them quickly.
+        add(PolicyName::PrekeyClaim, 30, min, KeyKind::User, None);
         Policies(m)
     }
 

@@ -70,6 +70,8 @@ pub struct AppInner {
     pub auth: Arc<rampart_identity::Identity>,
     /// The marketplace service (stores, items, catalog).
     pub market: Arc<rampart_marketplace::Marketplace>,
+    /// The messaging service (conversations, blocks, reports, prekey bundles).
+    pub messaging: Arc<rampart_messaging::Messaging>,
     /// The OpenAPI document, set when the router is built.
     pub openapi: std::sync::OnceLock<String>,
 }

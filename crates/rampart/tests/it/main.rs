@@ -8,6 +8,7 @@ mod cli;
 mod identity;
 mod listener;
 mod market;
+mod messaging;
 mod openapi;
 mod ops;
 mod origin;

@@ -38,11 +38,13 @@ pub enum PolicyName {
     StoreWrite,
     /// Dispute writes per user (opening, claims, resolutions).
     DisputeWrite,
+    /// Prekey-bundle claims per user (each may take a one-time prekey).
+    PrekeyClaim,
 }
 
 impl PolicyName {
     /// Every policy.
-    pub const ALL: [PolicyName; 14] = [
+    pub const ALL: [PolicyName; 15] = [
         PolicyName::PasswordReset,
         PolicyName::Login,
         PolicyName::LoginCeiling,
@@ -57,6 +59,7 @@ impl PolicyName {
         PolicyName::Totp,
         PolicyName::StoreWrite,
         PolicyName::DisputeWrite,
+        PolicyName::PrekeyClaim,
     ];
 
     /// The stable name (storage keys, headers, configuration).
@@ -76,6 +79,7 @@ impl PolicyName {
             PolicyName::Totp => "totp",
             PolicyName::StoreWrite => "store_write",
             PolicyName::DisputeWrite => "dispute_write",
+            PolicyName::PrekeyClaim => "prekey_claim",
         }
     }
 }

@@ -296,7 +296,7 @@ async fn password_reset_five_per_hour(app: TestApp) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policies_without_routes_have_the_required_values() -> Result<()> {
     let app = TestApp::spawn(Engine::Sqlite).await?.expect("sqlite");
-    let expect: [(&str, u32, u64, KeyKind); 14] = [
+    let expect: [(&str, u32, u64, KeyKind); 15] = [
         ("password_reset", 5, 3_600_000, KeyKind::Ip),
         ("login", 10, 300_000, KeyKind::Ip),
         ("login_ceiling", 60, 60_000, KeyKind::Ip),
@@ -314,6 +314,8 @@ async fn policies_without_routes_have_the_required_values() -> Result<()> {
         ("store_write", 60, 60_000, KeyKind::User),
         // Not in B2/B3: dispute opening, claims and resolutions per user.
         ("dispute_write", 20, 60_000, KeyKind::User),
+        // Not in B2/B3: prekey-bundle claims per user (each may take a one-time prekey).
+        ("prekey_claim", 30, 60_000, KeyKind::User),
     ];
     assert_eq!(
         app.state.policies.0.len(),

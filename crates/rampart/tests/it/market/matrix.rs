@@ -58,6 +58,10 @@ struct World {
     transaction: String,
     /// An open dispute on another of the store's transactions.
     dispute: String,
+    /// A conversation between the owner and the buyer.
+    conversation: String,
+    /// A message of the buyer to the owner in it.
+    message: String,
 }
 
 /// Who attacks.
@@ -85,7 +89,17 @@ fn resource_for(w: &World, template: &str) -> Result<String> {
         &w.transaction
     } else if pick("/v1/disputes/") || pick("/disputes/") {
         &w.dispute
-    } else if pick("/v1/admin/users/") {
+    } else if pick("/v1/conversations/") || pick("/messages/") {
+        &w.conversation
+    } else if pick("/v1/messages/") {
+        &w.message
+    } else if pick("/v1/admin/users/") || pick("/v1/blocks/") {
+        // Unblocking the owner: no attacker has blocked them, so nothing to lift.
+        &w.owner_id
+    } else if pick("/v1/users/") {
+        // Claiming the owner's prekey bundle is open to every signed-in user by
+        // design (bundles are public keys); the owner has published none, so the
+        // claim answers 404 and takes nothing.
         &w.owner_id
     } else if pick("/v1/admin/invites/") {
         // Any ID: no attacker holds the permission, so the guard answers first.
@@ -113,6 +127,8 @@ fn json_body(method: &Method, template: &str) -> Option<Value> {
         ("POST", "/v1/transactions/{id}/disputes") => json!({"reason": "Planted"}),
         ("POST", "/v1/disputes/{id}/claims") => json!({"body": "Planted"}),
         ("POST", "/v1/disputes/{id}/resolve") => json!({"outcome": "refund"}),
+        ("POST", "/v1/conversations/{id}/read") => json!({"up_to": "{message}"}),
+        ("POST", "/v1/messages/{id}/report") => json!({"reason": "Planted"}),
         _ => return None,
     })
 }
@@ -142,6 +158,8 @@ fn form_body(template: &str) -> Vec<(&'static str, &'static str)> {
         "/transactions/{id}/dispute" => vec![("reason", "Planted")],
         "/disputes/{id}/claims" => vec![("body", "Planted")],
         "/disputes/{id}/resolve" => vec![("outcome", "refund")],
+        "/messages/{id}" => vec![("body", "Planted")],
+        "/messages/{id}/report" => vec![("message_id", "{message}"), ("reason", "Planted")],
         _ => Vec::new(),
     }
 }
@@ -163,6 +181,11 @@ async fn fingerprint(app: &TestApp) -> Result<Vec<String>> {
         "SELECT CAST(COUNT(*) AS TEXT) FROM dispute_claims",
         "SELECT id || '|' || state || '|' || version FROM escrow_transactions ORDER BY id",
         "SELECT CAST(COUNT(*) AS TEXT) FROM ledger_postings",
+        "SELECT CAST(COUNT(*) AS TEXT) FROM messages",
+        "SELECT conversation_id || '|' || user_id || '|' || last_read_message_id \
+         FROM message_reads ORDER BY conversation_id, user_id",
+        "SELECT blocker_id || '|' || blocked_id FROM user_blocks ORDER BY blocker_id, blocked_id",
+        "SELECT CAST(COUNT(*) AS TEXT) FROM message_reports",
     ];
     let mut out = Vec::new();
     for q in queries {
@@ -266,6 +289,22 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
     .json()
     .await?;
     let dispute = opened["id"].as_str().context("a dispute id")?.to_owned();
+    // The buyer writes to the owner; the owner reads it.
+    let sent: Value = super::call(
+        &app,
+        Method::POST,
+        "/v1/messages",
+        Some(&buyer),
+        Some(json!({"to": "mx_owner", "content_type": "text/plain", "payload": "Hello"})),
+    )
+    .await?
+    .json()
+    .await?;
+    let conversation = sent["conversation_id"]
+        .as_str()
+        .context("a conversation id")?
+        .to_owned();
+    let message = sent["id"].as_str().context("a message id")?.to_owned();
     let w = World {
         store,
         draft_item,
@@ -274,6 +313,8 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
         token_id,
         transaction,
         dispute,
+        conversation,
+        message,
     };
     let (stranger_web, stranger_csrf) = browser(&app, "mx_stranger").await?;
     let (other_web, other_csrf) = browser(&app, "mx_other").await?;
@@ -302,7 +343,10 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
                     Attacker::OtherStore => Some(other.as_str()),
                     Attacker::Clerk => Some(clerk.as_str()),
                 };
-                let body = json_body(&r.method, r.path);
+                let body = json_body(&r.method, r.path).map(|b| {
+                    serde_json::from_str(&b.to_string().replace("{message}", &w.message))
+                        .unwrap_or(b)
+                });
                 super::call(&app, r.method.clone(), &path, token, body)
                     .await?
                     .status()
@@ -316,7 +360,19 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
                 };
                 let mut req = client.request(r.method.clone(), app.at(&path));
                 if r.method != Method::GET {
-                    let mut form = form_body(r.path);
+                    let mut form: Vec<(&str, &str)> = form_body(r.path)
+                        .into_iter()
+                        .map(|(k, v)| {
+                            (
+                                k,
+                                if v == "{message}" {
+                                    w.message.as_str()
+                                } else {
+                                    v
+                                },
+                            )
+                        })
+                        .collect();
                     form.push(("csrf_token", csrf.as_str()));
                     req = req.form(&form);
                 }

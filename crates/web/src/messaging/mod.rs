@@ -1,0 +1,30 @@
+//! The messaging context at the edge (D7): the `/v1` API ([`api`]) and its wire types
+//! ([`wire`]), the inbox, conversation, compose and blocked-users pages ([`pages`]) and
+//! their strings ([`catalog`]); one [`mount`], and [`push`], where every [`Delivery`]
+//! a send or a read returns is handed on.
+
+pub mod api;
+pub mod catalog;
+pub mod pages;
+pub mod wire;
+
+use crate::routes::Routes;
+use crate::state::AppState;
+use rampart_messaging::Delivery;
+
+/// Mounts the messaging API and pages.
+pub fn mount(r: Routes) -> Routes {
+    pages::mount(api::mount(r))
+}
+
+/// Hands a [`Delivery`] (a new message, a read receipt) to the real-time layer, to be
+/// pushed to every open connection of each user in [`Delivery::recipients`].
+///
+/// **A no-op for now**: there is no `/ws` yet, and the pages and API work without it
+/// (clients reload or poll). The WebSocket step replaces this body with the
+/// connection registry and the cross-instance fan-out; every handler that sends or
+/// marks read already calls it, after the service committed, so an event is never
+/// pushed for a write that was rolled back.
+pub fn push(state: &AppState, delivery: Delivery) {
+    let _ = (state, delivery);
+}
