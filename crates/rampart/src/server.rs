@@ -241,6 +241,7 @@ pub async fn build_state(
             rampart_ledger::Ledger::new(db.clone(), clock.clone(), cfg.platform_fee_bps)
                 .context("platform fee")?,
         )),
+        trust: Arc::new(rampart_trust::Trust::new(db.clone(), clock.clone())),
         db,
         config: web,
         clock,

@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
 pub mod state;
+pub mod trust;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
@@ -45,6 +46,7 @@ pub const CATALOGS: &[&[i18n::Entry]] = &[
     identity::catalog::CATALOG,
     marketplace::catalog::CATALOG,
     marketplace::dispute_catalog::CATALOG,
+    trust::catalog::CATALOG,
 ];
 
 /// Every route of the application, mounted through the registry.
@@ -52,7 +54,8 @@ pub fn routes(state: &AppState) -> Routes {
     let r = Routes::new(state.clone());
     let r = ops::mount(r);
     let r = identity::mount(r);
-    marketplace::mount(r)
+    let r = marketplace::mount(r);
+    trust::mount(r)
 }
 
 /// Builds the complete application and the list of mounted routes.

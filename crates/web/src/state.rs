@@ -70,6 +70,8 @@ pub struct AppInner {
     pub auth: Arc<rampart_identity::Identity>,
     /// The marketplace service (stores, items, catalog).
     pub market: Arc<rampart_marketplace::Marketplace>,
+    /// The trust-and-safety service (tickets, store warnings).
+    pub trust: Arc<rampart_trust::Trust>,
     /// The OpenAPI document, set when the router is built.
     pub openapi: std::sync::OnceLock<String>,
 }
