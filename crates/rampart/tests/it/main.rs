@@ -13,4 +13,5 @@ mod ops;
 mod origin;
 mod pages;
 mod tls;
+mod trust;
 mod worker;

@@ -58,6 +58,10 @@ struct World {
     transaction: String,
     /// An open dispute on another of the store's transactions.
     dispute: String,
+    /// A support ticket the owner opened.
+    ticket: String,
+    /// An open staff warning on the store.
+    warning: String,
 }
 
 /// Who attacks.
@@ -85,6 +89,10 @@ fn resource_for(w: &World, template: &str) -> Result<String> {
         &w.transaction
     } else if pick("/v1/disputes/") || pick("/disputes/") {
         &w.dispute
+    } else if pick("/v1/tickets/") || pick("/tickets/") {
+        &w.ticket
+    } else if pick("/v1/warnings/") {
+        &w.warning
     } else if pick("/v1/admin/users/") {
         &w.owner_id
     } else if pick("/v1/admin/invites/") {
@@ -113,6 +121,10 @@ fn json_body(method: &Method, template: &str) -> Option<Value> {
         ("POST", "/v1/transactions/{id}/disputes") => json!({"reason": "Planted"}),
         ("POST", "/v1/disputes/{id}/claims") => json!({"body": "Planted"}),
         ("POST", "/v1/disputes/{id}/resolve") => json!({"outcome": "refund"}),
+        ("POST", "/v1/tickets/{id}/messages") => json!({"body": "Planted"}),
+        ("POST", "/v1/tickets/{id}/status") => json!({"status": "closed"}),
+        ("POST", "/v1/tickets/{id}/assign") => json!({"user_id": null}),
+        ("POST", "/v1/stores/{id}/warnings") => json!({"reason": "Planted"}),
         _ => return None,
     })
 }
@@ -142,6 +154,9 @@ fn form_body(template: &str) -> Vec<(&'static str, &'static str)> {
         "/transactions/{id}/dispute" => vec![("reason", "Planted")],
         "/disputes/{id}/claims" => vec![("body", "Planted")],
         "/disputes/{id}/resolve" => vec![("outcome", "refund")],
+        "/tickets/{id}/messages" => vec![("body", "Planted")],
+        "/tickets/{id}/status" => vec![("status", "closed")],
+        "/tickets/{id}/assign" => vec![("user_id", "")],
         _ => Vec::new(),
     }
 }
@@ -163,6 +178,10 @@ async fn fingerprint(app: &TestApp) -> Result<Vec<String>> {
         "SELECT CAST(COUNT(*) AS TEXT) FROM dispute_claims",
         "SELECT id || '|' || state || '|' || version FROM escrow_transactions ORDER BY id",
         "SELECT CAST(COUNT(*) AS TEXT) FROM ledger_postings",
+        "SELECT id || '|' || status || '|' || COALESCE(assignee_id, '-') || '|' || updated_at \
+         FROM tickets ORDER BY id",
+        "SELECT CAST(COUNT(*) AS TEXT) FROM ticket_messages",
+        "SELECT id || '|' || status FROM store_warnings ORDER BY id",
     ];
     let mut out = Vec::new();
     for q in queries {
@@ -266,6 +285,33 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
     .json()
     .await?;
     let dispute = opened["id"].as_str().context("a dispute id")?.to_owned();
+    // The owner's support ticket, and a staff warning on the store.
+    let opened: Value = super::call(
+        &app,
+        Method::POST,
+        "/v1/tickets",
+        Some(&owner),
+        Some(json!({"subject": "Payout", "body": "Where is my payout?"})),
+    )
+    .await?
+    .json()
+    .await?;
+    let ticket = opened["ticket"]["id"]
+        .as_str()
+        .context("a ticket id")?
+        .to_owned();
+    let (_, staff) = bearer(&app, "mx_staff", Role::Staff).await?;
+    let warned: Value = super::call(
+        &app,
+        Method::POST,
+        &format!("/v1/stores/{store}/warnings"),
+        Some(&staff),
+        Some(json!({"reason": "Late shipping"})),
+    )
+    .await?
+    .json()
+    .await?;
+    let warning = warned["id"].as_str().context("a warning id")?.to_owned();
     let w = World {
         store,
         draft_item,
@@ -274,6 +320,8 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
         token_id,
         transaction,
         dispute,
+        ticket,
+        warning,
     };
     let (stranger_web, stranger_csrf) = browser(&app, "mx_stranger").await?;
     let (other_web, other_csrf) = browser(&app, "mx_other").await?;
@@ -347,9 +395,11 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
                 // Knows the store: 403 where a larger store role is needed; 404 for
                 // what is not the store's (someone else's session, admin routes).
                 Attacker::Clerk => {
+                    // A store's warnings are staff's (the guard's 404), not the store's.
                     let store_scoped = ["/v1/stores/", "/stores/", "/v1/items/", "/items/"]
                         .iter()
-                        .any(|p| r.path.starts_with(p));
+                        .any(|p| r.path.starts_with(p))
+                        && !r.path.ends_with("/warnings");
                     if store_scoped {
                         status == 403
                     } else {
