@@ -22,6 +22,27 @@ both_engines!(
     ticket_pages_work_without_javascript,
 );
 
+/// A staff member with TOTP enrolled (staff tools are behind it); returns a working
+/// access token.
+pub async fn staff_with_totp(app: &TestApp, name: &str) -> Result<String> {
+    use crate::identity::{enrol_totp, login, s, token_req, totp_now};
+    user_with_role(app, name, Role::Staff).await?;
+    let t = login(app, name, PW).await?;
+    let (secret, _, _) = enrol_totp(app, &s(&t, "access_token")).await?;
+    // The next step, so the enrolment code is not a replay.
+    app.clock.advance_secs(30);
+    let c = crate::identity::fresh_client(app);
+    let r = token_req(
+        app,
+        &c,
+        json!({"login": name, "password": PW, "client": "native", "totp": totp_now(app, &secret, 0)}),
+    )
+    .await?;
+    let (st, v) = parts(r).await?;
+    assert_eq!(st, 200, "staff login: {v}");
+    Ok(s(&v, "access_token"))
+}
+
 /// Opens a ticket as `token`; returns its ID.
 async fn open_ticket(app: &TestApp, token: &str, subject: &str) -> Result<String> {
     let (st, v) = parts(
@@ -327,7 +348,7 @@ async fn status_changes_and_assignment_are_audited_once(app: TestApp) -> Result<
 async fn customers_get_404_from_staff_routes(app: TestApp) -> Result<()> {
     let (_, author) = bearer(&app, "g_author", Role::Customer).await?;
     let (_, owner) = bearer(&app, "g_owner", Role::Seller).await?;
-    let (_, staff) = bearer(&app, "g_staff", Role::Staff).await?;
+    let staff = staff_with_totp(&app, "g_staff").await?;
     let (_, support) = bearer(&app, "g_support", Role::Support).await?;
     let store = open_store(&app, &owner, "Shop").await?;
     let id = open_ticket(&app, &author, "Help").await?;
@@ -388,9 +409,22 @@ async fn customers_get_404_from_staff_routes(app: TestApp) -> Result<()> {
 /// twice writes nothing more; an unknown store is 404.
 async fn warnings_are_audited_once(app: TestApp) -> Result<()> {
     let (_, owner) = bearer(&app, "w_owner", Role::Seller).await?;
-    let (_, staff) = bearer(&app, "w_staff", Role::Staff).await?;
+    let (_, no_totp) = bearer(&app, "w_plain", Role::Staff).await?;
+    let staff = staff_with_totp(&app, "w_staff").await?;
     let store = open_store(&app, &owner, "Shop").await?;
     let path = format!("/v1/stores/{store}/warnings");
+    // Staff tools are behind TOTP: a staff account without it is refused.
+    let r = call(
+        &app,
+        Method::POST,
+        &path,
+        Some(&no_totp),
+        Some(json!({"reason": "Late shipping"})),
+    )
+    .await?;
+    expect_problem(r, 403, "totp_enrolment_required").await?;
+    let r = call(&app, Method::GET, &path, Some(&no_totp), None).await?;
+    expect_problem(r, 403, "totp_enrolment_required").await?;
     let r = call(
         &app,
         Method::POST,
@@ -441,6 +475,15 @@ async fn warnings_are_audited_once(app: TestApp) -> Result<()> {
         assert_eq!(v["status"], "resolved");
     }
     assert_eq!(audits(&app, "warning_resolve", &store).await?, 1);
+    let r = call(
+        &app,
+        Method::POST,
+        &format!("/v1/warnings/{id}/resolve"),
+        Some(&no_totp),
+        None,
+    )
+    .await?;
+    expect_problem(r, 403, "totp_enrolment_required").await?;
     let (st, v) = parts(call(&app, Method::GET, &path, Some(&staff), None).await?).await?;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["warnings"][0]["id"], id.as_str());
@@ -482,7 +525,10 @@ async fn assert_refused(r: reqwest::Response, policy: &str, limit: u32) -> Resul
 /// A fresh access token for `name`.
 async fn token(app: &TestApp, name: &str) -> Result<String> {
     let t = crate::identity::login(app, name, PW).await?;
-    Ok(t["access_token"].as_str().context("access token")?.to_owned())
+    Ok(t["access_token"]
+        .as_str()
+        .context("access token")?
+        .to_owned())
 }
 
 async fn create(app: &TestApp, token: &str, n: usize) -> Result<reqwest::Response> {

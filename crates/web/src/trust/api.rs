@@ -53,6 +53,19 @@ fn not_support_staff() -> ApiError {
     )]))
 }
 
+/// Staff tools (D9: store warnings) are behind TOTP as well as their permission: a
+/// staff account without a second factor is refused (403) until it enrols.
+pub fn require_totp(p: &Principal) -> Result<(), ApiError> {
+    if p.totp_enabled {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "totp_enrolment_required",
+        ))
+    }
+}
+
 /// The trust context's view of the authenticated caller.
 pub fn caller(p: &Principal, ctx: &ClientCtx) -> Caller {
     Caller {
@@ -270,7 +283,7 @@ pub fn mount(r: Routes) -> Routes {
             "/v1/stores/{id}/warnings",
             warn,
             warnings(
-                "Warn a store (staff holding warn_store); audited as warning_create",
+                "Warn a store (staff holding warn_store, with TOTP enrolled); audited as warning_create",
                 Scope::StoresWrite,
             )
             .request::<WarnRequest>()
@@ -281,7 +294,7 @@ pub fn mount(r: Routes) -> Routes {
             "/v1/stores/{id}/warnings",
             store_warnings,
             warnings(
-                "A store's warnings, newest first (staff holding warn_store)",
+                "A store's warnings, newest first (staff holding warn_store, with TOTP enrolled)",
                 Scope::StoresRead,
             )
             .responds::<WarningListResponse>(200)
@@ -291,7 +304,7 @@ pub fn mount(r: Routes) -> Routes {
             "/v1/warnings/{id}/resolve",
             resolve_warning,
             warnings(
-                "Resolve a store warning (staff holding warn_store); audited as warning_resolve; resolving a resolved warning changes nothing",
+                "Resolve a store warning (staff holding warn_store, with TOTP enrolled); audited as warning_resolve; resolving a resolved warning changes nothing",
                 Scope::StoresWrite,
             )
             .responds::<WarningResponse>(200)
@@ -416,6 +429,7 @@ async fn warn(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<WarnRequest>,
 ) -> Result<Response, ApiError> {
+    require_totp(&p)?;
     let id = store_id(&id)?;
     let w = s
         .trust
@@ -430,6 +444,7 @@ async fn store_warnings(
     CurrentUser(p): CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Json<WarningListResponse>, ApiError> {
+    require_totp(&p)?;
     let id = store_id(&id)?;
     let list = s.trust.store_warnings(&caller(&p, &ctx), &id).await?;
     Ok(Json(WarningListResponse {
@@ -443,6 +458,7 @@ async fn resolve_warning(
     CurrentUser(p): CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Json<WarningResponse>, ApiError> {
+    require_totp(&p)?;
     let id = warning_id(&id)?;
     let w = s.trust.resolve_warning(&caller(&p, &ctx), &id).await?;
     Ok(Json(w.into()))

@@ -300,7 +300,7 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
         .as_str()
         .context("a ticket id")?
         .to_owned();
-    let (_, staff) = bearer(&app, "mx_staff", Role::Staff).await?;
+    let staff = crate::trust::staff_with_totp(&app, "mx_staff").await?;
     let warned: Value = super::call(
         &app,
         Method::POST,
