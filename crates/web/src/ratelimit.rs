@@ -280,3 +280,15 @@ async fn limit(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
     }
     err.into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decoded;
+
+    #[test]
+    fn path_keys_are_percent_decoded() {
+        assert_eq!(percent_decoded("%30%61bc"), "0abc");
+        assert_eq!(percent_decoded("abc"), "abc");
+        assert_eq!(percent_decoded("%zz%4"), "%zz%4");
+    }
+}

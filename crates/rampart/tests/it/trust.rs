@@ -597,6 +597,14 @@ async fn replies_are_limited_to_twenty_per_hour_per_ticket(app: TestApp) -> Resu
     let upper = id.to_uppercase();
     let r = send(&app, &author, &upper, 21).await?;
     assert_ne!(r.status(), 201);
+    // A percent-encoded spelling is the same ticket to the handler: the same bucket.
+    let encoded = format!("%{:02X}{}", id.as_bytes()[0], &id[1..]);
+    assert_refused(
+        send(&app, &author, &encoded, 21).await?,
+        "ticket_message",
+        20,
+    )
+    .await?;
     assert_eq!(count_rows(app.db(), "ticket_messages").await?, 22);
     assert_eq!(send(&app, &author, &second, 0).await?.status(), 201);
     app.clock.advance_secs(3600);

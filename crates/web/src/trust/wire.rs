@@ -104,10 +104,11 @@ pub struct MineParams {
 /// `GET /v1/staff/tickets` query parameters.
 #[derive(Deserialize, JsonSchema, Default)]
 pub struct QueueParams {
-    /// `open`, `pending`, `resolved`, `closed`, or absent for all.
+    /// `open`, `pending`, `resolved`, `closed`, or `all` (the default).
     #[serde(default)]
     pub status: Option<String>,
-    /// A staff member's user ID, `none` for unassigned tickets, or absent for all.
+    /// A staff member's user ID, `none` for unassigned tickets, or `any` (the
+    /// default).
     #[serde(default)]
     pub assignee: Option<String>,
     /// Page size (default 20).
