@@ -25,8 +25,14 @@ both_engines!(
 /// A staff member with TOTP enrolled (staff tools are behind it); returns a working
 /// access token.
 pub async fn staff_with_totp(app: &TestApp, name: &str) -> Result<String> {
+    Ok(with_totp(app, name, Role::Staff).await?.1)
+}
+
+/// An account of `role` with TOTP enrolled; returns its ID, a working access token
+/// and the TOTP secret.
+pub async fn with_totp(app: &TestApp, name: &str, role: Role) -> Result<(String, String, Vec<u8>)> {
     use crate::identity::{enrol_totp, login, s, token_req, totp_now};
-    user_with_role(app, name, Role::Staff).await?;
+    let id = user_with_role(app, name, role).await?;
     let t = login(app, name, PW).await?;
     let (secret, _, _) = enrol_totp(app, &s(&t, "access_token")).await?;
     // The next step, so the enrolment code is not a replay.
@@ -40,7 +46,7 @@ pub async fn staff_with_totp(app: &TestApp, name: &str) -> Result<String> {
     .await?;
     let (st, v) = parts(r).await?;
     assert_eq!(st, 200, "staff login: {v}");
-    Ok(s(&v, "access_token"))
+    Ok((id, s(&v, "access_token"), secret))
 }
 
 /// Opens a ticket as `token`; returns its ID.
@@ -181,7 +187,8 @@ async fn only_the_author_and_support_see_a_ticket(app: TestApp) -> Result<()> {
 /// to active support staff, audited once.
 async fn status_changes_and_assignment_are_audited_once(app: TestApp) -> Result<()> {
     let (_, author) = bearer(&app, "st_author", Role::Customer).await?;
-    let (support_id, support) = bearer(&app, "st_support", Role::Support).await?;
+    let (_, no_totp) = bearer(&app, "st_plain", Role::Support).await?;
+    let (support_id, support, _) = with_totp(&app, "st_support", Role::Support).await?;
     let (customer_id, _) = bearer(&app, "st_cust", Role::Customer).await?;
     let (banned_id, _) = bearer(&app, "st_banned", Role::Support).await?;
     let id = open_ticket(&app, &author, "Refund").await?;
@@ -197,6 +204,17 @@ async fn status_changes_and_assignment_are_audited_once(app: TestApp) -> Result<
     )
     .await?;
     expect_problem(r, 404, "not_found").await?;
+    // Support without TOTP: staff tools are behind it.
+    for (path, body) in [
+        (&status, json!({"status": "pending"})),
+        (
+            &format!("/v1/tickets/{id}/assign"),
+            json!({"user_id": null}),
+        ),
+    ] {
+        let r = call(&app, Method::POST, path, Some(&no_totp), Some(body)).await?;
+        expect_problem(r, 403, "totp_enrolment_required").await?;
+    }
     assert_eq!(audits(&app, "ticket_status_change", &id).await?, 0);
 
     let (st, v) = parts(
@@ -624,8 +642,9 @@ fn csrf_of(html: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Logs `name` in through the login form; the client keeps the session cookie.
-async fn browser(app: &TestApp, name: &str) -> Result<Client> {
+/// Logs `name` in through the login form (with a TOTP code when enrolled); the
+/// client keeps the session cookie.
+async fn browser(app: &TestApp, name: &str, totp: Option<&str>) -> Result<Client> {
     let c = app.client_from(&fresh_ip(34));
     let t = csrf_of(&c.get(app.at("/login")).send().await?.text().await?);
     let r = c
@@ -634,6 +653,7 @@ async fn browser(app: &TestApp, name: &str) -> Result<Client> {
             ("csrf_token", t.as_str()),
             ("login", name),
             ("password", PW),
+            ("totp", totp.unwrap_or_default()),
             ("next", "/"),
         ])
         .send()
@@ -651,10 +671,12 @@ async fn browser(app: &TestApp, name: &str) -> Result<Client> {
 async fn ticket_pages_work_without_javascript(app: TestApp) -> Result<()> {
     crate::identity::user(&app, "pg_author").await?;
     crate::identity::user(&app, "pg_nosy").await?;
-    let support_id = user_with_role(&app, "pg_support", Role::Support).await?;
-    let author = browser(&app, "pg_author").await?;
-    let nosy = browser(&app, "pg_nosy").await?;
-    let support = browser(&app, "pg_support").await?;
+    let (support_id, _, secret) = with_totp(&app, "pg_support", Role::Support).await?;
+    let author = browser(&app, "pg_author", None).await?;
+    let nosy = browser(&app, "pg_nosy", None).await?;
+    app.clock.advance_secs(30);
+    let code = crate::identity::totp_now(&app, &secret, 0);
+    let support = browser(&app, "pg_support", Some(&code)).await?;
 
     // The form, in Estonian when asked; the Support link, no staff link.
     let r = author

@@ -53,8 +53,9 @@ fn not_support_staff() -> ApiError {
     )]))
 }
 
-/// Staff tools (D9: store warnings) are behind TOTP as well as their permission: a
-/// staff account without a second factor is refused (403) until it enrols.
+/// Staff tools (D9: ticket status and assignment, store warnings) are behind TOTP as
+/// well as their permission: a staff account without a second factor is refused
+/// (403) until it enrols.
 pub fn require_totp(p: &Principal) -> Result<(), ApiError> {
     if p.totp_enabled {
         Ok(())
@@ -261,7 +262,7 @@ pub fn mount(r: Routes) -> Routes {
             "/v1/tickets/{id}/status",
             set_status,
             staff(
-                "Change a ticket's status (support staff, not on their own ticket); audited as ticket_status_change with the old and new status",
+                "Change a ticket's status (support staff with TOTP enrolled, not on their own ticket); audited as ticket_status_change with the old and new status",
                 Scope::MessagesWrite,
             )
             .request::<StatusRequest>()
@@ -272,7 +273,7 @@ pub fn mount(r: Routes) -> Routes {
             "/v1/tickets/{id}/assign",
             assign,
             staff(
-                "Assign a ticket to a support staff member, or unassign it (null); audited as ticket_assign",
+                "Assign a ticket to a support staff member, or unassign it (null; support staff with TOTP enrolled); audited as ticket_assign",
                 Scope::MessagesWrite,
             )
             .request::<AssignRequest>()
@@ -399,6 +400,7 @@ async fn set_status(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<StatusRequest>,
 ) -> Result<Json<TicketResponse>, ApiError> {
+    require_totp(&p)?;
     let id = ticket_id(&id)?;
     let t = s
         .trust
@@ -414,6 +416,7 @@ async fn assign(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AssignRequest>,
 ) -> Result<Json<TicketResponse>, ApiError> {
+    require_totp(&p)?;
     let id = ticket_id(&id)?;
     let c = caller(&p, &ctx);
     // The ticket's policy first (404 for whoever may not see it), then the assignee.

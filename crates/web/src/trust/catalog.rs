@@ -49,6 +49,11 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
         "Töötaja kasutaja ID (tühi: eemalda määramine)",
     ),
     ("ticket.assign_me", "Assign to me", "Määra mulle"),
+    (
+        "ticket.totp_needed",
+        "Enrol two-factor authentication in your settings to change the status or assign tickets.",
+        "Oleku muutmiseks ja pöördumiste määramiseks seadista oma seadetes kaheastmeline kinnitus.",
+    ),
     ("ticket.filter", "Show", "Näita"),
     ("ticket.filter.all", "All", "Kõik"),
     ("ticket.filter.any", "Anyone", "Kõik"),

@@ -5,7 +5,7 @@
 //! the service's (404 for whoever may not see the ticket, 403 for its author asking
 //! for staff work) and render the error pages.
 
-use super::api::{assignee, caller, mine_query, queue_query, ticket_id, Queue};
+use super::api::{assignee, caller, mine_query, queue_query, require_totp, ticket_id, Queue};
 use crate::authn::{Ctx, CurrentUser};
 use crate::error::{ApiError, ApiForm};
 use crate::i18n::Tr;
@@ -311,6 +311,8 @@ struct TicketPage {
     messages: Vec<MessageLine>,
     can_reply: bool,
     is_staff: bool,
+    /// Staff with TOTP enrolled get the status and assignment forms.
+    staff_tools: bool,
     statuses: Vec<StatusOption>,
     me: String,
     notice: Option<String>,
@@ -319,7 +321,7 @@ struct TicketPage {
 
 fn ticket_view(
     f: Frame,
-    me: &str,
+    p: &Principal,
     t: TicketThread,
     notice_name: Option<&str>,
     errors: Vec<String>,
@@ -352,6 +354,7 @@ fn ticket_view(
             .collect(),
         can_reply: current != TicketStatus::Closed,
         is_staff,
+        staff_tools: is_staff && p.totp_enabled,
         statuses: TicketStatus::ALL
             .into_iter()
             .map(|s| StatusOption {
@@ -360,7 +363,7 @@ fn ticket_view(
                 selected: s == current,
             })
             .collect(),
-        me: me.to_owned(),
+        me: p.user_id().to_owned(),
         errors,
     };
     render(&page, status_for(&page.errors, status), None)
@@ -386,7 +389,7 @@ async fn show_ticket(
     let t = r.s.trust.ticket(Some(&c), &id).await?;
     Ok(ticket_view(
         frame(r.s, r.p, r.headers),
-        r.p.user_id(),
+        r.p,
         t,
         notice_name,
         errors,
@@ -473,6 +476,7 @@ async fn set_status(
     Path(id): Path<String>,
     ApiForm(b): ApiForm<StatusForm>,
 ) -> Result<Response, ApiError> {
+    require_totp(&p)?;
     let tid = ticket_id(&id)?;
     let c = caller(&p, &ctx);
     let result = match b.status.trim().parse::<TicketStatus>() {
@@ -508,6 +512,7 @@ async fn assign(
     Path(id): Path<String>,
     ApiForm(b): ApiForm<AssignForm>,
 ) -> Result<Response, ApiError> {
+    require_totp(&p)?;
     let tid = ticket_id(&id)?;
     let c = caller(&p, &ctx);
     // The ticket's policy first (404 for whoever may not see it), then the assignee.
