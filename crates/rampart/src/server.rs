@@ -242,6 +242,7 @@ pub async fn build_state(
                 .context("platform fee")?,
         )),
         messaging: Arc::new(rampart_messaging::Messaging::new(db.clone(), clock.clone())),
+        trust: Arc::new(rampart_trust::Trust::new(db.clone(), clock.clone())),
         db,
         config: web,
         clock,

@@ -19,6 +19,8 @@ pub struct Nav {
     pub csrf_token: String,
     /// The caller may work the dispute queue (staff with `resolve_dispute`).
     pub staff_disputes: bool,
+    /// The caller may work the support ticket queue (`manage_tickets`).
+    pub staff_tickets: bool,
 }
 
 /// Renders a template as an HTML response; a render failure is a logged bare 500
@@ -49,6 +51,8 @@ pub fn nav(p: Option<&Principal>, csrf_token: &str) -> Nav {
         csrf_token: csrf_token.to_owned(),
         staff_disputes: p
             .is_some_and(|p| rampart_kernel::Permission::ResolveDispute.allowed_for(p.role)),
+        staff_tickets: p
+            .is_some_and(|p| rampart_kernel::Permission::ManageTickets.allowed_for(p.role)),
     }
 }
 

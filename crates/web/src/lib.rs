@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
 pub mod state;
+pub mod trust;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
@@ -47,6 +48,7 @@ pub const CATALOGS: &[&[i18n::Entry]] = &[
     marketplace::catalog::CATALOG,
     marketplace::dispute_catalog::CATALOG,
     messaging::catalog::CATALOG,
+    trust::catalog::CATALOG,
 ];
 
 /// Every route of the application, mounted through the registry.
@@ -55,7 +57,7 @@ pub fn routes(state: &AppState) -> Routes {
     let r = ops::mount(r);
     let r = identity::mount(r);
     let r = marketplace::mount(r);
-    messaging::mount(r)
+    trust::mount(messaging::mount(r))
 }
 
 /// Builds the complete application and the list of mounted routes.

@@ -114,7 +114,34 @@ fn path_param(req: &Request, name: &str) -> Option<String> {
         .split('/')
         .zip(req.uri().path().split('/'))
         .find(|(m, _)| *m == want)
-        .map(|(_, v)| v.to_owned())
+        .map(|(_, v)| percent_decoded(v))
+}
+
+/// A path segment as the handler's `Path` extractor sees it (percent-decoded), so
+/// `%61` and `a` share one bucket; a handler that accepts only the canonical
+/// spelling of an ID then has exactly one bucket per resource.
+fn percent_decoded(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn headers_for(verdict: &Verdict, refused: bool) -> Vec<(HeaderName, String)> {
@@ -252,4 +279,16 @@ async fn limit(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
         }
     }
     err.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decoded;
+
+    #[test]
+    fn path_keys_are_percent_decoded() {
+        assert_eq!(percent_decoded("%30%61bc"), "0abc");
+        assert_eq!(percent_decoded("abc"), "abc");
+        assert_eq!(percent_decoded("%zz%4"), "%zz%4");
+    }
 }

@@ -72,6 +72,8 @@ pub struct AppInner {
     pub market: Arc<rampart_marketplace::Marketplace>,
     /// The messaging service (conversations, blocks, reports, prekey bundles).
     pub messaging: Arc<rampart_messaging::Messaging>,
+    /// The trust-and-safety service (tickets, store warnings).
+    pub trust: Arc<rampart_trust::Trust>,
     /// The OpenAPI document, set when the router is built.
     pub openapi: std::sync::OnceLock<String>,
 }

@@ -14,4 +14,5 @@ mod ops;
 mod origin;
 mod pages;
 mod tls;
+mod trust;
 mod worker;

@@ -62,6 +62,10 @@ struct World {
     conversation: String,
     /// A message of the buyer to the owner in it.
     message: String,
+    /// A support ticket the owner opened.
+    ticket: String,
+    /// An open staff warning on the store.
+    warning: String,
 }
 
 /// Who attacks.
@@ -89,6 +93,10 @@ fn resource_for(w: &World, template: &str) -> Result<String> {
         &w.transaction
     } else if pick("/v1/disputes/") || pick("/disputes/") {
         &w.dispute
+    } else if pick("/v1/tickets/") || pick("/tickets/") {
+        &w.ticket
+    } else if pick("/v1/warnings/") {
+        &w.warning
     } else if pick("/v1/conversations/") || pick("/messages/") {
         &w.conversation
     } else if pick("/v1/messages/") {
@@ -129,6 +137,10 @@ fn json_body(method: &Method, template: &str) -> Option<Value> {
         ("POST", "/v1/disputes/{id}/resolve") => json!({"outcome": "refund"}),
         ("POST", "/v1/conversations/{id}/read") => json!({"up_to": "{message}"}),
         ("POST", "/v1/messages/{id}/report") => json!({"reason": "Planted"}),
+        ("POST", "/v1/tickets/{id}/messages") => json!({"body": "Planted"}),
+        ("POST", "/v1/tickets/{id}/status") => json!({"status": "closed"}),
+        ("POST", "/v1/tickets/{id}/assign") => json!({"user_id": null}),
+        ("POST", "/v1/stores/{id}/warnings") => json!({"reason": "Planted"}),
         _ => return None,
     })
 }
@@ -160,6 +172,9 @@ fn form_body(template: &str) -> Vec<(&'static str, &'static str)> {
         "/disputes/{id}/resolve" => vec![("outcome", "refund")],
         "/messages/{id}" => vec![("body", "Planted")],
         "/messages/{id}/report" => vec![("message_id", "{message}"), ("reason", "Planted")],
+        "/tickets/{id}/messages" => vec![("body", "Planted")],
+        "/tickets/{id}/status" => vec![("status", "closed")],
+        "/tickets/{id}/assign" => vec![("user_id", "")],
         _ => Vec::new(),
     }
 }
@@ -186,6 +201,10 @@ async fn fingerprint(app: &TestApp) -> Result<Vec<String>> {
          FROM message_reads ORDER BY conversation_id, user_id",
         "SELECT blocker_id || '|' || blocked_id FROM user_blocks ORDER BY blocker_id, blocked_id",
         "SELECT CAST(COUNT(*) AS TEXT) FROM message_reports",
+        "SELECT id || '|' || status || '|' || COALESCE(assignee_id, '-') || '|' || updated_at \
+         FROM tickets ORDER BY id",
+        "SELECT CAST(COUNT(*) AS TEXT) FROM ticket_messages",
+        "SELECT id || '|' || status FROM store_warnings ORDER BY id",
     ];
     let mut out = Vec::new();
     for q in queries {
@@ -305,6 +324,33 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
         .context("a conversation id")?
         .to_owned();
     let message = sent["id"].as_str().context("a message id")?.to_owned();
+    // The owner's support ticket, and a staff warning on the store.
+    let opened: Value = super::call(
+        &app,
+        Method::POST,
+        "/v1/tickets",
+        Some(&owner),
+        Some(json!({"subject": "Payout", "body": "Where is my payout?"})),
+    )
+    .await?
+    .json()
+    .await?;
+    let ticket = opened["ticket"]["id"]
+        .as_str()
+        .context("a ticket id")?
+        .to_owned();
+    let staff = crate::trust::staff_with_totp(&app, "mx_staff").await?;
+    let warned: Value = super::call(
+        &app,
+        Method::POST,
+        &format!("/v1/stores/{store}/warnings"),
+        Some(&staff),
+        Some(json!({"reason": "Late shipping"})),
+    )
+    .await?
+    .json()
+    .await?;
+    let warning = warned["id"].as_str().context("a warning id")?.to_owned();
     let w = World {
         store,
         draft_item,
@@ -315,6 +361,8 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
         dispute,
         conversation,
         message,
+        ticket,
+        warning,
     };
     let (stranger_web, stranger_csrf) = browser(&app, "mx_stranger").await?;
     let (other_web, other_csrf) = browser(&app, "mx_other").await?;
@@ -403,9 +451,11 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
                 // Knows the store: 403 where a larger store role is needed; 404 for
                 // what is not the store's (someone else's session, admin routes).
                 Attacker::Clerk => {
+                    // A store's warnings are staff's (the guard's 404), not the store's.
                     let store_scoped = ["/v1/stores/", "/stores/", "/v1/items/", "/items/"]
                         .iter()
-                        .any(|p| r.path.starts_with(p));
+                        .any(|p| r.path.starts_with(p))
+                        && !r.path.ends_with("/warnings");
                     if store_scoped {
                         status == 403
                     } else {
