@@ -54,8 +54,8 @@ async fn cookie_me(app: &TestApp, cookie: &str) -> Result<u16> {
 }
 
 async fn ban_ends_every_credential_at_once(app: TestApp) -> Result<()> {
-    user_with_role(&app, "mod", rampart_kernel::account::Role::Staff).await?;
-    let staff = s(&login(&app, "mod", PW).await?, "access_token");
+    // Staff powers need a second factor.
+    let staff = crate::trust::staff_with_totp(&app, "mod").await?;
     let v = victim(&app, "mallory").await?;
     // Everything works before.
     assert_eq!(me_status(&app, &v.access).await?.0, 200);
@@ -120,8 +120,7 @@ async fn ban_ends_every_credential_at_once(app: TestApp) -> Result<()> {
 
 async fn only_staff_ban_and_never_upwards(app: TestApp) -> Result<()> {
     let admin = user_with_role(&app, "boss", rampart_kernel::account::Role::Admin).await?;
-    user_with_role(&app, "mod2", rampart_kernel::account::Role::Staff).await?;
-    let staff = s(&login(&app, "mod2", PW).await?, "access_token");
+    let staff = crate::trust::staff_with_totp(&app, "mod2").await?;
     let target = user(&app, "nina").await?;
     user(&app, "oscar").await?;
     let customer = s(&login(&app, "oscar", PW).await?, "access_token");

@@ -43,7 +43,26 @@ async fn a_pat_never_reaches_staff_or_admin_routes(app: TestApp) -> Result<()> {
         .expect("victim");
     assert_eq!(u.status, rampart_kernel::account::AccountStatus::Active);
     assert_eq!(count_rows(app.db(), "audit_log").await?, audit_before);
-    // The same staff member's access token still may (the route itself works).
+    // The same staff member's access token reaches the route, which asks for a
+    // second factor first (staff powers need TOTP)…
+    let r = fresh_client(&app)
+        .post(app.at(&format!("/v1/admin/users/{victim}/ban")))
+        .bearer_auth(s(&t, "access_token"))
+        .send()
+        .await?;
+    expect_problem(r, 403, "totp_enrolment_required").await?;
+    // …and, enrolled, may (the route itself works).
+    let (secret, _, _) = crate::identity::enrol_totp(&app, &s(&t, "access_token")).await?;
+    app.clock.advance_secs(30);
+    let t = crate::identity::token_req(
+        &app,
+        &fresh_client(&app),
+        json!({"login": "staffer", "password": PW, "client": "native",
+               "totp": crate::identity::totp_now(&app, &secret, 0)}),
+    )
+    .await?
+    .json::<Value>()
+    .await?;
     let r = fresh_client(&app)
         .post(app.at(&format!("/v1/admin/users/{victim}/ban")))
         .bearer_auth(s(&t, "access_token"))

@@ -8,7 +8,7 @@
 //! not what is under test here.
 
 use super::{add_item, bearer, call, open_store};
-use crate::identity::{expect_problem, fresh_ip, parts, user_with_role, PW};
+use crate::identity::{expect_problem, fresh_ip, parts, PW};
 use anyhow::{bail, Context, Result};
 use rampart_kernel::account::Role;
 use rampart_kernel::ids::{ItemId, StoreId, TransactionId};
@@ -165,7 +165,7 @@ async fn dispute_status(app: &TestApp, id: &str) -> Result<String> {
 /// and a second resolution is a conflict that changes nothing.
 async fn buyer_opens_seller_claims_staff_resolves(app: TestApp) -> Result<()> {
     let d = deal(&app, "flow", 10_000).await?;
-    let (_, staff) = bearer(&app, "flow_staff", Role::Staff).await?;
+    let (_, staff, _) = crate::trust::with_totp(&app, "flow_staff", Role::Staff).await?;
     let id = open(&app, &d.buyer, &d.txn).await?;
     assert_eq!(
         text_value(
@@ -445,7 +445,7 @@ async fn outsiders_are_refused_and_nothing_changes(app: TestApp) -> Result<()> {
 /// the dispute stays open. Staff who are a party (a member of the store) get 403.
 async fn bad_resolutions_are_refused(app: TestApp) -> Result<()> {
     let d = deal(&app, "bad", 10_000).await?;
-    let (_, staff) = bearer(&app, "bad_staff", Role::Staff).await?;
+    let (_, staff, _) = crate::trust::with_totp(&app, "bad_staff", Role::Staff).await?;
     let id = open(&app, &d.buyer, &d.txn).await?;
     let before = fingerprint(&app).await?;
     let path = format!("/v1/disputes/{id}/resolve");
@@ -491,7 +491,7 @@ async fn bad_resolutions_are_refused(app: TestApp) -> Result<()> {
     assert_eq!(dispute_status(&app, &id).await?, "open");
 
     // Staff who joined the store may see the dispute but not judge it.
-    let (_, insider) = bearer(&app, "bad_insider", Role::Staff).await?;
+    let (_, insider, _) = crate::trust::with_totp(&app, "bad_insider", Role::Staff).await?;
     let st = super::add_member(&app, &d.owner, &d.store, "bad_insider", "clerk").await?;
     assert_eq!(st, 200);
     let before = fingerprint(&app).await?;
@@ -538,15 +538,42 @@ async fn browser(app: &TestApp, name: &str) -> Result<Client> {
     Ok(c)
 }
 
+/// Logs `name` in through the login form with a TOTP code (staff).
+async fn browser_totp(app: &TestApp, name: &str, code: &str) -> Result<Client> {
+    let c = app.client_from(&fresh_ip(33));
+    let t = csrf_of(&c.get(app.at("/login")).send().await?.text().await?);
+    let r = c
+        .post(app.at("/login"))
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("login", name),
+            ("password", PW),
+            ("totp", code),
+            ("next", "/"),
+        ])
+        .send()
+        .await?;
+    if r.status() != 303 {
+        bail!("browser login for {name}: {}", r.status());
+    }
+    Ok(c)
+}
+
 /// The buyer opens a dispute through the form, the seller answers, staff find it in
 /// the queue and resolve it through the form; every form without the CSRF token is
 /// refused with 403 and changes nothing; outsiders get 404 pages.
 async fn dispute_pages_work_without_javascript(app: TestApp) -> Result<()> {
     let d = deal(&app, "web", 10_000).await?;
-    user_with_role(&app, "web_staff", Role::Staff).await?;
+    let (_, _, secret) = crate::trust::with_totp(&app, "web_staff", Role::Staff).await?;
     let buyer = browser(&app, "web_buyer").await?;
     let seller = browser(&app, "web_owner").await?;
-    let staff = browser(&app, "web_staff").await?;
+    app.clock.advance_secs(30);
+    let staff = browser_totp(
+        &app,
+        "web_staff",
+        &crate::identity::totp_now(&app, &secret, 0),
+    )
+    .await?;
     let stranger_id = crate::identity::user(&app, "web_nosy").await?;
     assert!(!stranger_id.is_empty());
     let stranger = browser(&app, "web_nosy").await?;
@@ -719,7 +746,7 @@ async fn dispute_pages_work_without_javascript(app: TestApp) -> Result<()> {
 /// filters by status.
 async fn the_queue_pages_oldest_first(app: TestApp) -> Result<()> {
     let d = deal(&app, "q", 1_000).await?;
-    let (_, staff) = bearer(&app, "q_staff", Role::Staff).await?;
+    let (_, staff, q_secret) = crate::trust::with_totp(&app, "q_staff", Role::Staff).await?;
     let mut opened = Vec::new();
     for _ in 0..3 {
         let txn = funded(&app, &d.buyer_id, &d.store, &d.item, 1_000).await?;
@@ -791,7 +818,13 @@ async fn the_queue_pages_oldest_first(app: TestApp) -> Result<()> {
     expect_problem(r, 422, "validation_failed").await?;
 
     // The page: a next link on the first page, the rest behind it.
-    let web = browser(&app, "q_staff").await?;
+    app.clock.advance_secs(30);
+    let web = browser_totp(
+        &app,
+        "q_staff",
+        &crate::identity::totp_now(&app, &q_secret, 0),
+    )
+    .await?;
     let html = web
         .get(app.at("/staff/disputes?limit=2"))
         .send()

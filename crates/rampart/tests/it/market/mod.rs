@@ -155,7 +155,7 @@ async fn grant_seller_is_an_audited_staff_action(app: TestApp) -> Result<()> {
     use reqwest::Method;
     let (target, _) = bearer(&app, "wannabe", Role::Customer).await?;
     let (_, customer) = bearer(&app, "other", Role::Customer).await?;
-    let (_, staff) = bearer(&app, "mod", Role::Staff).await?;
+    let staff = crate::trust::staff_with_totp(&app, "mod").await?;
     let path = format!("/v1/admin/users/{target}/grant-seller");
     let r = call(&app, Method::POST, &path, Some(&customer), None).await?;
     expect_problem(r, 404, "not_found").await?;
