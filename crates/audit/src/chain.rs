@@ -76,6 +76,12 @@ pub enum ActionType {
     EscrowRelease,
     /// A cancel intent ran: the transaction was cancelled (refund if funded).
     EscrowCancel,
+    /// A store member was added or their store role changed (old and new role).
+    StoreMemberSet,
+    /// A store member was removed, or left.
+    StoreMemberRemove,
+    /// A store's settings changed (old and new values of what changed).
+    StoreSettingsChange,
     /// A private message was reported to staff (metadata: report, conversation).
     MessageReport,
 }
@@ -114,6 +120,9 @@ impl ActionType {
         ActionType::DisputeOpen,
         ActionType::EscrowRelease,
         ActionType::EscrowCancel,
+        ActionType::StoreMemberSet,
+        ActionType::StoreMemberRemove,
+        ActionType::StoreSettingsChange,
         ActionType::MessageReport,
     ];
 
@@ -151,6 +160,9 @@ impl ActionType {
             ActionType::DisputeOpen => "dispute_open",
             ActionType::EscrowRelease => "escrow_release",
             ActionType::EscrowCancel => "escrow_cancel",
+            ActionType::StoreMemberSet => "store_member_set",
+            ActionType::StoreMemberRemove => "store_member_remove",
+            ActionType::StoreSettingsChange => "store_settings_change",
             ActionType::MessageReport => "message_report",
         }
     }

@@ -146,7 +146,9 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     }
 }
 
-/// The caller if signed in, on public routes (reads the session cookie only).
+/// The caller if signed in, on public routes: the session cookie, or a bearer
+/// access token (personal access tokens reach only routes naming a scope they carry,
+/// so they are not read here). An invalid credential reads as signed out.
 #[derive(Debug, Clone)]
 pub struct MaybeUser(pub Option<Principal>);
 
@@ -158,6 +160,19 @@ impl FromRequestParts<AppState> for MaybeUser {
     ) -> Result<Self, Self::Rejection> {
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(MaybeUser(Some(p.clone())));
+        }
+        if let Some(h) = parts.headers.get(header::AUTHORIZATION) {
+            let token = h
+                .to_str()
+                .ok()
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim())
+                .filter(|t| !t.starts_with(PAT_PREFIX));
+            return Ok(MaybeUser(match token {
+                Some(t) => state.auth.verify_access(t).await.ok(),
+                None => None,
+            }));
         }
         let names = state.config.cookie_names();
         let Some(cookie) = crate::csrf::cookie(&parts.headers, names.session).map(str::to_owned)

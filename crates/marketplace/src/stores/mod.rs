@@ -6,6 +6,7 @@ pub mod store;
 
 use crate::policy::{self, Caller, StoreAction, StoreRole};
 use crate::{currency, MarketError, Marketplace};
+use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target, TargetKind};
 use rampart_kernel::fields::bounded_text;
 use rampart_kernel::ids::StoreId;
 use rampart_kernel::{Currency, FieldError, FieldErrors, UserId};
@@ -284,6 +285,44 @@ impl Marketplace {
             updated_at: self.now(),
         };
         store::update(&mut tx, &row).await?;
+        // C1: what changed, old and new (the release period matters to buyers: it
+        // is fixed on each purchase, so a change only affects later ones).
+        let mut changed = serde_json::Map::new();
+        let mut diff = |k: &str, old: serde_json::Value, new: serde_json::Value| {
+            if old != new {
+                changed.insert(k.to_owned(), serde_json::json!({"old": old, "new": new}));
+            }
+        };
+        diff("name", view.name.clone().into(), row.name.clone().into());
+        diff(
+            "description",
+            view.description.clone().into(),
+            row.description.clone().into(),
+        );
+        diff(
+            "currency",
+            view.currency.as_str().into(),
+            row.currency.clone().into(),
+        );
+        diff(
+            "auto_release_days",
+            view.auto_release_days.into(),
+            row.auto_release_days.into(),
+        );
+        if !changed.is_empty() {
+            audit::record(
+                &mut tx,
+                NewAuditEntry {
+                    actor_user_uuid: Some(caller.user.as_str()),
+                    action: ActionType::StoreSettingsChange,
+                    target: Target::new(TargetKind::Store, id.as_str()),
+                    metadata: serde_json::Value::Object(changed),
+                    request_id: caller.request_id.as_deref(),
+                    created_at: row.updated_at,
+                },
+            )
+            .await?;
+        }
         tx.commit().await?;
         StoreView::try_from(row)
     }
@@ -324,7 +363,8 @@ impl Marketplace {
             .await?;
         store::lock(&mut tx, id.as_str()).await?;
         let now = self.now();
-        match store::member_role(&mut tx, id.as_str(), user.as_str()).await? {
+        let old = store::member_role(&mut tx, id.as_str(), user.as_str()).await?;
+        match &old {
             Some(_) => {
                 if store::set_member_role(&mut tx, id.as_str(), user.as_str(), role.as_str())
                     .await?
@@ -336,6 +376,24 @@ impl Marketplace {
             None => {
                 store::add_member(&mut tx, id.as_str(), user.as_str(), role.as_str(), now).await?
             }
+        }
+        if old.as_deref() != Some(role.as_str()) {
+            audit::record(
+                &mut tx,
+                NewAuditEntry {
+                    actor_user_uuid: Some(caller.user.as_str()),
+                    action: ActionType::StoreMemberSet,
+                    target: Target::new(TargetKind::Store, id.as_str()),
+                    metadata: serde_json::json!({
+                        "user_id": user.as_str(),
+                        "old_role": old,
+                        "new_role": role.as_str(),
+                    }),
+                    request_id: caller.request_id.as_deref(),
+                    created_at: now,
+                },
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(MemberView {
@@ -366,9 +424,26 @@ impl Marketplace {
         {
             return Err(MarketError::NotFound);
         }
+        let old = store::member_role(&mut tx, id.as_str(), user.as_str()).await?;
         if store::remove_member(&mut tx, id.as_str(), user.as_str()).await? == 0 {
             return Err(MarketError::LastOwner);
         }
+        audit::record(
+            &mut tx,
+            NewAuditEntry {
+                actor_user_uuid: Some(caller.user.as_str()),
+                action: ActionType::StoreMemberRemove,
+                target: Target::new(TargetKind::Store, id.as_str()),
+                metadata: serde_json::json!({
+                    "user_id": user.as_str(),
+                    "old_role": old,
+                    "left": user == &caller.user,
+                }),
+                request_id: caller.request_id.as_deref(),
+                created_at: self.now(),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

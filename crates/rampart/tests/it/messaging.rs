@@ -121,7 +121,7 @@ async fn a_blocked_user_cannot_message_and_nothing_is_stored(app: TestApp) -> Re
     expect_problem(
         call(
             &app,
-            Method::GET,
+            Method::POST,
             &format!("/v1/users/{bob_id}/prekey-bundle"),
             Some(&a),
             None,
@@ -349,7 +349,7 @@ async fn fifty_concurrent_claims_hand_out_each_prekey_once(app: TestApp) -> Resu
             let url = app.at(&path);
             let t = t.clone();
             async move {
-                let r = c.get(url).bearer_auth(t).send().await?;
+                let r = c.post(url).bearer_auth(t).send().await?;
                 let st = r.status().as_u16();
                 let v: Value = r.json().await?;
                 anyhow::Ok((st, v))
@@ -382,7 +382,7 @@ async fn fifty_concurrent_claims_hand_out_each_prekey_once(app: TestApp) -> Resu
     // The claim limit binds per user: the 31st claim of one requester in a minute.
     let mut last = 0;
     for _ in 0..21 {
-        last = call(&app, Method::GET, &path, Some(&tokens[0]), None)
+        last = call(&app, Method::POST, &path, Some(&tokens[0]), None)
             .await?
             .status()
             .as_u16();

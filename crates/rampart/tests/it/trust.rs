@@ -31,8 +31,15 @@ pub async fn staff_with_totp(app: &TestApp, name: &str) -> Result<String> {
 /// An account of `role` with TOTP enrolled; returns its ID, a working access token
 /// and the TOTP secret.
 pub async fn with_totp(app: &TestApp, name: &str, role: Role) -> Result<(String, String, Vec<u8>)> {
-    use crate::identity::{enrol_totp, login, s, token_req, totp_now};
     let id = user_with_role(app, name, role).await?;
+    let (token, secret) = enrol_existing(app, name).await?;
+    Ok((id, token, secret))
+}
+
+/// Enrols TOTP for the existing account `name` and signs in with a code; returns a
+/// working access token and the TOTP secret.
+pub async fn enrol_existing(app: &TestApp, name: &str) -> Result<(String, Vec<u8>)> {
+    use crate::identity::{enrol_totp, login, s, token_req, totp_now};
     let t = login(app, name, PW).await?;
     let (secret, _, _) = enrol_totp(app, &s(&t, "access_token")).await?;
     // The next step, so the enrolment code is not a replay.
@@ -46,7 +53,7 @@ pub async fn with_totp(app: &TestApp, name: &str, role: Role) -> Result<(String,
     .await?;
     let (st, v) = parts(r).await?;
     assert_eq!(st, 200, "staff login: {v}");
-    Ok((id, s(&v, "access_token"), secret))
+    Ok((s(&v, "access_token"), secret))
 }
 
 /// Opens a ticket as `token`; returns its ID.

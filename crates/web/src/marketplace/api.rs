@@ -330,15 +330,33 @@ async fn list_members(
     }))
 }
 
-/// Resolves a member's username or e-mail to an active account.
+/// Resolves a member's username to an active account that may join a store.
+/// Usernames only: an e-mail address is refused like an unknown user, so the form
+/// cannot tell a seller which addresses have accounts. Accounts holding staff powers
+/// (support and above) are refused too (`staff_account`): an owner must not be able
+/// to make staff a party to the store's disputes and so keep them from resolving.
 pub async fn member_user(s: &AppState, login: &str) -> Result<UserId, ApiError> {
     let login = login.trim().to_lowercase();
-    match s.auth.account_by_login(&login).await? {
-        Some(a) if a.status == rampart_kernel::account::AccountStatus::Active => Ok(a.id),
-        _ => Err(ApiError::validation(FieldErrors(vec![FieldError::new(
+    let unknown = || {
+        ApiError::validation(FieldErrors(vec![FieldError::new(
             "username",
             "unknown_user",
-        )]))),
+        )]))
+    };
+    if login.contains('@') {
+        return Err(unknown());
+    }
+    match s.auth.account_by_login(&login).await? {
+        Some(a) if a.status == rampart_kernel::account::AccountStatus::Active => {
+            if a.role >= Role::Support {
+                return Err(ApiError::validation(FieldErrors(vec![FieldError::new(
+                    "username",
+                    "staff_account",
+                )])));
+            }
+            Ok(a.id)
+        }
+        _ => Err(unknown()),
     }
 }
 

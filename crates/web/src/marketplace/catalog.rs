@@ -132,4 +132,9 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
         "no such user",
         "sellist kasutajat pole",
     ),
+    (
+        "fielderr.staff_account",
+        "staff accounts cannot join a store",
+        "töötajate kontosid ei saa poodi lisada",
+    ),
 ];

@@ -220,7 +220,9 @@ pub fn mount(r: Routes) -> Routes {
             read("How many one-time prekeys the caller has left")
                 .responds::<PrekeyCountResponse>(200),
         )
-        .get(
+        // POST, not GET: a claim spends a one-time prekey, so it is a state change
+        // under CSRF protection (a cross-site link cannot drain someone's keys).
+        .post(
             "/v1/users/{id}/prekey-bundle",
             claim,
             write("Claim a user's prekey bundle for X3DH; each one-time prekey is handed out once (removed by this call)")

@@ -402,7 +402,7 @@ pub struct PrekeyCountResponse {
     pub one_time_prekeys: u32,
 }
 
-/// `GET /v1/users/{id}/prekey-bundle`: what an initiator needs for X3DH.
+/// `POST /v1/users/{id}/prekey-bundle`: what an initiator needs for X3DH.
 #[derive(Serialize, JsonSchema)]
 pub struct PrekeyBundleResponse {
     /// Whose bundle.

@@ -491,9 +491,21 @@ async fn bad_resolutions_are_refused(app: TestApp) -> Result<()> {
     assert_eq!(dispute_status(&app, &id).await?, "open");
 
     // Staff who joined the store may see the dispute but not judge it.
-    let (_, insider, _) = crate::trust::with_totp(&app, "bad_insider", Role::Staff).await?;
+    // An owner cannot add staff to the store (that would make them a party and keep
+    // them from resolving the store's disputes)…
+    crate::trust::with_totp(&app, "bad_staff2", Role::Staff).await?;
+    let st = super::add_member(&app, &d.owner, &d.store, "bad_staff2", "clerk").await?;
+    assert_eq!(st, 422);
+    // …but a member who later becomes staff is a party all the same.
+    let (insider_id, _) = bearer(&app, "bad_insider", Role::Customer).await?;
     let st = super::add_member(&app, &d.owner, &d.store, "bad_insider", "clerk").await?;
     assert_eq!(st, 200);
+    app.state
+        .auth
+        .set_role(None, &insider_id, Role::Staff, &crate::identity::ctx())
+        .await
+        .map_err(|e| anyhow::anyhow!("set_role: {e}"))?;
+    let (insider, _) = crate::trust::enrol_existing(&app, "bad_insider").await?;
     let before = fingerprint(&app).await?;
     let r = call(
         &app,

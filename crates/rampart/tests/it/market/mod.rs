@@ -7,6 +7,7 @@ mod catalog;
 mod disputes;
 mod matrix;
 mod pages;
+mod review;
 mod rls;
 
 use crate::identity::{expect_problem, fresh_client, login, parts, user, user_with_role, PW};
@@ -100,7 +101,7 @@ pub async fn add_member(
     Ok(r.status().as_u16())
 }
 
-async fn audit_count(app: &TestApp, action: &str, target: &str) -> Result<i64> {
+pub async fn audit_count(app: &TestApp, action: &str, target: &str) -> Result<i64> {
     count_rows(
         app.db(),
         &format!("audit_log WHERE action_type = '{action}' AND target_id = '{target}'"),
