@@ -204,6 +204,12 @@ pub async fn txn(
     item: &ItemId,
     events: &[EscrowEvent],
 ) -> Result<TransactionId> {
+    let days = PERIODS
+        .lock()
+        .expect("periods")
+        .get(store.as_str())
+        .copied()
+        .unwrap_or(14);
     let v = l
         .create(
             NewEscrow {
@@ -212,13 +218,7 @@ pub async fn txn(
                 item: item.clone(),
                 quantity: 2,
                 unit_price: Money::new(5_000, eur()),
-                release_after_ms: PERIODS
-                    .lock()
-                    .expect("periods")
-                    .get(store.as_str())
-                    .copied()
-                    .unwrap_or(14)
-                    * 86_400_000,
+                release_after_ms: days * 86_400_000,
             },
             None,
             None,
