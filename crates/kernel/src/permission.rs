@@ -109,6 +109,7 @@ impl Role {
                 ResolveDispute,
                 Refund,
                 ManualStockEdit,
+                MarkFunded,
             ],
             Role::Admin | Role::SuperAdmin => &[
                 BanUser,
@@ -148,7 +149,8 @@ mod tests {
         assert!(!Permission::ManageTickets.allowed_for(Role::Seller));
         assert!(Role::Customer.permissions().is_empty());
         assert_eq!(Permission::ManageTickets.min_role(), Some(Role::Support));
-        assert_eq!(Permission::MarkFunded.min_role(), Some(Role::Admin));
+        assert_eq!(Permission::MarkFunded.min_role(), Some(Role::Staff));
+        assert!(!Permission::MarkFunded.allowed_for(Role::Support));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod escrow;
 pub mod intents;
 mod ledger;
+pub mod listing;
 pub mod reconcile;
 mod store;
 
@@ -19,4 +20,5 @@ pub use escrow::{
 };
 pub use intents::{IntentKind, IntentStatus, IntentView};
 pub use ledger::{effect_key, Applied, EscrowView, Ledger, LedgerError, NewEscrow};
+pub use listing::After;
 pub use reconcile::{reconcile, Anomaly, Report};

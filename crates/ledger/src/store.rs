@@ -21,7 +21,8 @@ pub(crate) struct TxnRow {
     pub updated_at: i64,
 }
 
-const TXN_COLUMNS: &str = "id, buyer_id, store_id, item_id, quantity, amount_minor, currency, \
+pub(crate) const TXN_COLUMNS: &str =
+    "id, buyer_id, store_id, item_id, quantity, amount_minor, currency, \
                            fee_bps, state, version, created_at, updated_at";
 
 pub(crate) async fn insert_transaction(tx: &mut Tx, r: &TxnRow) -> Result<()> {

@@ -3,7 +3,8 @@
 //! catalog, and the ownership [`policy`].
 //!
 //! One service, [`Marketplace`] (private fields), split by flow: `stores` (settings,
-//! members), `items` (create, edit, archive, stock), `catalog` (the public read path).
+//! members), `items` (create, edit, archive, stock), `catalog` (the public read path),
+//! `purchases` (buying into escrow, and acting on the escrow transaction).
 //! Each flow's SQL is in its `store.rs`. Callers get view types ([`StoreView`],
 //! [`ItemView`]…), never rows; IDs are kernel newtypes and prices are [`Money`].
 //!
@@ -15,6 +16,7 @@
 pub mod catalog;
 pub mod items;
 pub mod policy;
+pub mod purchases;
 pub mod stores;
 
 use policy::Denied;
@@ -25,7 +27,8 @@ use std::sync::Arc;
 
 pub use catalog::{CatalogPage, CatalogQuery, Cursor};
 pub use items::{ItemPatch, ItemStatus, ItemView, NewItem};
-pub use policy::{Caller, StoreRole};
+pub use policy::{Caller, StoreRole, TransactionAction};
+pub use purchases::{PageQuery, TransactionPage, TransactionView, TxnCursor};
 pub use stores::{MemberView, MyStore, NewStore, StorePatch, StoreStatus, StoreView};
 
 /// Errors callers branch on.
@@ -52,6 +55,15 @@ pub enum MarketError {
     /// The row changed between read and write; the caller retries.
     #[error("concurrent change")]
     Concurrent,
+    /// Not enough stock for the purchase (nothing was reserved).
+    #[error("out of stock")]
+    OutOfStock,
+    /// A member of the selling store tried to buy from it.
+    #[error("own store purchase")]
+    OwnStorePurchase,
+    /// The escrow transaction's state does not admit the action; it is in this state.
+    #[error("not allowed in state {0}")]
+    InvalidState(rampart_ledger::EscrowState),
     /// Anything else.
     #[error("internal: {0}")]
     Internal(String),

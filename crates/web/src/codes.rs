@@ -75,13 +75,18 @@ pub enum Code {
     Busy,
     /// `last_owner` (409): A store's last owner cannot leave, be removed or demoted.
     LastOwner,
-    /// `invalid_transition` (409): The item's status cannot change to the one asked for.
+    /// `invalid_transition` (409): The item's status, or the escrow transaction's
+    /// state, does not admit the change asked for.
     InvalidTransition,
+    /// `out_of_stock` (409): Not enough stock for the purchase.
+    OutOfStock,
+    /// `own_store_purchase` (403): A store's members cannot buy from it.
+    OwnStorePurchase,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 36] = [
+    pub const ALL: [Code; 38] = [
         Code::BadRequest,
         Code::MalformedJson,
         Code::UnsupportedMediaType,
@@ -118,6 +123,8 @@ impl Code {
         Code::Busy,
         Code::LastOwner,
         Code::InvalidTransition,
+        Code::OutOfStock,
+        Code::OwnStorePurchase,
     ];
 
     /// The code as it appears in problem documents.
@@ -159,6 +166,8 @@ impl Code {
             Code::Busy => "busy",
             Code::LastOwner => "last_owner",
             Code::InvalidTransition => "invalid_transition",
+            Code::OutOfStock => "out_of_stock",
+            Code::OwnStorePurchase => "own_store_purchase",
         }
     }
 
@@ -184,11 +193,12 @@ impl Code {
             | Code::CsrfTokenInvalid
             | Code::Forbidden
             | Code::InsufficientScope
-            | Code::TotpEnrolmentRequired => 403,
+            | Code::TotpEnrolmentRequired
+            | Code::OwnStorePurchase => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::RequestTimeout => 408,
-            Code::Conflict | Code::LastOwner | Code::InvalidTransition => 409,
+            Code::Conflict | Code::LastOwner | Code::InvalidTransition | Code::OutOfStock => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::InvalidBody
@@ -239,7 +249,11 @@ impl Code {
             Code::TotpEnrolmentRequired => "An admin must enrol TOTP first.",
             Code::Busy => "Too many password hashes in flight; retry.",
             Code::LastOwner => "A store's last owner cannot leave, be removed or demoted.",
-            Code::InvalidTransition => "The item's status cannot change to the one asked for.",
+            Code::InvalidTransition => {
+                "The item's status, or the transaction's state, does not admit the change."
+            }
+            Code::OutOfStock => "Not enough stock for the purchase.",
+            Code::OwnStorePurchase => "A store's members cannot buy from it.",
         }
     }
 }
