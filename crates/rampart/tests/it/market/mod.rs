@@ -5,6 +5,7 @@
 
 mod catalog;
 mod pages;
+mod purchases;
 
 use crate::identity::{expect_problem, fresh_client, login, parts, user, user_with_role, PW};
 use anyhow::Result;
