@@ -119,6 +119,7 @@ pub fn mount(r: Routes) -> Routes {
                 "Mark a transaction funded by hand (staff; audited escrow_fund) until checkout lands",
             )
             .permission(Permission::MarkFunded)
+            .scope(Scope::OrdersWrite)
             .limit(PolicyName::StoreWrite)
             .responds::<TransactionResponse>(200)
             .errors(&[NotFound, InvalidTransition, Conflict]),
