@@ -346,7 +346,8 @@ impl Marketplace {
 
     /// Applies `event` after `action` is authorised, in one database transaction
     /// acting in the transaction's store (the ledger writes the postings and the
-    /// audit row). Applying an effect already applied changes nothing.
+    /// audit row). Applying an effect already applied changes nothing and is refused
+    /// with the current state.
     async fn apply(
         &self,
         caller: &Caller,
@@ -369,7 +370,12 @@ impl Marketplace {
             .await
         {
             Ok(Applied::Done(_)) => tx.commit().await?,
-            Ok(Applied::Replay(_)) | Err(LedgerError::EffectRace(_)) => tx.rollback().await?,
+            // Already applied (a second click, or another member first): the state
+            // no longer admits it, and nothing was written.
+            Ok(Applied::Replay(state)) | Err(LedgerError::EffectRace(state)) => {
+                tx.rollback().await?;
+                return Err(MarketError::InvalidState(state));
+            }
             Err(e) => return Err(e.into()),
         }
         self.transaction(caller, id).await

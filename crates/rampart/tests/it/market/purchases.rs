@@ -134,6 +134,15 @@ async fn buy_fund_ship_and_request_release(app: TestApp) -> Result<()> {
     let (st, v) = parts(act(&app, Some(&staff), &txn, "fund").await?).await?;
     assert_eq!((st, v["state"].as_str()), (200, Some("funded")), "{v}");
     assert_eq!(audit_count(&app, "escrow_fund", &txn).await?, 1);
+    // A second click changes nothing and says why.
+    let v = expect_problem(
+        act(&app, Some(&staff), &txn, "fund").await?,
+        409,
+        "invalid_transition",
+    )
+    .await?;
+    assert!(v["detail"].as_str().unwrap_or("").contains("funded"), "{v}");
+    assert_eq!(audit_count(&app, "escrow_fund", &txn).await?, 1);
     let (st, v) = parts(act(&app, Some(&owner), &txn, "ship").await?).await?;
     assert_eq!((st, v["state"].as_str()), (200, Some("shipped")), "{v}");
     assert_eq!(audit_count(&app, "escrow_ship", &txn).await?, 1);
