@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub use catalog::{CatalogPage, CatalogQuery, Cursor};
 pub use items::{ItemPatch, ItemStatus, ItemView, NewItem};
 pub use policy::{Caller, StoreRole, TransactionAction};
-pub use purchases::{PageQuery, TransactionPage, TransactionView, TxnCursor};
+pub use purchases::{PageQuery, TransactionLine, TransactionPage, TransactionView, TxnCursor};
 pub use stores::{MemberView, MyStore, NewStore, StorePatch, StoreStatus, StoreView};
 
 /// Errors callers branch on.

@@ -111,11 +111,20 @@ impl Default for PageQuery {
     }
 }
 
+/// A transaction in a list, with its item's title.
+#[derive(Debug, Clone)]
+pub struct TransactionLine {
+    /// The escrow transaction.
+    pub escrow: EscrowView,
+    /// The item's title (empty if the item is gone).
+    pub item_title: String,
+}
+
 /// One page of transactions.
 #[derive(Debug, Clone)]
 pub struct TransactionPage {
     /// Newest first.
-    pub transactions: Vec<EscrowView>,
+    pub transactions: Vec<TransactionLine>,
     /// The cursor of the next page, if there is one.
     pub next: Option<TxnCursor>,
 }
@@ -321,7 +330,7 @@ impl Marketplace {
             .ledger
             .by_buyer(&caller.user, q.after.as_ref().map(|c| &c.0), limit + 1)
             .await?;
-        Ok(page_of(rows, limit))
+        self.page_of(rows, limit).await
     }
 
     /// A store's sales, newest first (its members).
@@ -341,7 +350,7 @@ impl Marketplace {
             .ledger
             .by_store(store_id, q.after.as_ref().map(|c| &c.0), limit + 1)
             .await?;
-        Ok(page_of(rows, limit))
+        self.page_of(rows, limit).await
     }
 
     /// Applies `event` after `action` is authorised, in one database transaction
@@ -456,22 +465,42 @@ impl Marketplace {
     }
 }
 
-fn page_of(mut rows: Vec<EscrowView>, limit: i64) -> TransactionPage {
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|t| {
-            TxnCursor(After {
-                created_at: t.created_at,
-                id: t.id.clone(),
+impl Marketplace {
+    /// The page of `limit` rows (one more was read to know whether another page
+    /// follows), each with its item's title.
+    async fn page_of(
+        &self,
+        mut rows: Vec<EscrowView>,
+        limit: i64,
+    ) -> Result<TransactionPage, MarketError> {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next = if more {
+            rows.last().map(|t| {
+                TxnCursor(After {
+                    created_at: t.created_at,
+                    id: t.id.clone(),
+                })
             })
-        })
-    } else {
-        None
-    };
-    TransactionPage {
-        transactions: rows,
-        next,
+        } else {
+            None
+        };
+        let ids: Vec<&str> = rows.iter().map(|t| t.item.as_str()).collect();
+        let titles: std::collections::HashMap<String, String> = store::item_titles(&self.db, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        let transactions = rows
+            .into_iter()
+            .map(|escrow| TransactionLine {
+                item_title: titles
+                    .get(escrow.item.as_str())
+                    .cloned()
+                    .unwrap_or_default(),
+                escrow,
+            })
+            .collect();
+        Ok(TransactionPage { transactions, next })
     }
 }
 

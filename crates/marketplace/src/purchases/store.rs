@@ -67,3 +67,22 @@ pub async fn context(
     .fetch_optional(e)
     .await)?)
 }
+
+/// The titles of the items among `ids` (at most one page of transactions).
+pub async fn item_titles(db: &rampart_db::Db, ids: &[&str]) -> Result<Vec<(String, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let params: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT id, title FROM items WHERE id IN ({})",
+        params.join(", ")
+    );
+    Ok(rampart_db::on_read!(db, |e| {
+        let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(e).await
+    })?)
+}

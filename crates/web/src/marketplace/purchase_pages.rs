@@ -19,8 +19,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use rampart_identity::{ClientCtx, Principal};
 use rampart_kernel::Permission;
-use rampart_ledger::{EscrowView, IntentView};
-use rampart_marketplace::{MarketError, PageQuery, TransactionAction, TransactionPage};
+use rampart_ledger::IntentView;
+use rampart_marketplace::{
+    MarketError, PageQuery, TransactionAction, TransactionLine, TransactionPage,
+};
 use rampart_security::ratelimit::PolicyName;
 use serde::Deserialize;
 
@@ -68,16 +70,19 @@ fn state_label(lang: Lang, state: &str) -> String {
 struct TxnLine {
     id: String,
     item_id: String,
+    item_title: String,
     quantity: i64,
     amount: String,
     state: String,
     created: String,
 }
 
-fn line(lang: Lang, t: EscrowView) -> TxnLine {
+fn line(lang: Lang, l: TransactionLine) -> TxnLine {
+    let t = l.escrow;
     TxnLine {
         id: t.id.into_string(),
         item_id: t.item.into_string(),
+        item_title: l.item_title,
         quantity: t.quantity,
         amount: t.amount.to_string(),
         state: state_label(lang, t.state.as_str()),

@@ -4,7 +4,7 @@
 //! view types field by field.
 
 use rampart_kernel::Money;
-use rampart_ledger::{EscrowState, EscrowView, IntentKind, IntentStatus, IntentView};
+use rampart_ledger::{EscrowState, IntentKind, IntentStatus, IntentView};
 use rampart_marketplace::catalog::{LIMIT_MAX, TEXT_MAX};
 use rampart_marketplace::items::{
     DESCRIPTION_MAX as ITEM_DESCRIPTION_MAX, PRICE_MAX, STOCK_MAX, TITLE_MAX,
@@ -12,7 +12,8 @@ use rampart_marketplace::items::{
 use rampart_marketplace::purchases::{LIMIT_MAX as TXN_LIMIT_MAX, QUANTITY_MAX};
 use rampart_marketplace::stores::{AUTO_RELEASE_MAX, AUTO_RELEASE_MIN, DESCRIPTION_MAX, NAME_MAX};
 use rampart_marketplace::{
-    ItemView, MemberView, MyStore, StoreView, TransactionAction, TransactionPage, TransactionView,
+    ItemView, MemberView, MyStore, StoreView, TransactionAction, TransactionLine, TransactionPage,
+    TransactionView,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -511,6 +512,8 @@ pub struct TransactionSummary {
     pub store_id: String,
     /// The item bought.
     pub item_id: String,
+    /// The item's title.
+    pub item_title: String,
     /// Units bought.
     pub quantity: i64,
     /// The amount held: the item's price at purchase × quantity.
@@ -532,13 +535,15 @@ fn price(m: Money) -> PriceResponse {
     }
 }
 
-impl From<EscrowView> for TransactionSummary {
-    fn from(t: EscrowView) -> Self {
+impl From<TransactionLine> for TransactionSummary {
+    fn from(l: TransactionLine) -> Self {
+        let t = l.escrow;
         TransactionSummary {
             id: t.id.into_string(),
             buyer_id: t.buyer.into_string(),
             store_id: t.store.into_string(),
             item_id: t.item.into_string(),
+            item_title: l.item_title,
             quantity: t.quantity,
             amount: price(t.amount),
             fee_bps: t.fee_bps,

@@ -93,6 +93,7 @@ async fn buy_fund_ship_and_request_release(app: TestApp) -> Result<()> {
     .await?;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["transactions"][0]["id"], txn.as_str());
+    assert_eq!(v["transactions"][0]["item_title"], "Lamp");
     let (st, v) = parts(
         call(
             &app,
