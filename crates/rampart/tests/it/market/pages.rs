@@ -166,7 +166,10 @@ async fn buying_through_the_pages(app: TestApp) -> Result<()> {
     );
     assert!(!html.contains("/ship\"") && !html.contains("/fund\""));
     let html = b.get(app.at("/purchases")).send().await?.text().await?;
-    assert!(html.contains(&txn_path) && html.contains("Teapot"), "{html}");
+    assert!(
+        html.contains(&txn_path) && html.contains("Teapot"),
+        "{html}"
+    );
 
     // A stranger: 404 for the page and its forms; nothing changes.
     let n = browser(&app, "pagenosy").await?;

@@ -484,6 +484,56 @@ async fn cancel_is_an_intent(app: TestApp) -> Result<()> {
         assert_eq!(st, 201, "{t}");
         txns.push(t["id"].as_str().unwrap_or_default().to_owned());
     }
+    // Keyset pages: one per page, newest first, then the end.
+    let (st, v) = parts(
+        call(
+            &app,
+            Method::GET,
+            "/v1/transactions?as=buyer&limit=1",
+            Some(&buyer),
+            None,
+        )
+        .await?,
+    )
+    .await?;
+    assert_eq!(
+        (st, &v["transactions"][0]["id"]),
+        (200, &json!(txns[1])),
+        "{v}"
+    );
+    let cursor = v["next_cursor"].as_str().unwrap_or_default().to_owned();
+    let (_, v) = parts(
+        call(
+            &app,
+            Method::GET,
+            &format!("/v1/transactions?limit=1&cursor={cursor}"),
+            Some(&buyer),
+            None,
+        )
+        .await?,
+    )
+    .await?;
+    assert_eq!(v["transactions"][0]["id"], json!(txns[0]), "{v}");
+    assert!(v.get("next_cursor").is_none(), "{v}");
+    for q in [
+        "as=seller",
+        "limit=0",
+        "limit=101",
+        "cursor=bogus",
+        "sort=amount",
+    ] {
+        let r = call(
+            &app,
+            Method::GET,
+            &format!("/v1/transactions?{q}"),
+            Some(&buyer),
+            None,
+        )
+        .await?;
+        expect_problem(r, 422, "validation_failed")
+            .await
+            .map_err(|e| anyhow::anyhow!("{q}: {e}"))?;
+    }
     let (st, v) = parts(act(&app, Some(&manager), &txns[0], "cancel").await?).await?;
     assert_eq!(
         (st, v["kind"].as_str(), v["status"].as_str()),
