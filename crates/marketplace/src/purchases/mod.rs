@@ -166,6 +166,12 @@ fn bad_quantity() -> MarketError {
     )]))
 }
 
+/// An item priced at zero cannot be bought into escrow (the ledger holds positive
+/// amounts only).
+fn not_for_sale() -> MarketError {
+    MarketError::Validation(FieldErrors(vec![FieldError::new("item", "not_for_sale")]))
+}
+
 /// A transaction, read and authorised for one action.
 struct Authorised {
     escrow: EscrowView,
@@ -202,16 +208,18 @@ impl Marketplace {
             Denied::NotFound => MarketError::NotFound,
         })?;
         if a.item.price_minor <= 0 {
-            return Err(MarketError::Validation(FieldErrors(vec![FieldError::new(
-                "item",
-                "not_for_sale",
-            )])));
+            return Err(not_for_sale());
         }
         let now = self.now();
         let Some(reserved) = store::reserve(&mut tx, item_id.as_str(), quantity, now).await? else {
-            // The status read above may have changed since: only a still-public item
-            // is out of stock; anything else is no longer for sale.
-            return Err(if a.item.stock < quantity || public {
+            // Nothing reserved: out of stock, unless the item stopped being for sale
+            // since the read above (archived, or its store suspended).
+            let still = crate::items::store::find_with_access(&mut tx, item_id.as_str(), "")
+                .await?
+                .is_some_and(|a| {
+                    a.item.status == ItemStatus::Active.as_str() && a.store_status == "active"
+                });
+            return Err(if still {
                 MarketError::OutOfStock
             } else {
                 MarketError::NotFound
@@ -220,10 +228,7 @@ impl Marketplace {
         // The price is the one the reservation read back, never the client's.
         let unit_price = Money::new(reserved.price_minor, currency(&reserved.currency)?);
         if unit_price.minor <= 0 {
-            return Err(MarketError::Validation(FieldErrors(vec![FieldError::new(
-                "item",
-                "not_for_sale",
-            )])));
+            return Err(not_for_sale());
         }
         let escrow = self
             .ledger
