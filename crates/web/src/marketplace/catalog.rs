@@ -1,4 +1,5 @@
-//! The marketplace pages' strings (catalog, item, stores, members, item forms) and
+//! The marketplace pages' strings (catalog, item, stores, members, item forms,
+//! purchases and transactions) and
 //! the marketplace problem titles, in English and Estonian.
 
 /// The marketplace context's catalog entries.
