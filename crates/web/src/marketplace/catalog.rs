@@ -1,6 +1,6 @@
 //! The marketplace pages' strings (catalog, item, stores, members, item forms,
-//! purchases and transactions) and
-//! the marketplace problem titles, in English and Estonian.
+//! purchases and transactions) and the marketplace problem titles, in English and
+//! Estonian.
 
 /// The marketplace context's catalog entries.
 pub const CATALOG: &[(&str, &str, &str)] = &[
