@@ -122,6 +122,7 @@ impl Role {
                 Refund,
                 ManualStockEdit,
                 WarnStore,
+                MarkFunded,
             ],
             Role::Admin | Role::SuperAdmin => &[
                 BanUser,
@@ -162,7 +163,8 @@ mod tests {
         assert!(!Permission::ManageTickets.allowed_for(Role::Seller));
         assert!(Role::Customer.permissions().is_empty());
         assert_eq!(Permission::ManageTickets.min_role(), Some(Role::Support));
-        assert_eq!(Permission::MarkFunded.min_role(), Some(Role::Admin));
+        assert_eq!(Permission::MarkFunded.min_role(), Some(Role::Staff));
+        assert!(!Permission::MarkFunded.allowed_for(Role::Support));
         // Warnings are moderation: staff and above, not support.
         assert_eq!(Permission::WarnStore.min_role(), Some(Role::Staff));
         assert!(!Permission::WarnStore.allowed_for(Role::Support));

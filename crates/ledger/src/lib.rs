@@ -10,6 +10,7 @@
 pub mod escrow;
 pub mod intents;
 mod ledger;
+pub mod listing;
 pub mod monitor;
 pub mod reconcile;
 mod store;
@@ -20,5 +21,6 @@ pub use escrow::{
 };
 pub use intents::{Execution, IntentKind, IntentStatus, IntentView};
 pub use ledger::{effect_key, Applied, EscrowView, Ledger, LedgerError, NewEscrow};
+pub use listing::After;
 pub use monitor::RiskCounts;
 pub use reconcile::{reconcile, Anomaly, Report};

@@ -22,7 +22,8 @@ pub(crate) struct TxnRow {
     pub release_after_ms: i64,
 }
 
-const TXN_COLUMNS: &str = "id, buyer_id, store_id, item_id, quantity, amount_minor, currency, \
+pub(crate) const TXN_COLUMNS: &str =
+    "id, buyer_id, store_id, item_id, quantity, amount_minor, currency, \
                            fee_bps, state, version, created_at, updated_at, release_after_ms";
 
 pub(crate) async fn insert_transaction(tx: &mut Tx, r: &TxnRow) -> Result<()> {

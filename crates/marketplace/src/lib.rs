@@ -5,6 +5,7 @@
 //! One service, [`Marketplace`] (private fields), split by flow: `stores` (settings,
 //! members), `items` (create, edit, archive, stock), `catalog` (the public read path),
 //! `disputes` (open, claims, the staff queue, resolution through the ledger).
+//! `purchases` (buying into escrow, and acting on the escrow transaction).
 //! Each flow's SQL is in its `store.rs`. Callers get view types ([`StoreView`],
 //! [`ItemView`]…), never rows; IDs are kernel newtypes and prices are [`Money`].
 //!
@@ -18,6 +19,7 @@ pub mod catalog;
 pub mod disputes;
 pub mod items;
 pub mod policy;
+pub mod purchases;
 pub mod stores;
 
 use policy::Denied;
@@ -32,7 +34,8 @@ pub use disputes::{
     DisputeStatus, DisputeView, Resolution,
 };
 pub use items::{ItemPatch, ItemStatus, ItemView, NewItem};
-pub use policy::{Caller, DisputeSide, StoreRole};
+pub use policy::{Caller, DisputeSide, StoreRole, TransactionAction};
+pub use purchases::{PageQuery, TransactionLine, TransactionPage, TransactionView, TxnCursor};
 pub use stores::{MemberView, MyStore, NewStore, StorePatch, StoreStatus, StoreView};
 
 /// Errors callers branch on.
@@ -59,6 +62,15 @@ pub enum MarketError {
     /// The row changed between read and write; the caller retries.
     #[error("concurrent change")]
     Concurrent,
+    /// Not enough stock for the purchase (nothing was reserved).
+    #[error("out of stock")]
+    OutOfStock,
+    /// A member of the selling store tried to buy from it.
+    #[error("own store purchase")]
+    OwnStorePurchase,
+    /// The escrow transaction's state does not admit the action; it is in this state.
+    #[error("not allowed in state {0}")]
+    InvalidState(rampart_ledger::EscrowState),
     /// Anything else.
     #[error("internal: {0}")]
     Internal(String),

@@ -276,6 +276,107 @@ pub fn dispute(
     }
 }
 
+/// Whether `caller` may buy an item: anyone signed in, from a store they are not a
+/// member of ([`Denied::Forbidden`]: members cannot buy from their own store, so
+/// nobody can move the store's money in a circle), of an item in the public catalog
+/// ([`Denied::NotFound`] otherwise).
+pub fn purchase(membership: Option<StoreRole>, public: bool) -> Result<(), Denied> {
+    match (membership, public) {
+        (Some(_), _) => Err(Denied::Forbidden),
+        (None, true) => Ok(()),
+        (None, false) => Err(Denied::NotFound),
+    }
+}
+
+/// What may be done to an escrow transaction. Whether the transaction's state admits
+/// it is the ledger's state machine's question, asked after this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransactionAction {
+    /// Read it (state, amounts, intents).
+    View,
+    /// Mark it funded by hand (staff, until checkout lands).
+    MarkFunded,
+    /// Mark it shipped (store clerks and up).
+    Ship,
+    /// Confirm receipt: request the release intent (the buyer).
+    ConfirmReceipt,
+    /// Request the cancel intent (store managers and up; staff who refund).
+    Cancel,
+    /// Open a dispute (the buyer; store managers and up).
+    OpenDispute,
+}
+
+impl TransactionAction {
+    /// Every action.
+    pub const ALL: [TransactionAction; 6] = [
+        TransactionAction::View,
+        TransactionAction::MarkFunded,
+        TransactionAction::Ship,
+        TransactionAction::ConfirmReceipt,
+        TransactionAction::Cancel,
+        TransactionAction::OpenDispute,
+    ];
+
+    /// The stable name (wire, pages).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TransactionAction::View => "view",
+            TransactionAction::MarkFunded => "fund",
+            TransactionAction::Ship => "ship",
+            TransactionAction::ConfirmReceipt => "release",
+            TransactionAction::Cancel => "cancel",
+            TransactionAction::OpenDispute => "dispute",
+        }
+    }
+}
+
+/// What the transaction policy needs to know about one transaction and the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionFacts {
+    /// The caller bought it.
+    pub is_buyer: bool,
+}
+
+/// Whether `caller` — the buyer or not, a member of the selling store in role
+/// `membership` or not — may do `action` to a transaction. The buyer sees it,
+/// confirms receipt and opens disputes; store members see it, clerks ship, managers
+/// cancel and open disputes; platform staff act by permission (`MarkFunded` funds,
+/// `Refund` or `ResolveDispute` cancel; either lets them see it). A caller who may
+/// see it but not do this gets [`Denied::Forbidden`]; anyone else
+/// [`Denied::NotFound`].
+pub fn transaction(
+    caller: &Caller,
+    facts: TransactionFacts,
+    membership: Option<StoreRole>,
+    action: TransactionAction,
+) -> Result<(), Denied> {
+    use TransactionAction as A;
+    let as_buyer = facts.is_buyer && matches!(action, A::View | A::ConfirmReceipt | A::OpenDispute);
+    let as_member = match (membership, action) {
+        (Some(_), A::View) => true,
+        (Some(r), A::Ship) => r >= StoreRole::Clerk,
+        (Some(r), A::Cancel | A::OpenDispute) => r >= StoreRole::Manager,
+        _ => false,
+    };
+    let staff = |p: Permission| p.allowed_for(caller.role);
+    let refunds = staff(Permission::Refund) || staff(Permission::ResolveDispute);
+    let as_staff = match action {
+        A::View => staff(Permission::MarkFunded) || refunds,
+        A::MarkFunded => staff(Permission::MarkFunded),
+        A::Cancel => refunds,
+        A::Ship | A::ConfirmReceipt | A::OpenDispute => false,
+    };
+    if as_buyer || as_member || as_staff {
+        return Ok(());
+    }
+    let sees = facts.is_buyer || membership.is_some() || staff(Permission::MarkFunded) || refunds;
+    if sees {
+        Err(Denied::Forbidden)
+    } else {
+        Err(Denied::NotFound)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,5 +496,76 @@ mod tests {
             dispute(&caller(Role::Admin), none, Queue).is_ok(),
             Permission::ResolveDispute.allowed_for(Role::Admin)
         );
+    }
+
+    #[test]
+    fn transactions_buyer_members_staff_and_strangers() {
+        use TransactionAction as A;
+        let buyer = TransactionFacts { is_buyer: true };
+        let other = TransactionFacts { is_buyer: false };
+        let c = caller(Role::Customer);
+        assert_eq!(transaction(&c, buyer, None, A::View), Ok(()));
+        assert_eq!(transaction(&c, buyer, None, A::ConfirmReceipt), Ok(()));
+        assert_eq!(transaction(&c, buyer, None, A::OpenDispute), Ok(()));
+        assert_eq!(
+            transaction(&c, buyer, None, A::Ship),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            transaction(&c, buyer, None, A::Cancel),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            transaction(&c, buyer, None, A::MarkFunded),
+            Err(Denied::Forbidden)
+        );
+        for a in A::ALL {
+            assert_eq!(transaction(&c, other, None, a), Err(Denied::NotFound));
+            // A seller of another store is a stranger too.
+            assert_eq!(
+                transaction(&caller(Role::Seller), other, None, a),
+                Err(Denied::NotFound)
+            );
+            // Support answers tickets, not money.
+            assert_eq!(
+                transaction(&caller(Role::Support), other, None, a),
+                Err(Denied::NotFound)
+            );
+        }
+        let clerk = Some(StoreRole::Clerk);
+        assert_eq!(transaction(&c, other, clerk, A::View), Ok(()));
+        assert_eq!(transaction(&c, other, clerk, A::Ship), Ok(()));
+        assert_eq!(
+            transaction(&c, other, clerk, A::Cancel),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            transaction(&c, other, clerk, A::ConfirmReceipt),
+            Err(Denied::Forbidden)
+        );
+        let manager = Some(StoreRole::Manager);
+        assert_eq!(transaction(&c, other, manager, A::Cancel), Ok(()));
+        assert_eq!(
+            transaction(&c, other, manager, A::MarkFunded),
+            Err(Denied::Forbidden)
+        );
+        let staff = caller(Role::Staff);
+        assert_eq!(transaction(&staff, other, None, A::View), Ok(()));
+        assert_eq!(transaction(&staff, other, None, A::MarkFunded), Ok(()));
+        assert_eq!(transaction(&staff, other, None, A::Cancel), Ok(()));
+        assert_eq!(
+            transaction(&staff, other, None, A::Ship),
+            Err(Denied::Forbidden)
+        );
+    }
+
+    #[test]
+    fn members_cannot_buy_from_their_store() {
+        assert_eq!(
+            purchase(Some(StoreRole::Clerk), true),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(purchase(None, true), Ok(()));
+        assert_eq!(purchase(None, false), Err(Denied::NotFound));
     }
 }

@@ -76,17 +76,22 @@ pub enum Code {
     Busy,
     /// `last_owner` (409): A store's last owner cannot leave, be removed or demoted.
     LastOwner,
-    /// `invalid_transition` (409): The item's status cannot change to the one asked for.
+    /// `invalid_transition` (409): The item's status, or the escrow transaction's
+    /// state, does not admit the change asked for.
     InvalidTransition,
     /// `recipient_unavailable` (403): The user does not accept messages or prekey claims from the caller.
     RecipientUnavailable,
     /// `blocked_by_you` (403): The caller has blocked this user; unblock first.
     BlockedByYou,
+    /// `out_of_stock` (409): Not enough stock for the purchase.
+    OutOfStock,
+    /// `own_store_purchase` (403): A store's members cannot buy from it.
+    OwnStorePurchase,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 38] = [
+    pub const ALL: [Code; 40] = [
         Code::BadRequest,
         Code::MalformedJson,
         Code::UnsupportedMediaType,
@@ -125,6 +130,8 @@ impl Code {
         Code::InvalidTransition,
         Code::RecipientUnavailable,
         Code::BlockedByYou,
+        Code::OutOfStock,
+        Code::OwnStorePurchase,
     ];
 
     /// The code as it appears in problem documents.
@@ -168,6 +175,8 @@ impl Code {
             Code::InvalidTransition => "invalid_transition",
             Code::RecipientUnavailable => "recipient_unavailable",
             Code::BlockedByYou => "blocked_by_you",
+            Code::OutOfStock => "out_of_stock",
+            Code::OwnStorePurchase => "own_store_purchase",
         }
     }
 
@@ -195,11 +204,12 @@ impl Code {
             | Code::InsufficientScope
             | Code::TotpEnrolmentRequired
             | Code::RecipientUnavailable
-            | Code::BlockedByYou => 403,
+            | Code::BlockedByYou
+            | Code::OwnStorePurchase => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::RequestTimeout => 408,
-            Code::Conflict | Code::LastOwner | Code::InvalidTransition => 409,
+            Code::Conflict | Code::LastOwner | Code::InvalidTransition | Code::OutOfStock => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::InvalidBody
@@ -252,11 +262,15 @@ impl Code {
             }
             Code::Busy => "Too many password hashes in flight; retry.",
             Code::LastOwner => "A store's last owner cannot leave, be removed or demoted.",
-            Code::InvalidTransition => "The item's status cannot change to the one asked for.",
             Code::RecipientUnavailable => {
                 "The user does not accept messages or prekey claims from the caller."
             }
             Code::BlockedByYou => "The caller has blocked this user; unblock first.",
+            Code::InvalidTransition => {
+                "The item's status, or the transaction's state, does not admit the change."
+            }
+            Code::OutOfStock => "Not enough stock for the purchase.",
+            Code::OwnStorePurchase => "A store's members cannot buy from it.",
         }
     }
 }

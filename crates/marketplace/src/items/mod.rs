@@ -155,7 +155,7 @@ fn parse_status(errs: &mut FieldErrors, s: &str) -> Option<ItemStatus> {
     errs.take(ItemStatus::parse(s).ok_or_else(|| FieldError::new("status", "invalid_value")))
 }
 
-fn role_of(r: Option<String>) -> Result<Option<StoreRole>, MarketError> {
+pub(crate) fn role_of(r: Option<String>) -> Result<Option<StoreRole>, MarketError> {
     match r {
         Some(s) => Ok(Some(s.parse().map_err(|_| crate::corrupt("store role"))?)),
         None => Ok(None),

@@ -35,6 +35,12 @@ pub fn problem(e: MarketError) -> ApiError {
         MarketError::Concurrent => ApiError::new(StatusCode::CONFLICT, "conflict"),
         MarketError::LastOwner => ApiError::new(StatusCode::CONFLICT, "last_owner"),
         MarketError::InvalidTransition => ApiError::new(StatusCode::CONFLICT, "invalid_transition"),
+        MarketError::InvalidState(state) => {
+            ApiError::new(StatusCode::CONFLICT, "invalid_transition")
+                .detail(format!("state: {state}"))
+        }
+        MarketError::OutOfStock => ApiError::new(StatusCode::CONFLICT, "out_of_stock"),
+        MarketError::OwnStorePurchase => ApiError::new(StatusCode::FORBIDDEN, "own_store_purchase"),
         MarketError::Internal(m) => ApiError::internal(m),
     }
 }

@@ -1,5 +1,6 @@
-//! The marketplace pages' strings (catalog, item, stores, members, item forms) and
-//! the marketplace problem titles, in English and Estonian.
+//! The marketplace pages' strings (catalog, item, stores, members, item forms,
+//! purchases and transactions) and the marketplace problem titles, in English and
+//! Estonian.
 
 /// The marketplace context's catalog entries.
 pub const CATALOG: &[(&str, &str, &str)] = &[
@@ -14,6 +15,93 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
         "That status change is not possible",
         "Sellist oleku muutust ei saa teha",
     ),
+    // Purchases and escrow transactions.
+    (
+        "err.out_of_stock",
+        "Not enough in stock",
+        "Laos pole piisavalt",
+    ),
+    (
+        "err.own_store_purchase",
+        "You cannot buy from your own store",
+        "Oma poest ei saa osta",
+    ),
+    ("trade.buy", "Buy", "Osta"),
+    ("trade.quantity", "Quantity", "Kogus"),
+    ("trade.my_purchases", "My purchases", "Minu ostud"),
+    ("trade.sales", "Sales", "Müügid"),
+    ("trade.none", "No transactions yet.", "Tehinguid veel pole."),
+    ("trade.transaction", "Transaction", "Tehing"),
+    ("trade.item", "Item", "Toode"),
+    ("trade.store", "Store", "Pood"),
+    ("trade.amount", "Amount", "Summa"),
+    ("trade.fee", "Platform fee", "Platvormi tasu"),
+    ("trade.state", "State", "Olek"),
+    ("trade.created", "Created", "Loodud"),
+    ("trade.done", "Done", "Tehtud"),
+    ("trade.actions", "Actions", "Toimingud"),
+    ("trade.fund", "Mark funded", "Märgi makstuks"),
+    ("trade.ship", "Mark shipped", "Märgi saadetuks"),
+    ("trade.release", "Confirm receipt", "Kinnita kättesaamine"),
+    ("trade.cancel", "Cancel the purchase", "Tühista ost"),
+    ("trade.open_dispute", "Open dispute", "Ava vaidlus"),
+    ("trade.intents", "Requests", "Taotlused"),
+    ("trade.no_intents", "No requests.", "Taotlusi pole."),
+    ("trade.intent", "Request", "Taotlus"),
+    ("trade.intent_status", "Status", "Olek"),
+    (
+        "trade.intent.release",
+        "Release to the seller",
+        "Raha vabastamine müüjale",
+    ),
+    ("trade.intent.cancel", "Cancel", "Tühistamine"),
+    ("trade.intent_status.pending", "Waiting", "Ootel"),
+    ("trade.intent_status.done", "Done", "Tehtud"),
+    ("trade.intent_status.failed", "Failed", "Ebaõnnestus"),
+    (
+        "trade.state.pending_payment",
+        "Awaiting payment",
+        "Ootab makset",
+    ),
+    (
+        "trade.state.funded",
+        "Paid, held in escrow",
+        "Makstud, hoiul",
+    ),
+    ("trade.state.shipped", "Shipped", "Saadetud"),
+    ("trade.state.completed", "Completed", "Lõpetatud"),
+    ("trade.state.cancelled", "Cancelled", "Tühistatud"),
+    ("trade.state.disputed", "In dispute", "Vaidlustatud"),
+    ("trade.state.refunded", "Refunded", "Tagastatud"),
+    (
+        "trade.state.partially_refunded",
+        "Partly refunded",
+        "Osaliselt tagastatud",
+    ),
+    (
+        "notice.purchased",
+        "Bought. The transaction waits for payment.",
+        "Ostetud. Tehing ootab makset.",
+    ),
+    ("notice.txn_funded", "Marked as paid.", "Märgitud makstuks."),
+    (
+        "notice.txn_shipped",
+        "Marked as shipped.",
+        "Märgitud saadetuks.",
+    ),
+    (
+        "notice.release_requested",
+        "Receipt confirmed: the money is released to the seller shortly.",
+        "Kättesaamine kinnitatud: raha vabastatakse müüjale peagi.",
+    ),
+    (
+        "notice.cancel_requested",
+        "Cancellation requested: it is carried out shortly.",
+        "Tühistamine taotletud: see tehakse peagi.",
+    ),
+    ("field.quantity", "Quantity", "Kogus"),
+    ("field.item", "Item", "Toode"),
+    ("fielderr.not_for_sale", "is not for sale", "ei ole müügil"),
     // Catalog.
     ("market.catalog", "Catalog", "Kataloog"),
     ("market.search", "Search", "Otsi"),

@@ -62,13 +62,13 @@ pub fn mount(r: Routes) -> Routes {
 }
 
 /// The frame of a page: language, CSRF token and navigation.
-struct Frame {
-    tr: Tr,
-    nav: Nav,
-    token: String,
+pub(super) struct Frame {
+    pub(super) tr: Tr,
+    pub(super) nav: Nav,
+    pub(super) token: String,
 }
 
-fn frame(s: &AppState, p: Option<&Principal>, headers: &HeaderMap) -> Frame {
+pub(super) fn frame(s: &AppState, p: Option<&Principal>, headers: &HeaderMap) -> Frame {
     let token = match p.and_then(|p| p.session_id()) {
         Some(sid) => csrf_for_session(s, sid),
         None => csrf_for(s, headers).0,
@@ -106,18 +106,22 @@ impl From<ItemView> for ItemRow {
 }
 
 /// A page's answer to a refused form: the messages to show, or the error itself.
-fn form_errors(tr: Tr, e: MarketError) -> Result<Vec<String>, ApiError> {
+pub(super) fn form_errors(tr: Tr, e: MarketError) -> Result<Vec<String>, ApiError> {
     match e {
         MarketError::Validation(f) | MarketError::Conflict(f) => Ok(field_messages(tr.0, &f.0)),
         MarketError::LastOwner => Ok(vec![err_message(tr.0, "last_owner")]),
-        MarketError::InvalidTransition => Ok(vec![err_message(tr.0, "invalid_transition")]),
+        MarketError::InvalidTransition | MarketError::InvalidState(_) => {
+            Ok(vec![err_message(tr.0, "invalid_transition")])
+        }
+        MarketError::OutOfStock => Ok(vec![err_message(tr.0, "out_of_stock")]),
+        MarketError::OwnStorePurchase => Ok(vec![err_message(tr.0, "own_store_purchase")]),
         other => Err(other.into()),
     }
 }
 
 #[derive(Deserialize, Default)]
-struct NoticeQuery {
-    notice: Option<String>,
+pub(super) struct NoticeQuery {
+    pub(super) notice: Option<String>,
 }
 
 // ----- catalog ---------------------------------------------------------------------
@@ -206,7 +210,40 @@ async fn catalog_page(
 struct ItemPage {
     tr: Tr,
     nav: Nav,
+    csrf_token: String,
     item: ItemRow,
+    /// Signed in and the item is for sale: the Buy form shows.
+    can_buy: bool,
+    errors: Vec<String>,
+}
+
+/// The item page, with `errors` from a refused Buy form (answered with `status`).
+pub(super) async fn item_view(
+    s: &AppState,
+    p: Option<&Principal>,
+    ctx: &rampart_identity::ClientCtx,
+    headers: &HeaderMap,
+    raw_id: &str,
+    errors: Vec<String>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let id = item_id(raw_id)?;
+    let c = p.map(|p| caller(p, ctx));
+    let item = s.market.item(c.as_ref(), &id).await?;
+    let f = frame(s, p, headers);
+    let can_buy = p.is_some() && item.status == rampart_marketplace::ItemStatus::Active;
+    Ok(render(
+        &ItemPage {
+            tr: f.tr,
+            nav: f.nav,
+            csrf_token: f.token,
+            item: item.into(),
+            can_buy,
+            errors,
+        },
+        status,
+        None,
+    ))
 }
 
 async fn item_page(
@@ -216,19 +253,16 @@ async fn item_page(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = item_id(&id)?;
-    let c = p.as_ref().map(|p| caller(p, &ctx));
-    let item = s.market.item(c.as_ref(), &id).await?;
-    let f = frame(&s, p.as_ref(), &headers);
-    Ok(render(
-        &ItemPage {
-            tr: f.tr,
-            nav: f.nav,
-            item: item.into(),
-        },
+    item_view(
+        &s,
+        p.as_ref(),
+        &ctx,
+        &headers,
+        &id,
+        Vec::new(),
         StatusCode::OK,
-        None,
-    ))
+    )
+    .await
 }
 
 // ----- my stores -------------------------------------------------------------------
@@ -524,7 +558,7 @@ struct ItemForm {
 
 /// A number field: empty is absent; anything else that is not a number is -1 (the
 /// parser's range check names the field).
-fn number(raw: &str) -> Option<i64> {
+pub(super) fn number(raw: &str) -> Option<i64> {
     days(raw)
 }
 

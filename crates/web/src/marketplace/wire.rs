@@ -3,12 +3,18 @@
 //! to the parsers in `rampart-marketplace`. Responses are built from the service's
 //! view types field by field.
 
+use rampart_kernel::Money;
+use rampart_ledger::{EscrowState, IntentKind, IntentStatus, IntentView};
 use rampart_marketplace::catalog::{LIMIT_MAX, TEXT_MAX};
 use rampart_marketplace::items::{
     DESCRIPTION_MAX as ITEM_DESCRIPTION_MAX, PRICE_MAX, STOCK_MAX, TITLE_MAX,
 };
+use rampart_marketplace::purchases::{LIMIT_MAX as TXN_LIMIT_MAX, QUANTITY_MAX};
 use rampart_marketplace::stores::{AUTO_RELEASE_MAX, AUTO_RELEASE_MIN, DESCRIPTION_MAX, NAME_MAX};
-use rampart_marketplace::{ItemView, MemberView, MyStore, StoreView};
+use rampart_marketplace::{
+    ItemView, MemberView, MyStore, StoreView, TransactionAction, TransactionLine, TransactionPage,
+    TransactionView,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -374,4 +380,328 @@ pub struct CatalogResponse {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+// ----- purchases and escrow transactions -------------------------------------------
+
+/// `POST /v1/items/{id}/purchases`: the price is the item's, read on the server; a
+/// body naming anything else (a `price`) is refused.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRequest {
+    /// Units to buy.
+    #[schemars(range(min = 1, max = QUANTITY_MAX))]
+    pub quantity: i64,
+}
+
+/// Whose transactions `GET /v1/transactions` lists.
+#[derive(Deserialize, JsonSchema, Clone, Copy, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionParty {
+    /// The caller's purchases (the only list for now; stores list theirs under
+    /// `/v1/stores/{id}/transactions`).
+    #[default]
+    Buyer,
+}
+
+/// `GET /v1/transactions` query parameters.
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionListParams {
+    /// `buyer` (default): the caller's purchases.
+    #[serde(default, rename = "as")]
+    pub party: Option<TransactionParty>,
+    /// Page size (default 20).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = TXN_LIMIT_MAX))]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/stores/{id}/transactions` query parameters.
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    /// Page size (default 20).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = TXN_LIMIT_MAX))]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// An escrow transaction's state.
+#[derive(Serialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EscrowStateWire {
+    /// Created; the buyer has not paid.
+    PendingPayment,
+    /// The buyer's money is held in escrow.
+    Funded,
+    /// Shipped; money still held.
+    Shipped,
+    /// Released to the seller.
+    Completed,
+    /// Cancelled before shipping.
+    Cancelled,
+    /// A dispute is open.
+    Disputed,
+    /// Refunded in full after a dispute.
+    Refunded,
+    /// Partly refunded after a dispute.
+    PartiallyRefunded,
+}
+
+impl From<EscrowState> for EscrowStateWire {
+    fn from(s: EscrowState) -> Self {
+        use EscrowState as S;
+        match s {
+            S::PendingPayment => Self::PendingPayment,
+            S::Funded => Self::Funded,
+            S::Shipped => Self::Shipped,
+            S::Completed => Self::Completed,
+            S::Cancelled => Self::Cancelled,
+            S::Disputed => Self::Disputed,
+            S::Refunded => Self::Refunded,
+            S::PartiallyRefunded => Self::PartiallyRefunded,
+        }
+    }
+}
+
+/// Something the caller may do to a transaction now.
+#[derive(Serialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionActionWire {
+    /// `POST /v1/transactions/{id}/fund` (staff).
+    Fund,
+    /// `POST /v1/transactions/{id}/ship` (the store).
+    Ship,
+    /// `POST /v1/transactions/{id}/release` (the buyer confirms receipt).
+    Release,
+    /// `POST /v1/transactions/{id}/cancel` (the store's managers, staff).
+    Cancel,
+    /// Open a dispute (the buyer, the store's managers).
+    Dispute,
+}
+
+impl TransactionActionWire {
+    /// The wire form of a service action (`View` is not an action to offer).
+    pub fn of(a: TransactionAction) -> Option<Self> {
+        match a {
+            TransactionAction::View => None,
+            TransactionAction::MarkFunded => Some(Self::Fund),
+            TransactionAction::Ship => Some(Self::Ship),
+            TransactionAction::ConfirmReceipt => Some(Self::Release),
+            TransactionAction::Cancel => Some(Self::Cancel),
+            TransactionAction::OpenDispute => Some(Self::Dispute),
+        }
+    }
+}
+
+/// A transaction in a list.
+#[derive(Serialize, JsonSchema)]
+pub struct TransactionSummary {
+    /// Transaction ID.
+    pub id: String,
+    /// The buyer's user ID.
+    pub buyer_id: String,
+    /// The selling store.
+    pub store_id: String,
+    /// The item bought.
+    pub item_id: String,
+    /// The item's title.
+    pub item_title: String,
+    /// Units bought.
+    pub quantity: i64,
+    /// The amount held: the item's price at purchase × quantity.
+    pub amount: PriceResponse,
+    /// The platform fee fixed at purchase, in basis points.
+    pub fee_bps: u32,
+    /// State.
+    pub state: EscrowStateWire,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+}
+
+fn price(m: Money) -> PriceResponse {
+    PriceResponse {
+        minor: m.minor,
+        currency: m.currency.as_str().to_owned(),
+    }
+}
+
+impl From<TransactionLine> for TransactionSummary {
+    fn from(l: TransactionLine) -> Self {
+        let t = l.escrow;
+        TransactionSummary {
+            id: t.id.into_string(),
+            buyer_id: t.buyer.into_string(),
+            store_id: t.store.into_string(),
+            item_id: t.item.into_string(),
+            item_title: l.item_title,
+            quantity: t.quantity,
+            amount: price(t.amount),
+            fee_bps: t.fee_bps,
+            state: t.state.into(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// What an intent asks for.
+#[derive(Serialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum IntentKindWire {
+    /// Release the escrow to the seller.
+    Release,
+    /// Cancel (refunding a funded amount).
+    Cancel,
+}
+
+/// Where an intent stands.
+#[derive(Serialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum IntentStatusWire {
+    /// Waiting for the worker.
+    Pending,
+    /// Carried out.
+    Done,
+    /// Could not be carried out; see `last_error`.
+    Failed,
+}
+
+/// A release or cancel intent (D4), carried out by the worker.
+#[derive(Serialize, JsonSchema)]
+pub struct IntentResponse {
+    /// Intent ID.
+    pub id: String,
+    /// The transaction it acts on.
+    pub transaction_id: String,
+    /// Release or cancel.
+    pub kind: IntentKindWire,
+    /// Pending, done or failed.
+    pub status: IntentStatusWire,
+    /// Who asked (absent: the system, e.g. auto-release).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// Times a worker started it.
+    pub attempts: i64,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds, once done or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done_at: Option<i64>,
+}
+
+impl From<IntentView> for IntentResponse {
+    fn from(i: IntentView) -> Self {
+        IntentResponse {
+            id: i.id,
+            transaction_id: i.transaction.into_string(),
+            kind: match i.kind {
+                IntentKind::Release => IntentKindWire::Release,
+                IntentKind::Cancel => IntentKindWire::Cancel,
+            },
+            status: match i.status {
+                IntentStatus::Pending => IntentStatusWire::Pending,
+                IntentStatus::Done => IntentStatusWire::Done,
+                IntentStatus::Failed => IntentStatusWire::Failed,
+            },
+            requested_by: i.requested_by.map(|u| u.into_string()),
+            attempts: i.attempts,
+            last_error: i.last_error,
+            created_at: i.created_at,
+            done_at: i.done_at,
+        }
+    }
+}
+
+/// An escrow transaction as one caller sees it.
+#[derive(Serialize, JsonSchema)]
+pub struct TransactionResponse {
+    /// Transaction ID.
+    pub id: String,
+    /// The buyer's user ID.
+    pub buyer_id: String,
+    /// The selling store.
+    pub store_id: String,
+    /// The store's name.
+    pub store_name: String,
+    /// The item bought.
+    pub item_id: String,
+    /// The item's title.
+    pub item_title: String,
+    /// Units bought.
+    pub quantity: i64,
+    /// The amount held: the item's price at purchase × quantity.
+    pub amount: PriceResponse,
+    /// The platform fee on a full release.
+    pub fee: PriceResponse,
+    /// The platform fee fixed at purchase, in basis points.
+    pub fee_bps: u32,
+    /// State.
+    pub state: EscrowStateWire,
+    /// Release and cancel intents, oldest first.
+    pub intents: Vec<IntentResponse>,
+    /// What the caller may do now (their role and the state both allow it).
+    pub actions: Vec<TransactionActionWire>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+}
+
+impl From<TransactionView> for TransactionResponse {
+    fn from(v: TransactionView) -> Self {
+        let t = v.escrow;
+        TransactionResponse {
+            id: t.id.into_string(),
+            buyer_id: t.buyer.into_string(),
+            store_id: t.store.into_string(),
+            store_name: v.store_name,
+            item_id: t.item.into_string(),
+            item_title: v.item_title,
+            quantity: t.quantity,
+            amount: price(t.amount),
+            fee: price(v.fee),
+            fee_bps: t.fee_bps,
+            state: t.state.into(),
+            intents: v.intents.into_iter().map(Into::into).collect(),
+            actions: v
+                .actions
+                .into_iter()
+                .filter_map(TransactionActionWire::of)
+                .collect(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// One page of transactions.
+#[derive(Serialize, JsonSchema)]
+pub struct TransactionList {
+    /// Newest first.
+    pub transactions: Vec<TransactionSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl From<TransactionPage> for TransactionList {
+    fn from(p: TransactionPage) -> Self {
+        TransactionList {
+            transactions: p.transactions.into_iter().map(Into::into).collect(),
+            next_cursor: p.next.map(|c| c.encode()),
+        }
+    }
 }

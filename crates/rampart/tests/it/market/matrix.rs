@@ -45,6 +45,13 @@ const CLERK_MAY: &[(&str, &str)] = &[
     ("POST", "/transactions/{id}/dispute"),
     ("GET", "/disputes/{id}"),
     ("POST", "/disputes/{id}/claims"),
+    // Sales: every member sees the store's transactions; clerks and up ship.
+    ("GET", "/v1/stores/{id}/transactions"),
+    ("GET", "/v1/transactions/{id}"),
+    ("POST", "/v1/transactions/{id}/ship"),
+    ("GET", "/stores/{id}/sales"),
+    ("GET", "/transactions/{id}"),
+    ("POST", "/transactions/{id}/ship"),
 ];
 
 /// The victim's resources.
@@ -124,6 +131,7 @@ fn resource_for(w: &World, template: &str) -> Result<String> {
 fn json_body(method: &Method, template: &str) -> Option<Value> {
     Some(match (method.as_str(), template) {
         ("PATCH", "/v1/items/{id}") => json!({"title": "Hijacked", "price_minor": 1}),
+        ("POST", "/v1/items/{id}/purchases") => json!({"quantity": 1}),
         ("POST", "/v1/items/{id}/stock") => json!({"delta": 50}),
         ("PATCH", "/v1/stores/{id}") => json!({"name": "Hijacked"}),
         ("POST", "/v1/stores/{id}/items") => {
@@ -155,6 +163,7 @@ fn form_body(template: &str) -> Vec<(&'static str, &'static str)> {
             ("status", "active"),
         ],
         "/items/{id}/stock" => vec![("delta", "50")],
+        "/items/{id}/buy" => vec![("quantity", "1")],
         "/stores/{id}/settings" | "/stores/{id}" => vec![
             ("name", "Hijacked"),
             ("currency", "EUR"),
@@ -452,10 +461,19 @@ async fn the_ownership_matrix_refuses_everyone_else(app: TestApp) -> Result<()> 
                 // what is not the store's (someone else's session, admin routes).
                 Attacker::Clerk => {
                     // A store's warnings are staff's (the guard's 404), not the store's.
-                    let store_scoped = ["/v1/stores/", "/stores/", "/v1/items/", "/items/"]
-                        .iter()
-                        .any(|p| r.path.starts_with(p))
-                        && !r.path.ends_with("/warnings");
+                    let store_scoped = [
+                        "/v1/stores/",
+                        "/stores/",
+                        "/v1/items/",
+                        "/items/",
+                        "/v1/transactions/",
+                        "/transactions/",
+                    ]
+                    .iter()
+                    .any(|p| r.path.starts_with(p))
+                        && !r.path.ends_with("/warnings")
+                        // A route declaring a staff permission answers the guard's 404.
+                        && r.doc.permission.is_none();
                     if store_scoped {
                         status == 403
                     } else {

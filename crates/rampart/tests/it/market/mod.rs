@@ -7,6 +7,7 @@ mod catalog;
 mod disputes;
 mod matrix;
 mod pages;
+mod purchases;
 mod review;
 mod rls;
 
