@@ -339,8 +339,8 @@ pub struct TransactionFacts {
 
 /// Whether `caller` — the buyer or not, a member of the selling store in role
 /// `membership` or not — may do `action` to a transaction. The buyer sees it,
-/// confirms receipt and opens disputes; store members see it, clerks ship, managers
-/// cancel and open disputes; platform staff act by permission (`MarkFunded` funds,
+/// confirms receipt and opens disputes; store members see it and open disputes,
+/// clerks ship, managers cancel; platform staff act by permission (`MarkFunded` funds,
 /// `Refund` or `ResolveDispute` cancel; either lets them see it). A caller who may
 /// see it but not do this gets [`Denied::Forbidden`]; anyone else
 /// [`Denied::NotFound`].
@@ -355,7 +355,9 @@ pub fn transaction(
     let as_member = match (membership, action) {
         (Some(_), A::View) => true,
         (Some(r), A::Ship) => r >= StoreRole::Clerk,
-        (Some(r), A::Cancel | A::OpenDispute) => r >= StoreRole::Manager,
+        // Any member speaks for the seller in a dispute (the dispute policy agrees).
+        (Some(_), A::OpenDispute) => true,
+        (Some(r), A::Cancel) => r >= StoreRole::Manager,
         _ => false,
     };
     let staff = |p: Permission| p.allowed_for(caller.role);
