@@ -184,6 +184,11 @@ impl Ledger {
         {
             return parse_intent(existing);
         }
+        if let Some(other) = store::pending_intent_kind(tx, transaction.as_str()).await? {
+            if let Some(k) = IntentKind::parse(&other) {
+                return Err(LedgerError::IntentPending(k));
+            }
+        }
         transition(txn.state, kind.event())?;
         let now = self.now_ms();
         let row = IntentRow {

@@ -40,6 +40,11 @@ pub enum LedgerError {
     /// and the transaction is in this state.
     #[error("effect applied concurrently")]
     EffectRace(EscrowState),
+    /// A release or cancel was requested and waits for the worker: until it runs,
+    /// no other event applies (a confirmed receipt cannot be followed by a dispute,
+    /// a requested cancel by a shipment).
+    #[error("a {} intent is pending", .0.as_str())]
+    IntentPending(crate::intents::IntentKind),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -322,6 +327,15 @@ impl Ledger {
         let view = parse_view(row)?;
         if store::effect_exists(tx, &key).await? {
             return Ok(Applied::Replay(view.state));
+        }
+        // A pending intent holds the transaction for the worker: only its own event
+        // (the worker carrying it out) applies.
+        if let Some(kind) = store::pending_intent_kind(tx, id.as_str()).await? {
+            match crate::intents::IntentKind::parse(&kind) {
+                Some(k) if k.event() == event => {}
+                Some(k) => return Err(LedgerError::IntentPending(k)),
+                None => return Err(LedgerError::Corrupt(format!("intent kind on {id}"))),
+            }
         }
         let terms = Terms {
             transaction: view.id.as_str().to_owned(),

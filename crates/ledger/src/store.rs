@@ -531,3 +531,18 @@ pub(crate) async fn risk_event_counts(db: &Db, since: i64) -> Result<Vec<(String
     .await
     })?)
 }
+
+/// The kind of a pending intent on the transaction, if any (at most one pending per
+/// kind; release and cancel never both apply in one state).
+pub(crate) async fn pending_intent_kind(
+    tx: &mut Tx,
+    transaction_id: &str,
+) -> Result<Option<String>> {
+    Ok(on_tx!(tx, |e| sqlx::query_scalar::<_, String>(
+        "SELECT kind FROM escrow_intents WHERE transaction_id = $1 AND status = 'pending' \
+         ORDER BY created_at LIMIT 1"
+    )
+    .bind(transaction_id)
+    .fetch_optional(e)
+    .await)?)
+}

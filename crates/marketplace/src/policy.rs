@@ -362,10 +362,13 @@ pub fn transaction(
     };
     let staff = |p: Permission| p.allowed_for(caller.role);
     let refunds = staff(Permission::Refund) || staff(Permission::ResolveDispute);
+    // Staff powers are used only by staff who are party to neither side: a staff
+    // member never funds (or refunds) their own purchase or their own store's sale.
+    let party = facts.is_buyer || membership.is_some();
     let as_staff = match action {
         A::View => staff(Permission::MarkFunded) || refunds,
-        A::MarkFunded => staff(Permission::MarkFunded),
-        A::Cancel => refunds,
+        A::MarkFunded => staff(Permission::MarkFunded) && !party,
+        A::Cancel => refunds && !party,
         A::Ship | A::ConfirmReceipt | A::OpenDispute => false,
     };
     if as_buyer || as_member || as_staff {
@@ -552,6 +555,19 @@ mod tests {
             Err(Denied::Forbidden)
         );
         let staff = caller(Role::Staff);
+        // Staff never fund their own purchase or their own store's sale.
+        assert_eq!(
+            transaction(&staff, buyer, None, A::MarkFunded),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            transaction(&staff, other, Some(StoreRole::Manager), A::MarkFunded),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            transaction(&staff, buyer, None, A::Cancel),
+            Err(Denied::Forbidden)
+        );
         assert_eq!(transaction(&staff, other, None, A::View), Ok(()));
         assert_eq!(transaction(&staff, other, None, A::MarkFunded), Ok(()));
         assert_eq!(transaction(&staff, other, None, A::Cancel), Ok(()));

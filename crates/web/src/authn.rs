@@ -221,6 +221,23 @@ pub fn layer(
     mr.route_layer(from_fn_with_state(req, guard))
 }
 
+/// The role a context's policy sees for `p`: a user who holds staff powers but has
+/// no TOTP enabled counts as a customer there (D9: staff powers are used only with
+/// a second factor — the guard refuses the routes that declare one, this covers the
+/// routes open to authors and parties where staff may also look or answer).
+pub fn policy_role(p: &Principal) -> Role {
+    let staff_powers = p
+        .role
+        .permissions()
+        .iter()
+        .any(|perm| perm.is_staff_power());
+    if staff_powers && !p.totp_enabled && !p.is_client() {
+        Role::Customer
+    } else {
+        p.role
+    }
+}
+
 /// Authenticates a request from its headers.
 pub async fn authenticate(
     state: &AppState,

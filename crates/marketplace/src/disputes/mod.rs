@@ -342,7 +342,9 @@ fn already_resolved() -> MarketError {
 fn ledger_error(e: LedgerError) -> MarketError {
     match e {
         LedgerError::NotFound => MarketError::NotFound,
-        LedgerError::Transition(_) => MarketError::InvalidTransition,
+        LedgerError::Transition(_) | LedgerError::IntentPending(_) => {
+            MarketError::InvalidTransition
+        }
         LedgerError::BadRefund => validation("refund_minor", "out_of_range"),
         LedgerError::Concurrent | LedgerError::EffectRace(_) => MarketError::Concurrent,
         LedgerError::Db(d) => d.into(),

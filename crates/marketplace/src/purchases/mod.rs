@@ -38,6 +38,7 @@ impl From<LedgerError> for MarketError {
                     "out_of_range",
                 )]))
             }
+            LedgerError::IntentPending(_) => MarketError::InvalidTransition,
             LedgerError::Corrupt(m) => MarketError::Internal(m),
             LedgerError::Db(d) => d.into(),
         }

@@ -124,8 +124,19 @@ async fn only_the_author_and_support_see_a_ticket(app: TestApp) -> Result<()> {
     let (_, author) = bearer(&app, "tk_author", Role::Customer).await?;
     let (_, other) = bearer(&app, "tk_other", Role::Customer).await?;
     let (_, seller) = bearer(&app, "tk_seller", Role::Seller).await?;
-    let (_, support) = bearer(&app, "tk_support", Role::Support).await?;
+    // Support look at other people's tickets only with a second factor.
+    let (_, plain_support) = bearer(&app, "tk_plain", Role::Support).await?;
+    let (_, support, _) = with_totp(&app, "tk_support", Role::Support).await?;
     let id = open_ticket(&app, &author, "Parcel").await?;
+    let r = call(
+        &app,
+        Method::GET,
+        &format!("/v1/tickets/{id}"),
+        Some(&plain_support),
+        None,
+    )
+    .await?;
+    assert_eq!(r.status(), 404);
     let path = format!("/v1/tickets/{id}");
 
     let (st, v) = parts(call(&app, Method::GET, &path, Some(&author), None).await?).await?;
@@ -608,7 +619,7 @@ async fn ticket_creation_is_limited_to_five_per_hour(app: TestApp) -> Result<()>
 /// the window has passed, accepted again.
 async fn replies_are_limited_to_twenty_per_hour_per_ticket(app: TestApp) -> Result<()> {
     let (_, author) = bearer(&app, "rm_author", Role::Customer).await?;
-    let (_, support) = bearer(&app, "rm_support", Role::Support).await?;
+    let (_, support, _) = with_totp(&app, "rm_support", Role::Support).await?;
     let id = open_ticket(&app, &author, "Chatty").await?;
     let second = open_ticket(&app, &author, "Another").await?;
     for n in 0..20 {

@@ -71,7 +71,7 @@ pub fn require_totp(p: &Principal) -> Result<(), ApiError> {
 pub fn caller(p: &Principal, ctx: &ClientCtx) -> Caller {
     Caller {
         user: UserId::from_stored(p.user_id()),
-        role: p.role,
+        role: crate::authn::policy_role(p),
         request_id: ctx.request_id.clone(),
     }
 }

@@ -179,3 +179,146 @@ async fn the_release_period_is_fixed_at_purchase(app: TestApp) -> Result<()> {
     assert!(bad.is_err());
     Ok(())
 }
+
+/// A seller's store with one active item of `stock` units; returns (owner token,
+/// store, item).
+async fn shop(app: &TestApp, prefix: &str, stock: i64) -> Result<(String, String, String)> {
+    let (_, owner) = bearer(app, &format!("{prefix}_owner"), Role::Seller).await?;
+    let store = open_store(app, &owner, "Shop").await?;
+    let item = add_item(
+        app,
+        &owner,
+        &store,
+        json!({"title": "Lamp", "price_minor": 2_000, "stock": stock, "status": "active"}),
+    )
+    .await?;
+    Ok((owner, store, item))
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    let r = call(app, Method::POST, path, Some(token), body).await?;
+    let st = r.status().as_u16();
+    let v = r.json::<Value>().await.unwrap_or(Value::Null);
+    Ok((st, v))
+}
+
+async fn state_of(app: &TestApp, txn: &str) -> Result<String> {
+    Ok(rampart_test_support::text_value(
+        app.db(),
+        "SELECT state FROM escrow_transactions WHERE id = $1",
+        txn,
+    )
+    .await?
+    .unwrap_or_default())
+}
+
+async fn buy_one(app: &TestApp, buyer: &str, item: &str) -> Result<String> {
+    let (st, v) = post(
+        app,
+        buyer,
+        &format!("/v1/items/{item}/purchases"),
+        Some(json!({"quantity": 1})),
+    )
+    .await?;
+    assert_eq!(st, 201, "{v}");
+    Ok(v["id"].as_str().unwrap_or_default().to_owned())
+}
+
+both_engines!(
+    staff_never_fund_their_own_purchase,
+    a_pending_intent_holds_the_transaction,
+);
+
+/// Staff hold the mark-funded power, but never over their own purchase (or their
+/// own store's sale): 403, nothing moves.
+async fn staff_never_fund_their_own_purchase(app: TestApp) -> Result<()> {
+    let (_, _, item) = shop(&app, "sf", 3).await?;
+    let (_, insider, _) = crate::trust::with_totp(&app, "sf_staff", Role::Staff).await?;
+    let (st, v) = post(
+        &app,
+        &insider,
+        &format!("/v1/items/{item}/purchases"),
+        Some(json!({"quantity": 1})),
+    )
+    .await?;
+    assert_eq!(st, 201, "{v}");
+    let txn = v["id"].as_str().unwrap_or_default().to_owned();
+    let postings = count_rows(app.db(), "ledger_postings").await?;
+    let (st, v) = post(
+        &app,
+        &insider,
+        &format!("/v1/transactions/{txn}/fund"),
+        None,
+    )
+    .await?;
+    assert_eq!(st, 403, "{v}");
+    assert_eq!(state_of(&app, &txn).await?, "pending_payment");
+    assert_eq!(count_rows(app.db(), "ledger_postings").await?, postings);
+    // Another staff member may.
+    let (_, other, _) = crate::trust::with_totp(&app, "sf_other", Role::Staff).await?;
+    let (st, v) = post(&app, &other, &format!("/v1/transactions/{txn}/fund"), None).await?;
+    assert_eq!(st, 200, "{v}");
+    Ok(())
+}
+
+/// A confirmed receipt cannot be followed by a dispute, nor a requested cancel by a
+/// shipment: the pending intent holds the transaction for the worker (409, nothing
+/// changes).
+async fn a_pending_intent_holds_the_transaction(app: TestApp) -> Result<()> {
+    let (owner, _, item) = shop(&app, "pi", 5).await?;
+    let (_, buyer) = bearer(&app, "pi_buyer", Role::Customer).await?;
+    let (_, staff, _) = crate::trust::with_totp(&app, "pi_staff", Role::Staff).await?;
+    // Release requested, then a dispute: refused.
+    let t1 = buy_one(&app, &buyer, &item).await?;
+    assert_eq!(
+        post(&app, &staff, &format!("/v1/transactions/{t1}/fund"), None)
+            .await?
+            .0,
+        200
+    );
+    assert_eq!(
+        post(&app, &owner, &format!("/v1/transactions/{t1}/ship"), None)
+            .await?
+            .0,
+        200
+    );
+    assert_eq!(
+        post(
+            &app,
+            &buyer,
+            &format!("/v1/transactions/{t1}/release"),
+            None
+        )
+        .await?
+        .0,
+        202
+    );
+    let (st, v) = post(
+        &app,
+        &buyer,
+        &format!("/v1/transactions/{t1}/disputes"),
+        Some(json!({"reason": "Changed my mind"})),
+    )
+    .await?;
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(state_of(&app, &t1).await?, "shipped");
+    assert_eq!(count_rows(app.db(), "disputes").await?, 0);
+    // Cancel requested, then a shipment: refused.
+    let t2 = buy_one(&app, &buyer, &item).await?;
+    assert_eq!(
+        post(&app, &staff, &format!("/v1/transactions/{t2}/fund"), None)
+            .await?
+            .0,
+        200
+    );
+    assert_eq!(
+        post(&app, &owner, &format!("/v1/transactions/{t2}/cancel"), None)
+            .await?
+            .0,
+        202
+    );
+    let (st, v) = post(&app, &owner, &format!("/v1/transactions/{t2}/ship"), None).await?;
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(state_of(&app, &t2).await?, "funded");
+    Ok(())
+}
