@@ -250,6 +250,17 @@ async fn send(
         .into_response())
 }
 
+/// A page size as documented (1..=PAGE_MAX), else 422 `out_of_range` on `limit`.
+fn page_limit(asked: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    match asked {
+        None => Ok(default),
+        Some(l) if (1..=rampart_messaging::PAGE_MAX).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::validation(rampart_kernel::FieldErrors(vec![
+            rampart_kernel::FieldError::new("limit", "out_of_range"),
+        ]))),
+    }
+}
+
 async fn inbox(
     State(s): State<AppState>,
     CurrentUser(p): CurrentUser,
@@ -259,7 +270,7 @@ async fn inbox(
     let cursor = opt_message("cursor", q.cursor.as_deref())?;
     let page = s
         .messaging
-        .inbox(&me(&p), cursor.as_ref(), q.limit.unwrap_or(INBOX_LIMIT))
+        .inbox(&me(&p), cursor.as_ref(), page_limit(q.limit, INBOX_LIMIT)?)
         .await?;
     let mut conversations = Vec::with_capacity(page.conversations.len());
     for c in page.conversations {
@@ -292,7 +303,7 @@ async fn messages(
             &me(&p),
             &ConversationRef::Id(id),
             before.as_ref(),
-            q.limit.unwrap_or(MESSAGES_LIMIT),
+            page_limit(q.limit, MESSAGES_LIMIT)?,
         )
         .await?;
     Ok(Json(page.into()))

@@ -322,3 +322,22 @@ async fn a_pending_intent_holds_the_transaction(app: TestApp) -> Result<()> {
     assert_eq!(state_of(&app, &t2).await?, "funded");
     Ok(())
 }
+
+both_engines!(page_sizes_outside_the_documented_range_are_refused);
+
+/// Found by schemathesis: `limit=0` was accepted where the schema says 1..=100.
+async fn page_sizes_outside_the_documented_range_are_refused(app: TestApp) -> Result<()> {
+    let (_, t) = bearer(&app, "ps_user", Role::Customer).await?;
+    for (q, want) in [("0", 422), ("101", 422), ("1", 200)] {
+        let r = call(
+            &app,
+            Method::GET,
+            &format!("/v1/conversations?limit={q}"),
+            Some(&t),
+            None,
+        )
+        .await?;
+        assert_eq!(r.status(), want, "limit={q}");
+    }
+    Ok(())
+}
