@@ -45,6 +45,20 @@ impl Ledger {
         .collect()
     }
 
+    /// Up to `limit` transactions still `pending_payment` whose last change was at or
+    /// before `before` (Unix ms) and that have no pending intent, oldest first.
+    pub async fn unpaid_before(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<EscrowView>, LedgerError> {
+        store::unpaid_before(self.db(), before, limit)
+            .await?
+            .into_iter()
+            .map(parse_view)
+            .collect()
+    }
+
     /// Per store with any, the disputes opened and the refunds (refunding
     /// resolutions, cancellations after payment) at or after `since` (Unix ms), by
     /// store ID.

@@ -546,3 +546,22 @@ pub(crate) async fn pending_intent_kind(
     .fetch_optional(e)
     .await)?)
 }
+
+pub(crate) async fn unpaid_before(db: &Db, before: i64, limit: i64) -> Result<Vec<TxnRow>> {
+    let cols = TXN_COLUMNS
+        .split(", ")
+        .map(|c| format!("t.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {cols} FROM escrow_transactions t WHERE t.state = 'pending_payment' \
+         AND t.updated_at <= $1 AND NOT EXISTS (SELECT 1 FROM escrow_intents i \
+         WHERE i.transaction_id = t.id AND i.status = 'pending') \
+         ORDER BY t.updated_at, t.id LIMIT $2"
+    );
+    Ok(on_read!(db, |e| sqlx::query_as(&sql)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(e)
+        .await)?)
+}

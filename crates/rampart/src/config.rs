@@ -184,6 +184,9 @@ pub struct WorkerSettings {
     pub spike_threshold: i64,
     /// The spike window, hours.
     pub spike_window_hours: i64,
+    /// Unpaid purchases (`pending_payment`) older than this many minutes are
+    /// cancelled by the system, returning their reserved stock.
+    pub unpaid_expiry_mins: i64,
     /// Test hook (`RAMPART_WORKER_TEST_DELAY_MS`): pause inside each intent's
     /// transaction. Honoured in debug builds, and in release builds only with
     /// `RAMPART_WORKER_TEST_HOOKS=true`.
@@ -227,6 +230,7 @@ impl WorkerSettings {
             held_margin_hours: int("RAMPART_WORKER_HELD_MARGIN_HOURS", 48, 0, 24 * 365)?,
             spike_threshold: int("RAMPART_WORKER_SPIKE_THRESHOLD", 10, 1, 1_000_000)?,
             spike_window_hours: int("RAMPART_WORKER_SPIKE_WINDOW_HOURS", 24, 1, 24 * 90)?,
+            unpaid_expiry_mins: int("RAMPART_WORKER_UNPAID_EXPIRY_MINS", 60, 1, 60 * 24 * 30)?,
             test_delay_ms: if hooks { delay as u64 } else { 0 },
         })
     }
@@ -245,6 +249,7 @@ impl WorkerSettings {
             held_margin_hours: 48,
             spike_threshold: 10,
             spike_window_hours: 24,
+            unpaid_expiry_mins: 60,
             test_delay_ms: 0,
         }
     }

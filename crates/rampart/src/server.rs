@@ -61,6 +61,7 @@ pub fn build_worker(
         held_margin_ms: w.held_margin_hours.saturating_mul(hours),
         spike_threshold: w.spike_threshold,
         spike_window_ms: w.spike_window_hours.saturating_mul(hours),
+        unpaid_expiry_ms: w.unpaid_expiry_mins.saturating_mul(60_000),
         test_delay: Duration::from_millis(w.test_delay_ms),
         ..rampart_worker::WorkerConfig::default()
     };

@@ -59,6 +59,9 @@ pub struct WorkerConfig {
     /// Test hook: pause inside each intent's transaction before it commits, so a
     /// test can kill the process mid-run. 0 in production.
     pub test_delay: Duration,
+    /// Unpaid purchases older than this (ms) are cancelled by the system (their
+    /// reserved stock comes back), checked on the auto-release schedule.
+    pub unpaid_expiry_ms: i64,
 }
 
 impl Default for WorkerConfig {
@@ -77,6 +80,7 @@ impl Default for WorkerConfig {
             spike_threshold: 10,
             spike_window_ms: DAY_MS,
             test_delay: Duration::ZERO,
+            unpaid_expiry_ms: 3_600_000,
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct TickReport {
     pub errors: usize,
     /// Release intents requested by auto-release.
     pub auto_released: usize,
+    /// Cancel intents requested for unpaid purchases that expired.
+    pub expired_unpaid: usize,
     /// Ended sessions pruned.
     pub pruned_sessions: u64,
     /// Expired reset tokens pruned.
@@ -206,6 +212,10 @@ impl Worker {
                 Ok(n) => report.auto_released = n,
                 Err(e) => tracing::warn!(error = %e, "auto-release failed"),
             }
+            match self.expire_unpaid(now).await {
+                Ok(n) => report.expired_unpaid = n,
+                Err(e) => tracing::warn!(error = %e, "expiring unpaid purchases failed"),
+            }
         }
         if prune {
             match self.prune(now).await {
@@ -264,6 +274,34 @@ impl Worker {
     pub fn spawn(self: Arc<Self>) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
         let (tx, rx) = watch::channel(false);
         (tx, tokio::spawn(self.run(rx)))
+    }
+
+    /// Unpaid purchases hold stock: those still `pending_payment` after
+    /// `unpaid_expiry_ms` get a cancel intent requested by the system (actor
+    /// `None`, audited `cancel_request`); carrying it out returns the stock.
+    async fn expire_unpaid(&self, now: i64) -> Result<usize, WorkerError> {
+        let before = now.saturating_sub(self.cfg.unpaid_expiry_ms);
+        let mut n = 0;
+        for t in self
+            .ledger
+            .unpaid_before(before, self.cfg.batch.max(1) * 8)
+            .await?
+        {
+            match self
+                .ledger
+                .request_intent(&t.id, rampart_ledger::IntentKind::Cancel, None, None)
+                .await
+            {
+                Ok(_) => n += 1,
+                // Paid (or otherwise moved on) since the read.
+                Err(LedgerError::Transition(_) | LedgerError::IntentPending(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if n > 0 {
+            tracing::info!(count = n, "unpaid purchases expired");
+        }
+        Ok(n)
     }
 
     /// Auto-release: every shipped transaction whose state is older than its own

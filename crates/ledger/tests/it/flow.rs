@@ -268,11 +268,11 @@ async fn intents_are_requested_once_and_refused_when_illegal(db: &Db) -> Result<
     // Requesting changes no money and no state.
     assert_eq!(l.get(&v.id).await?.map(|t| t.state), Some(S::Shipped));
     assert_eq!(l.intents_for(&v.id).await?.len(), 1);
-    // Cancel after shipping does not apply.
+    // Cancel does not apply while the release is pending (nor after shipping).
     assert!(matches!(
         l.request_intent(&v.id, IntentKind::Cancel, None, None)
             .await,
-        Err(LedgerError::Transition(_))
+        Err(LedgerError::IntentPending(IntentKind::Release))
     ));
     Ok(())
 }

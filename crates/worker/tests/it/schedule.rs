@@ -13,6 +13,7 @@ use rampart_worker::{Worker, WorkerAnomaly, WorkerConfig, DAY_MS};
 use std::sync::Arc;
 
 both_engines!(
+    unpaid_purchases_expire_and_give_their_stock_back,
     auto_release_after_the_stores_period_not_for_disputes,
     anomalies_become_events_and_metrics,
     pruning_removes_only_what_ended_before_the_retention,
@@ -243,5 +244,52 @@ async fn pruning_removes_only_what_ended_before_the_retention(db: &Db) -> Result
     assert_eq!(scalar(db, "SELECT COUNT(*) FROM sessions").await?, 2);
     assert_eq!(scalar(db, "SELECT COUNT(*) FROM refresh_tokens").await?, 2);
     assert_eq!(scalar(db, "SELECT COUNT(*) FROM password_resets").await?, 2);
+    Ok(())
+}
+
+/// An unpaid purchase holds stock: after the expiry (an hour by default) the system
+/// requests its cancel (actor NULL, `cancel_request`), the next tick carries it out.
+/// A funded sibling is left alone.
+async fn unpaid_purchases_expire_and_give_their_stock_back(db: &Db) -> Result<()> {
+    let clock = ManualClock::new(T0);
+    let l = ledger(db, &clock);
+    let store = new_store(db, 3).await?;
+    let item = new_item(db, &store, 10).await?;
+    let unpaid = txn(&l, &store, &item, &[]).await?;
+    let paid = txn(&l, &store, &item, &[EscrowEvent::Fund]).await?;
+    let w = crate::support::worker(db, &clock, "w");
+    clock.advance_ms(3_600_000 - 1);
+    let r = w.tick().await;
+    assert_eq!(r.expired_unpaid, 0, "{r:?}");
+    clock.advance_ms(60_000);
+    let r = w.tick().await;
+    assert_eq!(r.expired_unpaid, 1, "{r:?}");
+    assert_eq!(
+        scalar(
+            db,
+            &format!(
+                "SELECT COUNT(*) FROM audit_log WHERE action_type = 'cancel_request' \
+                 AND target_id = '{unpaid}' AND actor_user_uuid IS NULL"
+            )
+        )
+        .await?,
+        1
+    );
+    clock.advance_ms(60_000);
+    let r = w.tick().await;
+    assert_eq!(r.executed, 1, "{r:?}");
+    assert_eq!(
+        l.get(&unpaid).await?.map(|v| v.state),
+        Some(EscrowState::Cancelled)
+    );
+    assert_eq!(
+        l.get(&paid).await?.map(|v| v.state),
+        Some(EscrowState::Funded)
+    );
+    // The 2 units came back (the test's purchases reserved none, so 10 + 2).
+    assert_eq!(
+        scalar(db, &format!("SELECT stock FROM items WHERE id = '{item}'")).await?,
+        12
+    );
     Ok(())
 }
