@@ -6,6 +6,7 @@
 //   fresh data directory, waits until it is ready, and returns its base URL
 //   plus a stop() function. With RAMPART_E2E_URL set, it uses that server
 //   instead of starting one.
+// - runCli(): runs the Rampart CLI against a started server's data directory.
 // - openPage(): a new page that records console messages and page errors.
 
 import { spawn } from 'node:child_process';
@@ -102,7 +103,7 @@ export async function startServer() {
   if (external) {
     const url = external.replace(/\/+$/, '');
     await waitForReady(url);
-    return { url, stop: async () => {}, output: () => '' };
+    return { url, stop: async () => {}, output: () => '', dataDir: null, env: null };
   }
 
   const bin = rampartBin();
@@ -203,12 +204,42 @@ export async function startServer() {
       }),
     ]).finally(() => clearTimeout(timer));
     await waitForReady(url, { isDead: () => exited });
-    return { url, stop, output };
+    // dataDir/env let a test run the CLI (`rampart admin create`…) against the
+    // same data directory as the server (see runCli).
+    return { url, stop, output, dataDir, env };
   } catch (err) {
     await stop();
     err.message += `\n--- server output (${bin}) ---\n${output() || '(none)'}`;
     throw err;
   }
+}
+
+/**
+ * Run the Rampart CLI (e.g. ['admin', 'create', '--username', 'boss']) with the
+ * environment of a server from startServer(), so it uses the same data
+ * directory. `input` is written to its standard input. Resolves to its stdout;
+ * rejects with stderr when it exits non-zero. Not available with RAMPART_E2E_URL.
+ */
+export async function runCli(server, args, { input = '' } = {}) {
+  if (!server.env) throw new Error('runCli needs a server started by startServer(), not RAMPART_E2E_URL');
+  const child = spawn(rampartBin(), args, {
+    cwd: server.dataDir,
+    env: server.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
+  child.stdin.end(input);
+  const code = await new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c, signal) => resolve(signal ? signal : c));
+  });
+  if (code !== 0) {
+    throw new Error(`rampart ${args.join(' ')} failed (${code}):\n${stderr}\n${stdout}`);
+  }
+  return stdout;
 }
 
 /**

@@ -59,5 +59,12 @@ if [ -z "${RAMPART_E2E_URL:-}" ]; then
   export RAMPART_BIN
 fi
 
+# Test files given relative to the caller's directory (e2e/market.test.mjs from
+# the repository root) still resolve after the cd below.
+args=()
+for a in "$@"; do
+  if [ -f "$a" ]; then args+=("$(cd "$(dirname "$a")" && pwd)/$(basename "$a")"); else args+=("$a"); fi
+done
+
 cd "$E2E_DIR"
-exec npm test -- "$@"
+exec npm test -- ${args[@]+"${args[@]}"}
