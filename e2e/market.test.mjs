@@ -460,7 +460,7 @@ describe('marketplace', () => {
       // The transaction page shows the escrow's final state to both sides.
       for (const p of [buyer, seller]) {
         await p.page.goto(`${url}/transactions/${txnId}`);
-        assert.equal(await field(p.page, 'State'), 'Partly refunded', `${p.name}: transaction state`);
+        assert.equal(await field(p.page, 'State'), 'Partially refunded', `${p.name}: transaction state`);
       }
       await shot(buyer.page, '18-transaction-final');
 

@@ -75,7 +75,7 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
     ("trade.state.refunded", "Refunded", "Tagastatud"),
     (
         "trade.state.partially_refunded",
-        "Partly refunded",
+        "Partially refunded",
         "Osaliselt tagastatud",
     ),
     (

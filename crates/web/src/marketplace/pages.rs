@@ -89,6 +89,8 @@ struct ItemRow {
     price: String,
     stock: i64,
     status: &'static str,
+    /// The status's label key (`market.status.*`).
+    status_key: &'static str,
 }
 
 impl From<ItemView> for ItemRow {
@@ -101,6 +103,11 @@ impl From<ItemView> for ItemRow {
             price: i.price.to_string(),
             stock: i.stock,
             status: i.status.as_str(),
+            status_key: match i.status.as_str() {
+                "active" => "market.status.active",
+                "archived" => "market.status.archived",
+                _ => "market.status.draft",
+            },
         }
     }
 }

@@ -60,7 +60,8 @@ pub fn mount(r: Routes) -> Routes {
         .post("/transactions/{id}/cancel", cancel, form("Cancel"))
 }
 
-fn state_label(lang: Lang, state: &str) -> String {
+/// A transaction state's label in `lang` (the raw name if none).
+pub(crate) fn state_label(lang: Lang, state: &str) -> String {
     i18n::lookup(lang, &format!("trade.state.{state}"))
         .unwrap_or(state)
         .to_owned()
