@@ -9,6 +9,9 @@
 
 mod db;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use db::{Conn, Db, DbError, Engine, RlsContext, RolePosture, Tx};
 
 /// Result of a database operation.

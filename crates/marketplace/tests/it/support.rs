@@ -2,8 +2,9 @@
 //! `RAMPART_TEST_DATABASE_URL` (SKIPPED when unset), dropped at the end — and a
 //! small world on it: users, a store with an item, escrow transactions.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rampart_audit::{self as audit, AuditKeys};
+use rampart_db::testing::ScratchDb;
 use rampart_db::{Db, Engine};
 use rampart_kernel::account::Role;
 use rampart_kernel::ids::{ItemId, StoreId, TransactionId};
@@ -11,50 +12,17 @@ use rampart_kernel::{Currency, ManualClock, Money, UserId};
 use rampart_ledger::escrow::PLATFORM;
 use rampart_ledger::{Account, AccountKind, EscrowEvent, Ledger, NewEscrow};
 use rampart_marketplace::{Caller, Marketplace, NewItem, NewStore, StoreRole};
-use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Keeps the backing storage alive; removes it on drop.
-pub enum Guard {
-    /// Temporary directory holding the SQLite file.
-    Dir(PathBuf),
-    /// PostgreSQL schema: (admin URL, schema name).
-    Schema(String, String),
-}
+/// A migrated database for one test: a [`ScratchDb`] (SQLite file or PostgreSQL
+/// schema, removed on drop) with the audit key ring installed.
+pub struct TestDb(ScratchDb);
 
-impl Drop for Guard {
-    fn drop(&mut self) {
-        match self {
-            Guard::Dir(p) => {
-                let _ = std::fs::remove_dir_all(p);
-            }
-            Guard::Schema(url, schema) => {
-                let (url, schema) = (url.clone(), schema.clone());
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .ok()?;
-                    rt.block_on(async {
-                        let pool = sqlx::PgPool::connect(&url).await.ok()?;
-                        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                            .execute(&pool)
-                            .await
-                            .ok()?;
-                        pool.close().await;
-                        Some(())
-                    })
-                })
-                .join();
-            }
-        }
+impl std::ops::Deref for TestDb {
+    type Target = ScratchDb;
+    fn deref(&self) -> &ScratchDb {
+        &self.0
     }
-}
-
-/// A migrated database for one test.
-pub struct TestDb {
-    pub db: Db,
-    _guard: Guard,
 }
 
 /// The process-wide test audit key ring, installed on first use.
@@ -66,44 +34,19 @@ pub fn test_keys() -> &'static AuditKeys {
 impl TestDb {
     pub async fn sqlite() -> Result<TestDb> {
         test_keys();
-        let dir = std::env::temp_dir().join(format!(
-            "rampart-market-test-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir)?;
-        let db = Db::connect(&format!("sqlite://{}", dir.join("t.db").display()), 8).await?;
-        db.migrate().await?;
-        Ok(TestDb {
-            db,
-            _guard: Guard::Dir(dir),
-        })
+        Ok(TestDb(
+            ScratchDb::sqlite("marketplace")
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ))
     }
 
     pub async fn postgres(test: &str) -> Result<Option<TestDb>> {
         test_keys();
-        let admin = match std::env::var("RAMPART_TEST_DATABASE_URL") {
-            Ok(u) if !u.trim().is_empty() => u,
-            _ => {
-                eprintln!("SKIPPED {test} on PostgreSQL: RAMPART_TEST_DATABASE_URL is not set");
-                return Ok(None);
-            }
-        };
-        let schema = format!("m_{}", uuid::Uuid::new_v4().simple());
-        let pool = sqlx::PgPool::connect(&admin)
+        Ok(ScratchDb::postgres(test, "m")
             .await
-            .context("connecting to RAMPART_TEST_DATABASE_URL")?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&pool)
-            .await?;
-        pool.close().await;
-        let sep = if admin.contains('?') { '&' } else { '?' };
-        let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
-        let db = Db::connect(&url, 8).await?;
-        db.migrate().await?;
-        Ok(Some(TestDb {
-            db,
-            _guard: Guard::Schema(admin, schema),
-        }))
+            .map_err(|e| anyhow::anyhow!(e))?
+            .map(TestDb))
     }
 }
 
