@@ -418,13 +418,9 @@ impl Marketplace {
         let (_, role) = with_role(row)?;
         policy::remove_member(caller, role, user)?;
         store::lock(&mut tx, id.as_str()).await?;
-        if store::member_role(&mut tx, id.as_str(), user.as_str())
-            .await?
-            .is_none()
-        {
+        let Some(old) = store::member_role(&mut tx, id.as_str(), user.as_str()).await? else {
             return Err(MarketError::NotFound);
-        }
-        let old = store::member_role(&mut tx, id.as_str(), user.as_str()).await?;
+        };
         if store::remove_member(&mut tx, id.as_str(), user.as_str()).await? == 0 {
             return Err(MarketError::LastOwner);
         }
@@ -447,14 +443,4 @@ impl Marketplace {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// Every store's auto-release period in days, for the worker's auto-release and
-/// "held too long" checks (system reads, not on behalf of a caller).
-pub async fn release_periods(db: &rampart_db::Db) -> Result<Vec<(StoreId, i64)>, MarketError> {
-    Ok(store::release_periods(db)
-        .await?
-        .into_iter()
-        .map(|(id, days)| (StoreId::from_stored(id), days))
-        .collect())
 }

@@ -196,12 +196,3 @@ pub async fn set_member_role(
     .await
     .map(|r| r.rows_affected()))?)
 }
-
-/// Every store's auto-release period: (store, days).
-pub async fn release_periods(conn: impl Into<Conn<'_>>) -> Result<Vec<(String, i64)>> {
-    Ok(on_conn!(conn.into(), |e| sqlx::query_as(
-        "SELECT id, auto_release_days FROM stores ORDER BY id"
-    )
-    .fetch_all(e)
-    .await)?)
-}

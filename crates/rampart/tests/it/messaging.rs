@@ -4,7 +4,7 @@
 //! one-time prekeys handed out once under 50 concurrent claims, and the pages: CSRF
 //! on every form, and two users talking through them.
 
-use crate::identity::{expect_problem, fresh_ip, parts, PW};
+use crate::identity::{csrf_of, expect_problem, fresh_ip, parts};
 use crate::market::{bearer, call};
 use anyhow::{Context, Result};
 use base64::engine::general_purpose::STANDARD;
@@ -391,30 +391,8 @@ async fn fifty_concurrent_claims_hand_out_each_prekey_once(app: TestApp) -> Resu
     Ok(())
 }
 
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    html.find(marker)
-        .map(|i| i + marker.len())
-        .and_then(|s| html[s..].find('"').map(|e| html[s..s + e].to_owned()))
-        .unwrap_or_default()
-}
-
-/// Logs `name` in through the login form; the client keeps the session cookie.
 async fn browser(app: &TestApp, name: &str) -> Result<Client> {
-    let c = app.client_from(&fresh_ip(41));
-    let t = csrf_of(&c.get(app.at("/login")).send().await?.text().await?);
-    let r = c
-        .post(app.at("/login"))
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("login", name),
-            ("password", PW),
-            ("next", "/messages"),
-        ])
-        .send()
-        .await?;
-    assert_eq!(r.status(), 303);
-    Ok(c)
+    crate::identity::web_login(app, 41, name, None, "/messages").await
 }
 
 fn location(r: &reqwest::Response) -> String {

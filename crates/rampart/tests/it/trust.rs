@@ -4,9 +4,9 @@
 //! every staff action leaves exactly one audit row, and every form needs its CSRF
 //! token.
 
-use crate::identity::{expect_problem, fresh_ip, parts, user_with_role, PW};
+use crate::identity::{csrf_of, expect_problem, parts, user_with_role, PW};
 use crate::market::{bearer, call, open_store};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use rampart_kernel::account::Role;
 use rampart_test_support::{both_engines, count_rows, exec, text_value, TestApp};
 use reqwest::{Client, Method};
@@ -652,34 +652,8 @@ async fn replies_are_limited_to_twenty_per_hour_per_ticket(app: TestApp) -> Resu
 
 // ----- pages ------------------------------------------------------------------------
 
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    html.find(marker)
-        .map(|i| i + marker.len())
-        .and_then(|s| html[s..].find('"').map(|e| html[s..s + e].to_owned()))
-        .unwrap_or_default()
-}
-
-/// Logs `name` in through the login form (with a TOTP code when enrolled); the
-/// client keeps the session cookie.
 async fn browser(app: &TestApp, name: &str, totp: Option<&str>) -> Result<Client> {
-    let c = app.client_from(&fresh_ip(34));
-    let t = csrf_of(&c.get(app.at("/login")).send().await?.text().await?);
-    let r = c
-        .post(app.at("/login"))
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("login", name),
-            ("password", PW),
-            ("totp", totp.unwrap_or_default()),
-            ("next", "/"),
-        ])
-        .send()
-        .await?;
-    if r.status() != 303 {
-        bail!("browser login for {name}: {}", r.status());
-    }
-    Ok(c)
+    crate::identity::web_login(app, 34, name, totp, "/").await
 }
 
 /// The author opens a ticket through the form and finds it under "my tickets";

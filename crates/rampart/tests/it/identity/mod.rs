@@ -344,3 +344,41 @@ pub async fn admin_with_totp(app: &TestApp, name: &str) -> Result<(String, Strin
     assert_eq!(st, 200, "admin login: {v}");
     Ok((id, s(&v, "access_token"), secret))
 }
+
+/// The first hidden `csrf_token` value of a page (empty if none).
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    html.find(marker)
+        .map(|i| i + marker.len())
+        .and_then(|s| html[s..].find('"').map(|e| html[s..s + e].to_owned()))
+        .unwrap_or_default()
+}
+
+/// Logs `name` in through the login form (with a TOTP code when enrolled) from a
+/// fresh address in `127.{subnet}.0.0/24`, going to `next`; the returned client
+/// keeps the session cookie.
+pub async fn web_login(
+    app: &TestApp,
+    subnet: u8,
+    name: &str,
+    totp: Option<&str>,
+    next: &str,
+) -> Result<reqwest::Client> {
+    let c = app.client_from(&fresh_ip(subnet));
+    let t = csrf_of(&c.get(app.at("/login")).send().await?.text().await?);
+    let r = c
+        .post(app.at("/login"))
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("login", name),
+            ("password", PW),
+            ("totp", totp.unwrap_or_default()),
+            ("next", next),
+        ])
+        .send()
+        .await?;
+    if r.status() != 303 {
+        bail!("browser login for {name}: {}", r.status());
+    }
+    Ok(c)
+}

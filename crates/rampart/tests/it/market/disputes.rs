@@ -8,7 +8,7 @@
 //! not what is under test here.
 
 use super::{add_item, bearer, call, open_store};
-use crate::identity::{expect_problem, fresh_ip, parts, PW};
+use crate::identity::{csrf_of, expect_problem, parts};
 use anyhow::{bail, Context, Result};
 use rampart_kernel::account::Role;
 use rampart_kernel::ids::{ItemId, StoreId, TransactionId};
@@ -522,53 +522,12 @@ async fn bad_resolutions_are_refused(app: TestApp) -> Result<()> {
 
 // ----- pages ------------------------------------------------------------------------
 
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    html.find(marker)
-        .map(|i| i + marker.len())
-        .and_then(|s| html[s..].find('"').map(|e| html[s..s + e].to_owned()))
-        .unwrap_or_default()
-}
-
-/// Logs `name` in through the login form; the client keeps the session cookie.
 async fn browser(app: &TestApp, name: &str) -> Result<Client> {
-    let c = app.client_from(&fresh_ip(33));
-    let t = csrf_of(&c.get(app.at("/login")).send().await?.text().await?);
-    let r = c
-        .post(app.at("/login"))
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("login", name),
-            ("password", PW),
-            ("next", "/"),
-        ])
-        .send()
-        .await?;
-    if r.status() != 303 {
-        bail!("browser login for {name}: {}", r.status());
-    }
-    Ok(c)
+    crate::identity::web_login(app, 33, name, None, "/").await
 }
 
-/// Logs `name` in through the login form with a TOTP code (staff).
 async fn browser_totp(app: &TestApp, name: &str, code: &str) -> Result<Client> {
-    let c = app.client_from(&fresh_ip(33));
-    let t = csrf_of(&c.get(app.at("/login")).send().await?.text().await?);
-    let r = c
-        .post(app.at("/login"))
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("login", name),
-            ("password", PW),
-            ("totp", code),
-            ("next", "/"),
-        ])
-        .send()
-        .await?;
-    if r.status() != 303 {
-        bail!("browser login for {name}: {}", r.status());
-    }
-    Ok(c)
+    crate::identity::web_login(app, 33, name, Some(code), "/").await
 }
 
 /// The buyer opens a dispute through the form, the seller answers, staff find it in

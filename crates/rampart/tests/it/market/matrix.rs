@@ -13,7 +13,7 @@
 //! the test reports instead of counting it as a refusal.
 
 use super::{add_item, add_member, bearer, open_store};
-use crate::identity::{fresh_ip, PW};
+use crate::identity::{csrf_of, fresh_ip};
 use anyhow::{bail, Context, Result};
 use rampart_kernel::account::Role;
 use rampart_test_support::{both_engines, TestApp};
@@ -230,31 +230,8 @@ async fn fingerprint(app: &TestApp) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    html.find(marker)
-        .map(|i| i + marker.len())
-        .and_then(|s| html[s..].find('"').map(|e| html[s..s + e].to_owned()))
-        .unwrap_or_default()
-}
-
-/// A signed-in browser (session cookie) and its CSRF token.
 async fn browser(app: &TestApp, name: &str) -> Result<(Client, String)> {
-    let c = app.client_from(&fresh_ip(31));
-    let t = csrf_of(&c.get(app.at("/login")).send().await?.text().await?);
-    let r = c
-        .post(app.at("/login"))
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("login", name),
-            ("password", PW),
-            ("next", "/stores"),
-        ])
-        .send()
-        .await?;
-    if r.status() != 303 {
-        bail!("browser login for {name}: {}", r.status());
-    }
+    let c = crate::identity::web_login(app, 31, name, None, "/stores").await?;
     let t = csrf_of(&c.get(app.at("/stores")).send().await?.text().await?);
     Ok((c, t))
 }

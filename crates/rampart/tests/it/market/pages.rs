@@ -2,42 +2,18 @@
 //! token (the registry put the guard there), and strangers get 404 pages.
 
 use super::bearer;
-use crate::identity::{fresh_ip, user_with_role, PW};
+use crate::identity::{csrf_of, user_with_role};
 use anyhow::Result;
 use rampart_kernel::account::Role;
 use rampart_test_support::{both_engines, count_rows, TestApp};
 use reqwest::Client;
 
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    html.find(marker)
-        .map(|i| i + marker.len())
-        .and_then(|s| html[s..].find('"').map(|e| html[s..s + e].to_owned()))
-        .unwrap_or_default()
-}
-
-/// Logs `name` in through the login form; the client keeps the session cookie.
 async fn browser(app: &TestApp, name: &str) -> Result<Client> {
-    browser_with(app, name, "").await
+    crate::identity::web_login(app, 30, name, None, "/stores").await
 }
 
-/// Logs `name` in through the login form with a TOTP code (staff).
 async fn browser_with(app: &TestApp, name: &str, totp: &str) -> Result<Client> {
-    let c = app.client_from(&fresh_ip(30));
-    let t = csrf_of(&c.get(app.at("/login")).send().await?.text().await?);
-    let r = c
-        .post(app.at("/login"))
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("login", name),
-            ("password", PW),
-            ("totp", totp),
-            ("next", "/stores"),
-        ])
-        .send()
-        .await?;
-    assert_eq!(r.status(), 303);
-    Ok(c)
+    crate::identity::web_login(app, 30, name, Some(totp), "/stores").await
 }
 
 async fn store_forms_need_csrf_and_membership(app: TestApp) -> Result<()> {
