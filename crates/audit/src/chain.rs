@@ -84,6 +84,9 @@ pub enum ActionType {
     StoreSettingsChange,
     /// A private message was reported to staff (metadata: report, conversation).
     MessageReport,
+    /// A paid checkout became an order (metadata: cart, payment intent, amount,
+    /// currency, the escrow transactions opened and funded).
+    OrderCreate,
 }
 
 impl ActionType {
@@ -124,6 +127,7 @@ impl ActionType {
         ActionType::StoreMemberRemove,
         ActionType::StoreSettingsChange,
         ActionType::MessageReport,
+        ActionType::OrderCreate,
     ];
 
     /// The stable stored name.
@@ -164,6 +168,7 @@ impl ActionType {
             ActionType::StoreMemberRemove => "store_member_remove",
             ActionType::StoreSettingsChange => "store_settings_change",
             ActionType::MessageReport => "message_report",
+            ActionType::OrderCreate => "order_create",
         }
     }
 }

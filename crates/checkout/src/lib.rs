@@ -4,12 +4,17 @@
 //!
 //! Architecture invariant: no card number ever enters this crate — only provider
 //! references (intent and charge IDs, masked card details). Money is integer minor
-//! units; time comes from the kernel [`Clock`](rampart_kernel::Clock). No tables and no
-//! routes here yet: the store layer and the web edge wire this core later.
+//! units; time comes from the kernel [`Clock`](rampart_kernel::Clock). The tables are
+//! this crate's (`store`, `idempotency`); [`service::Checkout`] is the one service the
+//! web edge calls.
 
 #![deny(missing_docs)]
 
 pub mod cart;
+pub mod idempotency;
 pub mod payment;
 pub mod rules;
+pub mod sender;
+pub mod service;
+mod store;
 pub mod webhook;

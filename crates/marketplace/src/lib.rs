@@ -16,6 +16,7 @@
 //! them; money moves only through the ledger, in the transaction of the change.
 
 pub mod catalog;
+pub mod checkout_facts;
 pub mod disputes;
 pub mod items;
 pub mod policy;

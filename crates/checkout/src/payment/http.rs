@@ -175,7 +175,7 @@ fn connector() -> Result<tokio_rustls::TlsConnector, TransportSetupError> {
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
-async fn roundtrip<I>(
+pub(crate) async fn roundtrip<I>(
     io: I,
     request: http::Request<Full<Bytes>>,
 ) -> Result<RawResponse, ProviderError>

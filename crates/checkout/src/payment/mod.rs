@@ -498,6 +498,15 @@ impl<T: stripe::Transport> PaymentProvider for AnyProvider<T> {
     }
 }
 
+impl<T: Send + Sync> crate::sender::SandboxSource for AnyProvider<T> {
+    fn sandbox(&self) -> Option<&sandbox::Sandbox> {
+        match self {
+            Self::Sandbox(s) => Some(s),
+            Self::Stripe(_) => None,
+        }
+    }
+}
+
 /// Why an intent does not complete this checkout (E2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CompletionError {

@@ -89,7 +89,7 @@ pub async fn item_titles(db: &rampart_db::Db, ids: &[&str]) -> Result<Vec<(Strin
 
 /// The store's auto-release period in days, read at purchase to be fixed on the
 /// escrow transaction (a later change of the setting does not move it).
-pub(crate) async fn release_days(tx: &mut Tx, store_id: &str) -> Result<i64> {
+pub async fn release_days(tx: &mut Tx, store_id: &str) -> Result<i64> {
     Ok(on_tx!(tx, |e| sqlx::query_scalar::<_, i64>(
         "SELECT auto_release_days FROM stores WHERE id = $1"
     )

@@ -1,0 +1,1408 @@
+//! The `Checkout` service: carts (E1), the rules at payment time (E4), payment
+//! intents owned by one cart and customer (E2), completion exactly once — from the
+//! client's call or a webhook alike — into an order whose money is held in escrow
+//! and funded on the ledger (E5), refunds by staff, and the webhook inbox (E3).
+//! Design: `docs/design/checkout.md`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target, TargetKind};
+use rampart_db::{Db, DbError};
+use rampart_kernel::ids::{CartId, ItemId, OrderId, StoreId, TransactionId};
+use rampart_kernel::{Clock, Currency, FieldError, FieldErrors, Money, UserId};
+use rampart_ledger::{Applied, EscrowEvent, EscrowState, Ledger, LedgerError, NewEscrow};
+use rampart_marketplace::checkout_facts::{self, ItemFacts};
+use serde::{Deserialize, Serialize};
+
+use crate::cart::{Cart, CartError, CartLimits, CartLine, CartOwner, Quantity};
+use crate::payment::{
+    verify_completion, AnyProvider, CompletionError, IdempotencyKey, IntentId, IntentOwner,
+    IntentStatus, PaymentProvider, ProviderError, ProviderIntent, ProviderKind,
+};
+use crate::rules::{
+    self, Address, CheckoutDraft, Country, CustomerProfile, CustomerType, DraftLine, Rules,
+    RuleViolation, StoreOrder,
+};
+use crate::store::{self, CartRow, IntentRow, LineRow, OrderLineRow, OrderRow};
+use crate::webhook::{EventKind, PaymentEvent};
+
+/// What callers branch on; each has a stable code for the web edge.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// No such cart or order — or not the caller's (never says which).
+    #[error("not found")]
+    NotFound,
+    /// The client's version is not the cart's.
+    #[error("cart version conflict (now {current})")]
+    VersionConflict {
+        /// The cart's version now.
+        current: i64,
+    },
+    /// A cart rule (quantity, lines, currency).
+    #[error(transparent)]
+    Cart(#[from] CartError),
+    /// The item is not for sale (draft, archived, store suspended) or unknown.
+    #[error("item not available")]
+    ItemUnavailable,
+    /// Not enough stock.
+    #[error("out of stock")]
+    OutOfStock,
+    /// The cart was completed (or merged) and no longer changes.
+    #[error("cart closed")]
+    CartClosed,
+    /// Business rules refused the checkout (every violation).
+    #[error("checkout rules violated")]
+    Rules(Vec<RuleViolation>),
+    /// Malformed input.
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    /// The intent does not complete this checkout.
+    #[error(transparent)]
+    Completion(#[from] CompletionError),
+    /// The provider refused or failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// Completion without any payment intent for the cart.
+    #[error("no payment intent")]
+    NoIntent,
+    /// Paying needs a signed-in customer.
+    #[error("sign in required")]
+    SignInRequired,
+    /// A refund of nothing, or of more than is left.
+    #[error("refund amount invalid")]
+    RefundAmount,
+    /// The escrow transaction's state does not admit the refund.
+    #[error("invalid transition from {0}")]
+    InvalidState(&'static str),
+    /// Stored data does not parse.
+    #[error("corrupt: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl CheckoutError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::VersionConflict { .. } => "cart_version_conflict",
+            Self::Cart(e) => e.code(),
+            Self::ItemUnavailable => "item_unavailable",
+            Self::OutOfStock => "out_of_stock",
+            Self::CartClosed => "cart_closed",
+            Self::Rules(v) => v.first().map(RuleViolation::code).unwrap_or("checkout_rules"),
+            Self::Validation(_) => "validation_failed",
+            Self::Completion(c) => c.code(),
+            Self::Provider(p) => p.code(),
+            Self::NoIntent => "payment_intent_missing",
+            Self::SignInRequired => "sign_in_required",
+            Self::RefundAmount => "refund_amount_invalid",
+            Self::InvalidState(_) => "invalid_transition",
+            Self::Corrupt(_) | Self::Db(_) => "internal",
+        }
+    }
+}
+
+impl From<LedgerError> for CheckoutError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::NotFound => CheckoutError::NotFound,
+            LedgerError::Transition(t) => CheckoutError::InvalidState(t.from.as_str()),
+            LedgerError::Db(d) => CheckoutError::Db(d),
+            other => CheckoutError::Corrupt(other.to_string()),
+        }
+    }
+}
+
+type Res<T> = Result<T, CheckoutError>;
+
+fn corrupt(what: &str) -> CheckoutError {
+    CheckoutError::Corrupt(what.to_owned())
+}
+
+fn currency(s: &str) -> Res<Currency> {
+    Currency::parse(s).map_err(|_| corrupt("currency"))
+}
+
+/// Who is calling: a signed-in customer, a visitor holding a cart cookie (by the
+/// cookie's hash), or both (a customer who shopped before signing in).
+#[derive(Debug, Clone, Default)]
+pub struct Shopper {
+    /// The signed-in customer.
+    pub user: Option<UserId>,
+    /// SHA-256 hex of the visitor's cart cookie.
+    pub visitor: Option<String>,
+    /// For audit rows.
+    pub request_id: Option<String>,
+}
+
+/// What the rules need to know of the customer's account (from identity).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountFacts {
+    /// The e-mail address is verified.
+    pub email_verified: bool,
+    /// Whole days since the account was created.
+    pub account_age_days: u32,
+}
+
+/// A postal address as stored with a cart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressData {
+    /// Recipient or company.
+    pub name: String,
+    /// Street.
+    pub line1: String,
+    /// Further line.
+    #[serde(default)]
+    pub line2: String,
+    /// Postal code.
+    pub postal_code: String,
+    /// City.
+    pub city: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+}
+
+impl AddressData {
+    fn to_rules(&self) -> Address {
+        Address {
+            name: self.name.clone(),
+            line1: self.line1.clone(),
+            line2: self.line2.clone(),
+            postal_code: self.postal_code.clone(),
+            city: self.city.clone(),
+            country: Country::parse(&self.country).ok(),
+        }
+    }
+
+    /// Checks lengths and the country code; `prefix` names the fields.
+    pub fn validate(&self, prefix: &str, errs: &mut FieldErrors) {
+        let fields = [
+            ("name", &self.name, 200),
+            ("line1", &self.line1, 200),
+            ("line2", &self.line2, 200),
+            ("postal_code", &self.postal_code, 20),
+            ("city", &self.city, 100),
+        ];
+        for (name, v, max) in fields {
+            if v.chars().count() > max || v.chars().any(char::is_control) {
+                errs.push(FieldError::new(format!("{prefix}.{name}"), "invalid_value"));
+            }
+        }
+        if !self.country.is_empty() && Country::parse(&self.country).is_err() {
+            errs.push(FieldError::new(format!("{prefix}.country"), "invalid_value"));
+        }
+    }
+}
+
+/// The buyer's details and addresses for a cart.
+#[derive(Debug, Clone, Default)]
+pub struct CartDetails {
+    /// Consumer or business.
+    pub customer_type: Option<CustomerType>,
+    /// Company name (business).
+    pub company_name: Option<String>,
+    /// VAT ID (business).
+    pub vat_id: Option<String>,
+    /// Billing address.
+    pub billing_address: Option<AddressData>,
+    /// Shipping address.
+    pub shipping_address: Option<AddressData>,
+}
+
+/// One line as callers see it.
+#[derive(Debug, Clone)]
+pub struct LineView {
+    /// The item.
+    pub item: ItemId,
+    /// Its store.
+    pub store: StoreId,
+    /// Its title.
+    pub title: String,
+    /// Units.
+    pub quantity: u32,
+    /// Price of one.
+    pub unit_price: Money,
+    /// Price × quantity.
+    pub total: Money,
+}
+
+/// A cart as callers see it.
+#[derive(Debug, Clone)]
+pub struct CartView {
+    /// The cart.
+    pub id: CartId,
+    /// The customer, when it belongs to one.
+    pub customer: Option<UserId>,
+    /// `open`, `completed` or `merged`.
+    pub status: String,
+    /// Grows with every change; send it back to update.
+    pub version: i64,
+    /// The lines.
+    pub lines: Vec<LineView>,
+    /// Sum of the lines (none while empty).
+    pub total: Option<Money>,
+    /// Consumer or business.
+    pub customer_type: CustomerType,
+    /// Company name.
+    pub company_name: Option<String>,
+    /// VAT ID.
+    pub vat_id: Option<String>,
+    /// Billing address.
+    pub billing_address: Option<AddressData>,
+    /// Shipping address.
+    pub shipping_address: Option<AddressData>,
+    /// The chosen shipping method.
+    pub shipping_method: Option<String>,
+    /// The methods that can carry this cart now.
+    pub shipping_methods: Vec<String>,
+}
+
+/// A payment intent as the paying client needs it.
+#[derive(Debug, Clone)]
+pub struct IntentView {
+    /// The provider.
+    pub provider: ProviderKind,
+    /// The provider's intent ID.
+    pub id: IntentId,
+    /// Its state.
+    pub status: IntentStatus,
+    /// Amount and currency.
+    pub amount: Money,
+    /// For the client's confirmation step (only to the paying customer).
+    pub client_secret: Option<String>,
+}
+
+/// One order line with its escrow transaction.
+#[derive(Debug, Clone)]
+pub struct OrderLineView {
+    /// The item.
+    pub item: ItemId,
+    /// The store.
+    pub store: StoreId,
+    /// Units.
+    pub quantity: i64,
+    /// Price of one.
+    pub unit_price: Money,
+    /// The escrow transaction holding this line's money.
+    pub transaction: TransactionId,
+    /// Its state now.
+    pub escrow_state: Option<EscrowState>,
+}
+
+/// An order as callers see it.
+#[derive(Debug, Clone)]
+pub struct OrderView {
+    /// The order.
+    pub id: OrderId,
+    /// The cart it came from.
+    pub cart: CartId,
+    /// The buyer.
+    pub buyer: UserId,
+    /// Amount paid.
+    pub amount: Money,
+    /// Refunded so far.
+    pub refunded: Money,
+    /// `paid`, `partially_refunded`, `refunded`.
+    pub status: String,
+    /// The provider's intent.
+    pub payment_intent: String,
+    /// The masked card, `brand ••••last4`.
+    pub card: Option<(String, String)>,
+    /// Lines.
+    pub lines: Vec<OrderLineView>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// How a completion ended.
+#[derive(Debug, Clone)]
+pub enum Completed {
+    /// This call created the order.
+    Created(OrderView),
+    /// The order existed already (a replay, or the other path was first).
+    Existing(OrderView),
+}
+
+impl Completed {
+    /// The order either way.
+    pub fn order(self) -> OrderView {
+        match self {
+            Completed::Created(o) | Completed::Existing(o) => o,
+        }
+    }
+}
+
+/// What a webhook delivery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// Seen before: acknowledged, nothing done.
+    Duplicate,
+    /// Recorded; `outcome` says what happened (`completed`, `already_completed`,
+    /// `status_updated`, `ignored`, an error code…).
+    Processed(String),
+}
+
+/// The checkout service.
+#[derive(Debug)]
+pub struct Checkout {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    ledger: Ledger,
+    provider: Arc<AnyProvider>,
+    rules: Arc<Rules>,
+    limits: CartLimits,
+}
+
+fn permissive() -> CartLimits {
+    CartLimits {
+        max_quantity: u32::MAX,
+        max_lines: usize::MAX,
+    }
+}
+
+fn may_access(row: &CartRow, who: &Shopper) -> bool {
+    let by_user = row.owner_user_id.is_some()
+        && row.owner_user_id.as_deref() == who.user.as_ref().map(UserId::as_str);
+    let by_visitor =
+        row.anon_token_hash.is_some() && row.anon_token_hash.as_deref() == who.visitor.as_deref();
+    by_user || by_visitor
+}
+
+fn cart_of(row: &CartRow, lines: &[LineRow]) -> Res<Cart> {
+    let owner = match (&row.owner_user_id, &row.anon_token_hash) {
+        (Some(u), _) => CartOwner::Customer(UserId::from_stored(u.clone())),
+        (None, Some(h)) => CartOwner::Visitor(h.clone()),
+        _ => return Err(corrupt("cart owner")),
+    };
+    let lines = lines
+        .iter()
+        .map(|l| {
+            Ok(CartLine {
+                item: ItemId::from_stored(l.item_id.clone()),
+                store: StoreId::from_stored(l.store_id.clone()),
+                unit_price: Money::new(l.unit_price_minor, currency(&l.currency)?),
+                quantity: Quantity::parse(l.quantity, &permissive())
+                    .map_err(|_| corrupt("quantity"))?,
+            })
+        })
+        .collect::<Res<Vec<_>>>()?;
+    Ok(Cart::from_parts(CartId::from_stored(row.id.clone()), owner, lines))
+}
+
+fn rows_of(cart: &Cart) -> Vec<LineRow> {
+    cart.lines()
+        .iter()
+        .map(|l| LineRow {
+            item_id: l.item.as_str().to_owned(),
+            store_id: l.store.as_str().to_owned(),
+            quantity: i64::from(l.quantity.get()),
+            unit_price_minor: l.unit_price.minor,
+            currency: l.unit_price.currency.as_str().to_owned(),
+        })
+        .collect()
+}
+
+fn address(s: &Option<String>) -> Option<AddressData> {
+    s.as_deref().and_then(|s| serde_json::from_str(s).ok())
+}
+
+fn customer_type(s: &str) -> CustomerType {
+    if s == "business" {
+        CustomerType::Business
+    } else {
+        CustomerType::Consumer
+    }
+}
+
+/// An item can go into a cart: for sale and priced above zero (escrow holds positive
+/// amounts only).
+fn sellable(f: &ItemFacts) -> bool {
+    f.for_sale && f.price_minor > 0
+}
+
+impl Checkout {
+    /// The service.
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        ledger: Ledger,
+        provider: Arc<AnyProvider>,
+        rules: Arc<Rules>,
+        limits: CartLimits,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            ledger,
+            provider,
+            rules,
+            limits,
+        }
+    }
+
+    /// The payment provider (the sandbox's test hooks reach it through here).
+    pub fn provider(&self) -> &AnyProvider {
+        &self.provider
+    }
+
+    /// The cart limits.
+    pub fn limits(&self) -> CartLimits {
+        self.limits
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Creates an empty cart for the customer, or for the visitor whose cookie hashes
+    /// to `visitor_hash` (exactly one of them).
+    pub async fn create_cart(
+        &self,
+        user: Option<&UserId>,
+        visitor_hash: Option<&str>,
+    ) -> Res<CartView> {
+        let now = self.now();
+        let row = CartRow {
+            id: CartId::generate().into_string(),
+            owner_user_id: user.map(|u| u.as_str().to_owned()),
+            anon_token_hash: if user.is_some() {
+                None
+            } else {
+                visitor_hash.map(str::to_owned)
+            },
+            status: "open".into(),
+            version: 0,
+            customer_type: "consumer".into(),
+            company_name: None,
+            vat_id: None,
+            billing_address: None,
+            shipping_address: None,
+            shipping_method: None,
+            created_at: now,
+            updated_at: now,
+        };
+        if row.owner_user_id.is_none() && row.anon_token_hash.is_none() {
+            return Err(CheckoutError::SignInRequired);
+        }
+        let mut tx = self.db.begin().await?;
+        store::insert_cart(&mut tx, &row).await?;
+        tx.commit().await?;
+        self.view(&row, &[]).await
+    }
+
+    /// A cart the caller may see.
+    pub async fn cart(&self, who: &Shopper, id: &CartId) -> Res<CartView> {
+        let row = store::cart(&self.db, id.as_str())
+            .await?
+            .filter(|r| may_access(r, who))
+            .ok_or(CheckoutError::NotFound)?;
+        let lines = store::lines(&self.db, id.as_str()).await?;
+        self.view(&row, &lines).await
+    }
+
+    async fn view(&self, row: &CartRow, lines: &[LineRow]) -> Res<CartView> {
+        let ids: Vec<&str> = lines.iter().map(|l| l.item_id.as_str()).collect();
+        let facts: HashMap<String, ItemFacts> = checkout_facts::items(&self.db, &ids)
+            .await?
+            .into_iter()
+            .map(|f| (f.id.clone(), f))
+            .collect();
+        let cart = cart_of(row, lines)?;
+        let total = if cart.lines().is_empty() {
+            None
+        } else {
+            Some(cart.total()?)
+        };
+        let line_views = cart
+            .lines()
+            .iter()
+            .map(|l| {
+                Ok(LineView {
+                    title: facts
+                        .get(l.item.as_str())
+                        .map(|f| f.title.clone())
+                        .unwrap_or_default(),
+                    total: l.total()?,
+                    item: l.item.clone(),
+                    store: l.store.clone(),
+                    quantity: l.quantity.get(),
+                    unit_price: l.unit_price,
+                })
+            })
+            .collect::<Res<Vec<_>>>()?;
+        let shipping_methods = match total {
+            Some(t) => {
+                let draft = self.draft(row, &cart, t, &facts, AccountFacts::default());
+                rules::available_shipping_methods(&self.rules, &draft)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            }
+            None => self.rules.shipping_method_codes().map(str::to_owned).collect(),
+        };
+        Ok(CartView {
+            id: CartId::from_stored(row.id.clone()),
+            customer: row.owner_user_id.clone().map(UserId::from_stored),
+            status: row.status.clone(),
+            version: row.version,
+            lines: line_views,
+            total,
+            customer_type: customer_type(&row.customer_type),
+            company_name: row.company_name.clone(),
+            vat_id: row.vat_id.clone(),
+            billing_address: address(&row.billing_address),
+            shipping_address: address(&row.shipping_address),
+            shipping_method: row.shipping_method.clone(),
+            shipping_methods,
+        })
+    }
+
+    /// Changes a cart under its row lock: `change` edits the row and the lines; the
+    /// version moves on by one. A client's `expected` version that is not the cart's
+    /// is refused, so two clients never overwrite each other's change unseen.
+    async fn mutate<F>(
+        &self,
+        who: &Shopper,
+        id: &CartId,
+        expected: Option<i64>,
+        change: F,
+    ) -> Res<CartView>
+    where
+        F: FnOnce(&mut CartRow, &mut Cart) -> Res<()>,
+    {
+        let mut tx = self.db.begin().await?;
+        let mut row = store::lock_cart(&mut tx, id.as_str())
+            .await?
+            .filter(|r| may_access(r, who))
+            .ok_or(CheckoutError::NotFound)?;
+        if row.status != "open" {
+            return Err(CheckoutError::CartClosed);
+        }
+        if expected.is_some_and(|v| v != row.version) {
+            return Err(CheckoutError::VersionConflict {
+                current: row.version,
+            });
+        }
+        let lines = store::lines(&mut tx, id.as_str()).await?;
+        let mut cart = cart_of(&row, &lines)?;
+        change(&mut row, &mut cart)?;
+        let now = self.now();
+        if !store::update_cart(&mut tx, &row, row.version, now).await? {
+            return Err(CheckoutError::VersionConflict {
+                current: row.version + 1,
+            });
+        }
+        let new_lines = rows_of(&cart);
+        store::replace_lines(&mut tx, id.as_str(), &new_lines).await?;
+        tx.commit().await?;
+        row.version += 1;
+        row.updated_at = now;
+        self.view(&row, &new_lines).await
+    }
+
+    async fn for_sale(&self, item: &ItemId) -> Res<ItemFacts> {
+        checkout_facts::item(&self.db, item.as_str())
+            .await?
+            .filter(sellable)
+            .ok_or(CheckoutError::ItemUnavailable)
+    }
+
+    fn price(f: &ItemFacts) -> Res<Money> {
+        Ok(Money::new(f.price_minor, currency(&f.currency)?))
+    }
+
+    /// Adds `quantity` of an item at its catalog price (read here, never the
+    /// client's); the item must be for sale with that many in stock.
+    pub async fn add_line(
+        &self,
+        who: &Shopper,
+        id: &CartId,
+        item: &ItemId,
+        quantity: i64,
+        expected: Option<i64>,
+    ) -> Res<CartView> {
+        let q = Quantity::parse(quantity, &self.limits)?;
+        let f = self.for_sale(item).await?;
+        let price = Self::price(&f)?;
+        let limits = self.limits;
+        let store = StoreId::from_stored(f.store_id.clone());
+        let stock = f.stock;
+        self.mutate(who, id, expected, move |_, cart| {
+            let already = cart
+                .lines()
+                .iter()
+                .find(|l| &l.item == item)
+                .map_or(0, |l| i64::from(l.quantity.get()));
+            if already + i64::from(q.get()) > stock {
+                return Err(CheckoutError::OutOfStock);
+            }
+            cart.add(item.clone(), store, price, q, &limits)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets a line's quantity (at the current catalog price).
+    pub async fn set_line(
+        &self,
+        who: &Shopper,
+        id: &CartId,
+        item: &ItemId,
+        quantity: i64,
+        expected: Option<i64>,
+    ) -> Res<CartView> {
+        let q = Quantity::parse(quantity, &self.limits)?;
+        let f = self.for_sale(item).await;
+        self.mutate(who, id, expected, move |_, cart| {
+            if !cart.lines().iter().any(|l| &l.item == item) {
+                return Err(CheckoutError::Cart(CartError::NoSuchLine));
+            }
+            let f = f?;
+            if i64::from(q.get()) > f.stock {
+                return Err(CheckoutError::OutOfStock);
+            }
+            let price = Self::price(&f)?;
+            cart.remove(item)?;
+            cart.add(
+                item.clone(),
+                StoreId::from_stored(f.store_id.clone()),
+                price,
+                q,
+                &permissive(),
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes a line.
+    pub async fn remove_line(
+        &self,
+        who: &Shopper,
+        id: &CartId,
+        item: &ItemId,
+        expected: Option<i64>,
+    ) -> Res<CartView> {
+        self.mutate(who, id, expected, |_, cart| Ok(cart.remove(item)?))
+            .await
+    }
+
+    /// Sets the buyer's details and addresses (fields left out stay).
+    pub async fn set_details(
+        &self,
+        who: &Shopper,
+        id: &CartId,
+        d: CartDetails,
+        expected: Option<i64>,
+    ) -> Res<CartView> {
+        let mut errs = FieldErrors::new();
+        if let Some(a) = &d.billing_address {
+            a.validate("billing_address", &mut errs);
+        }
+        if let Some(a) = &d.shipping_address {
+            a.validate("shipping_address", &mut errs);
+        }
+        for (name, v) in [("company_name", &d.company_name), ("vat_id", &d.vat_id)] {
+            if v.as_deref().is_some_and(|s| s.chars().count() > 200) {
+                errs.push(FieldError::new(name, "too_long"));
+            }
+        }
+        if !errs.is_empty() {
+            return Err(CheckoutError::Validation(errs));
+        }
+        let json = |a: &AddressData| serde_json::to_string(a).map_err(|_| corrupt("address"));
+        let billing = d.billing_address.as_ref().map(json).transpose()?;
+        let shipping = d.shipping_address.as_ref().map(json).transpose()?;
+        self.mutate(who, id, expected, move |row, _| {
+            if let Some(t) = d.customer_type {
+                row.customer_type = match t {
+                    CustomerType::Business => "business".into(),
+                    CustomerType::Consumer => "consumer".into(),
+                };
+            }
+            if d.company_name.is_some() {
+                row.company_name = d.company_name.filter(|s| !s.trim().is_empty());
+            }
+            if d.vat_id.is_some() {
+                row.vat_id = d.vat_id.filter(|s| !s.trim().is_empty());
+            }
+            if billing.is_some() {
+                row.billing_address = billing;
+            }
+            if shipping.is_some() {
+                row.shipping_address = shipping;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Chooses a shipping method (one the rules configure).
+    pub async fn set_shipping_method(
+        &self,
+        who: &Shopper,
+        id: &CartId,
+        code: &str,
+        expected: Option<i64>,
+    ) -> Res<CartView> {
+        if !self.rules.shipping_method_codes().any(|c| c == code) {
+            return Err(CheckoutError::Rules(vec![RuleViolation::ShippingMethodUnknown]));
+        }
+        let code = code.to_owned();
+        self.mutate(who, id, expected, move |row, _| {
+            row.shipping_method = Some(code);
+            Ok(())
+        })
+        .await
+    }
+
+    /// At sign-in: the visitor's open cart (by cookie hash) merges into the
+    /// customer's newest open cart (or becomes it). Returns the customer's cart.
+    pub async fn merge_at_login(&self, user: &UserId, visitor_hash: &str) -> Res<Option<CartId>> {
+        let mut tx = self.db.begin().await?;
+        let Some(anon) = store::cart_by_token(&mut tx, visitor_hash).await? else {
+            return Ok(None);
+        };
+        let Some(mut anon) = store::lock_cart(&mut tx, &anon.id).await? else {
+            return Ok(None);
+        };
+        if anon.status != "open" {
+            return Ok(None);
+        }
+        let anon_lines = store::lines(&mut tx, &anon.id).await?;
+        let now = self.now();
+        let target = match store::open_cart_of(&mut tx, user.as_str()).await? {
+            Some(mine) => store::lock_cart(&mut tx, &mine.id).await?,
+            None => None,
+        };
+        let result = match target {
+            Some(mut mine) => {
+                let lines = store::lines(&mut tx, &mine.id).await?;
+                let mut cart = cart_of(&mine, &lines)?;
+                cart.merge_from(cart_of(&anon, &anon_lines)?, &self.limits);
+                store::replace_lines(&mut tx, &mine.id, &rows_of(&cart)).await?;
+                for (mine_field, anon_field) in [
+                    (&mut mine.billing_address, &anon.billing_address),
+                    (&mut mine.shipping_address, &anon.shipping_address),
+                    (&mut mine.shipping_method, &anon.shipping_method),
+                ] {
+                    if mine_field.is_none() {
+                        mine_field.clone_from(anon_field);
+                    }
+                }
+                if !store::update_cart(&mut tx, &mine, mine.version, now).await? {
+                    return Err(CheckoutError::VersionConflict {
+                        current: mine.version,
+                    });
+                }
+                anon.status = "merged".into();
+                if !store::update_cart(&mut tx, &anon, anon.version, now).await? {
+                    return Err(CheckoutError::VersionConflict {
+                        current: anon.version,
+                    });
+                }
+                store::replace_lines(&mut tx, &anon.id, &[]).await?;
+                mine.id
+            }
+            None => {
+                // The visitor's cart becomes the customer's.
+                anon.owner_user_id = Some(user.as_str().to_owned());
+                anon.anon_token_hash = None;
+                if !store::update_cart(&mut tx, &anon, anon.version, now).await? {
+                    return Err(CheckoutError::VersionConflict {
+                        current: anon.version,
+                    });
+                }
+                anon.id.clone()
+            }
+        };
+        tx.commit().await?;
+        Ok(Some(CartId::from_stored(result)))
+    }
+
+    fn draft(
+        &self,
+        row: &CartRow,
+        cart: &Cart,
+        total: Money,
+        facts: &HashMap<String, ItemFacts>,
+        account: AccountFacts,
+    ) -> CheckoutDraft {
+        let lines = cart
+            .lines()
+            .iter()
+            .map(|l| {
+                let f = facts.get(l.item.as_str());
+                DraftLine {
+                    item_type: f.map(|f| f.item_type.clone()).unwrap_or_default(),
+                    subscription_only: f.is_some_and(|f| f.subscription_only),
+                    unit_weight_grams: f.map_or(0, |f| u64::try_from(f.weight_grams).unwrap_or(0)),
+                    quantity: l.quantity.get(),
+                }
+            })
+            .collect();
+        let stores = cart
+            .split_by_store()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| {
+                let min = g
+                    .lines
+                    .iter()
+                    .find_map(|l| facts.get(l.item.as_str()))
+                    .and_then(|f| f.store_min_order_minor)
+                    .map(|m| Money::new(m, g.subtotal.currency));
+                StoreOrder {
+                    store: g.store,
+                    subtotal: g.subtotal,
+                    min_order: min,
+                }
+            })
+            .collect();
+        CheckoutDraft {
+            customer: CustomerProfile {
+                kind: customer_type(&row.customer_type),
+                company_name: row.company_name.clone(),
+                vat_id: row.vat_id.clone(),
+                signed_in: row.owner_user_id.is_some(),
+                email_verified: account.email_verified,
+                account_age_days: account.account_age_days,
+            },
+            lines,
+            total,
+            billing_address: address(&row.billing_address).map(|a| a.to_rules()),
+            shipping_address: address(&row.shipping_address).map(|a| a.to_rules()),
+            shipping_method: row.shipping_method.clone(),
+            stores,
+        }
+    }
+
+    /// The customer's own open cart, read for paying.
+    async fn paying_cart(&self, customer: &UserId, id: &CartId) -> Res<(CartRow, Cart, Money)> {
+        let row = store::cart(&self.db, id.as_str())
+            .await?
+            .filter(|r| r.owner_user_id.as_deref() == Some(customer.as_str()))
+            .ok_or(CheckoutError::NotFound)?;
+        if row.status != "open" {
+            return Err(CheckoutError::CartClosed);
+        }
+        let lines = store::lines(&self.db, id.as_str()).await?;
+        let cart = cart_of(&row, &lines)?;
+        let total = cart.total()?;
+        Ok((row, cart, total))
+    }
+
+    /// Checks the business rules for paying this cart now.
+    pub async fn check_rules(&self, customer: &UserId, id: &CartId, account: AccountFacts) -> Res<Money> {
+        let (row, cart, total) = self.paying_cart(customer, id).await?;
+        let ids: Vec<&str> = cart.lines().iter().map(|l| l.item.as_str()).collect();
+        let facts: HashMap<String, ItemFacts> = checkout_facts::items(&self.db, &ids)
+            .await?
+            .into_iter()
+            .map(|f| (f.id.clone(), f))
+            .collect();
+        if cart
+            .lines()
+            .iter()
+            .any(|l| !facts.get(l.item.as_str()).is_some_and(sellable))
+        {
+            return Err(CheckoutError::ItemUnavailable);
+        }
+        let draft = self.draft(&row, &cart, total, &facts, account);
+        rules::evaluate(&self.rules, &draft).map_err(CheckoutError::Rules)?;
+        Ok(total)
+    }
+
+    /// The cart's one payment intent at its current total (E2): created at the
+    /// provider under the key `rampart-pi-{cart}-{total}`, so a retry gets the same
+    /// intent back; its metadata carries the cart and the customer. The rules are
+    /// checked first.
+    pub async fn payment_intent(
+        &self,
+        customer: &UserId,
+        id: &CartId,
+        account: AccountFacts,
+    ) -> Res<IntentView> {
+        let total = self.check_rules(customer, id, account).await?;
+        let key = IdempotencyKey::for_intent(id, total);
+        let owner = IntentOwner {
+            cart: id.clone(),
+            customer: customer.clone(),
+        };
+        let pi = self.provider.create_intent(&key, total, &owner).await?;
+        let now = self.now();
+        store::insert_intent(
+            &self.db,
+            &IntentRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                provider: self.provider.kind().as_str().to_owned(),
+                provider_intent_id: pi.id.as_str().to_owned(),
+                cart_id: id.as_str().to_owned(),
+                customer_id: customer.as_str().to_owned(),
+                amount_minor: pi.amount.minor,
+                currency: pi.amount.currency.as_str().to_owned(),
+                status: pi.status.as_str().to_owned(),
+                card_brand: None,
+                card_last4: None,
+                created_at: now,
+            },
+        )
+        .await?;
+        Ok(IntentView {
+            provider: self.provider.kind(),
+            id: pi.id,
+            status: pi.status,
+            amount: pi.amount,
+            client_secret: pi.client_secret.map(|s| s.expose().to_owned()),
+        })
+    }
+
+    /// The client's completion (E2, E5): reads the provider's own record of the
+    /// intent (the one named, else the cart's latest) and completes exactly once.
+    pub async fn complete(
+        &self,
+        customer: &UserId,
+        id: &CartId,
+        intent: Option<&IntentId>,
+        request_id: Option<&str>,
+    ) -> Res<Completed> {
+        let row = store::cart(&self.db, id.as_str())
+            .await?
+            .filter(|r| r.owner_user_id.as_deref() == Some(customer.as_str()))
+            .ok_or(CheckoutError::NotFound)?;
+        if let Some(o) = store::order_of_cart(&self.db, &row.id).await? {
+            return Ok(Completed::Existing(self.order_view(o).await?));
+        }
+        let intent_id = match intent {
+            Some(i) => i.clone(),
+            None => {
+                let r = store::latest_intent_of_cart(&self.db, id.as_str())
+                    .await?
+                    .ok_or(CheckoutError::NoIntent)?;
+                IntentId::parse(&r.provider_intent_id).map_err(|_| corrupt("intent id"))?
+            }
+        };
+        let pi = self.provider.retrieve_intent(&intent_id).await?;
+        self.complete_verified(id, customer, pi, request_id).await
+    }
+
+    /// The one completion path (client call and webhook alike), in one database
+    /// transaction under the cart's row lock: the order, the stock, one escrow
+    /// transaction per store and item funded on the ledger, the audit rows.
+    async fn complete_verified(
+        &self,
+        id: &CartId,
+        customer: &UserId,
+        pi: ProviderIntent,
+        request_id: Option<&str>,
+    ) -> Res<Completed> {
+        let mut tx = self.db.begin().await?;
+        let row = store::lock_cart(&mut tx, id.as_str())
+            .await?
+            .filter(|r| r.owner_user_id.as_deref() == Some(customer.as_str()))
+            .ok_or(CheckoutError::NotFound)?;
+        if let Some(o) = store::order_of_cart(&mut tx, &row.id).await? {
+            tx.rollback().await?;
+            return Ok(Completed::Existing(self.order_view(o).await?));
+        }
+        if row.status != "open" {
+            return Err(CheckoutError::CartClosed);
+        }
+        let lines = store::lines(&mut tx, id.as_str()).await?;
+        let cart = cart_of(&row, &lines)?;
+        let total = cart.total()?;
+        verify_completion(&pi, id, customer, total)?;
+        let kind = self.provider.kind().as_str();
+        let now = self.now();
+        let intent_row = match store::intent_by_provider_id(&mut tx, kind, pi.id.as_str()).await? {
+            Some(r) => r,
+            None => {
+                let r = IntentRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    provider: kind.to_owned(),
+                    provider_intent_id: pi.id.as_str().to_owned(),
+                    cart_id: id.as_str().to_owned(),
+                    customer_id: customer.as_str().to_owned(),
+                    amount_minor: pi.amount.minor,
+                    currency: pi.amount.currency.as_str().to_owned(),
+                    status: pi.status.as_str().to_owned(),
+                    card_brand: None,
+                    card_last4: None,
+                    created_at: now,
+                };
+                store::insert_intent(&mut tx, &r).await?;
+                r
+            }
+        };
+        if intent_row.status == "refunded" {
+            return Err(CheckoutError::OutOfStock);
+        }
+        let order_id = OrderId::generate();
+        let mut order_lines = Vec::with_capacity(cart.lines().len());
+        let mut transactions = Vec::new();
+        for line in cart.lines() {
+            let q = i64::from(line.quantity.get());
+            let reserved = rampart_marketplace::purchases::store::reserve(
+                &mut tx,
+                line.item.as_str(),
+                q,
+                now,
+            )
+            .await?;
+            if reserved.is_none() {
+                drop(tx);
+                self.refund_unfulfillable(&pi, &intent_row).await;
+                return Err(CheckoutError::OutOfStock);
+            }
+            let days =
+                rampart_marketplace::purchases::store::release_days(&mut tx, line.store.as_str())
+                    .await?;
+            let escrow = self
+                .ledger
+                .create_in(
+                    &mut tx,
+                    NewEscrow {
+                        buyer: customer.clone(),
+                        store: line.store.clone(),
+                        item: line.item.clone(),
+                        quantity: q,
+                        unit_price: line.unit_price,
+                        release_after_ms: days.saturating_mul(86_400_000),
+                    },
+                    Some(customer),
+                    request_id,
+                )
+                .await?;
+            match self
+                .ledger
+                .apply_in(&mut tx, &escrow.id, EscrowEvent::Fund, Some(customer), request_id)
+                .await?
+            {
+                Applied::Done(_) => {}
+                Applied::Replay(_) => return Err(corrupt("fresh escrow already funded")),
+            }
+            transactions.push(escrow.id.as_str().to_owned());
+            order_lines.push(OrderLineRow {
+                order_id: order_id.as_str().to_owned(),
+                item_id: line.item.as_str().to_owned(),
+                store_id: line.store.as_str().to_owned(),
+                quantity: q,
+                unit_price_minor: line.unit_price.minor,
+                currency: line.unit_price.currency.as_str().to_owned(),
+                transaction_id: escrow.id.into_string(),
+            });
+        }
+        let order = OrderRow {
+            id: order_id.as_str().to_owned(),
+            cart_id: id.as_str().to_owned(),
+            buyer_id: customer.as_str().to_owned(),
+            payment_intent_id: intent_row.id.clone(),
+            amount_minor: total.minor,
+            currency: total.currency.as_str().to_owned(),
+            refunded_minor: 0,
+            status: "paid".into(),
+            created_at: now,
+        };
+        match store::insert_order(&mut tx, &order).await {
+            Ok(()) => {}
+            Err(DbError::Conflict(_)) => {
+                // Another completion committed first (the UNIQUE keys on the cart
+                // and the intent): this one rolls back and answers that order.
+                drop(tx);
+                let o = store::order_of_cart(&self.db, id.as_str())
+                    .await?
+                    .ok_or(CheckoutError::NotFound)?;
+                return Ok(Completed::Existing(self.order_view(o).await?));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for l in &order_lines {
+            store::insert_order_line(&mut tx, l).await?;
+        }
+        let mut closed = row.clone();
+        closed.status = "completed".into();
+        if !store::update_cart(&mut tx, &closed, row.version, now).await? {
+            return Err(CheckoutError::VersionConflict {
+                current: row.version,
+            });
+        }
+        let card = pi.card.as_ref().map(|c| (c.brand.as_str(), c.last4.as_str()));
+        store::set_intent_status(&mut tx, &intent_row.id, IntentStatus::Succeeded.as_str(), card, now)
+            .await?;
+        audit::record(
+            &mut tx,
+            NewAuditEntry {
+                actor_user_uuid: Some(customer.as_str()),
+                action: ActionType::OrderCreate,
+                target: Target::new(TargetKind::Order, order_id.as_str()),
+                metadata: serde_json::json!({
+                    "cart": id.as_str(),
+                    "provider": kind,
+                    "payment_intent": pi.id.as_str(),
+                    "amount_minor": total.minor,
+                    "currency": total.currency.as_str(),
+                    "transactions": transactions,
+                }),
+                request_id,
+                created_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let view = self.order_view(order).await?;
+        Ok(Completed::Created(view))
+    }
+
+    /// A paid checkout whose stock ran out meanwhile: the payment goes back in full
+    /// (one refund, whichever path gets here first: the key is fixed), and the intent
+    /// is marked so it never completes later.
+    async fn refund_unfulfillable(&self, pi: &ProviderIntent, row: &IntentRow) {
+        let key = IdempotencyKey::for_refund(&pi.id, 0);
+        match self.provider.refund(&pi.id, pi.amount, &key).await {
+            Ok(_) => {
+                let _ = store::set_intent_status(&self.db, &row.id, "refunded", None, self.now()).await;
+            }
+            Err(e) => {
+                tracing::warn!(code = e.code(), "refund of a sold-out checkout failed; the next completion attempt retries it");
+            }
+        }
+    }
+
+    async fn order_view(&self, o: OrderRow) -> Res<OrderView> {
+        let cur = currency(&o.currency)?;
+        let lines = store::order_lines(&self.db, &o.id).await?;
+        let mut views = Vec::with_capacity(lines.len());
+        for l in lines {
+            let txn = TransactionId::from_stored(l.transaction_id);
+            let state = self.ledger.get(&txn).await?.map(|e| e.state);
+            views.push(OrderLineView {
+                item: ItemId::from_stored(l.item_id),
+                store: StoreId::from_stored(l.store_id),
+                quantity: l.quantity,
+                unit_price: Money::new(l.unit_price_minor, currency(&l.currency)?),
+                transaction: txn,
+                escrow_state: state,
+            });
+        }
+        let intent = store::intent_by_id(&self.db, &o.payment_intent_id).await?;
+        Ok(OrderView {
+            id: OrderId::from_stored(o.id),
+            cart: CartId::from_stored(o.cart_id),
+            buyer: UserId::from_stored(o.buyer_id),
+            amount: Money::new(o.amount_minor, cur),
+            refunded: Money::new(o.refunded_minor, cur),
+            status: o.status,
+            payment_intent: intent
+                .as_ref()
+                .map(|i| i.provider_intent_id.clone())
+                .unwrap_or_default(),
+            card: intent.and_then(|i| i.card_brand.zip(i.card_last4)),
+            lines: views,
+            created_at: o.created_at,
+        })
+    }
+
+    /// The customer's orders, newest first (at most `limit`).
+    pub async fn orders(&self, customer: &UserId, limit: i64) -> Res<Vec<OrderView>> {
+        let rows = store::orders_of(&self.db, customer.as_str(), limit.clamp(1, 100)).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(self.order_view(r).await?);
+        }
+        Ok(out)
+    }
+
+    /// An order: its buyer, or staff (`staff`) — 404 for everyone else.
+    pub async fn order(&self, caller: &UserId, staff: bool, id: &OrderId) -> Res<OrderView> {
+        let o = store::order(&self.db, id.as_str())
+            .await?
+            .filter(|o| staff || o.buyer_id == caller.as_str())
+            .ok_or(CheckoutError::NotFound)?;
+        self.order_view(o).await
+    }
+
+    /// A staff refund (C1) of one escrow transaction of an order: in full (the
+    /// transaction, funded, is cancelled and its stock returned) or in part (the
+    /// transaction, disputed, is resolved with that refund). The provider refunds
+    /// under the key `rampart-re-{intent}-{n}` (n = the order's refund number, so a
+    /// retry is one refund); the ledger event, the refund row and the audit row
+    /// commit together.
+    pub async fn refund(
+        &self,
+        staff: &UserId,
+        id: &OrderId,
+        transaction: Option<&TransactionId>,
+        amount_minor: Option<i64>,
+        request_id: Option<&str>,
+    ) -> Res<OrderView> {
+        let mut tx = self.db.begin().await?;
+        let o = store::lock_order(&mut tx, id.as_str())
+            .await?
+            .ok_or(CheckoutError::NotFound)?;
+        let lines = store::order_lines(&mut tx, &o.id).await?;
+        let line = match transaction {
+            Some(t) => lines.iter().find(|l| l.transaction_id == t.as_str()),
+            None if lines.len() == 1 => lines.first(),
+            None => {
+                return Err(CheckoutError::Validation(FieldErrors(vec![FieldError::new(
+                    "transaction_id",
+                    "required",
+                )])))
+            }
+        }
+        .ok_or(CheckoutError::NotFound)?
+        .clone();
+        let txn_id = TransactionId::from_stored(line.transaction_id.clone());
+        let escrow = self.ledger.get(&txn_id).await?.ok_or(CheckoutError::NotFound)?;
+        let amount = amount_minor.unwrap_or(escrow.amount.minor);
+        if amount <= 0 || amount > escrow.amount.minor || o.refunded_minor + amount > o.amount_minor {
+            return Err(CheckoutError::RefundAmount);
+        }
+        let money = Money::new(amount, escrow.amount.currency);
+        let full = amount == escrow.amount.minor;
+        let event = if full {
+            EscrowEvent::Cancel
+        } else {
+            EscrowEvent::ResolvePartial { refund: money }
+        };
+        let applied = self
+            .ledger
+            .apply_in(&mut tx, &txn_id, event, Some(staff), request_id)
+            .await;
+        match applied {
+            Ok(Applied::Done(_)) => {}
+            Ok(Applied::Replay(s)) | Err(LedgerError::EffectRace(s)) => {
+                return Err(CheckoutError::InvalidState(s.as_str()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if full {
+            // `false`: the item is gone; the money still goes back, nothing to restock.
+            rampart_marketplace::items::restock_in(&mut tx, &escrow.item, escrow.quantity)
+                .await
+                .map_err(|e| CheckoutError::Corrupt(e.to_string()))?;
+        }
+        let sequence = store::refund_count(&mut tx, &o.id).await? + 1;
+        let intent = store::intent_by_id(&mut tx, &o.payment_intent_id)
+            .await?
+            .ok_or_else(|| corrupt("order intent"))?;
+        let pi = IntentId::parse(&intent.provider_intent_id).map_err(|_| corrupt("intent id"))?;
+        let key = IdempotencyKey::for_refund(&pi, u32::try_from(sequence).unwrap_or(u32::MAX));
+        // The provider refunds before the commit: if the commit then fails, a retry
+        // reaches the same refund number and the provider answers the same refund.
+        let refund = self.provider.refund(&pi, money, &key).await?;
+        let now = self.now();
+        let refunded = o.refunded_minor + amount;
+        let status = if refunded == o.amount_minor {
+            "refunded"
+        } else {
+            "partially_refunded"
+        };
+        store::add_refunded(&mut tx, &o.id, amount, status, now).await?;
+        let refund_id = uuid::Uuid::now_v7().to_string();
+        store::insert_refund(
+            &mut tx,
+            &refund_id,
+            &o.id,
+            sequence,
+            amount,
+            money.currency.as_str(),
+            refund.id.as_str(),
+            staff.as_str(),
+            now,
+        )
+        .await?;
+        audit::record(
+            &mut tx,
+            NewAuditEntry {
+                actor_user_uuid: Some(staff.as_str()),
+                action: ActionType::Refund,
+                target: Target::new(TargetKind::Order, &o.id),
+                metadata: serde_json::json!({
+                    "transaction": txn_id.as_str(),
+                    "amount_minor": amount,
+                    "currency": money.currency.as_str(),
+                    "sequence": sequence,
+                    "provider_refund": refund.id.as_str(),
+                    "old_refunded_minor": o.refunded_minor,
+                    "new_refunded_minor": refunded,
+                }),
+                request_id,
+                created_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let o = store::order(&self.db, id.as_str())
+            .await?
+            .ok_or(CheckoutError::NotFound)?;
+        self.order_view(o).await
+    }
+
+    /// A verified webhook delivery (E3): recorded in the inbox (a duplicate is
+    /// acknowledged and ignored); the stored intent status moves only forward; a
+    /// `payment_intent.succeeded` completes the order through the same path as the
+    /// client's call, on the provider's own record of the intent.
+    pub async fn handle_event(&self, kind: ProviderKind, ev: &PaymentEvent) -> Res<WebhookOutcome> {
+        let now = self.now();
+        if !store::inbox_insert(&self.db, kind.as_str(), ev.id.as_str(), &ev.type_name, now).await? {
+            return Ok(WebhookOutcome::Duplicate);
+        }
+        let outcome = self.process_event(kind, ev).await;
+        let text = match &outcome {
+            Ok(s) => s.clone(),
+            Err(e) => e.code().to_owned(),
+        };
+        store::inbox_done(&self.db, kind.as_str(), ev.id.as_str(), &text, self.now()).await?;
+        match outcome {
+            Err(CheckoutError::Db(e)) => Err(CheckoutError::Db(e)),
+            _ => Ok(WebhookOutcome::Processed(text)),
+        }
+    }
+
+    async fn process_event(&self, kind: ProviderKind, ev: &PaymentEvent) -> Res<String> {
+        let Some(incoming) = &ev.intent else {
+            return Ok("ignored".into());
+        };
+        if kind != self.provider.kind() {
+            return Ok("ignored".into());
+        }
+        let Some(row) = store::intent_by_provider_id(&self.db, kind.as_str(), incoming.id.as_str()).await?
+        else {
+            return Ok("unknown_intent".into());
+        };
+        let mut outcome = "ignored".to_owned();
+        if let Some(stored) = IntentStatus::parse(&row.status) {
+            if let Some(next) = ev.next_status(stored) {
+                let card = incoming.card.as_ref().map(|c| (c.brand.as_str(), c.last4.as_str()));
+                store::set_intent_status(&self.db, &row.id, next.as_str(), card, self.now()).await?;
+                outcome = "status_updated".into();
+            }
+        }
+        if ev.kind == EventKind::IntentSucceeded {
+            // Never the webhook body's word: the provider's own record decides.
+            let pi = self.provider.retrieve_intent(&incoming.id).await?;
+            let cart = CartId::from_stored(row.cart_id.clone());
+            let customer = UserId::from_stored(row.customer_id.clone());
+            outcome = match self.complete_verified(&cart, &customer, pi, None).await? {
+                Completed::Created(_) => "completed".into(),
+                Completed::Existing(_) => "already_completed".into(),
+            };
+        }
+        Ok(outcome)
+    }
+
+    /// The stored status of a provider intent (for tests and the order page).
+    pub async fn stored_intent_status(&self, id: &IntentId) -> Res<Option<String>> {
+        Ok(
+            store::intent_by_provider_id(&self.db, self.provider.kind().as_str(), id.as_str())
+                .await?
+                .map(|r| r.status),
+        )
+    }
+}
+

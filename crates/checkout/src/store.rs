@@ -1,0 +1,481 @@
+//! The SQL of the checkout tables (`carts`, `cart_lines`, `payment_intents`,
+//! `orders`, `order_lines`, `order_refunds`, `webhook_inbox`, `idempotency_keys`).
+//! Nothing else reads or writes them.
+
+use rampart_db::{on_conn, on_conn_write, on_tx, Conn, Result, Tx};
+
+/// A cart row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CartRow {
+    pub id: String,
+    pub owner_user_id: Option<String>,
+    pub anon_token_hash: Option<String>,
+    pub status: String,
+    pub version: i64,
+    pub customer_type: String,
+    pub company_name: Option<String>,
+    pub vat_id: Option<String>,
+    pub billing_address: Option<String>,
+    pub shipping_address: Option<String>,
+    pub shipping_method: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const CART_COLUMNS: &str = "id, owner_user_id, anon_token_hash, status, version, customer_type, \
+     company_name, vat_id, billing_address, shipping_address, shipping_method, created_at, updated_at";
+
+/// A cart line row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LineRow {
+    pub item_id: String,
+    pub store_id: String,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+    pub currency: String,
+}
+
+pub async fn insert_cart(tx: &mut Tx, row: &CartRow) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "INSERT INTO carts (id, owner_user_id, anon_token_hash, status, version, customer_type, \
+         created_at, updated_at) VALUES ($1, $2, $3, 'open', 0, 'consumer', $4, $4)"
+    )
+    .bind(&row.id)
+    .bind(&row.owner_user_id)
+    .bind(&row.anon_token_hash)
+    .bind(row.created_at)
+    .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn cart(conn: impl Into<Conn<'_>>, id: &str) -> Result<Option<CartRow>> {
+    let sql = format!("SELECT {CART_COLUMNS} FROM carts WHERE id = $1");
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
+}
+
+/// The cart, locked for this transaction (PostgreSQL `FOR UPDATE`; SQLite's single
+/// writer already serialises transactions).
+pub async fn lock_cart(tx: &mut Tx, id: &str) -> Result<Option<CartRow>> {
+    let lock = if matches!(tx, Tx::Postgres(_)) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT {CART_COLUMNS} FROM carts WHERE id = $1{lock}");
+    Ok(on_tx!(tx, |e| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
+}
+
+/// The customer's newest open cart.
+pub async fn open_cart_of(conn: impl Into<Conn<'_>>, user: &str) -> Result<Option<CartRow>> {
+    let sql = format!(
+        "SELECT {CART_COLUMNS} FROM carts WHERE owner_user_id = $1 AND status = 'open' \
+         ORDER BY updated_at DESC, id DESC LIMIT 1"
+    );
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(user)
+        .fetch_optional(e)
+        .await)?)
+}
+
+/// The visitor's open cart by its cookie hash.
+pub async fn cart_by_token(conn: impl Into<Conn<'_>>, hash: &str) -> Result<Option<CartRow>> {
+    let sql = format!("SELECT {CART_COLUMNS} FROM carts WHERE anon_token_hash = $1");
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(hash)
+        .fetch_optional(e)
+        .await)?)
+}
+
+pub async fn lines(conn: impl Into<Conn<'_>>, cart: &str) -> Result<Vec<LineRow>> {
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(
+        "SELECT item_id, store_id, quantity, unit_price_minor, currency FROM cart_lines \
+         WHERE cart_id = $1 ORDER BY position, item_id"
+    )
+    .bind(cart)
+    .fetch_all(e)
+    .await)?)
+}
+
+/// Replaces the cart's lines with `lines` (in order).
+pub async fn replace_lines(tx: &mut Tx, cart: &str, lines: &[LineRow]) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query("DELETE FROM cart_lines WHERE cart_id = $1")
+        .bind(cart)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    for (n, l) in lines.iter().enumerate() {
+        on_tx!(tx, |e| sqlx::query(
+            "INSERT INTO cart_lines (cart_id, item_id, store_id, quantity, unit_price_minor, \
+             currency, position) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(cart)
+        .bind(&l.item_id)
+        .bind(&l.store_id)
+        .bind(l.quantity)
+        .bind(l.unit_price_minor)
+        .bind(&l.currency)
+        .bind(n as i64)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+/// Writes the cart's details and moves its version on, if it is still at `version`.
+pub async fn update_cart(tx: &mut Tx, row: &CartRow, version: i64, now: i64) -> Result<bool> {
+    let n = on_tx!(tx, |e| sqlx::query(
+        "UPDATE carts SET status = $1, customer_type = $2, company_name = $3, vat_id = $4, \
+         billing_address = $5, shipping_address = $6, shipping_method = $7, \
+         owner_user_id = $8, anon_token_hash = $9, \
+         version = version + 1, updated_at = $10 WHERE id = $11 AND version = $12"
+    )
+    .bind(&row.status)
+    .bind(&row.customer_type)
+    .bind(&row.company_name)
+    .bind(&row.vat_id)
+    .bind(&row.billing_address)
+    .bind(&row.shipping_address)
+    .bind(&row.shipping_method)
+    .bind(&row.owner_user_id)
+    .bind(&row.anon_token_hash)
+    .bind(now)
+    .bind(&row.id)
+    .bind(version)
+    .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// A payment intent row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IntentRow {
+    pub id: String,
+    pub provider: String,
+    pub provider_intent_id: String,
+    pub cart_id: String,
+    pub customer_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: String,
+    pub card_brand: Option<String>,
+    pub card_last4: Option<String>,
+    pub created_at: i64,
+}
+
+const INTENT_COLUMNS: &str = "id, provider, provider_intent_id, cart_id, customer_id, amount_minor, \
+     currency, status, card_brand, card_last4, created_at";
+
+/// Records an intent (a retry that got the same provider intent back finds it).
+pub async fn insert_intent(conn: impl Into<Conn<'_>>, r: &IntentRow) -> Result<()> {
+    on_conn_write!(conn.into(), |e| sqlx::query(
+        "INSERT INTO payment_intents (id, provider, provider_intent_id, cart_id, customer_id, \
+         amount_minor, currency, status, card_brand, card_last4, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+         ON CONFLICT (provider, provider_intent_id) DO NOTHING"
+    )
+    .bind(&r.id)
+    .bind(&r.provider)
+    .bind(&r.provider_intent_id)
+    .bind(&r.cart_id)
+    .bind(&r.customer_id)
+    .bind(r.amount_minor)
+    .bind(&r.currency)
+    .bind(&r.status)
+    .bind(&r.card_brand)
+    .bind(&r.card_last4)
+    .bind(r.created_at)
+    .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn intent_by_provider_id(
+    conn: impl Into<Conn<'_>>,
+    provider: &str,
+    provider_id: &str,
+) -> Result<Option<IntentRow>> {
+    let sql = format!(
+        "SELECT {INTENT_COLUMNS} FROM payment_intents WHERE provider = $1 AND provider_intent_id = $2"
+    );
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(provider)
+        .bind(provider_id)
+        .fetch_optional(e)
+        .await)?)
+}
+
+pub async fn latest_intent_of_cart(
+    conn: impl Into<Conn<'_>>,
+    cart: &str,
+) -> Result<Option<IntentRow>> {
+    let sql = format!(
+        "SELECT {INTENT_COLUMNS} FROM payment_intents WHERE cart_id = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT 1"
+    );
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(cart)
+        .fetch_optional(e)
+        .await)?)
+}
+
+pub async fn intent_by_id(conn: impl Into<Conn<'_>>, id: &str) -> Result<Option<IntentRow>> {
+    let sql = format!("SELECT {INTENT_COLUMNS} FROM payment_intents WHERE id = $1");
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
+}
+
+/// Stores a status (the caller decided it moves forward) and the masked card.
+pub async fn set_intent_status(
+    conn: impl Into<Conn<'_>>,
+    id: &str,
+    status: &str,
+    card: Option<(&str, &str)>,
+    now: i64,
+) -> Result<()> {
+    on_conn_write!(conn.into(), |e| sqlx::query(
+        "UPDATE payment_intents SET status = $1, card_brand = COALESCE($2, card_brand), \
+         card_last4 = COALESCE($3, card_last4), updated_at = $4 WHERE id = $5"
+    )
+    .bind(status)
+    .bind(card.map(|c| c.0))
+    .bind(card.map(|c| c.1))
+    .bind(now)
+    .bind(id)
+    .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// An order row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: String,
+    pub cart_id: String,
+    pub buyer_id: String,
+    pub payment_intent_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub refunded_minor: i64,
+    pub status: String,
+    pub created_at: i64,
+}
+
+const ORDER_COLUMNS: &str = "id, cart_id, buyer_id, payment_intent_id, amount_minor, currency, \
+     refunded_minor, status, created_at";
+
+/// An order line row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderLineRow {
+    pub order_id: String,
+    pub item_id: String,
+    pub store_id: String,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+    pub currency: String,
+    pub transaction_id: String,
+}
+
+pub async fn insert_order(tx: &mut Tx, o: &OrderRow) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "INSERT INTO orders (id, cart_id, buyer_id, payment_intent_id, amount_minor, currency, \
+         refunded_minor, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, 'paid', $7, $7)"
+    )
+    .bind(&o.id)
+    .bind(&o.cart_id)
+    .bind(&o.buyer_id)
+    .bind(&o.payment_intent_id)
+    .bind(o.amount_minor)
+    .bind(&o.currency)
+    .bind(o.created_at)
+    .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn insert_order_line(tx: &mut Tx, l: &OrderLineRow) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "INSERT INTO order_lines (order_id, item_id, store_id, quantity, unit_price_minor, \
+         currency, transaction_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    )
+    .bind(&l.order_id)
+    .bind(&l.item_id)
+    .bind(&l.store_id)
+    .bind(l.quantity)
+    .bind(l.unit_price_minor)
+    .bind(&l.currency)
+    .bind(&l.transaction_id)
+    .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn order(conn: impl Into<Conn<'_>>, id: &str) -> Result<Option<OrderRow>> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
+}
+
+/// The order locked for this transaction.
+pub async fn lock_order(tx: &mut Tx, id: &str) -> Result<Option<OrderRow>> {
+    let lock = if matches!(tx, Tx::Postgres(_)) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{lock}");
+    Ok(on_tx!(tx, |e| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
+}
+
+pub async fn order_of_cart(conn: impl Into<Conn<'_>>, cart: &str) -> Result<Option<OrderRow>> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE cart_id = $1");
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(cart)
+        .fetch_optional(e)
+        .await)?)
+}
+
+pub async fn orders_of(
+    conn: impl Into<Conn<'_>>,
+    buyer: &str,
+    limit: i64,
+) -> Result<Vec<OrderRow>> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE buyer_id = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT $2"
+    );
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(buyer)
+        .bind(limit)
+        .fetch_all(e)
+        .await)?)
+}
+
+pub async fn order_lines(conn: impl Into<Conn<'_>>, order: &str) -> Result<Vec<OrderLineRow>> {
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(
+        "SELECT order_id, item_id, store_id, quantity, unit_price_minor, currency, transaction_id \
+         FROM order_lines WHERE order_id = $1 ORDER BY store_id, item_id"
+    )
+    .bind(order)
+    .fetch_all(e)
+    .await)?)
+}
+
+/// Adds a refunded amount to an order and sets its status.
+pub async fn add_refunded(tx: &mut Tx, order: &str, amount: i64, status: &str, now: i64) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "UPDATE orders SET refunded_minor = refunded_minor + $1, status = $2, updated_at = $3 \
+         WHERE id = $4"
+    )
+    .bind(amount)
+    .bind(status)
+    .bind(now)
+    .bind(order)
+    .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn refund_count(tx: &mut Tx, order: &str) -> Result<i64> {
+    Ok(on_tx!(tx, |e| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM order_refunds WHERE order_id = $1"
+    )
+    .bind(order)
+    .fetch_one(e)
+    .await)?)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_refund(
+    tx: &mut Tx,
+    id: &str,
+    order: &str,
+    sequence: i64,
+    amount: i64,
+    currency: &str,
+    provider_refund: &str,
+    actor: &str,
+    now: i64,
+) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "INSERT INTO order_refunds (id, order_id, sequence, amount_minor, currency, \
+         provider_refund_id, actor_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    )
+    .bind(id)
+    .bind(order)
+    .bind(sequence)
+    .bind(amount)
+    .bind(currency)
+    .bind(provider_refund)
+    .bind(actor)
+    .bind(now)
+    .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Records a webhook delivery; false when this (provider, event) was seen before.
+pub async fn inbox_insert(
+    db: &rampart_db::Db,
+    provider: &str,
+    event_id: &str,
+    event_type: &str,
+    now: i64,
+) -> Result<bool> {
+    let n = on_conn_write!(Conn::Pool(db), |e| sqlx::query(
+        "INSERT INTO webhook_inbox (provider, event_id, event_type, received_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (provider, event_id) DO NOTHING"
+    )
+    .bind(provider)
+    .bind(event_id)
+    .bind(event_type)
+    .bind(now)
+    .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+pub async fn inbox_done(
+    db: &rampart_db::Db,
+    provider: &str,
+    event_id: &str,
+    outcome: &str,
+    now: i64,
+) -> Result<()> {
+    on_conn_write!(Conn::Pool(db), |e| sqlx::query(
+        "UPDATE webhook_inbox SET processed_at = $1, outcome = $2 \
+         WHERE provider = $3 AND event_id = $4"
+    )
+    .bind(now)
+    .bind(outcome)
+    .bind(provider)
+    .bind(event_id)
+    .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
