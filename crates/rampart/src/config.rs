@@ -155,7 +155,83 @@ pub struct Config {
     pub pat_max_ttl_days: i64,
     /// The worker (`rampart worker`, or in-process under `rampart serve`).
     pub worker: WorkerSettings,
+    /// Checkout: the payment provider, webhook secrets, the business rules.
+    pub checkout: CheckoutSettings,
 }
+
+/// Checkout settings (`RAMPART_PAYMENT_*`, `RAMPART_CHECKOUT_RULES`).
+#[derive(Debug, Clone)]
+pub struct CheckoutSettings {
+    /// `sandbox` (default) or `stripe` (`RAMPART_PAYMENT_PROVIDER`).
+    pub provider: String,
+    /// Webhook endpoint secrets, newest first (`RAMPART_PAYMENT_WEBHOOK_SECRETS`,
+    /// comma-separated; several during rotation). Empty with the sandbox: a random
+    /// one per process.
+    pub webhook_secrets: Vec<String>,
+    /// The business rules (`RAMPART_CHECKOUT_RULES`: inline JSON, or the path of a
+    /// JSON or TOML file); defaults apply when unset.
+    pub rules: rampart_checkout::rules::RulesConfig,
+    /// The sandbox delivers its webhooks to this server over HTTP
+    /// (`RAMPART_SANDBOX_WEBHOOKS`, default on).
+    pub sandbox_webhooks: bool,
+    /// Stripe's API base (`RAMPART_STRIPE_API_BASE`; stripe-mock on loopback in tests).
+    pub stripe_api_base: Option<String>,
+    /// Pinned `Stripe-Version` (`RAMPART_STRIPE_API_VERSION`).
+    pub stripe_api_version: Option<String>,
+}
+
+impl CheckoutSettings {
+    fn from_env() -> Result<Self> {
+        let provider = env("RAMPART_PAYMENT_PROVIDER").unwrap_or_else(|| "sandbox".into());
+        if rampart_checkout::payment::ProviderKind::parse(&provider).is_none() {
+            bail!("RAMPART_PAYMENT_PROVIDER must be sandbox or stripe");
+        }
+        let rules = match env("RAMPART_CHECKOUT_RULES") {
+            None => rampart_checkout::rules::RulesConfig::default(),
+            Some(v) if v.trim_start().starts_with('{') => serde_json::from_str(&v)
+                .map_err(|e| anyhow::anyhow!("RAMPART_CHECKOUT_RULES: {e}"))?,
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("RAMPART_CHECKOUT_RULES {path}: {e}"))?;
+                if path.ends_with(".toml") {
+                    toml::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("RAMPART_CHECKOUT_RULES {path}: {e}"))?
+                } else {
+                    serde_json::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("RAMPART_CHECKOUT_RULES {path}: {e}"))?
+                }
+            }
+        };
+        Ok(Self {
+            provider,
+            webhook_secrets: env("RAMPART_PAYMENT_WEBHOOK_SECRETS")
+                .map(|v| list(&v))
+                .unwrap_or_default(),
+            rules,
+            sandbox_webhooks: match env("RAMPART_SANDBOX_WEBHOOKS") {
+                Some(v) => parse_bool("RAMPART_SANDBOX_WEBHOOKS", &v)?,
+                None => true,
+            },
+            stripe_api_base: env("RAMPART_STRIPE_API_BASE"),
+            stripe_api_version: env("RAMPART_STRIPE_API_VERSION"),
+        })
+    }
+
+    /// Tests: the sandbox with a known secret, no HTTP deliveries unless asked for.
+    pub fn for_tests() -> Self {
+        Self {
+            provider: "sandbox".into(),
+            webhook_secrets: vec![TEST_WEBHOOK_SECRET.into()],
+            rules: rampart_checkout::rules::RulesConfig::default(),
+            sandbox_webhooks: false,
+            stripe_api_base: None,
+            stripe_api_version: None,
+        }
+    }
+}
+
+/// The webhook secret of [`CheckoutSettings::for_tests`].
+pub const TEST_WEBHOOK_SECRET: &str = "whsec_test_rampart_primary_0001";
 
 /// The worker's settings (`RAMPART_WORKER_*`, docs/configuration.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -544,6 +620,7 @@ impl Config {
                 .map(PathBuf::from)
                 .or(fc.smtp_ca_file),
             worker: WorkerSettings::from_env()?,
+            checkout: CheckoutSettings::from_env()?,
         };
         if !(1..=cfg.pat_max_ttl_days).contains(&cfg.pat_default_ttl_days) {
             bail!("RAMPART_PAT_DEFAULT_TTL_DAYS must be between 1 and RAMPART_PAT_MAX_TTL_DAYS");
@@ -619,6 +696,7 @@ impl Config {
             pat_default_ttl_days: 90,
             pat_max_ttl_days: 366,
             worker: WorkerSettings::off(),
+            checkout: CheckoutSettings::for_tests(),
         }
     }
 }

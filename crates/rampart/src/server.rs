@@ -235,13 +235,19 @@ pub async fn build_state(
         request_timeout: Duration::from_secs(cfg.request_timeout_secs),
         production: cfg.mode == Mode::Production,
     };
+    let ledger = rampart_ledger::Ledger::new(db.clone(), clock.clone(), cfg.platform_fee_bps)
+        .context("platform fee")?;
+    let (checkout, webhooks, sandbox_secret) = build_checkout(cfg, db.clone(), clock.clone(), ledger.clone())?;
     Ok(AppState(Arc::new(AppInner {
         market: Arc::new(rampart_marketplace::Marketplace::new(
             db.clone(),
             clock.clone(),
-            rampart_ledger::Ledger::new(db.clone(), clock.clone(), cfg.platform_fee_bps)
-                .context("platform fee")?,
+            ledger,
         )),
+        checkout: Arc::new(checkout),
+        webhooks,
+        sandbox_secret,
+        sandbox_sender: std::sync::OnceLock::new(),
         messaging: Arc::new(rampart_messaging::Messaging::new(db.clone(), clock.clone())),
         trust: Arc::new(rampart_trust::Trust::new(db.clone(), clock.clone())),
         db,
@@ -255,6 +261,122 @@ pub async fn build_state(
         auth,
         openapi: std::sync::OnceLock::new(),
     })))
+}
+
+/// The checkout service and its webhook verifiers: the provider adapter chosen by
+/// configuration (the sandbox by default; Stripe with its secret key from
+/// `RAMPART_STRIPE_SECRET_KEY` or `…_FILE`), the rules compiled once (a bad rule stops
+/// start-up), and the webhook secrets (a random one per process for the sandbox when
+/// none is configured).
+pub fn build_checkout(
+    cfg: &Config,
+    db: Db,
+    clock: Arc<dyn Clock>,
+    ledger: rampart_ledger::Ledger,
+) -> Result<(
+    rampart_checkout::service::Checkout,
+    Vec<(
+        rampart_checkout::payment::ProviderKind,
+        rampart_checkout::webhook::SignatureVerifier,
+    )>,
+    Option<rampart_checkout::webhook::WebhookSecret>,
+)> {
+    use rampart_checkout::payment::{AnyProvider, ProviderKind};
+    use rampart_checkout::webhook::{SignatureVerifier, WebhookSecret};
+    let c = &cfg.checkout;
+    let kind = ProviderKind::parse(&c.provider)
+        .ok_or_else(|| anyhow::anyhow!("RAMPART_PAYMENT_PROVIDER must be sandbox or stripe"))?;
+    let provider = match kind {
+        ProviderKind::Sandbox => AnyProvider::Sandbox(rampart_checkout::payment::sandbox::Sandbox::new(
+            clock.clone(),
+        )),
+        ProviderKind::Stripe => {
+            let key = crate::secrets::from_env("STRIPE_SECRET_KEY")?
+                .ok_or_else(|| anyhow::anyhow!("RAMPART_STRIPE_SECRET_KEY (or _FILE) is required with the stripe provider"))?;
+            let key = rampart_checkout::payment::stripe::SecretKey::parse(&key)
+                .map_err(|_| anyhow::anyhow!("RAMPART_STRIPE_SECRET_KEY is not a Stripe secret key"))?;
+            let transport = match &c.stripe_api_base {
+                Some(base) => rampart_checkout::payment::http::HttpsTransport::new(
+                    base,
+                    Duration::from_secs(30),
+                ),
+                None => rampart_checkout::payment::http::HttpsTransport::stripe(),
+            }
+            .map_err(|e| anyhow::anyhow!("Stripe transport: {e}"))?;
+            AnyProvider::Stripe(rampart_checkout::payment::stripe::Stripe::new(
+                key,
+                c.stripe_api_version.clone(),
+                transport,
+            ))
+        }
+    };
+    let mut secrets = c
+        .webhook_secrets
+        .iter()
+        .map(|s| WebhookSecret::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| anyhow::anyhow!("RAMPART_PAYMENT_WEBHOOK_SECRETS: a secret is malformed"))?;
+    if secrets.is_empty() {
+        if kind == ProviderKind::Stripe {
+            bail!("RAMPART_PAYMENT_WEBHOOK_SECRETS is required with the stripe provider");
+        }
+        let random = format!("whsec_{}", rampart_identity::tokens::random_token("").0);
+        secrets.push(WebhookSecret::parse(&random).map_err(|_| anyhow::anyhow!("webhook secret"))?);
+    }
+    let sandbox_secret = (kind == ProviderKind::Sandbox).then(|| secrets[0].clone());
+    let verifier = SignatureVerifier::new(secrets, clock.clone())
+        .map_err(|e| anyhow::anyhow!("webhook secrets: {e}"))?;
+    let rules = rampart_checkout::rules::Rules::compile(c.rules.clone())
+        .map_err(|e| anyhow::anyhow!("RAMPART_CHECKOUT_RULES: {e}"))?;
+    let checkout = rampart_checkout::service::Checkout::new(
+        db,
+        clock,
+        ledger,
+        Arc::new(provider),
+        Arc::new(rules),
+        rampart_checkout::cart::CartLimits::default(),
+    );
+    Ok((checkout, vec![(kind, verifier)], sandbox_secret))
+}
+
+/// Starts the sandbox's webhook sender towards this server's own webhook URL (plain
+/// HTTP on the bound address; not with TLS termination, where the sandbox is for
+/// development only anyway).
+fn spawn_sandbox_sender(
+    state: &AppState,
+    cfg: &Config,
+    addr: SocketAddr,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if !cfg.checkout.sandbox_webhooks || cfg.listener.tls.is_some() {
+        return None;
+    }
+    let secret = state.sandbox_secret.clone()?;
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(std::net::IpAddr::from([127, 0, 0, 1]));
+    }
+    let source: Arc<rampart_checkout::sender::SandboxRef> = Arc::new(ProviderRef(state.clone()));
+    let (handle, task) = rampart_checkout::sender::spawn(
+        source,
+        state.clock.clone(),
+        rampart_checkout::sender::SenderConfig {
+            addr: target,
+            path: "/v1/webhooks/payments/sandbox".into(),
+            secret,
+            plan: Default::default(),
+            poll: Duration::from_millis(50),
+        },
+    );
+    let _ = state.sandbox_sender.set(handle);
+    Some(task)
+}
+
+struct ProviderRef(AppState);
+
+impl rampart_checkout::sender::SandboxSource for ProviderRef {
+    fn sandbox(&self) -> Option<&rampart_checkout::payment::sandbox::Sandbox> {
+        rampart_checkout::sender::SandboxSource::sandbox(self.0.checkout.provider())
+    }
 }
 
 /// The identity service for this configuration.
@@ -451,6 +573,7 @@ pub async fn start(state: AppState, cfg: &Config, shutdown_on_signal: bool) -> R
         None => None,
     };
     let redirect_addr = redirect.as_ref().map(|l| l.local_addr()).transpose()?;
+    let sender = spawn_sandbox_sender(&state, cfg, addr);
     let maintenance = spawn_key_maintenance(state.clone(), cfg.key_rotation_days);
     let (tx, rx) = oneshot::channel::<()>();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -501,6 +624,9 @@ pub async fn start(state: AppState, cfg: &Config, shutdown_on_signal: bool) -> R
             let _ = rx.await;
         }
         let _ = stop_tx.send(true);
+        if let Some(s) = sender {
+            s.abort();
+        }
         for t in tasks {
             let _ = t.await;
         }

@@ -87,11 +87,99 @@ pub enum Code {
     OutOfStock,
     /// `own_store_purchase` (403): A store's members cannot buy from it.
     OwnStorePurchase,
+    /// `cart_version_conflict` (409): The cart changed since the version the client sent; re-read it.
+    CartVersionConflict,
+    /// `cart_closed` (409): The cart was completed or merged and no longer changes.
+    CartClosed,
+    /// `item_unavailable` (422): The item is not for sale (unknown, draft, archived, or its store is suspended).
+    ItemUnavailable,
+    /// `quantity_too_small` (422): A quantity below 1.
+    QuantityTooSmall,
+    /// `quantity_too_large` (422): A quantity above the per-line limit.
+    QuantityTooLarge,
+    /// `cart_too_many_lines` (422): The cart already has the most lines it may.
+    CartTooManyLines,
+    /// `cart_mixed_currencies` (422): The item is priced in another currency than the cart.
+    CartMixedCurrencies,
+    /// `cart_line_not_found` (404): The cart has no line for that item.
+    CartLineNotFound,
+    /// `cart_empty` (422): Paying for an empty cart.
+    CartEmpty,
+    /// `amount_out_of_range` (422): A total overflowed.
+    AmountOutOfRange,
+    /// `company_name_required` (422): A business customer must give a company name.
+    CompanyNameRequired,
+    /// `vat_id_required` (422): A business customer must give a VAT ID.
+    VatIdRequired,
+    /// `vat_id_invalid` (422): The VAT ID does not look like one.
+    VatIdInvalid,
+    /// `billing_address_required` (422): Orders above the configured value need a full billing address.
+    BillingAddressRequired,
+    /// `shipping_address_required` (422): Physical goods need a full shipping address.
+    ShippingAddressRequired,
+    /// `shipping_method_required` (422): Physical goods need a shipping method.
+    ShippingMethodRequired,
+    /// `shipping_method_unknown` (422): No such shipping method.
+    ShippingMethodUnknown,
+    /// `shipping_method_unavailable` (422): The shipping method cannot carry this order (destination country, weight or item type).
+    ShippingMethodUnavailable,
+    /// `subscription_not_eligible` (422): A subscription-only item for a customer who is not eligible.
+    SubscriptionNotEligible,
+    /// `order_below_minimum` (422): The total is below the minimum order.
+    OrderBelowMinimum,
+    /// `order_above_maximum` (422): The total is above the maximum order.
+    OrderAboveMaximum,
+    /// `store_order_below_minimum` (422): One store's part of the order is below that store's minimum.
+    StoreOrderBelowMinimum,
+    /// `order_too_large` (422): The order's weight overflowed.
+    OrderTooLarge,
+    /// `payment_intent_not_owned` (422): The payment intent belongs to another cart or customer (per the provider's own record).
+    PaymentIntentNotOwned,
+    /// `payment_amount_mismatch` (422): The payment's amount differs from the cart total (the cart changed after the intent was made).
+    PaymentAmountMismatch,
+    /// `payment_currency_mismatch` (422): The payment's currency differs from the cart's.
+    PaymentCurrencyMismatch,
+    /// `payment_not_succeeded` (409): The provider has not (yet) recorded the payment as succeeded.
+    PaymentNotSucceeded,
+    /// `payment_intent_missing` (409): Completing a cart that has no payment intent.
+    PaymentIntentMissing,
+    /// `payment_intent_not_found` (422): The provider knows no such payment intent.
+    PaymentIntentNotFound,
+    /// `payment_declined` (402): The card was declined.
+    PaymentDeclined,
+    /// `payment_provider_refused` (422): The payment provider refused the request.
+    PaymentProviderRefused,
+    /// `payment_idempotency_conflict` (409): The provider saw this payment key with other parameters.
+    PaymentIdempotencyConflict,
+    /// `payment_provider_unavailable` (502): The payment provider could not be reached; retry.
+    PaymentProviderUnavailable,
+    /// `payment_provider_misconfigured` (502): The payment provider refused our credentials.
+    PaymentProviderMisconfigured,
+    /// `refund_not_possible` (409): The provider cannot refund that (unpaid, or more than is left).
+    RefundNotPossible,
+    /// `refund_amount_invalid` (422): A refund of nothing, or of more than is left to refund.
+    RefundAmountInvalid,
+    /// `sign_in_required` (401): Paying needs a signed-in customer.
+    SignInRequired,
+    /// `idempotency_key_reused` (422): The Idempotency-Key was used before with another request body or route.
+    IdempotencyKeyReused,
+    /// `idempotency_key_in_flight` (409): A request with this Idempotency-Key is still running; retry later.
+    IdempotencyKeyInFlight,
+    /// `idempotency_key_invalid` (400): The Idempotency-Key header is empty, longer than 255 or not printable ASCII.
+    IdempotencyKeyInvalid,
+    /// `webhook_signature_malformed` (400): The webhook's signature header is missing or malformed.
+    WebhookSignatureMalformed,
+    /// `webhook_signature_invalid` (400): No webhook signature matches any configured secret.
+    WebhookSignatureInvalid,
+    /// `webhook_timestamp_out_of_tolerance` (400): The signed webhook timestamp is more than 5 minutes from the server's clock.
+    WebhookTimestampOutOfTolerance,
+    /// `webhook_event_malformed` (400): A correctly signed body that is not a provider event.
+    WebhookEventMalformed,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 40] = [
+    pub const ALL: [Code; 84] = [
         Code::BadRequest,
         Code::MalformedJson,
         Code::UnsupportedMediaType,
@@ -132,6 +220,50 @@ impl Code {
         Code::BlockedByYou,
         Code::OutOfStock,
         Code::OwnStorePurchase,
+        Code::CartVersionConflict,
+        Code::CartClosed,
+        Code::ItemUnavailable,
+        Code::QuantityTooSmall,
+        Code::QuantityTooLarge,
+        Code::CartTooManyLines,
+        Code::CartMixedCurrencies,
+        Code::CartLineNotFound,
+        Code::CartEmpty,
+        Code::AmountOutOfRange,
+        Code::CompanyNameRequired,
+        Code::VatIdRequired,
+        Code::VatIdInvalid,
+        Code::BillingAddressRequired,
+        Code::ShippingAddressRequired,
+        Code::ShippingMethodRequired,
+        Code::ShippingMethodUnknown,
+        Code::ShippingMethodUnavailable,
+        Code::SubscriptionNotEligible,
+        Code::OrderBelowMinimum,
+        Code::OrderAboveMaximum,
+        Code::StoreOrderBelowMinimum,
+        Code::OrderTooLarge,
+        Code::PaymentIntentNotOwned,
+        Code::PaymentAmountMismatch,
+        Code::PaymentCurrencyMismatch,
+        Code::PaymentNotSucceeded,
+        Code::PaymentIntentMissing,
+        Code::PaymentIntentNotFound,
+        Code::PaymentDeclined,
+        Code::PaymentProviderRefused,
+        Code::PaymentIdempotencyConflict,
+        Code::PaymentProviderUnavailable,
+        Code::PaymentProviderMisconfigured,
+        Code::RefundNotPossible,
+        Code::RefundAmountInvalid,
+        Code::SignInRequired,
+        Code::IdempotencyKeyReused,
+        Code::IdempotencyKeyInFlight,
+        Code::IdempotencyKeyInvalid,
+        Code::WebhookSignatureMalformed,
+        Code::WebhookSignatureInvalid,
+        Code::WebhookTimestampOutOfTolerance,
+        Code::WebhookEventMalformed,
     ];
 
     /// The code as it appears in problem documents.
@@ -177,6 +309,50 @@ impl Code {
             Code::BlockedByYou => "blocked_by_you",
             Code::OutOfStock => "out_of_stock",
             Code::OwnStorePurchase => "own_store_purchase",
+            Code::CartVersionConflict => "cart_version_conflict",
+            Code::CartClosed => "cart_closed",
+            Code::ItemUnavailable => "item_unavailable",
+            Code::QuantityTooSmall => "quantity_too_small",
+            Code::QuantityTooLarge => "quantity_too_large",
+            Code::CartTooManyLines => "cart_too_many_lines",
+            Code::CartMixedCurrencies => "cart_mixed_currencies",
+            Code::CartLineNotFound => "cart_line_not_found",
+            Code::CartEmpty => "cart_empty",
+            Code::AmountOutOfRange => "amount_out_of_range",
+            Code::CompanyNameRequired => "company_name_required",
+            Code::VatIdRequired => "vat_id_required",
+            Code::VatIdInvalid => "vat_id_invalid",
+            Code::BillingAddressRequired => "billing_address_required",
+            Code::ShippingAddressRequired => "shipping_address_required",
+            Code::ShippingMethodRequired => "shipping_method_required",
+            Code::ShippingMethodUnknown => "shipping_method_unknown",
+            Code::ShippingMethodUnavailable => "shipping_method_unavailable",
+            Code::SubscriptionNotEligible => "subscription_not_eligible",
+            Code::OrderBelowMinimum => "order_below_minimum",
+            Code::OrderAboveMaximum => "order_above_maximum",
+            Code::StoreOrderBelowMinimum => "store_order_below_minimum",
+            Code::OrderTooLarge => "order_too_large",
+            Code::PaymentIntentNotOwned => "payment_intent_not_owned",
+            Code::PaymentAmountMismatch => "payment_amount_mismatch",
+            Code::PaymentCurrencyMismatch => "payment_currency_mismatch",
+            Code::PaymentNotSucceeded => "payment_not_succeeded",
+            Code::PaymentIntentMissing => "payment_intent_missing",
+            Code::PaymentIntentNotFound => "payment_intent_not_found",
+            Code::PaymentDeclined => "payment_declined",
+            Code::PaymentProviderRefused => "payment_provider_refused",
+            Code::PaymentIdempotencyConflict => "payment_idempotency_conflict",
+            Code::PaymentProviderUnavailable => "payment_provider_unavailable",
+            Code::PaymentProviderMisconfigured => "payment_provider_misconfigured",
+            Code::RefundNotPossible => "refund_not_possible",
+            Code::RefundAmountInvalid => "refund_amount_invalid",
+            Code::SignInRequired => "sign_in_required",
+            Code::IdempotencyKeyReused => "idempotency_key_reused",
+            Code::IdempotencyKeyInFlight => "idempotency_key_in_flight",
+            Code::IdempotencyKeyInvalid => "idempotency_key_invalid",
+            Code::WebhookSignatureMalformed => "webhook_signature_malformed",
+            Code::WebhookSignatureInvalid => "webhook_signature_invalid",
+            Code::WebhookTimestampOutOfTolerance => "webhook_timestamp_out_of_tolerance",
+            Code::WebhookEventMalformed => "webhook_event_malformed",
         }
     }
 
@@ -219,6 +395,13 @@ impl Code {
             Code::RateLimited => 429,
             Code::Internal => 500,
             Code::Unavailable | Code::Busy => 503,
+            Code::CartVersionConflict | Code::CartClosed | Code::PaymentNotSucceeded | Code::PaymentIntentMissing | Code::PaymentIdempotencyConflict | Code::RefundNotPossible | Code::IdempotencyKeyInFlight => 409,
+            Code::ItemUnavailable | Code::QuantityTooSmall | Code::QuantityTooLarge | Code::CartTooManyLines | Code::CartMixedCurrencies | Code::CartEmpty | Code::AmountOutOfRange | Code::CompanyNameRequired | Code::VatIdRequired | Code::VatIdInvalid | Code::BillingAddressRequired | Code::ShippingAddressRequired | Code::ShippingMethodRequired | Code::ShippingMethodUnknown | Code::ShippingMethodUnavailable | Code::SubscriptionNotEligible | Code::OrderBelowMinimum | Code::OrderAboveMaximum | Code::StoreOrderBelowMinimum | Code::OrderTooLarge | Code::PaymentIntentNotOwned | Code::PaymentAmountMismatch | Code::PaymentCurrencyMismatch | Code::PaymentIntentNotFound | Code::PaymentProviderRefused | Code::RefundAmountInvalid | Code::IdempotencyKeyReused => 422,
+            Code::CartLineNotFound => 404,
+            Code::PaymentDeclined => 402,
+            Code::PaymentProviderUnavailable | Code::PaymentProviderMisconfigured => 502,
+            Code::SignInRequired => 401,
+            Code::IdempotencyKeyInvalid | Code::WebhookSignatureMalformed | Code::WebhookSignatureInvalid | Code::WebhookTimestampOutOfTolerance | Code::WebhookEventMalformed => 400,
         }
     }
 
@@ -271,6 +454,50 @@ impl Code {
             }
             Code::OutOfStock => "Not enough stock for the purchase.",
             Code::OwnStorePurchase => "A store's members cannot buy from it.",
+            Code::CartVersionConflict => "The cart changed since the version the client sent; re-read it.",
+            Code::CartClosed => "The cart was completed or merged and no longer changes.",
+            Code::ItemUnavailable => "The item is not for sale (unknown, draft, archived, or its store is suspended).",
+            Code::QuantityTooSmall => "A quantity below 1.",
+            Code::QuantityTooLarge => "A quantity above the per-line limit.",
+            Code::CartTooManyLines => "The cart already has the most lines it may.",
+            Code::CartMixedCurrencies => "The item is priced in another currency than the cart.",
+            Code::CartLineNotFound => "The cart has no line for that item.",
+            Code::CartEmpty => "Paying for an empty cart.",
+            Code::AmountOutOfRange => "A total overflowed.",
+            Code::CompanyNameRequired => "A business customer must give a company name.",
+            Code::VatIdRequired => "A business customer must give a VAT ID.",
+            Code::VatIdInvalid => "The VAT ID does not look like one.",
+            Code::BillingAddressRequired => "Orders above the configured value need a full billing address.",
+            Code::ShippingAddressRequired => "Physical goods need a full shipping address.",
+            Code::ShippingMethodRequired => "Physical goods need a shipping method.",
+            Code::ShippingMethodUnknown => "No such shipping method.",
+            Code::ShippingMethodUnavailable => "The shipping method cannot carry this order (destination country, weight or item type).",
+            Code::SubscriptionNotEligible => "A subscription-only item for a customer who is not eligible.",
+            Code::OrderBelowMinimum => "The total is below the minimum order.",
+            Code::OrderAboveMaximum => "The total is above the maximum order.",
+            Code::StoreOrderBelowMinimum => "One store's part of the order is below that store's minimum.",
+            Code::OrderTooLarge => "The order's weight overflowed.",
+            Code::PaymentIntentNotOwned => "The payment intent belongs to another cart or customer (per the provider's own record).",
+            Code::PaymentAmountMismatch => "The payment's amount differs from the cart total (the cart changed after the intent was made).",
+            Code::PaymentCurrencyMismatch => "The payment's currency differs from the cart's.",
+            Code::PaymentNotSucceeded => "The provider has not (yet) recorded the payment as succeeded.",
+            Code::PaymentIntentMissing => "Completing a cart that has no payment intent.",
+            Code::PaymentIntentNotFound => "The provider knows no such payment intent.",
+            Code::PaymentDeclined => "The card was declined.",
+            Code::PaymentProviderRefused => "The payment provider refused the request.",
+            Code::PaymentIdempotencyConflict => "The provider saw this payment key with other parameters.",
+            Code::PaymentProviderUnavailable => "The payment provider could not be reached; retry.",
+            Code::PaymentProviderMisconfigured => "The payment provider refused our credentials.",
+            Code::RefundNotPossible => "The provider cannot refund that (unpaid, or more than is left).",
+            Code::RefundAmountInvalid => "A refund of nothing, or of more than is left to refund.",
+            Code::SignInRequired => "Paying needs a signed-in customer.",
+            Code::IdempotencyKeyReused => "The Idempotency-Key was used before with another request body or route.",
+            Code::IdempotencyKeyInFlight => "A request with this Idempotency-Key is still running; retry later.",
+            Code::IdempotencyKeyInvalid => "The Idempotency-Key header is empty, longer than 255 or not printable ASCII.",
+            Code::WebhookSignatureMalformed => "The webhook's signature header is missing or malformed.",
+            Code::WebhookSignatureInvalid => "No webhook signature matches any configured secret.",
+            Code::WebhookTimestampOutOfTolerance => "The signed webhook timestamp is more than 5 minutes from the server's clock.",
+            Code::WebhookEventMalformed => "A correctly signed body that is not a provider event.",
         }
     }
 }

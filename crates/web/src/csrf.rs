@@ -41,7 +41,8 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// What the CSRF token is bound to: the session ID of the session or refresh cookie
-/// (`{sid}.{secret}`), else the pre-session cookie.
+/// (`{sid}.{secret}`), else a visitor's cart cookie (it authenticates cart calls, so
+/// it needs the token like a session does), else the pre-session cookie.
 pub fn binding(headers: &HeaderMap, names: &CookieNames) -> Option<String> {
     for name in [names.session, names.refresh] {
         if let Some(v) = cookie(headers, name) {
@@ -51,6 +52,9 @@ pub fn binding(headers: &HeaderMap, names: &CookieNames) -> Option<String> {
                 }
             }
         }
+    }
+    if let Some(v) = cookie(headers, names.cart).filter(|v| v.len() >= 16 && v.len() <= 128) {
+        return Some(format!("cart:{v}"));
     }
     cookie(headers, names.csrf)
         .filter(|v| v.len() >= 16 && v.len() <= 128)

@@ -6,6 +6,7 @@
 //! on every mutating route, auth, rate limit) → handler. See `docs/architecture.md`.
 
 pub mod authn;
+pub mod checkout;
 pub mod codes;
 pub mod csrf;
 pub mod edge;
@@ -49,6 +50,7 @@ pub const CATALOGS: &[&[i18n::Entry]] = &[
     marketplace::dispute_catalog::CATALOG,
     messaging::catalog::CATALOG,
     trust::catalog::CATALOG,
+    checkout::catalog::CATALOG,
 ];
 
 /// Every route of the application, mounted through the registry.
@@ -57,7 +59,7 @@ pub fn routes(state: &AppState) -> Routes {
     let r = ops::mount(r);
     let r = identity::mount(r);
     let r = marketplace::mount(r);
-    trust::mount(messaging::mount(r))
+    checkout::mount(trust::mount(messaging::mount(r)))
 }
 
 /// Builds the complete application and the list of mounted routes.

@@ -74,6 +74,17 @@ pub struct AppInner {
     pub messaging: Arc<rampart_messaging::Messaging>,
     /// The trust-and-safety service (tickets, store warnings).
     pub trust: Arc<rampart_trust::Trust>,
+    /// The checkout service (carts, intents, orders, refunds, webhook events).
+    pub checkout: Arc<rampart_checkout::service::Checkout>,
+    /// Webhook signature verifiers, one per configured provider.
+    pub webhooks: Vec<(
+        rampart_checkout::payment::ProviderKind,
+        rampart_checkout::webhook::SignatureVerifier,
+    )>,
+    /// The secret the sandbox signs its deliveries with (the newest configured).
+    pub sandbox_secret: Option<rampart_checkout::webhook::WebhookSecret>,
+    /// The sandbox's webhook sender, once the server is listening (sandbox only).
+    pub sandbox_sender: std::sync::OnceLock<rampart_checkout::sender::SenderHandle>,
     /// The OpenAPI document, set when the router is built.
     pub openapi: std::sync::OnceLock<String>,
 }
@@ -104,6 +115,8 @@ pub struct CookieNames {
     pub csrf: &'static str,
     /// Refresh token cookie (API flow).
     pub refresh: &'static str,
+    /// A visitor's cart cookie (an anonymous cart's bearer secret).
+    pub cart: &'static str,
 }
 
 impl WebConfig {
@@ -114,12 +127,14 @@ impl WebConfig {
                 session: COOKIE_SESSION_TLS,
                 csrf: "__Host-rampart_csrf",
                 refresh: "__Host-rampart_refresh",
+                cart: "__Host-rampart_cart",
             }
         } else {
             CookieNames {
                 session: COOKIE_SESSION_DEV,
                 csrf: "rampart_csrf",
                 refresh: "rampart_refresh",
+                cart: "rampart_cart",
             }
         }
     }

@@ -448,6 +448,7 @@ async fn change_email(
 async fn token(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
+    headers: HeaderMap,
     ApiJson(b): ApiJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
     let native = match b.client.as_deref() {
@@ -463,6 +464,7 @@ async fn token(
         .auth
         .login_api(&b.login, &b.password, b.totp.as_deref(), &ctx)
         .await?;
+    crate::checkout::api::merge_after_token_login(&s, &headers, &pair.access_token).await;
     Ok(token_response(&s, pair, native, StatusCode::OK))
 }
 

@@ -199,6 +199,7 @@ async fn login_submit(
     match s.auth.login_web(&login, &password, totp, &ctx).await {
         Ok(web) => {
             end_cookie_session(&s, &headers, &ctx, "relogin").await?;
+            crate::checkout::api::merge_at_login(&s, &headers, &web.user_id).await;
             let names = s.config.cookie_names();
             let mut r = see_other(&next);
             add_cookie(
