@@ -12,6 +12,7 @@
 
 pub mod cart;
 pub mod idempotency;
+pub mod lookup;
 pub mod payment;
 pub mod rules;
 pub mod sender;

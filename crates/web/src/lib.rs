@@ -51,6 +51,7 @@ pub const CATALOGS: &[&[i18n::Entry]] = &[
     messaging::catalog::CATALOG,
     trust::catalog::CATALOG,
     checkout::catalog::CATALOG,
+    checkout::page_catalog::CATALOG,
 ];
 
 /// Every route of the application, mounted through the registry.

@@ -4,11 +4,13 @@
 
 pub mod api;
 pub mod catalog;
+pub mod page_catalog;
+pub mod pages;
 pub mod wire;
 
 use crate::routes::Routes;
 
 /// Mounts the storefront API and the webhooks.
 pub fn mount(r: Routes) -> Routes {
-    api::mount(r)
+    pages::mount(api::mount(r))
 }

@@ -221,6 +221,8 @@ struct ItemPage {
     item: ItemRow,
     /// Signed in and the item is for sale: the Buy form shows.
     can_buy: bool,
+    /// The item is for sale and in stock: the Add to cart form shows (to visitors too).
+    can_add_to_cart: bool,
     errors: Vec<String>,
 }
 
@@ -237,8 +239,23 @@ pub(super) async fn item_view(
     let id = item_id(raw_id)?;
     let c = p.map(|p| caller(p, ctx));
     let item = s.market.item(c.as_ref(), &id).await?;
-    let f = frame(s, p, headers);
-    let can_buy = p.is_some() && item.status == rampart_marketplace::ItemStatus::Active;
+    // A visitor without any cookie gets the pre-session cookie its form token is
+    // bound to (the Add to cart form posts without a session).
+    let (f, cookie) = match p {
+        Some(_) => (frame(s, p, headers), None),
+        None => {
+            let (token, cookie) = csrf_for(s, headers);
+            let f = Frame {
+                tr: Tr(lang_for(p, headers)),
+                nav: nav(p, &token),
+                token,
+            };
+            (f, cookie)
+        }
+    };
+    let active = item.status == rampart_marketplace::ItemStatus::Active;
+    let can_buy = p.is_some() && active;
+    let can_add_to_cart = active && item.stock > 0;
     Ok(render(
         &ItemPage {
             tr: f.tr,
@@ -246,10 +263,11 @@ pub(super) async fn item_view(
             csrf_token: f.token,
             item: item.into(),
             can_buy,
+            can_add_to_cart,
             errors,
         },
         status,
-        None,
+        cookie.as_deref(),
     ))
 }
 
