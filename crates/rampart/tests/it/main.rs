@@ -4,6 +4,7 @@
 
 mod abuse;
 mod audit;
+mod checkout;
 mod cli;
 mod identity;
 mod listener;
