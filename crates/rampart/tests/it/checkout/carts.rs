@@ -131,9 +131,13 @@ async fn anonymous_cart_csrf_and_merge(app: TestApp) -> Result<()> {
 /// No lost writes: a stale version (body or If-Match) is 409 and changes nothing;
 /// twenty concurrent unversioned adds all land.
 async fn concurrent_cart_updates_never_lose_a_write(app: TestApp) -> Result<()> {
-    let (_, _, item) = shop(&app, "versions", 100, 1000).await?;
+    let (seller, _, item) = shop(&app, "versions", 100, 1000).await?;
     let (_, _, other) = shop(&app, "versions2", 100, 1000).await?;
     let (_, alice) = customer(&app, "alice").await?;
+    // A store's member cannot buy from it.
+    let own = new_cart(&app, &seller).await?;
+    let (st, v) = add(&app, &seller, &own, &item, 1).await?;
+    assert_eq!((st, v["code"].as_str()), (403, Some("own_store_purchase")), "{v}");
     let cart = new_cart(&app, &alice).await?;
     let body = json!({"item_id": item, "quantity": 1, "version": 0});
     let (st, v) = api(&app, Method::POST, &format!("/v1/carts/{cart}/line-items"), Some(&alice), Some(body.clone())).await?;

@@ -75,14 +75,22 @@ pub async fn intent(app: &TestApp, token: &str, cart: &str) -> Result<(u16, Valu
     .await
 }
 
-/// The sandbox's client-side confirmation with a test token.
+/// The intent's client secret, as the payment-intent answer gave it to the payer.
+pub async fn client_secret(app: &TestApp, pi: &str) -> Result<String> {
+    use rampart_checkout::payment::{IntentId, PaymentProvider};
+    let i = sandbox(app).retrieve_intent(&IntentId::parse(pi)?).await?;
+    Ok(i.client_secret.map(|s| s.expose().to_owned()).unwrap_or_default())
+}
+
+/// The sandbox's client-side confirmation with a test token (and the client secret).
 pub async fn confirm(app: &TestApp, pi: &str, token: &str) -> Result<(u16, Value)> {
+    let secret = client_secret(app, pi).await?;
     api(
         app,
         Method::POST,
         &format!("/v1/sandbox/payment-intents/{pi}/confirm"),
         None,
-        Some(json!({"token": token})),
+        Some(json!({"token": token, "client_secret": secret})),
     )
     .await
 }

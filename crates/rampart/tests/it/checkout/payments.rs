@@ -176,7 +176,11 @@ async fn declines_and_3ds(app: TestApp) -> Result<()> {
     assert_eq!((st, v["status"].as_str()), (200, Some("requires_action")), "{v}");
     let (st, v) = complete(&app, &alice, &cart, None).await?;
     assert_eq!((st, v["code"].as_str()), (409, Some("payment_not_succeeded")), "{v}");
-    let (st, _) = api(&app, Method::POST, &format!("/v1/sandbox/payment-intents/{pi}/authenticate"), None, Some(json!({"success": true}))).await?;
+    // Without the client secret the intent does not exist for the caller.
+    let (st, _) = api(&app, Method::POST, &format!("/v1/sandbox/payment-intents/{pi}/authenticate"), None, Some(json!({"success": true, "client_secret": "guess"}))).await?;
+    assert_eq!(st, 404);
+    let secret = client_secret(&app, &pi).await?;
+    let (st, _) = api(&app, Method::POST, &format!("/v1/sandbox/payment-intents/{pi}/authenticate"), None, Some(json!({"success": true, "client_secret": secret}))).await?;
     assert_eq!(st, 200);
     let (st, o) = complete(&app, &alice, &cart, None).await?;
     assert_eq!(st, 201, "{o}");
