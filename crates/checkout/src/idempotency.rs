@@ -102,11 +102,16 @@ pub async fn claim(
         .map(|r| r.rows_affected()))?;
             continue;
         }
+        // A request still running with this key is answered as such whatever it
+        // carries (the caller retries; its body is checked once the first is done).
+        if row.status != "done" {
+            return Ok(Claim::InFlight);
+        }
         if row.route != route || row.request_hash != hash {
             return Ok(Claim::Reused);
         }
-        return Ok(match (row.status.as_str(), row.response_status, row.response_body) {
-            ("done", Some(status), Some(body)) => Claim::Replay {
+        return Ok(match (row.response_status, row.response_body) {
+            (Some(status), Some(body)) => Claim::Replay {
                 status: u16::try_from(status)
                     .map_err(|_| DbError::Corrupt("idempotency status".into()))?,
                 body,

@@ -69,6 +69,9 @@ pub enum CheckoutError {
     /// Paying needs a signed-in customer.
     #[error("sign in required")]
     SignInRequired,
+    /// A member of the selling store putting its item in their cart.
+    #[error("own store purchase")]
+    OwnStorePurchase,
     /// A refund of nothing, or of more than is left.
     #[error("refund amount invalid")]
     RefundAmount,
@@ -99,6 +102,7 @@ impl CheckoutError {
             Self::Provider(p) => p.code(),
             Self::NoIntent => "payment_intent_missing",
             Self::SignInRequired => "sign_in_required",
+            Self::OwnStorePurchase => "own_store_purchase",
             Self::RefundAmount => "refund_amount_invalid",
             Self::InvalidState(_) => "invalid_transition",
             Self::Corrupt(_) | Self::Db(_) => "internal",
@@ -626,7 +630,17 @@ impl Checkout {
         expected: Option<i64>,
     ) -> Res<CartView> {
         let q = Quantity::parse(quantity, &self.limits)?;
+        // Whose cart first: someone else's is 404 whatever the item.
+        store::cart(&self.db, id.as_str())
+            .await?
+            .filter(|r| may_access(r, who))
+            .ok_or(CheckoutError::NotFound)?;
         let f = self.for_sale(item).await?;
+        if let Some(u) = &who.user {
+            if checkout_facts::is_member(&self.db, &f.store_id, u.as_str()).await? {
+                return Err(CheckoutError::OwnStorePurchase);
+            }
+        }
         let price = Self::price(&f)?;
         let limits = self.limits;
         let store = StoreId::from_stored(f.store_id.clone());
@@ -749,11 +763,12 @@ impl Checkout {
         code: &str,
         expected: Option<i64>,
     ) -> Res<CartView> {
-        if !self.rules.shipping_method_codes().any(|c| c == code) {
-            return Err(CheckoutError::Rules(vec![RuleViolation::ShippingMethodUnknown]));
-        }
+        let known = self.rules.shipping_method_codes().any(|c| c == code);
         let code = code.to_owned();
         self.mutate(who, id, expected, move |row, _| {
+            if !known {
+                return Err(CheckoutError::Rules(vec![RuleViolation::ShippingMethodUnknown]));
+            }
             row.shipping_method = Some(code);
             Ok(())
         })
@@ -1042,9 +1057,12 @@ impl Checkout {
             return Err(CheckoutError::OutOfStock);
         }
         let order_id = OrderId::generate();
-        let mut order_lines = Vec::with_capacity(cart.lines().len());
-        let mut transactions = Vec::new();
-        for line in cart.lines() {
+        // Lock order, the same in every writer: items (sorted by ID) before the
+        // ledger's and the audit chain's rows, so two carts sharing items, or a
+        // completion beside a refund, never wait for each other in a circle.
+        let mut by_item: Vec<&CartLine> = cart.lines().iter().collect();
+        by_item.sort_by(|a, b| a.item.cmp(&b.item));
+        for line in &by_item {
             let q = i64::from(line.quantity.get());
             let reserved = rampart_marketplace::purchases::store::reserve(
                 &mut tx,
@@ -1058,6 +1076,11 @@ impl Checkout {
                 self.refund_unfulfillable(&pi, &intent_row).await;
                 return Err(CheckoutError::OutOfStock);
             }
+        }
+        let mut order_lines = Vec::with_capacity(cart.lines().len());
+        let mut transactions = Vec::new();
+        for line in cart.lines() {
+            let q = i64::from(line.quantity.get());
             let days =
                 rampart_marketplace::purchases::store::release_days(&mut tx, line.store.as_str())
                     .await?;
@@ -1269,6 +1292,14 @@ impl Checkout {
         } else {
             EscrowEvent::ResolvePartial { refund: money }
         };
+        if full {
+            // Stock first (the lock order of completion: items before the ledger's
+            // and the audit chain's rows). `false`: the item is gone; the money still
+            // goes back, nothing to restock. A refused ledger event rolls it back.
+            rampart_marketplace::items::restock_in(&mut tx, &escrow.item, escrow.quantity)
+                .await
+                .map_err(|e| CheckoutError::Corrupt(e.to_string()))?;
+        }
         let applied = self
             .ledger
             .apply_in(&mut tx, &txn_id, event, Some(staff), request_id)
@@ -1279,12 +1310,6 @@ impl Checkout {
                 return Err(CheckoutError::InvalidState(s.as_str()))
             }
             Err(e) => return Err(e.into()),
-        }
-        if full {
-            // `false`: the item is gone; the money still goes back, nothing to restock.
-            rampart_marketplace::items::restock_in(&mut tx, &escrow.item, escrow.quantity)
-                .await
-                .map_err(|e| CheckoutError::Corrupt(e.to_string()))?;
         }
         let sequence = store::refund_count(&mut tx, &o.id).await? + 1;
         let intent = store::intent_by_id(&mut tx, &o.payment_intent_id)

@@ -63,3 +63,15 @@ pub async fn items(conn: impl Into<Conn<'_>>, ids: &[&str]) -> Result<Vec<ItemFa
         q.fetch_all(e).await
     })?)
 }
+
+/// Whether `user` is a member of `store` (a store's members cannot buy from it).
+pub async fn is_member(conn: impl Into<Conn<'_>>, store: &str, user: &str) -> Result<bool> {
+    Ok(on_conn!(conn.into(), |e| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM store_members WHERE store_id = $1 AND user_id = $2"
+    )
+    .bind(store)
+    .bind(user)
+    .fetch_one(e)
+    .await)?
+        > 0)
+}

@@ -123,6 +123,8 @@ pub struct TickReport {
     pub pruned_sessions: u64,
     /// Expired reset tokens pruned.
     pub pruned_resets: u64,
+    /// Idempotency keys older than 24 hours pruned (checkout, E3).
+    pub pruned_idempotency_keys: u64,
     /// Whether reconciliation ran in this tick.
     pub reconciled: bool,
     /// What reconciliation and the checks found.
@@ -224,6 +226,12 @@ impl Worker {
                     report.pruned_resets = r;
                 }
                 Err(e) => tracing::warn!(error = %e, "pruning failed"),
+            }
+            // Idempotency keys have their own fixed retention (24 h), whatever the
+            // sessions' is.
+            match rampart_checkout::idempotency::prune(&self.db, now).await {
+                Ok(n) => report.pruned_idempotency_keys = n,
+                Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
             }
         }
         if reconcile {

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod audit;
+mod checkout;
 mod checkout_pages;
 mod cli;
 mod identity;

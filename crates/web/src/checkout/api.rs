@@ -69,6 +69,7 @@ pub fn problem(e: CheckoutError) -> ApiError {
             _ => StatusCode::BAD_GATEWAY,
         },
         CheckoutError::SignInRequired => StatusCode::UNAUTHORIZED,
+        CheckoutError::OwnStorePurchase => StatusCode::FORBIDDEN,
         CheckoutError::Corrupt(m) => return ApiError::internal(m),
         CheckoutError::Db(d) => return ApiError::internal(d),
         _ => StatusCode::UNPROCESSABLE_ENTITY,
@@ -263,6 +264,7 @@ pub fn mount(r: Routes) -> Routes {
         CsrfTokenMissing,
     ];
     let line_errors = [
+        OwnStorePurchase,
         ItemUnavailable,
         OutOfStock,
         QuantityTooSmall,
@@ -794,6 +796,7 @@ async fn sandbox_confirm(
 ) -> Result<Json<IntentResponse>, ApiError> {
     let sb = sandbox_of(&s)?;
     let id = IntentId::parse(&id).map_err(|_| ApiError::not_found())?;
+    holds_secret(sb, &id, &b.client_secret).await?;
     let i = sb.confirm(&id, &b.token).map_err(|e| problem(e.into()))?;
     Ok(Json(intent_json(i)))
 }
@@ -805,10 +808,31 @@ async fn sandbox_authenticate(
 ) -> Result<Json<IntentResponse>, ApiError> {
     let sb = sandbox_of(&s)?;
     let id = IntentId::parse(&id).map_err(|_| ApiError::not_found())?;
+    holds_secret(sb, &id, &b.client_secret).await?;
     let i = sb
         .authenticate(&id, b.success)
         .map_err(|e| problem(e.into()))?;
     Ok(Json(intent_json(i)))
+}
+
+/// The caller holds the intent's client secret (as the provider's client script
+/// must); otherwise the intent does not exist for them.
+async fn holds_secret(
+    sb: &rampart_checkout::payment::sandbox::Sandbox,
+    id: &IntentId,
+    presented: &str,
+) -> Result<(), ApiError> {
+    use subtle::ConstantTimeEq;
+    let i = sb.retrieve_intent(id).await.map_err(|_| ApiError::not_found())?;
+    let ok = i
+        .client_secret
+        .as_ref()
+        .is_some_and(|s| bool::from(s.expose().as_bytes().ct_eq(presented.as_bytes())));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::not_found())
+    }
 }
 
 fn intent_json(i: rampart_checkout::payment::ProviderIntent) -> IntentResponse {

@@ -169,6 +169,9 @@ pub struct SandboxConfirmRequest {
     /// `tok_visa`, `tok_mastercard`, `tok_decline`, `tok_insufficient_funds`,
     /// `tok_3ds`, `tok_processing`.
     pub token: String,
+    /// The intent's client secret, as the payment-intent answer gave it (as Stripe.js
+    /// needs it): without it the intent is not found.
+    pub client_secret: String,
 }
 
 /// `POST /v1/sandbox/payment-intents/{id}/authenticate`.
@@ -177,6 +180,8 @@ pub struct SandboxConfirmRequest {
 pub struct SandboxAuthRequest {
     /// Whether the customer passes the 3-D Secure-like step.
     pub success: bool,
+    /// The intent's client secret.
+    pub client_secret: String,
 }
 
 /// One cart line.
