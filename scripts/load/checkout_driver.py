@@ -79,7 +79,7 @@ def main():
                      {"item_id": random.choice(items), "quantity": 1})
                 _, pi = call(c, "POST", f"/v1/carts/{cid}/payment-intent", token, {})
                 call(c, "POST", f"/v1/sandbox/payment-intents/{pi['id']}/confirm", None,
-                     {"token": "tok_visa"})
+                     {"token": "tok_visa", "client_secret": pi["client_secret"]})
                 st, order = call(c, "POST", f"/v1/carts/{cid}/complete", token, {})
                 if any(l.get("escrow_state") != "funded" for l in order["items"]):
                     raise RuntimeError(f"order {order['id']} not funded: {order['items']}")
