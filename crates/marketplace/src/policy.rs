@@ -117,6 +117,17 @@ pub fn store(
     }
 }
 
+/// Whether `caller` may look at any store, its members and disputes, and at the
+/// stores of any user, as a moderator (the staff pages of issue 11 §4): holders of
+/// `warn_store` (staff and up); everyone else gets [`Denied::NotFound`].
+pub fn moderate(caller: &Caller) -> Result<(), Denied> {
+    if Permission::WarnStore.allowed_for(caller.role) {
+        Ok(())
+    } else {
+        Err(Denied::NotFound)
+    }
+}
+
 /// What may be done to an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemAction {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod catalog;
+pub mod notifications;
 pub mod pages;
 pub mod wire;
 
@@ -11,5 +12,5 @@ use crate::routes::Routes;
 
 /// Mounts the identity API and pages.
 pub fn mount(r: Routes) -> Routes {
-    pages::mount(api::mount(r))
+    notifications::mount(pages::mount(api::mount(r)))
 }
