@@ -11,7 +11,7 @@ use crate::market::{bearer, call, open_store};
 use crate::trust::with_totp;
 use anyhow::{Context, Result};
 use rampart_kernel::account::Role;
-use rampart_test_support::{both_engines, count_rows, exec, text_value, TestApp};
+use rampart_test_support::{both_engines, count_rows, text_value, TestApp};
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
 
@@ -46,6 +46,10 @@ async fn account_row(app: &TestApp, id: &str) -> Result<String> {
     )
     .await?
     .context("user row")
+}
+
+async fn account_lang(app: &TestApp, id: &str) -> Result<Option<String>> {
+    text_value(app.db(), "SELECT language FROM users WHERE id = $1", id).await
 }
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
@@ -706,12 +710,35 @@ async fn ticket_reply_mail_follows_the_preference_and_language(app: TestApp) -> 
     reply(support.clone(), "Still on it").await?;
     assert_eq!(mails(&app, to, "ticket_reply").await?.len(), 1);
 
-    // On again, in Estonian.
-    exec(
-        app.db(),
-        &format!("UPDATE users SET language = 'et' WHERE id = '{author_id}'"),
-    )
-    .await?;
+    // On again, in Estonian (chosen through the API; bad values change nothing).
+    let lang = |body: Value| {
+        let app = &app;
+        let author = author.clone();
+        async move {
+            parts(
+                call(
+                    app,
+                    Method::PUT,
+                    "/v1/me/language",
+                    Some(&author),
+                    Some(body),
+                )
+                .await?,
+            )
+            .await
+        }
+    };
+    for bad in [
+        json!({"language": "fr"}),
+        json!({"language": "et", "x": 1}),
+        json!({}),
+    ] {
+        assert_eq!(lang(bad).await?.0, 422);
+    }
+    assert_eq!(account_lang(&app, &author_id).await?, None);
+    let (st, v) = lang(json!({"language": "et"})).await?;
+    assert_eq!((st, &v), (200, &json!({"language": "et"})));
+    assert_eq!(account_lang(&app, &author_id).await?.as_deref(), Some("et"));
     let on = json!({"message": false, "ticket_reply": true, "purchase": true, "dispute": true});
     assert_eq!(put_prefs(&app, &author, on).await?.0, 200);
     reply(support.clone(), "Fixed").await?;
@@ -771,7 +798,8 @@ async fn message_mail_is_opt_in_and_carries_no_payload(app: TestApp) -> Result<(
 }
 
 /// D10: the settings hub links every settings page; the notification page saves
-/// through its form only with the CSRF token; a bearer token cannot use the page.
+/// through its form only with the CSRF token; a bearer token cannot use the page;
+/// the language chosen on the hub is used by pages, error pages, API errors and mail.
 async fn notification_settings_page_saves_with_csrf_only(app: TestApp) -> Result<()> {
     user(&app, "np_user").await?;
     let b = browser(&app, "np_user", None).await?;
@@ -827,6 +855,55 @@ async fn notification_settings_page_saves_with_csrf_only(app: TestApp) -> Result
         prefs(&app, &token).await?,
         json!({"message": true, "ticket_reply": false, "purchase": false, "dispute": false})
     );
+
+    // F1: the language chosen on the hub is used by every page, error and mail,
+    // whatever the browser asks for.
+    let r = b
+        .post(app.at("/settings/language"))
+        .form(&[("csrf_token", t.as_str()), ("language", "et")])
+        .send()
+        .await?;
+    assert_eq!(r.status(), 303);
+    let en = |path: &'static str| b.get(app.at(path)).header("accept-language", "en").send();
+    let html = en("/settings/notifications").await?.text().await?;
+    assert!(html.contains("E-posti teavitused"), "page: {html}");
+    let r = en("/staff/users").await?;
+    assert_eq!(r.status(), 404);
+    let html = r.text().await?;
+    assert!(html.contains("Ei leitud"), "error page: {html}");
+    let (st, v) = parts(
+        fresh_client(&app)
+            .get(app.at("/v1/staff/users"))
+            .bearer_auth(&token)
+            .header("accept-language", "en")
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(st, 404);
+    assert_eq!(v["title"], "Ei leitud", "API error: {v}");
+    let (_, support, _) = with_totp(&app, "np_support", Role::Support).await?;
+    let on = json!({"message": true, "ticket_reply": true, "purchase": false, "dispute": false});
+    assert_eq!(put_prefs(&app, &token, on).await?.0, 200);
+    let (_, v) = post(
+        &app,
+        &token,
+        "/v1/tickets",
+        Some(json!({"subject": "Lamp", "body": "Broken"})),
+    )
+    .await?;
+    let ticket = v["ticket"]["id"].as_str().context("ticket")?.to_owned();
+    let (st, _) = post(
+        &app,
+        &support,
+        &format!("/v1/tickets/{ticket}/messages"),
+        Some(json!({"body": "Fixed"})),
+    )
+    .await?;
+    assert_eq!(st, 201);
+    let m = mails(&app, "np_user@example.com", "ticket_reply").await?;
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].0, "Tugi vastas sinu pöördumisele", "mail: {m:?}");
     let r = call(
         &app,
         Method::GET,
@@ -836,5 +913,69 @@ async fn notification_settings_page_saves_with_csrf_only(app: TestApp) -> Result
     )
     .await?;
     assert_eq!(r.status(), 403);
+    Ok(())
+}
+
+/// F4 on PostgreSQL: a transaction acting for one user (the server's own role,
+/// bound by RLS) sees and changes only that user's notification preferences, and
+/// cannot write a row for another user; with no user set (mail for another user's
+/// event) every row is visible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_prefs_stay_with_their_user_on_postgres() -> Result<()> {
+    use rampart_db::{on_tx, RlsContext};
+    let Some(app) = TestApp::spawn(rampart_test_support::Engine::Postgres).await? else {
+        return Ok(());
+    };
+    let (a, ta) = bearer(&app, "rl_a", Role::Customer).await?;
+    let (b, tb) = bearer(&app, "rl_b", Role::Customer).await?;
+    let all_on = json!({"message": true, "ticket_reply": true, "purchase": true, "dispute": true});
+    assert_eq!(put_prefs(&app, &ta, all_on.clone()).await?.0, 200);
+    assert_eq!(put_prefs(&app, &tb, all_on).await?.0, 200);
+    let db = app.db();
+    let posture = db.role_posture().await?.context("postgres")?;
+    assert!(!posture.bypasses_rls(), "{posture:?}");
+
+    let mut tx = db.begin().await?;
+    tx.set_context(RlsContext {
+        user_id: Some(&a),
+        workspace_id: None,
+    })
+    .await?;
+    let seen: Vec<String> = on_tx!(&mut tx, |e| sqlx::query_scalar(
+        "SELECT user_id FROM notification_prefs"
+    )
+    .fetch_all(e)
+    .await)?;
+    assert_eq!(seen, std::slice::from_ref(&a));
+    let changed = on_tx!(&mut tx, |e| sqlx::query(
+        "UPDATE notification_prefs SET message = FALSE"
+    )
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    assert_eq!(changed, 1);
+    let planted = on_tx!(&mut tx, |e| {
+        sqlx::query(
+        "INSERT INTO notification_prefs (user_id, message, ticket_reply, purchase, dispute, updated_at) \
+         VALUES ($1, TRUE, TRUE, TRUE, TRUE, 0) ON CONFLICT (user_id) DO UPDATE SET message = TRUE"
+    )
+    .bind(&b)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected())
+    .map_err(|e| e.to_string())
+    });
+    assert!(planted.is_err(), "a row for another user is refused");
+    drop(tx);
+
+    let mut tx = db.begin().await?;
+    let seen: Vec<String> = on_tx!(&mut tx, |e| sqlx::query_scalar(
+        "SELECT user_id FROM notification_prefs ORDER BY user_id"
+    )
+    .fetch_all(e)
+    .await)?;
+    let mut both = vec![a, b];
+    both.sort();
+    assert_eq!(seen, both);
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! Notification preferences (D10, issue 11 §5): which events mail you. The API
-//! (`GET`/`PUT /v1/me/notification-preferences`) and the settings page
-//! (`/settings/notifications`, a form of checkboxes posting to itself). The decision
+//! The user's preferences under `/v1/me` (D10, issue 11 §5): the language
+//! (`PUT /v1/me/language`, the API twin of the form on `/settings`) and which events
+//! mail you (`GET`/`PUT /v1/me/notification-preferences`, and the settings page
+//! `/settings/notifications`, a form of checkboxes posting to itself). The decision
 //! whether a mail goes out is identity's (`Identity::notify`, called from
 //! [`crate::notify`]).
 
@@ -59,10 +60,42 @@ impl From<NotificationPrefsBody> for NotificationPrefs {
     }
 }
 
+/// `PUT /v1/me/language`.
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageBody {
+    /// The language of every page, error and mail for you.
+    pub language: LanguageWire,
+}
+
+/// A supported language.
+#[derive(Deserialize, Serialize, JsonSchema, Clone, Copy)]
+pub enum LanguageWire {
+    /// English.
+    #[serde(rename = "en")]
+    En,
+    /// Estonian.
+    #[serde(rename = "et")]
+    Et,
+}
+
 /// Mounts the API and the page.
 pub fn mount(r: Routes) -> Routes {
     let page = |summary: &'static str| Doc::new("web", summary).page().auth(Auth::User);
     r.group(Group::Auth)
+        .route(
+            Method::PUT,
+            "/v1/me/language",
+            put_language,
+            Doc::new(
+                "me",
+                "Choose the language of every page, error and mail for you (en, et)",
+            )
+            .auth(Auth::User)
+            .scope(Scope::ProfileWrite)
+            .request::<LanguageBody>()
+            .responds::<LanguageBody>(200),
+        )
         .get(
             "/v1/me/notification-preferences",
             get_prefs,
@@ -92,6 +125,19 @@ pub fn mount(r: Routes) -> Routes {
             page_post,
             page("Save notification preferences"),
         )
+}
+
+async fn put_language(
+    State(s): State<AppState>,
+    CurrentUser(p): CurrentUser,
+    ApiJson(b): ApiJson<LanguageBody>,
+) -> Result<Json<LanguageBody>, ApiError> {
+    let tag = match b.language {
+        LanguageWire::En => "en",
+        LanguageWire::Et => "et",
+    };
+    s.auth.set_language(&p, tag).await?;
+    Ok(Json(b))
 }
 
 async fn get_prefs(
