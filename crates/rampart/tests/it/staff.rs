@@ -24,6 +24,7 @@ both_engines!(
     ticket_reply_mail_follows_the_preference_and_language,
     message_mail_is_opt_in_and_carries_no_payload,
     notification_settings_page_saves_with_csrf_only,
+    ticket_staff_actions_write_exactly_one_row_in_all,
 );
 
 async fn audits(app: &TestApp, action: &str, target: &str) -> Result<i64> {
@@ -977,5 +978,107 @@ async fn notification_prefs_stay_with_their_user_on_postgres() -> Result<()> {
     let mut both = vec![a, b];
     both.sort();
     assert_eq!(seen, both);
+    Ok(())
+}
+
+/// C1 "exactly one": a ticket status change and an assignment, through the API and
+/// through the page forms, each add exactly one row to the whole audit log (not just
+/// one of their own kind), with old and new values; repeats add none.
+async fn ticket_staff_actions_write_exactly_one_row_in_all(app: TestApp) -> Result<()> {
+    let (_, author) = bearer(&app, "ta_author", Role::Customer).await?;
+    let (support_id, support) = {
+        let (id, t, _) = with_totp(&app, "ta_support", Role::Support).await?;
+        (id, t)
+    };
+    let (_, page) = staff_browser(&app, "ta_staff", Role::Staff).await?;
+    let (st, v) = post(
+        &app,
+        &author,
+        "/v1/tickets",
+        Some(json!({"subject": "Lamp", "body": "Broken"})),
+    )
+    .await?;
+    assert_eq!(st, 201, "{v}");
+    let id = v["ticket"]["id"].as_str().context("id")?.to_owned();
+    let meta = |action: &'static str| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            let m = text_value(
+                app.db(),
+                &format!(
+                    "SELECT CAST(metadata AS TEXT) FROM audit_log WHERE action_type = '{action}' \
+                     AND target_id = $1 ORDER BY seq DESC LIMIT 1"
+                ),
+                &id,
+            )
+            .await?
+            .context("audit row")?;
+            anyhow::Ok(serde_json::from_str::<Value>(&m)?)
+        }
+    };
+
+    // API: status, then the same status again; assignment, then the same again.
+    let n = all_audits(&app).await?;
+    let status = format!("/v1/tickets/{id}/status");
+    let assign = format!("/v1/tickets/{id}/assign");
+    assert_eq!(
+        post(&app, &support, &status, Some(json!({"status": "pending"})))
+            .await?
+            .0,
+        200
+    );
+    assert_eq!(all_audits(&app).await?, n + 1);
+    let m = meta("ticket_status_change").await?;
+    assert_eq!(
+        (m["old_status"].as_str(), m["new_status"].as_str()),
+        (Some("open"), Some("pending"))
+    );
+    assert_eq!(
+        post(&app, &support, &status, Some(json!({"status": "pending"})))
+            .await?
+            .0,
+        200
+    );
+    assert_eq!(all_audits(&app).await?, n + 1);
+    let body = Some(json!({ "user_id": support_id }));
+    assert_eq!(post(&app, &support, &assign, body.clone()).await?.0, 200);
+    assert_eq!(all_audits(&app).await?, n + 2);
+    let m = meta("ticket_assign").await?;
+    assert_eq!(m["old_assignee"], Value::Null);
+    assert_eq!(m["new_assignee"], support_id.as_str());
+    assert_eq!(post(&app, &support, &assign, body).await?.0, 200);
+    assert_eq!(all_audits(&app).await?, n + 2);
+
+    // Pages: the same through the forms (staff), one row each.
+    let html = page
+        .get(app.at(&format!("/tickets/{id}")))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let t = csrf_of(&html);
+    let r = page
+        .post(app.at(&format!("/tickets/{id}/status")))
+        .form(&[("csrf_token", t.as_str()), ("status", "resolved")])
+        .send()
+        .await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(all_audits(&app).await?, n + 3);
+    let m = meta("ticket_status_change").await?;
+    assert_eq!(
+        (m["old_status"].as_str(), m["new_status"].as_str()),
+        (Some("pending"), Some("resolved"))
+    );
+    let r = page
+        .post(app.at(&format!("/tickets/{id}/assign")))
+        .form(&[("csrf_token", t.as_str()), ("user_id", "")])
+        .send()
+        .await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(all_audits(&app).await?, n + 4);
+    let m = meta("ticket_assign").await?;
+    assert_eq!(m["old_assignee"], support_id.as_str());
+    assert_eq!(m["new_assignee"], Value::Null);
     Ok(())
 }
