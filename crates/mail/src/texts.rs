@@ -117,6 +117,26 @@ pub enum MailKind {
         /// `…/settings/notifications`.
         settings_link: String,
     },
+    /// A purchase of the user's was shipped (preference `purchase`).
+    PurchaseShipped {
+        /// Account name.
+        username: String,
+        /// The item's title.
+        item: String,
+        /// `…/transactions/{id}`.
+        link: String,
+        /// `…/settings/notifications`.
+        settings_link: String,
+    },
+    /// A dispute the user is party to was resolved by staff (preference `dispute`).
+    DisputeResolved {
+        /// Account name.
+        username: String,
+        /// `…/disputes/{id}`.
+        link: String,
+        /// `…/settings/notifications`.
+        settings_link: String,
+    },
 }
 
 impl MailKind {
@@ -130,6 +150,8 @@ impl MailKind {
             MailKind::AddressChanged { .. } => "address_changed",
             MailKind::TicketReply { .. } => "ticket_reply",
             MailKind::NewMessage { .. } => "new_message",
+            MailKind::PurchaseShipped { .. } => "purchase_shipped",
+            MailKind::DisputeResolved { .. } => "dispute_resolved",
         }
     }
 }
@@ -375,6 +397,68 @@ pub fn render(kind: &MailKind, lang: Lang) -> Rendered {
                  Nende kirjade saatmise saad välja lülitada aadressil {settings_link}."
             ),
         ),
+        (
+            MailKind::PurchaseShipped {
+                username,
+                item,
+                link,
+                settings_link,
+            },
+            Lang::En,
+        ) => (
+            "Your purchase was shipped".to_owned(),
+            format!(
+                "Hello {username},\n\
+                 the seller marked \"{item}\" as shipped. Follow it, confirm receipt or open a dispute at {link}\n\
+                 You can turn these e-mails off at {settings_link}."
+            ),
+        ),
+        (
+            MailKind::PurchaseShipped {
+                username,
+                item,
+                link,
+                settings_link,
+            },
+            Lang::Et,
+        ) => (
+            "Sinu ost saadeti teele".to_owned(),
+            format!(
+                "Tere, {username}!\n\
+                 Müüja märkis „{item}“ saadetuks. Jälgi ostu, kinnita kättesaamine või ava vaidlus aadressil {link}\n\
+                 Nende kirjade saatmise saad välja lülitada aadressil {settings_link}."
+            ),
+        ),
+        (
+            MailKind::DisputeResolved {
+                username,
+                link,
+                settings_link,
+            },
+            Lang::En,
+        ) => (
+            "Your dispute was resolved".to_owned(),
+            format!(
+                "Hello {username},\n\
+                 staff resolved a dispute you are part of. See the outcome at {link}\n\
+                 You can turn these e-mails off at {settings_link}."
+            ),
+        ),
+        (
+            MailKind::DisputeResolved {
+                username,
+                link,
+                settings_link,
+            },
+            Lang::Et,
+        ) => (
+            "Sinu vaidlus lahendati".to_owned(),
+            format!(
+                "Tere, {username}!\n\
+                 Töötajad lahendasid vaidluse, milles sa osaled. Vaata tulemust aadressil {link}\n\
+                 Nende kirjade saatmise saad välja lülitada aadressil {settings_link}."
+            ),
+        ),
     };
     Rendered {
         kind: kind.code(),
@@ -442,6 +526,17 @@ mod tests {
                 username: "alice".into(),
                 from: "bob".into(),
                 link: "https://m.example/messages/c1".into(),
+                settings_link: "https://m.example/settings/notifications".into(),
+            },
+            MailKind::PurchaseShipped {
+                username: "alice".into(),
+                item: "Lamp".into(),
+                link: "https://m.example/transactions/x1".into(),
+                settings_link: "https://m.example/settings/notifications".into(),
+            },
+            MailKind::DisputeResolved {
+                username: "alice".into(),
+                link: "https://m.example/disputes/d1".into(),
                 settings_link: "https://m.example/settings/notifications".into(),
             },
         ]
@@ -517,6 +612,22 @@ mod tests {
                         link.clone(),
                         settings_link.clone(),
                     ],
+                    MailKind::PurchaseShipped {
+                        username,
+                        item,
+                        link,
+                        settings_link,
+                    } => vec![
+                        username.clone(),
+                        item.clone(),
+                        link.clone(),
+                        settings_link.clone(),
+                    ],
+                    MailKind::DisputeResolved {
+                        username,
+                        link,
+                        settings_link,
+                    } => vec![username.clone(), link.clone(), settings_link.clone()],
                 };
                 for f in facts {
                     assert!(m.body.contains(&f), "{}: {f} missing", kind.code());

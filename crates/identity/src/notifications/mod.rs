@@ -128,6 +128,18 @@ pub enum Notice {
         /// The conversation's ID (for the link).
         conversation_id: String,
     },
+    /// A purchase was shipped.
+    PurchaseShipped {
+        /// The escrow transaction's ID (for the link).
+        transaction_id: String,
+        /// The item's title.
+        item: String,
+    },
+    /// A dispute was resolved.
+    DisputeResolved {
+        /// The dispute's ID (for the link).
+        dispute_id: String,
+    },
 }
 
 impl Notice {
@@ -136,6 +148,8 @@ impl Notice {
         match self {
             Notice::TicketReply { .. } => NotifyEvent::TicketReply,
             Notice::Message { .. } => NotifyEvent::Message,
+            Notice::PurchaseShipped { .. } => NotifyEvent::Purchase,
+            Notice::DisputeResolved { .. } => NotifyEvent::Dispute,
         }
     }
 }
@@ -211,6 +225,20 @@ impl Identity {
                     settings_link,
                 }
             }
+            Notice::PurchaseShipped {
+                transaction_id,
+                item,
+            } => outbox::MailKind::PurchaseShipped {
+                username: user.username.clone(),
+                item: item.clone(),
+                link: format!("{origin}/transactions/{transaction_id}"),
+                settings_link,
+            },
+            Notice::DisputeResolved { dispute_id } => outbox::MailKind::DisputeResolved {
+                username: user.username.clone(),
+                link: format!("{origin}/disputes/{dispute_id}"),
+                settings_link,
+            },
         };
         outbox::send(&self.db, email, user.language.as_deref(), kind, self.now()).await?;
         Ok(true)

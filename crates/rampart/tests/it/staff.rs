@@ -25,6 +25,7 @@ both_engines!(
     message_mail_is_opt_in_and_carries_no_payload,
     notification_settings_page_saves_with_csrf_only,
     ticket_staff_actions_write_exactly_one_row_in_all,
+    purchase_and_dispute_mail_follow_the_preferences,
 );
 
 async fn audits(app: &TestApp, action: &str, target: &str) -> Result<i64> {
@@ -1080,5 +1081,66 @@ async fn ticket_staff_actions_write_exactly_one_row_in_all(app: TestApp) -> Resu
     let m = meta("ticket_assign").await?;
     assert_eq!(m["old_assignee"], support_id.as_str());
     assert_eq!(m["new_assignee"], Value::Null);
+    Ok(())
+}
+
+/// D10: a shipped purchase mails the buyer (`purchase`, default on); a resolved
+/// dispute mails the buyer and the store member who opened it (`dispute`), not other
+/// members; with the preference off, nothing.
+async fn purchase_and_dispute_mail_follow_the_preferences(app: TestApp) -> Result<()> {
+    let (_, owner) = bearer(&app, "pd_owner", Role::Seller).await?;
+    let (buyer_id, buyer) = bearer(&app, "pd_buyer", Role::Customer).await?;
+    let (_, staff, _) = with_totp(&app, "pd_staff", Role::Staff).await?;
+    let store = open_store(&app, &owner, "Kettles").await?;
+    let item = crate::market::add_item(
+        &app,
+        &owner,
+        &store,
+        json!({"title": "Blue kettle", "price_minor": 1500, "stock": 5, "status": "active"}),
+    )
+    .await?;
+    let to = "pd_buyer@example.com";
+    let txn = crate::market::disputes::funded(&app, &buyer_id, &store, &item, 1500).await?;
+    let (st, v) = post(&app, &owner, &format!("/v1/transactions/{txn}/ship"), None).await?;
+    assert_eq!(st, 200, "{v}");
+    let m = mails(&app, to, "purchase_shipped").await?;
+    assert_eq!(m.len(), 1);
+    assert!(m[0].1.contains("Blue kettle"));
+    assert!(m[0].1.contains(&format!("/transactions/{txn}")));
+    assert!(mails(&app, "pd_owner@example.com", "purchase_shipped")
+        .await?
+        .is_empty());
+
+    let (st, v) = post(
+        &app,
+        &buyer,
+        &format!("/v1/transactions/{txn}/disputes"),
+        Some(json!({"reason": "Dented"})),
+    )
+    .await?;
+    assert_eq!(st, 201, "{v}");
+    let dispute = v["id"].as_str().context("dispute")?.to_owned();
+    let (st, v) = post(
+        &app,
+        &staff,
+        &format!("/v1/disputes/{dispute}/resolve"),
+        Some(json!({"outcome": "refund"})),
+    )
+    .await?;
+    assert_eq!(st, 200, "{v}");
+    let m = mails(&app, to, "dispute_resolved").await?;
+    assert_eq!(m.len(), 1);
+    assert!(m[0].1.contains(&format!("/disputes/{dispute}")));
+    assert!(mails(&app, "pd_owner@example.com", "dispute_resolved")
+        .await?
+        .is_empty());
+
+    // Off: nothing for the next shipment.
+    let off = json!({"message": false, "ticket_reply": true, "purchase": false, "dispute": false});
+    assert_eq!(put_prefs(&app, &buyer, off).await?.0, 200);
+    let txn = crate::market::disputes::funded(&app, &buyer_id, &store, &item, 1500).await?;
+    let (st, _) = post(&app, &owner, &format!("/v1/transactions/{txn}/ship"), None).await?;
+    assert_eq!(st, 200);
+    assert_eq!(mails(&app, to, "purchase_shipped").await?.len(), 1);
     Ok(())
 }
