@@ -180,6 +180,15 @@ impl Identity {
     /// active, has a verified address and its preference for the event is on; the
     /// text is in the account's language. Answers whether a mail was queued.
     pub async fn notify(&self, user_id: &str, notice: &Notice) -> Result<bool, AuthError> {
+        // The preference first: one primary-key read decides most messages (the
+        // message preference is off by default) on the send path.
+        let prefs: NotificationPrefs = store::get(&self.db, user_id)
+            .await?
+            .map(Into::into)
+            .unwrap_or_default();
+        if !prefs.wants(notice.event()) {
+            return Ok(false);
+        }
         let Some(user) = user_store::find_by_id(&self.db, user_id).await? else {
             return Ok(false);
         };
@@ -192,13 +201,6 @@ impl Identity {
             return Ok(false);
         };
         if !active {
-            return Ok(false);
-        }
-        let prefs: NotificationPrefs = store::get(&self.db, user_id)
-            .await?
-            .map(Into::into)
-            .unwrap_or_default();
-        if !prefs.wants(notice.event()) {
             return Ok(false);
         }
         let origin = &self.cfg.public_origin;
