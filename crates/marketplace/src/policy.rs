@@ -406,6 +406,17 @@ mod tests {
     }
 
     #[test]
+    fn only_moderators_look_at_any_store() {
+        for role in Role::ALL {
+            let allowed = matches!(role, Role::Staff | Role::Admin | Role::SuperAdmin);
+            assert_eq!(moderate(&caller(role)).is_ok(), allowed, "{role:?}");
+            if !allowed {
+                assert_eq!(moderate(&caller(role)), Err(Denied::NotFound));
+            }
+        }
+    }
+
+    #[test]
     fn strangers_get_not_found_members_forbidden() {
         let c = caller(Role::Seller);
         assert_eq!(store(&c, None, StoreAction::View), Err(Denied::NotFound));
