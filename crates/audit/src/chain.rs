@@ -21,6 +21,14 @@ pub enum ActionType {
     GrantStaff,
     /// Seller role granted.
     GrantSeller,
+    /// Support role granted.
+    GrantSupport,
+    /// Staff role taken away (metadata: old_role, new_role).
+    RevokeStaff,
+    /// Support role taken away.
+    RevokeSupport,
+    /// Seller role taken away.
+    RevokeSeller,
     /// A role was changed in another way (metadata: old_role, new_role).
     RoleChange,
     /// Super-admin created from the command line.
@@ -96,6 +104,10 @@ impl ActionType {
         ActionType::UserUnban,
         ActionType::GrantStaff,
         ActionType::GrantSeller,
+        ActionType::GrantSupport,
+        ActionType::RevokeStaff,
+        ActionType::RevokeSupport,
+        ActionType::RevokeSeller,
         ActionType::RoleChange,
         ActionType::AdminCreate,
         ActionType::DisputeResolve,
@@ -137,6 +149,10 @@ impl ActionType {
             ActionType::UserUnban => "user_unban",
             ActionType::GrantStaff => "grant_staff",
             ActionType::GrantSeller => "grant_seller",
+            ActionType::GrantSupport => "grant_support",
+            ActionType::RevokeStaff => "revoke_staff",
+            ActionType::RevokeSupport => "revoke_support",
+            ActionType::RevokeSeller => "revoke_seller",
             ActionType::RoleChange => "role_change",
             ActionType::AdminCreate => "admin_create",
             ActionType::DisputeResolve => "dispute_resolve",

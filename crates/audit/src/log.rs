@@ -659,6 +659,23 @@ pub async fn by_request_id(db: &Db, request_id: &str) -> Result<Vec<AuditRow>> {
     })?)
 }
 
+/// The latest rows about one target (a user, a store…), newest first: what the staff
+/// pages show as "audit rows about them".
+pub async fn about(db: &Db, target: Target<'_>, limit: i64) -> Result<Vec<AuditRow>> {
+    Ok(on_read!(db, |e| {
+        sqlx::query_as::<_, AuditRow>(
+            "SELECT seq, id, actor_user_uuid, action_type, target_type, target_id, metadata, \
+         created_at, request_id, prev_hash, hash, hash_kid FROM audit_log \
+         WHERE target_type = $1 AND target_id = $2 ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(target.kind.as_str())
+        .bind(target.id)
+        .bind(limit)
+        .fetch_all(e)
+        .await
+    })?)
+}
+
 /// The latest rows, newest first.
 pub async fn latest(db: &Db, limit: i64) -> Result<Vec<AuditRow>> {
     Ok(on_read!(db, |e| {

@@ -30,6 +30,7 @@ pub mod accounts;
 pub mod invites;
 pub mod login;
 pub mod moderation;
+pub mod notifications;
 pub mod oauth;
 pub mod outbox;
 pub mod pats;

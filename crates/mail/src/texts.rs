@@ -92,6 +92,51 @@ pub enum MailKind {
         /// Where sessions can be ended.
         sessions_link: String,
     },
+    /// Support staff replied to the user's ticket (sent only when the user's
+    /// notification preference for ticket replies is on).
+    TicketReply {
+        /// Account name.
+        username: String,
+        /// The ticket's subject (one line, the user's own text).
+        subject: String,
+        /// `…/tickets/{id}`.
+        link: String,
+        /// `…/settings/notifications`, where these mails are turned off.
+        settings_link: String,
+    },
+    /// Someone sent the user a private message (sent only when the user turned the
+    /// preference on). Never carries the message: it may be end-to-end encrypted, and
+    /// mail is not the place for it.
+    NewMessage {
+        /// Account name.
+        username: String,
+        /// The sender's username.
+        from: String,
+        /// `…/messages/{conversation}`.
+        link: String,
+        /// `…/settings/notifications`.
+        settings_link: String,
+    },
+    /// A purchase of the user's was shipped (preference `purchase`).
+    PurchaseShipped {
+        /// Account name.
+        username: String,
+        /// The item's title.
+        item: String,
+        /// `…/transactions/{id}`.
+        link: String,
+        /// `…/settings/notifications`.
+        settings_link: String,
+    },
+    /// A dispute the user is party to was resolved by staff (preference `dispute`).
+    DisputeResolved {
+        /// Account name.
+        username: String,
+        /// `…/disputes/{id}`.
+        link: String,
+        /// `…/settings/notifications`.
+        settings_link: String,
+    },
 }
 
 impl MailKind {
@@ -103,6 +148,10 @@ impl MailKind {
             MailKind::EmailVerification { .. } => "email_verification",
             MailKind::RegistrationAttempt { .. } => "registration_attempt",
             MailKind::AddressChanged { .. } => "address_changed",
+            MailKind::TicketReply { .. } => "ticket_reply",
+            MailKind::NewMessage { .. } => "new_message",
+            MailKind::PurchaseShipped { .. } => "purchase_shipped",
+            MailKind::DisputeResolved { .. } => "dispute_resolved",
         }
     }
 }
@@ -284,6 +333,132 @@ pub fn render(kind: &MailKind, lang: Lang) -> Rendered {
                  ja võta ühendust kasutajatoega."
             ),
         ),
+        (
+            MailKind::TicketReply {
+                username,
+                subject,
+                link,
+                settings_link,
+            },
+            Lang::En,
+        ) => (
+            "Support replied to your ticket".to_owned(),
+            format!(
+                "Hello {username},\n\
+                 support replied to your ticket \"{subject}\". Read and answer it at {link}\n\
+                 You can turn these e-mails off at {settings_link}."
+            ),
+        ),
+        (
+            MailKind::TicketReply {
+                username,
+                subject,
+                link,
+                settings_link,
+            },
+            Lang::Et,
+        ) => (
+            "Tugi vastas sinu pöördumisele".to_owned(),
+            format!(
+                "Tere, {username}!\n\
+                 Tugi vastas sinu pöördumisele „{subject}“. Loe ja vasta aadressil {link}\n\
+                 Nende kirjade saatmise saad välja lülitada aadressil {settings_link}."
+            ),
+        ),
+        (
+            MailKind::NewMessage {
+                username,
+                from,
+                link,
+                settings_link,
+            },
+            Lang::En,
+        ) => (
+            "You have a new private message".to_owned(),
+            format!(
+                "Hello {username},\n\
+                 {from} sent you a private message. Read it at {link}\n\
+                 You can turn these e-mails off at {settings_link}."
+            ),
+        ),
+        (
+            MailKind::NewMessage {
+                username,
+                from,
+                link,
+                settings_link,
+            },
+            Lang::Et,
+        ) => (
+            "Sulle saabus uus privaatsõnum".to_owned(),
+            format!(
+                "Tere, {username}!\n\
+                 {from} saatis sulle privaatsõnumi. Loe seda aadressil {link}\n\
+                 Nende kirjade saatmise saad välja lülitada aadressil {settings_link}."
+            ),
+        ),
+        (
+            MailKind::PurchaseShipped {
+                username,
+                item,
+                link,
+                settings_link,
+            },
+            Lang::En,
+        ) => (
+            "Your purchase was shipped".to_owned(),
+            format!(
+                "Hello {username},\n\
+                 the seller marked \"{item}\" as shipped. Follow it, confirm receipt or open a dispute at {link}\n\
+                 You can turn these e-mails off at {settings_link}."
+            ),
+        ),
+        (
+            MailKind::PurchaseShipped {
+                username,
+                item,
+                link,
+                settings_link,
+            },
+            Lang::Et,
+        ) => (
+            "Sinu ost saadeti teele".to_owned(),
+            format!(
+                "Tere, {username}!\n\
+                 Müüja märkis „{item}“ saadetuks. Jälgi ostu, kinnita kättesaamine või ava vaidlus aadressil {link}\n\
+                 Nende kirjade saatmise saad välja lülitada aadressil {settings_link}."
+            ),
+        ),
+        (
+            MailKind::DisputeResolved {
+                username,
+                link,
+                settings_link,
+            },
+            Lang::En,
+        ) => (
+            "Your dispute was resolved".to_owned(),
+            format!(
+                "Hello {username},\n\
+                 staff resolved a dispute you are part of. See the outcome at {link}\n\
+                 You can turn these e-mails off at {settings_link}."
+            ),
+        ),
+        (
+            MailKind::DisputeResolved {
+                username,
+                link,
+                settings_link,
+            },
+            Lang::Et,
+        ) => (
+            "Sinu vaidlus lahendati".to_owned(),
+            format!(
+                "Tere, {username}!\n\
+                 Töötajad lahendasid vaidluse, milles sa osaled. Vaata tulemust aadressil {link}\n\
+                 Nende kirjade saatmise saad välja lülitada aadressil {settings_link}."
+            ),
+        ),
     };
     Rendered {
         kind: kind.code(),
@@ -341,6 +516,29 @@ mod tests {
                 new_address_masked: "n***@new.example".into(),
                 sessions_link: "https://m.example/settings/sessions".into(),
             },
+            MailKind::TicketReply {
+                username: "alice".into(),
+                subject: "Broken lamp".into(),
+                link: "https://m.example/tickets/t1".into(),
+                settings_link: "https://m.example/settings/notifications".into(),
+            },
+            MailKind::NewMessage {
+                username: "alice".into(),
+                from: "bob".into(),
+                link: "https://m.example/messages/c1".into(),
+                settings_link: "https://m.example/settings/notifications".into(),
+            },
+            MailKind::PurchaseShipped {
+                username: "alice".into(),
+                item: "Lamp".into(),
+                link: "https://m.example/transactions/x1".into(),
+                settings_link: "https://m.example/settings/notifications".into(),
+            },
+            MailKind::DisputeResolved {
+                username: "alice".into(),
+                link: "https://m.example/disputes/d1".into(),
+                settings_link: "https://m.example/settings/notifications".into(),
+            },
         ]
     }
 
@@ -392,6 +590,44 @@ mod tests {
                         new_address_masked.clone(),
                         sessions_link.clone(),
                     ],
+                    MailKind::TicketReply {
+                        username,
+                        subject,
+                        link,
+                        settings_link,
+                    } => vec![
+                        username.clone(),
+                        subject.clone(),
+                        link.clone(),
+                        settings_link.clone(),
+                    ],
+                    MailKind::NewMessage {
+                        username,
+                        from,
+                        link,
+                        settings_link,
+                    } => vec![
+                        username.clone(),
+                        from.clone(),
+                        link.clone(),
+                        settings_link.clone(),
+                    ],
+                    MailKind::PurchaseShipped {
+                        username,
+                        item,
+                        link,
+                        settings_link,
+                    } => vec![
+                        username.clone(),
+                        item.clone(),
+                        link.clone(),
+                        settings_link.clone(),
+                    ],
+                    MailKind::DisputeResolved {
+                        username,
+                        link,
+                        settings_link,
+                    } => vec![username.clone(), link.clone(), settings_link.clone()],
                 };
                 for f in facts {
                     assert!(m.body.contains(&f), "{}: {f} missing", kind.code());

@@ -117,6 +117,17 @@ pub fn store(
     }
 }
 
+/// Whether `caller` may look at any store, its members and disputes, and at the
+/// stores of any user, as a moderator (the staff pages of issue 11 §4): holders of
+/// `warn_store` (staff and up); everyone else gets [`Denied::NotFound`].
+pub fn moderate(caller: &Caller) -> Result<(), Denied> {
+    if Permission::WarnStore.allowed_for(caller.role) {
+        Ok(())
+    } else {
+        Err(Denied::NotFound)
+    }
+}
+
 /// What may be done to an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemAction {
@@ -391,6 +402,17 @@ mod tests {
             user: UserId::generate(),
             role,
             request_id: None,
+        }
+    }
+
+    #[test]
+    fn only_moderators_look_at_any_store() {
+        for role in Role::ALL {
+            let allowed = matches!(role, Role::Staff | Role::Admin | Role::SuperAdmin);
+            assert_eq!(moderate(&caller(role)).is_ok(), allowed, "{role:?}");
+            if !allowed {
+                assert_eq!(moderate(&caller(role)), Err(Denied::NotFound));
+            }
         }
     }
 

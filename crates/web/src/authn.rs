@@ -294,11 +294,20 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
             return err.into_response();
         }
     };
+    // F1: from here on the caller is known, so every answer — the guard's refusals
+    // too — is in their language setting (else Accept-Language, at the edge).
+    let lang = principal.language.as_deref().and_then(Lang::from_tag);
+    let in_lang = |mut resp: Response| {
+        if let Some(l) = lang {
+            resp.extensions_mut().insert(l);
+        }
+        resp
+    };
     if principal.must_enrol_totp() && !r.enrolment {
         if page && req.method() == axum::http::Method::GET {
-            return Redirect::to("/settings/2fa").into_response();
+            return in_lang(Redirect::to("/settings/2fa").into_response());
         }
-        return problem(AuthError::TotpEnrolmentRequired).into_response();
+        return in_lang(problem(AuthError::TotpEnrolmentRequired).into_response());
     }
     let role_ok = match r.auth {
         Auth::Public | Auth::User | Auth::Client => true,
@@ -309,16 +318,16 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
         || matches!(principal.via, rampart_identity::Via::Client { .. }) && r.auth != Auth::Client
     {
         // Staff routes answer 404 to those who may not know they exist (D1).
-        return ApiError::not_found().into_response();
+        return in_lang(ApiError::not_found().into_response());
     }
     // Fail closed: a personal access token reaches only routes that name a scope it
     // carries (no scope grants staff or admin power).
     let pat = matches!(principal.via, rampart_identity::Via::Pat { .. });
     match r.scope {
         Some(scope) if !principal.has_scope(scope) => {
-            return problem(AuthError::InsufficientScope).into_response();
+            return in_lang(problem(AuthError::InsufficientScope).into_response());
         }
-        None if pat => return problem(AuthError::InsufficientScope).into_response(),
+        None if pat => return in_lang(problem(AuthError::InsufficientScope).into_response()),
         _ => {}
     }
     // A staff power (ban, grant, refund, resolve a dispute, warn a store…) is used only
@@ -329,19 +338,14 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
         && !principal.totp_enabled
     {
         if page && req.method() == axum::http::Method::GET {
-            return Redirect::to("/settings/2fa").into_response();
+            return in_lang(Redirect::to("/settings/2fa").into_response());
         }
-        return problem(AuthError::TotpEnrolmentRequired).into_response();
+        return in_lang(problem(AuthError::TotpEnrolmentRequired).into_response());
     }
-    let lang = principal.language.as_deref().and_then(Lang::from_tag);
     req.extensions_mut()
         .insert(RateKeyUser(principal.user_id().to_owned()));
     req.extensions_mut().insert(principal);
-    let mut resp = next.run(req).await;
-    if let Some(l) = lang {
-        resp.extensions_mut().insert(l);
-    }
-    resp
+    in_lang(next.run(req).await)
 }
 
 /// Minimal percent-encoding for a `next=` path.

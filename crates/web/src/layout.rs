@@ -21,6 +21,8 @@ pub struct Nav {
     pub staff_disputes: bool,
     /// The caller may work the support ticket queue (`manage_tickets`).
     pub staff_tickets: bool,
+    /// The caller may use the staff user pages (`ban_user`).
+    pub staff_users: bool,
 }
 
 /// Renders a template as an HTML response; a render failure is a logged bare 500
@@ -53,6 +55,7 @@ pub fn nav(p: Option<&Principal>, csrf_token: &str) -> Nav {
             .is_some_and(|p| rampart_kernel::Permission::ResolveDispute.allowed_for(p.role)),
         staff_tickets: p
             .is_some_and(|p| rampart_kernel::Permission::ManageTickets.allowed_for(p.role)),
+        staff_users: p.is_some_and(|p| rampart_kernel::Permission::BanUser.allowed_for(p.role)),
     }
 }
 

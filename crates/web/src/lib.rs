@@ -18,12 +18,14 @@ pub mod layout;
 pub mod marketplace;
 pub mod messaging;
 pub mod metrics_endpoint;
+pub mod notify;
 pub mod openapi;
 pub mod ops;
 pub mod policies;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
+pub mod staff;
 pub mod state;
 pub mod trust;
 
@@ -52,6 +54,7 @@ pub const CATALOGS: &[&[i18n::Entry]] = &[
     trust::catalog::CATALOG,
     checkout::catalog::CATALOG,
     checkout::page_catalog::CATALOG,
+    staff::catalog::CATALOG,
 ];
 
 /// Every route of the application, mounted through the registry.
@@ -60,6 +63,7 @@ pub fn routes(state: &AppState) -> Routes {
     let r = ops::mount(r);
     let r = identity::mount(r);
     let r = marketplace::mount(r);
+    let r = staff::mount(r);
     checkout::mount(trust::mount(messaging::mount(r)))
 }
 

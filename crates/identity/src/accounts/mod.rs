@@ -272,8 +272,11 @@ impl Identity {
     /// Sets the preferred language.
     pub async fn set_language(&self, p: &Principal, lang: &str) -> Result<(), AuthError> {
         user_store::set_language(&self.db, p.user_id(), lang, self.now()).await?;
-        if let Some(sid) = p.session_id() {
-            self.forget(sid, false);
+        // Every session of the user answers in the new language at once on this
+        // instance (other instances within `revocation_cache_ms`), not only the one
+        // that changed it: a bearer token's errors, pages in another browser (F1).
+        if let Ok(mut c) = self.cache.lock() {
+            c.retain(|_, e| e.revoked || e.user_id != p.user_id());
         }
         Ok(())
     }

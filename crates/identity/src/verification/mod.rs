@@ -13,8 +13,28 @@ const REGISTER: &str = "register";
 const CHANGE: &str = "change";
 
 /// Mail texts of this flow, English then Estonian (the recipient may have no
-/// account yet, so no language preference is known).
+/// account yet, so no language preference is known); [`mail::localise`] keeps the
+/// half of the account's language when the mail goes to an existing account (F1).
 mod mail {
+    /// The `language` half of a bilingual text (`"English / Eesti"` subject, English
+    /// and Estonian bodies separated by one blank line); both halves when the
+    /// language is unknown.
+    pub(super) fn localise(
+        language: Option<&str>,
+        (subject, body): (String, String),
+    ) -> (String, String) {
+        let et = match language {
+            Some("en") => false,
+            Some("et") => true,
+            _ => return (subject, body),
+        };
+        match (subject.split_once(" / "), body.split_once("\n\n")) {
+            (Some((_, st)), Some((_, bt))) if et => (st.to_owned(), bt.to_owned()),
+            (Some((se, _)), Some((be, _))) => (se.to_owned(), be.to_owned()),
+            _ => (subject, body),
+        }
+    }
+
     pub(super) fn verify_register(origin: &str, token: &str, hours: i64) -> (String, String) {
         (
             "Confirm your e-mail address / Kinnita oma e-posti aadress".into(),
@@ -251,8 +271,13 @@ impl Identity {
             .ok_or(AuthError::NotFound)?;
         tx.commit().await?;
         if let Some(old) = old_email {
-            self.mail(&old, "email_changed", mail::changed(&user.username), now)
-                .await?;
+            self.mail(
+                &old,
+                "email_changed",
+                mail::localise(user.language.as_deref(), mail::changed(&user.username)),
+                now,
+            )
+            .await?;
         }
         self.emit(
             SecurityEvent::AccountStatusChange,
@@ -337,7 +362,10 @@ impl Identity {
             self.mail(
                 email.as_str(),
                 "verify_email",
-                mail::verify_change(&self.cfg.public_origin, &token, self.verify_hours()),
+                mail::localise(
+                    user.language.as_deref(),
+                    mail::verify_change(&self.cfg.public_origin, &token, self.verify_hours()),
+                ),
                 now,
             )
             .await?;
@@ -351,7 +379,10 @@ impl Identity {
             self.mail(
                 old,
                 "email_change_requested",
-                mail::change_requested(&user.username),
+                mail::localise(
+                    user.language.as_deref(),
+                    mail::change_requested(&user.username),
+                ),
                 now,
             )
             .await?;
@@ -363,5 +394,30 @@ impl Identity {
             &[("status", "email_change_requested")],
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mail;
+
+    #[test]
+    fn mail_to_an_account_is_in_its_language() {
+        for text in [
+            mail::changed("alice"),
+            mail::change_requested("alice"),
+            mail::verify_change("https://x", "t", 24),
+            mail::registration_attempt("https://x"),
+            mail::verify_register("https://x", "t", 24),
+        ] {
+            let (se, be) = mail::localise(Some("en"), text.clone());
+            let (st, bt) = mail::localise(Some("et"), text.clone());
+            assert!(!se.contains(" / ") && !st.contains(" / "), "{se} | {st}");
+            assert!(!be.contains("\n\n") && !bt.contains("\n\n"));
+            assert_eq!(format!("{se} / {st}"), text.0);
+            assert_eq!(format!("{be}\n\n{bt}"), text.1);
+            assert_eq!(mail::localise(None, text.clone()), text);
+            assert_eq!(mail::localise(Some("fr"), text.clone()), text);
+        }
     }
 }

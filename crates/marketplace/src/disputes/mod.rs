@@ -563,6 +563,21 @@ impl Marketplace {
         })
     }
 
+    /// Moderation: a store's latest disputes, newest first, at most [`LIMIT_MAX`]
+    /// (staff holding `warn_store`; [`MarketError::NotFound`] for everyone else).
+    pub async fn store_disputes(
+        &self,
+        caller: &Caller,
+        store_id: &StoreId,
+    ) -> Result<Vec<DisputeView>, MarketError> {
+        policy::moderate(caller)?;
+        store::of_store(&self.db, store_id.as_str(), LIMIT_MAX)
+            .await?
+            .into_iter()
+            .map(DisputeView::try_from)
+            .collect()
+    }
+
     /// The staff queue: every store's disputes, oldest first, filtered by status
     /// (staff holding `resolve_dispute`; anyone else gets [`MarketError::NotFound`]).
     pub async fn dispute_queue(

@@ -182,6 +182,25 @@ pub async fn resolve(
     .map(|r| r.rows_affected()))?)
 }
 
+/// A store's latest disputes, newest first (at most `limit`).
+pub async fn of_store(
+    conn: impl Into<Conn<'_>>,
+    store_id: &str,
+    limit: i64,
+) -> Result<Vec<DisputeRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM disputes d WHERE d.store_id = $1 \
+         ORDER BY d.created_at DESC, d.id DESC LIMIT $2"
+    );
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as::<_, DisputeRow>(
+        &sql
+    )
+    .bind(store_id)
+    .bind(limit)
+    .fetch_all(e)
+    .await)?)
+}
+
 /// One page of every store's disputes, oldest first (keyset on `(created_at, id)`
 /// over `disputes_queue`), up to `limit + 1` rows: the extra one says there is more.
 pub async fn queue(

@@ -216,6 +216,49 @@ impl Marketplace {
             .collect()
     }
 
+    /// Moderation: every store `user` is a member of, with their role (staff holding
+    /// `warn_store`; [`MarketError::NotFound`] for everyone else).
+    pub async fn stores_of(
+        &self,
+        caller: &Caller,
+        user: &UserId,
+    ) -> Result<Vec<MyStore>, MarketError> {
+        policy::moderate(caller)?;
+        self.my_stores(&Caller {
+            user: user.clone(),
+            role: caller.role,
+            request_id: None,
+        })
+        .await
+    }
+
+    /// Moderation: any store with its members, whoever the caller is a member of
+    /// (staff holding `warn_store`; [`MarketError::NotFound`] for everyone else and
+    /// for a store that does not exist).
+    pub async fn moderated_store(
+        &self,
+        caller: &Caller,
+        id: &StoreId,
+    ) -> Result<(StoreView, Vec<MemberView>), MarketError> {
+        policy::moderate(caller)?;
+        let row = store::find_with_role(&self.db, id.as_str(), caller.user.as_str())
+            .await?
+            .ok_or(MarketError::NotFound)?;
+        let (view, _) = with_role(row)?;
+        let members = store::members(&self.db, id.as_str())
+            .await?
+            .into_iter()
+            .map(|m| {
+                Ok(MemberView {
+                    user_id: UserId::from_stored(m.user_id),
+                    role: m.role.parse().map_err(|_| crate::corrupt("store role"))?,
+                    created_at: m.created_at,
+                })
+            })
+            .collect::<Result<Vec<_>, MarketError>>()?;
+        Ok((view, members))
+    }
+
     /// A store and the caller's role in it, if the policy lets them do `action`.
     pub(crate) async fn authorised(
         &self,

@@ -15,6 +15,7 @@ mod openapi;
 mod ops;
 mod origin;
 mod pages;
+mod staff;
 mod tls;
 mod trust;
 mod worker;

@@ -17,6 +17,7 @@ use std::collections::HashSet;
 
 both_engines!(
     send_limit_is_ten_per_minute_exactly,
+    send_limit_window_is_exact_to_the_millisecond,
     a_blocked_user_cannot_message_and_nothing_is_stored,
     a_non_participant_gets_404_everywhere,
     an_e2ee_payload_round_trips_byte_exact,
@@ -80,6 +81,31 @@ async fn send_limit_is_ten_per_minute_exactly(app: TestApp) -> Result<()> {
     let r = send(&app, &a, "ml_bob", "later").await?;
     assert_eq!(r.status(), 201);
     assert_eq!(messages(&app).await?, 11);
+    Ok(())
+}
+
+/// B2 "never more than 10 in any rolling minute": ten at one instant, then refused
+/// for 59.999 s (also to another recipient: the key is the sender), accepted again
+/// at exactly 60 s; another sender is never affected.
+async fn send_limit_window_is_exact_to_the_millisecond(app: TestApp) -> Result<()> {
+    let (_, a) = bearer(&app, "mw_alice", Role::Customer).await?;
+    let (_, c) = bearer(&app, "mw_carol", Role::Customer).await?;
+    bearer(&app, "mw_bob", Role::Customer).await?;
+    bearer(&app, "mw_dave", Role::Customer).await?;
+    for i in 0..10 {
+        let r = send(&app, &a, "mw_bob", &format!("m{i}")).await?;
+        assert_eq!(r.status(), 201, "message {i}");
+    }
+    app.clock.advance_ms(59_999);
+    let r = send(&app, &a, "mw_dave", "to someone else").await?;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = header(&r, "retry-after").parse()?;
+    assert_eq!(retry, 1, "one millisecond left rounds up to a second");
+    assert_eq!(send(&app, &c, "mw_bob", "carol").await?.status(), 201);
+    assert_eq!(messages(&app).await?, 11);
+    app.clock.advance_ms(1);
+    assert_eq!(send(&app, &a, "mw_bob", "again").await?.status(), 201);
+    assert_eq!(messages(&app).await?, 12);
     Ok(())
 }
 

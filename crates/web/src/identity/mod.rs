@@ -5,11 +5,12 @@
 pub mod api;
 pub mod catalog;
 pub mod pages;
+pub mod preferences;
 pub mod wire;
 
 use crate::routes::Routes;
 
 /// Mounts the identity API and pages.
 pub fn mount(r: Routes) -> Routes {
-    pages::mount(api::mount(r))
+    preferences::mount(pages::mount(api::mount(r)))
 }

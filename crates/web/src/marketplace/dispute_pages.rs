@@ -330,7 +330,13 @@ async fn resolve(
                 _ => None,
             };
             match resolution(outcome, refund_minor, &d.dispute) {
-                Ok(r) => s.market.resolve_dispute(&c, &did, r).await.map(|_| ()),
+                Ok(r) => match s.market.resolve_dispute(&c, &did, r).await {
+                    Ok(d) => {
+                        crate::notify::dispute_resolved(&s, &d).await;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(MarketError::Validation(FieldErrors(e.errors))),
             }
         }

@@ -230,7 +230,9 @@ async fn resolve(
     // shape against its currency; the service decides the rest.
     let d = s.market.dispute(&c, &id).await?;
     let r = resolution(b.outcome, b.refund_minor, &d.dispute)?;
-    Ok(Json(s.market.resolve_dispute(&c, &id, r).await?.into()))
+    let d = s.market.resolve_dispute(&c, &id, r).await?;
+    crate::notify::dispute_resolved(&s, &d).await;
+    Ok(Json(d.into()))
 }
 
 // ----- wire types -------------------------------------------------------------------

@@ -382,11 +382,13 @@ async fn ship(
     ApiForm(_): ApiForm<ActionForm>,
 ) -> Result<Response, ApiError> {
     let tid = transaction_id(&id)?;
-    let r = s
-        .market
-        .mark_shipped(&caller(&p, &ctx), &tid)
-        .await
-        .map(|_| ());
+    let r = match s.market.mark_shipped(&caller(&p, &ctx), &tid).await {
+        Ok(t) => {
+            crate::notify::purchase_shipped(&s, &t).await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
     after(&s, &p, &ctx, &headers, &id, r, "txn_shipped").await
 }
 

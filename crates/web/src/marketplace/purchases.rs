@@ -204,9 +204,9 @@ async fn ship(
     Path(id): Path<String>,
 ) -> Result<Json<TransactionResponse>, ApiError> {
     let id = transaction_id(&id)?;
-    Ok(Json(
-        s.market.mark_shipped(&caller(&p, &ctx), &id).await?.into(),
-    ))
+    let t = s.market.mark_shipped(&caller(&p, &ctx), &id).await?;
+    crate::notify::purchase_shipped(&s, &t).await;
+    Ok(Json(t.into()))
 }
 
 async fn release(

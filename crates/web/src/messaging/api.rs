@@ -242,6 +242,7 @@ async fn send(
     let body = Body::parse(ct.as_str(), payload_bytes(b.content_type, b.payload)?)
         .map_err(MessagingError::from)?;
     let sent = s.messaging.send(&me(&p), &to, body).await?;
+    crate::notify::message(&s, &sent.delivery).await;
     push(&s, sent.delivery);
     Ok((
         StatusCode::CREATED,

@@ -273,6 +273,7 @@ async fn send_text(
     let body = Body::parse(ContentType::TextPlain.as_str(), text.into_bytes())?;
     let sent = s.messaging.send(&me(p), to, body).await?;
     let conversation = sent.message.conversation.as_str().to_owned();
+    crate::notify::message(s, &sent.delivery).await;
     push(s, sent.delivery);
     Ok(conversation)
 }

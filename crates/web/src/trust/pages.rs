@@ -448,11 +448,13 @@ async fn reply(
     ApiForm(b): ApiForm<ReplyForm>,
 ) -> Result<Response, ApiError> {
     let tid = ticket_id(&id)?;
-    let result = s
-        .trust
-        .reply(&caller(&p, &ctx), &tid, &b.body)
-        .await
-        .map(|_| ());
+    let result = match s.trust.reply(&caller(&p, &ctx), &tid, &b.body).await {
+        Ok(r) => {
+            crate::notify::ticket_reply(&s, &r).await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
     let r = Req {
         s: &s,
         p: &p,

@@ -115,8 +115,13 @@ fn resource_for(w: &World, template: &str) -> Result<String> {
         &w.dispute
     } else if pick("/v1/tickets/") || pick("/tickets/") {
         &w.ticket
-    } else if pick("/v1/warnings/") {
+    } else if pick("/v1/warnings/") || pick("/staff/warnings/") {
         &w.warning
+    } else if pick("/v1/staff/stores/") || pick("/staff/stores/") {
+        &w.store
+    } else if pick("/v1/staff/users/") || pick("/staff/users/") {
+        // Staff tools on the owner's account: no attacker holds the permission.
+        &w.owner_id
     } else if pick("/v1/conversations/") || pick("/messages/") {
         &w.conversation
     } else if pick("/v1/messages/") {
@@ -182,6 +187,7 @@ fn json_body(method: &Method, template: &str) -> Option<Value> {
         ("POST", "/v1/sandbox/payment-intents/{id}/authenticate") => {
             json!({"success": true, "client_secret": "guessed"})
         }
+        ("POST", "/v1/staff/users/{id}/role") => json!({"role": "customer"}),
         _ => return None,
     })
 }
@@ -217,6 +223,8 @@ fn form_body(template: &str) -> Vec<(&'static str, &'static str)> {
         "/tickets/{id}/messages" => vec![("body", "Planted")],
         "/tickets/{id}/status" => vec![("status", "closed")],
         "/tickets/{id}/assign" => vec![("user_id", "")],
+        "/staff/users/{id}/role" => vec![("role", "customer")],
+        "/staff/stores/{id}/warnings" => vec![("reason", "Planted")],
         _ => Vec::new(),
     }
 }

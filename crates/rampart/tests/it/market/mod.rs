@@ -4,7 +4,7 @@
 //! database is re-read to prove nothing changed.
 
 mod catalog;
-mod disputes;
+pub mod disputes;
 mod matrix;
 mod pages;
 mod purchases;
