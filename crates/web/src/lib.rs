@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod ops;
 pub mod policies;
 pub mod ratelimit;
+pub mod realtime;
 pub mod request_id;
 pub mod routes;
 pub mod state;
@@ -57,7 +58,7 @@ pub fn routes(state: &AppState) -> Routes {
     let r = ops::mount(r);
     let r = identity::mount(r);
     let r = marketplace::mount(r);
-    trust::mount(messaging::mount(r))
+    realtime::mount(trust::mount(messaging::mount(r)))
 }
 
 /// Builds the complete application and the list of mounted routes.

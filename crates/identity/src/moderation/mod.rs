@@ -49,6 +49,9 @@ impl Identity {
         .await?;
         tx.commit().await?;
         self.forget_revoked(&ids);
+        if !status.may_authenticate() {
+            self.revoked(Revoked::User(user_id.to_owned()));
+        }
         self.emit(
             SecurityEvent::AccountStatusChange,
             ctx,
@@ -96,6 +99,7 @@ impl Identity {
         .await?;
         tx.commit().await?;
         self.forget_revoked(&ids);
+        self.revoked(Revoked::User(user_id.to_owned()));
         Ok(())
     }
 }

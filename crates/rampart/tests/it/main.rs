@@ -16,3 +16,5 @@ mod pages;
 mod tls;
 mod trust;
 mod worker;
+mod ws;
+mod ws_process;

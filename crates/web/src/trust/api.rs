@@ -363,6 +363,7 @@ async fn reply(
 ) -> Result<Response, ApiError> {
     let id = ticket_id(&id)?;
     let r = s.trust.reply(&caller(&p, &ctx), &id, &b.body).await?;
+    crate::realtime::events::push_ticket_reply(&s, &r);
     Ok((
         StatusCode::CREATED,
         Json(TicketMessageResponse::from(r.message)),

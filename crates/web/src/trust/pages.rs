@@ -452,7 +452,7 @@ async fn reply(
         .trust
         .reply(&caller(&p, &ctx), &tid, &b.body)
         .await
-        .map(|_| ());
+        .map(|r| crate::realtime::events::push_ticket_reply(&s, &r));
     let r = Req {
         s: &s,
         p: &p,
