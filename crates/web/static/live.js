@@ -80,6 +80,32 @@
       .catch(function () {});
   }
 
+  function showSeen(upTo) {
+    var seen = document.getElementById('seen');
+    var mine = list.querySelectorAll('li.mine');
+    var last = mine.length ? mine[mine.length - 1].getAttribute('data-message') : null;
+    if (seen && last && upTo && upTo >= last) seen.hidden = false;
+  }
+
+  // On every (re)connection: what happened while no socket was open (between the
+  // page's render and the socket, or during a reconnect) is fetched once.
+  function sync() {
+    if (inbox) {
+      refreshInbox();
+      return;
+    }
+    fetch('/v1/conversations/' + encodeURIComponent(list.dataset.conversation) + '/messages?limit=20',
+      { credentials: 'same-origin' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (page) {
+        if (!page) return;
+        var ms = page.messages || [];
+        for (var i = ms.length - 1; i >= 0; i--) appendMessage(ms[i]);
+        showSeen(page.their_last_read);
+      })
+      .catch(function () {});
+  }
+
   function onEvent(e) {
     if (inbox) {
       if (e.type === 'message' || e.type === 'read') refreshInbox();
@@ -93,10 +119,7 @@
       appendMessage(e.message);
     } else if (e.type === 'read' && e.conversation_id === list.dataset.conversation &&
                e.reader_id === list.dataset.otherId) {
-      var seen = document.getElementById('seen');
-      var mine = list.querySelectorAll('li.mine');
-      var last = mine.length ? mine[mine.length - 1].getAttribute('data-message') : null;
-      if (seen && last && e.up_to >= last) seen.hidden = false;
+      showSeen(e.up_to);
     }
   }
 
@@ -109,6 +132,7 @@
       if (e.type === 'ready') {
         delay = 1000;
         document.documentElement.setAttribute('data-live', 'connected');
+        sync();
         return;
       }
       onEvent(e);
