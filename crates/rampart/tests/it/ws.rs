@@ -797,3 +797,33 @@ async fn two_processes_deliver_and_close_across_postgres() -> Result<()> {
     drop(b_srv);
     Ok(())
 }
+
+/// A socket lives as long as its credential: past the session's expiry on the
+/// injected clock, the sweep closes it (1008 `expired`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_ends_with_its_session() -> Result<()> {
+    let app = TestApp::spawn(Engine::Sqlite).await?.context("sqlite")?;
+    let bob = user(&app, "we_bob").await?;
+    let web = app
+        .state
+        .auth
+        .start_web_session(&bob, &ctx())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cookie = format!("{}={}", app.state.config.cookie_names().session, web.cookie);
+    let mut ws = ws_ok(&app.url, "127.0.0.1", &[("cookie", &cookie)]).await?;
+    assert_eq!(next_event(&mut ws).await?["type"], "ready");
+    until_connected(&app, &bob, 1).await?;
+    use rampart_kernel::Clock;
+    assert_eq!(
+        app.state.realtime.sweep(app.clock.now_ms()),
+        0,
+        "still valid"
+    );
+    // Past the absolute lifetime of a web session (and its idle timeout).
+    app.clock.advance_secs(40 * 24 * 3600);
+    assert_eq!(app.state.realtime.sweep(app.clock.now_ms()), 1);
+    assert_eq!(closed_with(&mut ws).await?, (1008, "expired".to_owned()));
+    until_connected(&app, &bob, 0).await?;
+    Ok(())
+}

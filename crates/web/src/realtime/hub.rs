@@ -250,6 +250,17 @@ impl Hub {
         }
     }
 
+    /// Sets until when a registered socket's credential is valid (Unix ms).
+    pub fn set_live_until(&self, user: &str, id: u64, live_until: i64) {
+        if let Some(c) = self
+            .lock()
+            .get_mut(user)
+            .and_then(|l| l.iter_mut().find(|c| c.id == id))
+        {
+            c.live_until = live_until;
+        }
+    }
+
     /// Open sockets of `user` on this instance.
     pub fn connections_of(&self, user: &str) -> usize {
         self.lock().get(user).map_or(0, Vec::len)

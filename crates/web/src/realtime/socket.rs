@@ -194,18 +194,20 @@ async fn run(s: AppState, mut socket: WebSocket, principal: Option<Principal>) {
     let Some(cred) = Credential::of(&principal) else {
         return;
     };
-    // The socket lives as long as its credential: re-read from the database, so a
-    // credential revoked between the handshake and now is caught.
-    let live_until = match s.auth.credential_live_until(&principal).await {
-        Ok(Some(t)) => t,
+    let user = principal.user_id().to_owned();
+    // Registered first, then the credential re-read from the database: a revocation
+    // committed before the read is seen by it, one after it finds the socket in the
+    // hub. The socket lives as long as the credential (the sweeper ends it then).
+    let reg = s.realtime.register(&principal, cred, i64::MAX);
+    let id = reg.id;
+    match s.auth.credential_live_until(&principal).await {
+        Ok(Some(t)) => s.realtime.set_live_until(&user, id, t),
         _ => {
+            s.realtime.unregister(&user, id);
             close_with(&mut socket, Close::Revoked).await;
             return;
         }
-    };
-    let user = principal.user_id().to_owned();
-    let reg = s.realtime.register(&principal, cred, live_until);
-    let id = reg.id;
+    }
     let ready = serde_json::json!({"type": "ready", "user_id": user}).to_string();
     let why = if socket.send(Message::Text(ready.into())).await.is_ok() {
         serve(&s, socket, reg).await
