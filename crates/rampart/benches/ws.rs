@@ -467,10 +467,9 @@ async fn bench(
         handles.push(tokio::spawn(async move {
             let r = open(port, &source_ip(k), &cookie).await;
             drop(permit);
-            if let Ok(ws) = r {
-                opened.lock().await.push(ws);
-            }
-            r.map(|_| ())
+            let ws = r?;
+            opened.lock().await.push(ws);
+            Ok::<(), anyhow::Error>(())
         }));
     }
     let mut failed = 0;
