@@ -8,6 +8,7 @@
 //! twice. Times are Unix milliseconds, identifiers UUID text.
 
 mod db;
+pub mod notify;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -313,7 +313,25 @@ pub struct Identity {
     /// Reset requests waiting for the background worker (normalised logins).
     pub(crate) reset_tx: tokio::sync::mpsc::Sender<String>,
     pub(crate) reset_rx: Mutex<Option<tokio::sync::mpsc::Receiver<String>>>,
+    /// Told of every revocation this process makes (see [`Revoked`]).
+    pub(crate) on_revoke: std::sync::OnceLock<RevocationHook>,
 }
+
+/// A credential this process just ended, for whoever holds long-lived connections
+/// authenticated by it (the real-time layer closes their sockets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// A session (web cookie or the API session behind bearer access tokens):
+    /// logout, revoke one or all, password change, refresh reuse, account change.
+    Session(String),
+    /// A personal access token deleted by its owner.
+    Pat(String),
+    /// Every credential of this user: a ban, a role change (its PATs are deleted too).
+    User(String),
+}
+
+/// The callback [`Identity::on_revoke`] installs.
+pub type RevocationHook = Arc<dyn Fn(&Revoked) + Send + Sync>;
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -376,6 +394,21 @@ impl Identity {
             phantom: Mutex::new(HashMap::new()),
             reset_tx,
             reset_rx: Mutex::new(Some(reset_rx)),
+            on_revoke: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Installs the one revocation hook (later calls are ignored): it runs after the
+    /// revoking transaction committed, on every path that ends a session, deletes a
+    /// PAT, or bans a user or changes their role. It must not block.
+    pub fn on_revoke(&self, hook: RevocationHook) {
+        let _ = self.on_revoke.set(hook);
+    }
+
+    /// Tells the hook, if any.
+    pub(crate) fn revoked(&self, what: Revoked) {
+        if let Some(h) = self.on_revoke.get() {
+            h(&what);
         }
     }
 

@@ -46,6 +46,8 @@ struct FileConfig {
     public_origin: Option<String>,
     trusted_origins: Option<Vec<String>>,
     cors_origins: Option<Vec<String>>,
+    ws_allowed_origins: Option<Vec<String>>,
+    ws_allow_no_origin: Option<bool>,
     behind_tls: Option<bool>,
     secure_cookies: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
@@ -104,6 +106,10 @@ pub struct Config {
     pub trusted_origins: Vec<String>,
     /// CORS allowlist.
     pub cors_origins: Vec<String>,
+    /// Origins besides the site's own allowed to open `GET /ws` (`WS_ALLOWED_ORIGINS`).
+    pub ws_allowed_origins: Vec<String>,
+    /// WebSocket handshakes without `Origin` accepted (`WS_ALLOW_NO_ORIGIN`).
+    pub ws_allow_no_origin: bool,
     /// Behind TLS (HSTS on, secure cookies by default).
     pub behind_tls: bool,
     /// `__Host-` + `Secure` cookies.
@@ -524,6 +530,20 @@ impl Config {
                 .map(|v| list(&v))
                 .or(fc.cors_origins)
                 .unwrap_or_default(),
+            ws_allowed_origins: env("RAMPART_WS_ALLOWED_ORIGINS")
+                .or_else(|| env("WS_ALLOWED_ORIGINS"))
+                .map(|v| list(&v))
+                .or(fc.ws_allowed_origins)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| o.trim_end_matches('/').to_owned())
+                .collect(),
+            ws_allow_no_origin: match env("RAMPART_WS_ALLOW_NO_ORIGIN")
+                .or_else(|| env("WS_ALLOW_NO_ORIGIN"))
+            {
+                Some(v) => parse_bool("WS_ALLOW_NO_ORIGIN", &v)?,
+                None => fc.ws_allow_no_origin.unwrap_or(false),
+            },
             behind_tls,
             secure_cookies,
             trusted_proxies,
@@ -671,6 +691,8 @@ impl Config {
             public_origin: None,
             trusted_origins: Vec::new(),
             cors_origins: Vec::new(),
+            ws_allowed_origins: Vec::new(),
+            ws_allow_no_origin: false,
             behind_tls: false,
             secure_cookies: false,
             trusted_proxies: Vec::new(),

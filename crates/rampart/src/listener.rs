@@ -358,6 +358,9 @@ impl Drop for Busy {
 struct Tracked<T> {
     io: T,
     activity: Arc<Activity>,
+    /// The connection's place under the caps: held as long as the socket, so an
+    /// upgraded connection (a WebSocket, which outlives the HTTP loop) still counts.
+    _guard: ConnGuard,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
@@ -526,11 +529,11 @@ async fn connection(
     timeouts: Timeouts,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
-    _guard: ConnGuard,
+    guard: ConnGuard,
 ) {
     match serve {
         Serve::App { app, tls: None } => {
-            http1(tcp, timeouts, metrics, shutdown, move |req| {
+            http1(tcp, guard, timeouts, metrics, shutdown, move |req| {
                 let app = app.clone();
                 async move {
                     let mut req = req.map(Body::new);
@@ -559,7 +562,7 @@ async fn connection(
                         return;
                     }
                 };
-            http1(stream, timeouts, metrics, shutdown, move |req| {
+            http1(stream, guard, timeouts, metrics, shutdown, move |req| {
                 let app = app.clone();
                 async move {
                     let mut req = req.map(Body::new);
@@ -570,14 +573,14 @@ async fn connection(
             .await
         }
         Serve::Redirect(target) => {
-            http1(tcp, timeouts, metrics, shutdown, move |req| {
+            http1(tcp, guard, timeouts, metrics, shutdown, move |req| {
                 let r = redirect(&req, &target);
                 async move { Ok::<_, Infallible>(r) }
             })
             .await
         }
         Serve::Router(router) => {
-            http1(tcp, timeouts, metrics, shutdown, move |req| {
+            http1(tcp, guard, timeouts, metrics, shutdown, move |req| {
                 let router = router.clone();
                 async move {
                     let req = req.map(Body::new);
@@ -593,6 +596,7 @@ async fn connection(
 /// moved and no request ran for the idle timeout.
 async fn http1<IO, F, Fut>(
     io: IO,
+    guard: ConnGuard,
     timeouts: Timeouts,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
@@ -605,6 +609,7 @@ async fn http1<IO, F, Fut>(
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         io,
+        _guard: guard,
         activity: activity.clone(),
     });
     let act = activity.clone();
@@ -625,7 +630,9 @@ async fn http1<IO, F, Fut>(
         // Bounds what one slow connection can make us buffer.
         .max_buf_size(MAX_BUF)
         .max_header_size(MAX_HEAD)
-        .serve_connection(io, svc);
+        .serve_connection(io, svc)
+        // `GET /ws`: after a 101 the socket leaves this loop for the WebSocket task.
+        .with_upgrades();
     tokio::pin!(conn);
     let mut draining = *shutdown.borrow();
     if draining {

@@ -234,11 +234,22 @@ pub async fn build_state(
         body_limit_bytes: cfg.body_limit_bytes,
         request_timeout: Duration::from_secs(cfg.request_timeout_secs),
         production: cfg.mode == Mode::Production,
+        ws_allowed_origins: cfg.ws_allowed_origins.clone(),
+        ws_allow_no_origin: cfg.ws_allow_no_origin,
+        realtime: rampart_web::realtime::RealtimeConfig::default(),
     };
     let ledger = rampart_ledger::Ledger::new(db.clone(), clock.clone(), cfg.platform_fee_bps)
         .context("platform fee")?;
     let (checkout, webhooks, sandbox_secret) =
         build_checkout(cfg, db.clone(), clock.clone(), ledger.clone())?;
+    let realtime = Arc::new(rampart_web::realtime::Hub::new(
+        web.realtime.clone(),
+        metrics.clone(),
+    ));
+    // Every revocation this process makes closes the sockets it authenticated, here
+    // and (through the bus) on the other instances.
+    let hub = realtime.clone();
+    auth.on_revoke(Arc::new(move |r| hub.revoked(r)));
     Ok(AppState(Arc::new(AppInner {
         market: Arc::new(rampart_marketplace::Marketplace::new(
             db.clone(),
@@ -260,6 +271,7 @@ pub async fn build_state(
         limiter,
         policies,
         auth,
+        realtime,
         openapi: std::sync::OnceLock::new(),
     })))
 }
@@ -584,6 +596,9 @@ pub async fn start(state: AppState, cfg: &Config, shutdown_on_signal: bool) -> R
     let redirect_addr = redirect.as_ref().map(|l| l.local_addr()).transpose()?;
     let sender = spawn_sandbox_sender(&state, cfg, addr);
     let maintenance = spawn_key_maintenance(state.clone(), cfg.key_rotation_days);
+    rampart_web::realtime::bus::start(&state)
+        .await
+        .context("starting the real-time bus (LISTEN on PostgreSQL)")?;
     let (tx, rx) = oneshot::channel::<()>();
     let (stop_tx, stop_rx) = watch::channel(false);
     // In-flight requests get their own timeout plus a little to finish on shutdown.
@@ -623,6 +638,7 @@ pub async fn start(state: AppState, cfg: &Config, shutdown_on_signal: bool) -> R
             spawn_tls_reload_on_hangup(t.clone());
         }
     }
+    let hub = state.realtime.clone();
     let task = tokio::spawn(async move {
         if shutdown_on_signal {
             tokio::select! {
@@ -636,6 +652,8 @@ pub async fn start(state: AppState, cfg: &Config, shutdown_on_signal: bool) -> R
         if let Some(s) = sender {
             s.abort();
         }
+        // Open WebSockets are long-lived: close them (1001) so the drain below ends.
+        hub.shutdown();
         for t in tasks {
             let _ = t.await;
         }

@@ -74,6 +74,12 @@ pub enum Code {
     TotpEnrolmentRequired,
     /// `busy` (503): Too many password hashes in flight; retry.
     Busy,
+    /// `credentials_in_url` (400): `/ws` takes no query string (a token there would
+    /// end up in logs and browser history).
+    CredentialsInUrl,
+    /// `origin_not_allowed` (403): A WebSocket handshake from an origin not on the
+    /// allowlist, or without `Origin` where that is not allowed.
+    OriginNotAllowed,
     /// `last_owner` (409): A store's last owner cannot leave, be removed or demoted.
     LastOwner,
     /// `invalid_transition` (409): The item's status, or the escrow transaction's
@@ -179,7 +185,7 @@ pub enum Code {
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 84] = [
+    pub const ALL: [Code; 86] = [
         Code::BadRequest,
         Code::MalformedJson,
         Code::UnsupportedMediaType,
@@ -264,6 +270,8 @@ impl Code {
         Code::WebhookSignatureInvalid,
         Code::WebhookTimestampOutOfTolerance,
         Code::WebhookEventMalformed,
+        Code::CredentialsInUrl,
+        Code::OriginNotAllowed,
     ];
 
     /// The code as it appears in problem documents.
@@ -299,6 +307,8 @@ impl Code {
             Code::ResetTokenInvalid => "reset_token_invalid",
             Code::VerifyTokenInvalid => "verify_token_invalid",
             Code::LogoutNotApplicable => "logout_not_applicable",
+            Code::CredentialsInUrl => "credentials_in_url",
+            Code::OriginNotAllowed => "origin_not_allowed",
             Code::TotpRequired => "totp_required",
             Code::TotpInvalid => "totp_invalid",
             Code::TotpEnrolmentRequired => "totp_enrolment_required",
@@ -363,7 +373,8 @@ impl Code {
             | Code::MalformedJson
             | Code::ResetTokenInvalid
             | Code::VerifyTokenInvalid
-            | Code::LogoutNotApplicable => 400,
+            | Code::LogoutNotApplicable
+            | Code::CredentialsInUrl => 400,
             Code::Unauthorized
             | Code::InvalidCredentials
             | Code::TokenExpired
@@ -381,7 +392,8 @@ impl Code {
             | Code::TotpEnrolmentRequired
             | Code::RecipientUnavailable
             | Code::BlockedByYou
-            | Code::OwnStorePurchase => 403,
+            | Code::OwnStorePurchase
+            | Code::OriginNotAllowed => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::RequestTimeout => 408,
@@ -534,6 +546,10 @@ impl Code {
             Code::WebhookSignatureInvalid => "No webhook signature matches any configured secret.",
             Code::WebhookTimestampOutOfTolerance => "The signed webhook timestamp is more than 5 minutes from the server's clock.",
             Code::WebhookEventMalformed => "A correctly signed body that is not a provider event.",
+            Code::CredentialsInUrl => {
+                "`/ws` takes no query string: credentials go in a header or the first frame."
+            }
+            Code::OriginNotAllowed => "The WebSocket handshake's origin is not allowed.",
         }
     }
 }

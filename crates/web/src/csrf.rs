@@ -90,7 +90,7 @@ fn origin_of(url: &str) -> Option<String> {
 
 /// An origin as compared: lowercase scheme and host, and the port with the scheme's
 /// default filled in, so `https://h` never equals `http://h` and `h:8080` never `h`.
-fn origin_key(url: &str) -> Option<(String, String, u16)> {
+pub(crate) fn origin_key(url: &str) -> Option<(String, String, u16)> {
     let (scheme, rest) = url.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
     let default = match scheme.as_str() {

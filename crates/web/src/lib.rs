@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod ops;
 pub mod policies;
 pub mod ratelimit;
+pub mod realtime;
 pub mod request_id;
 pub mod routes;
 pub mod staff;
@@ -64,6 +65,7 @@ pub fn routes(state: &AppState) -> Routes {
     let r = identity::mount(r);
     let r = marketplace::mount(r);
     let r = staff::mount(r);
+    let r = realtime::mount(r);
     checkout::mount(trust::mount(messaging::mount(r)))
 }
 

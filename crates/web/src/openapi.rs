@@ -223,6 +223,12 @@ pub fn document(routes: &[RouteInfo]) -> Value {
             Success::NoContent => {
                 resp.insert("204".into(), json!({"description": "No content"}));
             }
+            Success::SwitchingProtocols => {
+                resp.insert(
+                    "101".into(),
+                    json!({"description": "Switched to the WebSocket protocol: server events are JSON text frames (docs/design/realtime.md)"}),
+                );
+            }
             Success::Undocumented => {}
         }
         for (status, schema) in &d.also {

@@ -96,6 +96,8 @@ pub enum Success {
     },
     /// `204 No Content`: no body.
     NoContent,
+    /// `101 Switching Protocols`: a WebSocket (`GET /ws`).
+    SwitchingProtocols,
     /// Not part of the API document (pages, probes, metrics).
     Undocumented,
 }
@@ -240,6 +242,11 @@ impl Doc {
     /// Another success status the route can answer, with its JSON body of wire type `T`.
     pub fn also_responds<T: schemars::JsonSchema>(mut self, status: u16) -> Self {
         self.also.push((status, schema_of::<T>));
+        self
+    }
+    /// `101 Switching Protocols` (a WebSocket handshake).
+    pub fn switching_protocols(mut self) -> Self {
+        self.success = Success::SwitchingProtocols;
         self
     }
     /// `204 No Content`.

@@ -30,6 +30,14 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// Production mode (stricter start-up checks; no development conveniences).
     pub production: bool,
+    /// Origins besides the site's own whose pages may open `GET /ws`
+    /// (`WS_ALLOWED_ORIGINS`).
+    pub ws_allowed_origins: Vec<String>,
+    /// Accept WebSocket handshakes without an `Origin` header (non-browser tools;
+    /// `WS_ALLOW_NO_ORIGIN`, off by default).
+    pub ws_allow_no_origin: bool,
+    /// Real-time connection settings (queue bound, ping, deadlines).
+    pub realtime: crate::realtime::RealtimeConfig,
 }
 
 impl Default for WebConfig {
@@ -44,6 +52,9 @@ impl Default for WebConfig {
             body_limit_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             production: false,
+            ws_allowed_origins: Vec::new(),
+            ws_allow_no_origin: false,
+            realtime: crate::realtime::RealtimeConfig::default(),
         }
     }
 }
@@ -85,6 +96,9 @@ pub struct AppInner {
     pub sandbox_secret: Option<rampart_checkout::webhook::WebhookSecret>,
     /// The sandbox's webhook sender, once the server is listening (sandbox only).
     pub sandbox_sender: std::sync::OnceLock<rampart_checkout::sender::SenderHandle>,
+    /// The real-time hub: open WebSocket connections by user, and the bus to the
+    /// other instances.
+    pub realtime: Arc<crate::realtime::Hub>,
     /// The OpenAPI document, set when the router is built.
     pub openapi: std::sync::OnceLock<String>,
 }

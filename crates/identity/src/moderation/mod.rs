@@ -53,6 +53,9 @@ impl Identity {
         .await?;
         tx.commit().await?;
         self.forget_revoked(&ids);
+        if !status.may_authenticate() {
+            self.revoked(Revoked::User(user_id.to_owned()));
+        }
         self.emit(
             SecurityEvent::AccountStatusChange,
             ctx,
@@ -101,6 +104,7 @@ impl Identity {
         .await?;
         tx.commit().await?;
         self.forget_revoked(&ids);
+        self.revoked(Revoked::User(user_id.to_owned()));
         Ok(())
     }
 }

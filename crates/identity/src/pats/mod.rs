@@ -186,6 +186,8 @@ impl Identity {
         {
             return Err(AuthError::NotFound);
         }
+        // Connections authenticated under the old scopes reconnect under the new.
+        self.revoked(Revoked::Pat(id.to_owned()));
         self.emit(
             SecurityEvent::PatUpdate,
             ctx,
@@ -212,7 +214,7 @@ impl Identity {
 
     /// When a token stops working: its expiry, or for tokens stored without one
     /// (before lifetimes were enforced) the maximum lifetime from creation.
-    fn pat_expiry(&self, pat: &store::PatRow) -> i64 {
+    pub(crate) fn pat_expiry(&self, pat: &store::PatRow) -> i64 {
         pat.expires_at
             .unwrap_or(pat.created_at + self.cfg.pat_max_ttl_days * 86_400_000)
     }
@@ -227,6 +229,7 @@ impl Identity {
         if !pat_store::delete_pat(&self.db, p.user_id(), id).await? {
             return Err(AuthError::NotFound);
         }
+        self.revoked(Revoked::Pat(id.to_owned()));
         self.emit(
             SecurityEvent::PatDelete,
             ctx,

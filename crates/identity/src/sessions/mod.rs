@@ -160,6 +160,10 @@ impl Identity {
     }
 
     pub(crate) fn forget(&self, sid: &str, revoked: bool) {
+        if revoked {
+            // Every revocation in this process passes here, after its commit.
+            self.revoked(Revoked::Session(sid.to_owned()));
+        }
         if let Ok(mut c) = self.cache.lock() {
             if revoked {
                 if let Some(e) = c.get_mut(sid) {
@@ -354,6 +358,41 @@ impl Identity {
             );
         }
         Ok(ids.len())
+    }
+
+    /// Until when the credential a principal authenticated with stays valid (Unix ms),
+    /// read from the database (not the revocation cache); `None` when it is revoked,
+    /// expired or gone, or its account may no longer sign in. For long-lived
+    /// connections: they close at that time, and re-check after missing revocations.
+    pub async fn credential_live_until(&self, p: &Principal) -> Result<Option<i64>, AuthError> {
+        let now = self.now();
+        match &p.via {
+            Via::Session { sid } | Via::Bearer { sid } => {
+                let Some(s) = session_store::get(&self.db, sid).await? else {
+                    return Ok(None);
+                };
+                let Some(u) = user_store::find_by_id(&self.db, &s.user_id).await? else {
+                    return Ok(None);
+                };
+                let until = s.expires_at.min(s.idle_expires_at);
+                let live = s.revoked_at.is_none()
+                    && u.status()?.may_authenticate()
+                    && u.role == s.role_at_login
+                    && now < until;
+                Ok(live.then_some(until))
+            }
+            Via::Pat { id, .. } => {
+                let Some(pat) = pat_store::get_pat(&self.db, p.user_id(), id).await? else {
+                    return Ok(None);
+                };
+                let Some(u) = user_store::find_by_id(&self.db, &pat.user_id).await? else {
+                    return Ok(None);
+                };
+                let until = self.pat_expiry(&pat);
+                Ok((u.status()?.may_authenticate() && now < until).then_some(until))
+            }
+            Via::Client { .. } => Ok(None),
+        }
     }
 
     /// Live sessions of a user.

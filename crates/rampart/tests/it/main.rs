@@ -19,3 +19,5 @@ mod staff;
 mod tls;
 mod trust;
 mod worker;
+mod ws;
+mod ws_process;

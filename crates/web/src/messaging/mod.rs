@@ -17,14 +17,10 @@ pub fn mount(r: Routes) -> Routes {
     pages::mount(api::mount(r))
 }
 
-/// Hands a [`Delivery`] (a new message, a read receipt) to the real-time layer, to be
-/// pushed to every open connection of each user in [`Delivery::recipients`].
-///
-/// **A no-op for now**: there is no `/ws` yet, and the pages and API work without it
-/// (clients reload or poll). The WebSocket step replaces this body with the
-/// connection registry and the cross-instance fan-out; every handler that sends or
-/// marks read already calls it, after the service committed, so an event is never
-/// pushed for a write that was rolled back.
+/// Hands a [`Delivery`] (a new message, a read receipt) to the real-time layer, which
+/// pushes it to every open connection of each user in [`Delivery::recipients`], on
+/// every instance. Every handler that sends or marks read calls it after the service
+/// committed, so an event is never pushed for a write that was rolled back.
 pub fn push(state: &AppState, delivery: Delivery) {
-    let _ = (state, delivery);
+    crate::realtime::events::push_delivery(state, delivery);
 }

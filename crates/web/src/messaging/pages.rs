@@ -318,7 +318,8 @@ struct ConversationPageT {
     csrf_token: String,
     id: String,
     other: String,
-    /// Oldest first, for reading top to bottom.
+    /// The other participant's ID (the live script tells their messages from mine).
+    other_id: String,
     messages: Vec<MessageLine>,
     older: Option<String>,
     paged: bool,
@@ -389,6 +390,7 @@ async fn show_conversation(
         csrf_token: f.token,
         id: id.into_string(),
         other,
+        other_id: page.other.as_str().to_owned(),
         messages,
         older: page.next_before.map(|m| m.into_string()),
         paged: before.is_some(),

@@ -15,6 +15,7 @@ use axum::Json;
 use serde_json::json;
 
 const CSS: &str = include_str!("../../static/app.css");
+const LIVE_JS: &str = include_str!("../../static/live.js");
 
 /// The OpenAPI document (an object; its own schema is the OpenAPI 3.1 schema).
 #[derive(schemars::JsonSchema)]
@@ -41,6 +42,11 @@ pub fn mount(r: Routes) -> Routes {
             "/static/app.css",
             stylesheet,
             Doc::new("web", "Stylesheet").page(),
+        )
+        .get(
+            "/static/live.js",
+            live_script,
+            Doc::new("web", "Live updates for the message pages").page(),
         )
         .get("/", home, Doc::new("web", "Home page").page())
 }
@@ -77,6 +83,20 @@ async fn stylesheet() -> Response {
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
+
+async fn live_script() -> Response {
+    let mut r = LIVE_JS.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
     );
     h.insert(
         header::CACHE_CONTROL,

@@ -364,6 +364,7 @@ async fn reply(
     let id = ticket_id(&id)?;
     let r = s.trust.reply(&caller(&p, &ctx), &id, &b.body).await?;
     crate::notify::ticket_reply(&s, &r).await;
+    crate::realtime::events::push_ticket_reply(&s, &r);
     Ok((
         StatusCode::CREATED,
         Json(TicketMessageResponse::from(r.message)),

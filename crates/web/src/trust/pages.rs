@@ -450,6 +450,7 @@ async fn reply(
     let tid = ticket_id(&id)?;
     let result = match s.trust.reply(&caller(&p, &ctx), &tid, &b.body).await {
         Ok(r) => {
+            crate::realtime::events::push_ticket_reply(&s, &r);
             crate::notify::ticket_reply(&s, &r).await;
             Ok(())
         }
