@@ -1467,6 +1467,28 @@ impl Checkout {
         Ok(outcome)
     }
 
+    /// Claims an `Idempotency-Key` for a request (see [`crate::idempotency`]).
+    pub async fn claim_key(
+        &self,
+        scope: &str,
+        key: &str,
+        user: Option<&str>,
+        route: &str,
+        hash: &str,
+    ) -> Res<crate::idempotency::Claim> {
+        Ok(crate::idempotency::claim(&self.db, scope, key, user, route, hash, self.now()).await?)
+    }
+
+    /// Stores the response of a claimed key.
+    pub async fn finish_key(&self, scope: &str, key: &str, status: u16, body: &str) -> Res<()> {
+        Ok(crate::idempotency::finish(&self.db, scope, key, status, body).await?)
+    }
+
+    /// Lets a claimed key go (the call failed).
+    pub async fn release_key(&self, scope: &str, key: &str) -> Res<()> {
+        Ok(crate::idempotency::release(&self.db, scope, key).await?)
+    }
+
     /// The stored status of a provider intent (for tests and the order page).
     pub async fn stored_intent_status(&self, id: &IntentId) -> Res<Option<String>> {
         Ok(

@@ -203,8 +203,11 @@ where
         .and_then(|k| IdempotencyKey::parse(k).ok())
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "idempotency_key_invalid"))?;
     let hash = idempotency::request_hash(route, path, body);
-    let now = s.clock.now_ms();
-    match idempotency::claim(&s.db, scope, key.as_str(), user, route, &hash, now).await? {
+    match s
+        .checkout
+        .claim_key(scope, key.as_str(), user, route, &hash)
+        .await?
+    {
         Claim::Acquired => {}
         Claim::Replay { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
@@ -237,7 +240,9 @@ where
     match run().await {
         Ok((status, v)) => {
             let text = v.to_string();
-            idempotency::finish(&s.db, scope, key.as_str(), status.as_u16(), &text).await?;
+            s.checkout
+                .finish_key(scope, key.as_str(), status.as_u16(), &text)
+                .await?;
             let mut r = (status, text).into_response();
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -246,7 +251,7 @@ where
             Ok(r)
         }
         Err(e) => {
-            idempotency::release(&s.db, scope, key.as_str()).await?;
+            s.checkout.release_key(scope, key.as_str()).await?;
             Err(e)
         }
     }

@@ -239,8 +239,27 @@ async fn pruning_removes_only_what_ended_before_the_retention(db: &Db) -> Result
         )
         .await?;
     }
+    // Idempotency keys (checkout, E3) live 24 hours, whatever the retention above.
+    for (key, at) in [
+        ("idem_old", now - 25 * 3_600_000),
+        ("idem_live", now - 3_600_000),
+    ] {
+        exec(
+            db,
+            &format!(
+                "INSERT INTO idempotency_keys (scope, idem_key, route, request_hash, status, created_at) \
+                 VALUES ('user:u1', '{key}', 'r', 'h', 'done', {at})"
+            ),
+        )
+        .await?;
+    }
     let r = crate::support::worker(db, &clock, "w").tick().await;
     assert_eq!((r.pruned_sessions, r.pruned_resets), (3, 1), "{r:?}");
+    assert_eq!(r.pruned_idempotency_keys, 1, "{r:?}");
+    assert_eq!(
+        scalar(db, "SELECT COUNT(*) FROM idempotency_keys").await?,
+        1
+    );
     assert_eq!(scalar(db, "SELECT COUNT(*) FROM sessions").await?, 2);
     assert_eq!(scalar(db, "SELECT COUNT(*) FROM refresh_tokens").await?, 2);
     assert_eq!(scalar(db, "SELECT COUNT(*) FROM password_resets").await?, 2);
