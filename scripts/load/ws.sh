@@ -7,6 +7,8 @@
 #   BENCH_DATABASE_URL  PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/test);
 #                       a fresh schema is made and dropped
 #   BENCH_IDLE / BENCH_USERS / BENCH_RATE / BENCH_SECS  see crates/rampart/benches/ws.rs
+#   BENCH_PROFILE       cargo profile of the load generator (default: cargo bench's);
+#                       `dev` reuses the test build (the server is always release)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO"
@@ -15,4 +17,4 @@ export BENCH_DATABASE_URL="${BENCH_DATABASE_URL:-${RAMPART_TEST_DATABASE_URL:-po
 ulimit -n "$(ulimit -Hn)" || true
 cargo build --release -p rampart --bin rampart
 export RAMPART_BIN="$REPO/target/release/rampart"
-exec cargo bench -p rampart --bench ws
+exec cargo bench ${BENCH_PROFILE:+--profile "$BENCH_PROFILE"} -p rampart --bench ws

@@ -206,7 +206,9 @@ async fn latency_run(
         .build()?;
     let sent = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
-    let inflight = Arc::new(tokio::sync::Semaphore::new(256));
+    // Under the listener's per-IP cap (128): every send comes from 127.0.0.1.
+    let inflight = Arc::new(tokio::sync::Semaphore::new(100));
+    let failures = Arc::new(Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
     let total = rate * secs;
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(total as usize);
@@ -227,13 +229,20 @@ async fn latency_run(
             }));
         let sent = sent.clone();
         let errors = errors.clone();
+        let failures = failures.clone();
         tasks.push(tokio::spawn(async move {
-            match req.send().await {
+            let why = match req.send().await {
                 Ok(r) if r.status() == 201 => {
                     sent.fetch_add(1, Ordering::Relaxed);
+                    None
                 }
-                _ => {
-                    errors.fetch_add(1, Ordering::Relaxed);
+                Ok(r) => Some(r.status().to_string()),
+                Err(e) => Some(format!("transport: {e}")),
+            };
+            if let Some(w) = why {
+                errors.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut f) = failures.lock() {
+                    *f.entry(w).or_default() += 1;
                 }
             }
             drop(permit);
@@ -252,7 +261,8 @@ async fn latency_run(
     s.sort_unstable();
     let n_err = errors.load(Ordering::Relaxed);
     if n_err > 0 {
-        eprintln!("  {n_err} sends failed");
+        let f = failures.lock().map(|f| f.clone()).unwrap_or_default();
+        println!("  {n_err} sends failed: {f:?}");
     }
     let sent = sent.load(Ordering::Relaxed);
     Ok(Latency {
@@ -453,6 +463,37 @@ async fn bench(
 
     // 1. Idle sockets per 100 MB of the server's RSS.
     let a = start_server(bin, dir, url).await?;
+    if n_idle > 0 {
+        idle_run(&a, &users, n_idle).await?;
+    }
+
+    // 2. Echo baseline.
+    let echo = echo_run(n_users, rate, secs).await?;
+    report("loopback echo baseline (round trip)", &echo);
+
+    // 3. One instance.
+    let one = latency_run(&users, a.port, &a.url, rate, secs).await?;
+    report("one instance (HTTP send -> socket)", &one);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 4. Two instances: sockets on B, sends to A.
+    let b = start_server(bin, dir, url).await?;
+    let two = latency_run(&users, b.port, &a.url, rate, secs).await?;
+    report("two instances (HTTP send to A -> socket on B)", &two);
+    println!(
+        "server RSS at the end: A {:.1} MiB, B {:.1} MiB",
+        a.rss_kib() as f64 / 1024.0,
+        b.rss_kib() as f64 / 1024.0
+    );
+    drop(b);
+    drop(a);
+    db.close().await;
+    Ok(())
+}
+
+/// Opens `n_idle` authenticated sockets (100 per source address) and reports the
+/// server's RSS growth per socket.
+async fn idle_run(a: &Server, users: &[User], n_idle: usize) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = a.rss_kib();
     let t = Instant::now();
@@ -495,28 +536,6 @@ async fn bench(
     );
     opened.lock().await.clear();
     tokio::time::sleep(Duration::from_secs(2)).await;
-
-    // 2. Echo baseline.
-    let echo = echo_run(n_users, rate, secs).await?;
-    report("loopback echo baseline (round trip)", &echo);
-
-    // 3. One instance.
-    let one = latency_run(&users, a.port, &a.url, rate, secs).await?;
-    report("one instance (HTTP send -> socket)", &one);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
-    // 4. Two instances: sockets on B, sends to A.
-    let b = start_server(bin, dir, url).await?;
-    let two = latency_run(&users, b.port, &a.url, rate, secs).await?;
-    report("two instances (HTTP send to A -> socket on B)", &two);
-    println!(
-        "server RSS at the end: A {:.1} MiB, B {:.1} MiB",
-        a.rss_kib() as f64 / 1024.0,
-        b.rss_kib() as f64 / 1024.0
-    );
-    drop(b);
-    drop(a);
-    db.close().await;
     Ok(())
 }
 

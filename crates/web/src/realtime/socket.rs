@@ -69,12 +69,16 @@ fn admissible(p: &Principal) -> Result<(), AuthError> {
 }
 
 fn reject(state: &AppState, ctx: &ClientCtx, code: &'static str, status: StatusCode) -> Response {
-    state.auth.emit(
-        SecurityEvent::TokenRejected,
-        ctx,
-        None,
-        &[("reason", code), ("path", "/ws")],
-    );
+    // A foreign origin is a cross-site attempt (like a CSRF refusal); a query string
+    // may carry a leaked token.
+    let event = if code == "origin_not_allowed" {
+        SecurityEvent::CsrfRejected
+    } else {
+        SecurityEvent::TokenRejected
+    };
+    state
+        .auth
+        .emit(event, ctx, None, &[("reason", code), ("path", "/ws")]);
     ApiError::new(status, code).into_response()
 }
 
