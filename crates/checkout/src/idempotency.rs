@@ -63,7 +63,8 @@ pub async fn claim(
     now: i64,
 ) -> Result<Claim> {
     for _ in 0..2 {
-        let inserted = on_conn_write!(Conn::Pool(db), |e| sqlx::query(
+        let inserted = on_conn_write!(Conn::Pool(db), |e| {
+            sqlx::query(
             "INSERT INTO idempotency_keys (scope, idem_key, user_id, route, request_hash, status, \
              created_at) VALUES ($1, $2, $3, $4, $5, 'in_flight', $6) \
              ON CONFLICT (scope, idem_key) DO NOTHING"
@@ -76,7 +77,8 @@ pub async fn claim(
         .bind(now)
         .execute(e)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         if inserted == 1 {
             return Ok(Claim::Acquired);
         }
@@ -91,7 +93,8 @@ pub async fn claim(
         let Some(row) = row else { continue };
         if now.saturating_sub(row.created_at) > RETENTION_MS {
             // Expired: drop it (only if still that row) and claim afresh.
-            on_conn_write!(Conn::Pool(db), |e| sqlx::query(
+            on_conn_write!(Conn::Pool(db), |e| {
+                sqlx::query(
                 "DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND created_at = $3"
             )
             .bind(scope)
@@ -99,7 +102,8 @@ pub async fn claim(
             .bind(row.created_at)
             .execute(e)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+            })?;
             continue;
         }
         // A request still running with this key is answered as such whatever it
@@ -133,8 +137,8 @@ pub async fn finish(db: &Db, scope: &str, key: &str, status: u16, body: &str) ->
     .bind(scope)
     .bind(key)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -147,8 +151,8 @@ pub async fn release(db: &Db, scope: &str, key: &str) -> Result<()> {
     .bind(scope)
     .bind(key)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -159,7 +163,7 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64> {
     )
     .bind(now.saturating_sub(RETENTION_MS))
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(n)
 }

@@ -21,8 +21,8 @@ use crate::payment::{
     IntentStatus, PaymentProvider, ProviderError, ProviderIntent, ProviderKind,
 };
 use crate::rules::{
-    self, Address, CheckoutDraft, Country, CustomerProfile, CustomerType, DraftLine, Rules,
-    RuleViolation, StoreOrder,
+    self, Address, CheckoutDraft, Country, CustomerProfile, CustomerType, DraftLine, RuleViolation,
+    Rules, StoreOrder,
 };
 use crate::store::{self, CartRow, IntentRow, LineRow, OrderLineRow, OrderRow};
 use crate::webhook::{EventKind, PaymentEvent};
@@ -96,7 +96,10 @@ impl CheckoutError {
             Self::ItemUnavailable => "item_unavailable",
             Self::OutOfStock => "out_of_stock",
             Self::CartClosed => "cart_closed",
-            Self::Rules(v) => v.first().map(RuleViolation::code).unwrap_or("checkout_rules"),
+            Self::Rules(v) => v
+                .first()
+                .map(RuleViolation::code)
+                .unwrap_or("checkout_rules"),
             Self::Validation(_) => "validation_failed",
             Self::Completion(c) => c.code(),
             Self::Provider(p) => p.code(),
@@ -197,7 +200,10 @@ impl AddressData {
             }
         }
         if !self.country.is_empty() && Country::parse(&self.country).is_err() {
-            errs.push(FieldError::new(format!("{prefix}.country"), "invalid_value"));
+            errs.push(FieldError::new(
+                format!("{prefix}.country"),
+                "invalid_value",
+            ));
         }
     }
 }
@@ -394,7 +400,11 @@ fn cart_of(row: &CartRow, lines: &[LineRow]) -> Res<Cart> {
             })
         })
         .collect::<Res<Vec<_>>>()?;
-    Ok(Cart::from_parts(CartId::from_stored(row.id.clone()), owner, lines))
+    Ok(Cart::from_parts(
+        CartId::from_stored(row.id.clone()),
+        owner,
+        lines,
+    ))
 }
 
 fn rows_of(cart: &Cart) -> Vec<LineRow> {
@@ -546,7 +556,11 @@ impl Checkout {
                     .map(str::to_owned)
                     .collect()
             }
-            None => self.rules.shipping_method_codes().map(str::to_owned).collect(),
+            None => self
+                .rules
+                .shipping_method_codes()
+                .map(str::to_owned)
+                .collect(),
         };
         Ok(CartView {
             id: CartId::from_stored(row.id.clone()),
@@ -767,7 +781,9 @@ impl Checkout {
         let code = code.to_owned();
         self.mutate(who, id, expected, move |row, _| {
             if !known {
-                return Err(CheckoutError::Rules(vec![RuleViolation::ShippingMethodUnknown]));
+                return Err(CheckoutError::Rules(vec![
+                    RuleViolation::ShippingMethodUnknown,
+                ]));
             }
             row.shipping_method = Some(code);
             Ok(())
@@ -912,7 +928,12 @@ impl Checkout {
     }
 
     /// Checks the business rules for paying this cart now.
-    pub async fn check_rules(&self, customer: &UserId, id: &CartId, account: AccountFacts) -> Res<Money> {
+    pub async fn check_rules(
+        &self,
+        customer: &UserId,
+        id: &CartId,
+        account: AccountFacts,
+    ) -> Res<Money> {
         let (row, cart, total) = self.paying_cart(customer, id).await?;
         let ids: Vec<&str> = cart.lines().iter().map(|l| l.item.as_str()).collect();
         let facts: HashMap<String, ItemFacts> = checkout_facts::items(&self.db, &ids)
@@ -1064,13 +1085,9 @@ impl Checkout {
         by_item.sort_by(|a, b| a.item.cmp(&b.item));
         for line in &by_item {
             let q = i64::from(line.quantity.get());
-            let reserved = rampart_marketplace::purchases::store::reserve(
-                &mut tx,
-                line.item.as_str(),
-                q,
-                now,
-            )
-            .await?;
+            let reserved =
+                rampart_marketplace::purchases::store::reserve(&mut tx, line.item.as_str(), q, now)
+                    .await?;
             if reserved.is_none() {
                 drop(tx);
                 self.refund_unfulfillable(&pi, &intent_row).await;
@@ -1102,7 +1119,13 @@ impl Checkout {
                 .await?;
             match self
                 .ledger
-                .apply_in(&mut tx, &escrow.id, EscrowEvent::Fund, Some(customer), request_id)
+                .apply_in(
+                    &mut tx,
+                    &escrow.id,
+                    EscrowEvent::Fund,
+                    Some(customer),
+                    request_id,
+                )
                 .await?
             {
                 Applied::Done(_) => {}
@@ -1153,9 +1176,18 @@ impl Checkout {
                 current: row.version,
             });
         }
-        let card = pi.card.as_ref().map(|c| (c.brand.as_str(), c.last4.as_str()));
-        store::set_intent_status(&mut tx, &intent_row.id, IntentStatus::Succeeded.as_str(), card, now)
-            .await?;
+        let card = pi
+            .card
+            .as_ref()
+            .map(|c| (c.brand.as_str(), c.last4.as_str()));
+        store::set_intent_status(
+            &mut tx,
+            &intent_row.id,
+            IntentStatus::Succeeded.as_str(),
+            card,
+            now,
+        )
+        .await?;
         audit::record(
             &mut tx,
             NewAuditEntry {
@@ -1187,10 +1219,14 @@ impl Checkout {
         let key = IdempotencyKey::for_refund(&pi.id, 0);
         match self.provider.refund(&pi.id, pi.amount, &key).await {
             Ok(_) => {
-                let _ = store::set_intent_status(&self.db, &row.id, "refunded", None, self.now()).await;
+                let _ =
+                    store::set_intent_status(&self.db, &row.id, "refunded", None, self.now()).await;
             }
             Err(e) => {
-                tracing::warn!(code = e.code(), "refund of a sold-out checkout failed; the next completion attempt retries it");
+                tracing::warn!(
+                    code = e.code(),
+                    "refund of a sold-out checkout failed; the next completion attempt retries it"
+                );
             }
         }
     }
@@ -1271,18 +1307,22 @@ impl Checkout {
             Some(t) => lines.iter().find(|l| l.transaction_id == t.as_str()),
             None if lines.len() == 1 => lines.first(),
             None => {
-                return Err(CheckoutError::Validation(FieldErrors(vec![FieldError::new(
-                    "transaction_id",
-                    "required",
-                )])))
+                return Err(CheckoutError::Validation(FieldErrors(vec![
+                    FieldError::new("transaction_id", "required"),
+                ])))
             }
         }
         .ok_or(CheckoutError::NotFound)?
         .clone();
         let txn_id = TransactionId::from_stored(line.transaction_id.clone());
-        let escrow = self.ledger.get(&txn_id).await?.ok_or(CheckoutError::NotFound)?;
+        let escrow = self
+            .ledger
+            .get(&txn_id)
+            .await?
+            .ok_or(CheckoutError::NotFound)?;
         let amount = amount_minor.unwrap_or(escrow.amount.minor);
-        if amount <= 0 || amount > escrow.amount.minor || o.refunded_minor + amount > o.amount_minor {
+        if amount <= 0 || amount > escrow.amount.minor || o.refunded_minor + amount > o.amount_minor
+        {
             return Err(CheckoutError::RefundAmount);
         }
         let money = Money::new(amount, escrow.amount.currency);
@@ -1374,7 +1414,8 @@ impl Checkout {
     /// client's call, on the provider's own record of the intent.
     pub async fn handle_event(&self, kind: ProviderKind, ev: &PaymentEvent) -> Res<WebhookOutcome> {
         let now = self.now();
-        if !store::inbox_insert(&self.db, kind.as_str(), ev.id.as_str(), &ev.type_name, now).await? {
+        if !store::inbox_insert(&self.db, kind.as_str(), ev.id.as_str(), &ev.type_name, now).await?
+        {
             return Ok(WebhookOutcome::Duplicate);
         }
         let outcome = self.process_event(kind, ev).await;
@@ -1396,15 +1437,20 @@ impl Checkout {
         if kind != self.provider.kind() {
             return Ok("ignored".into());
         }
-        let Some(row) = store::intent_by_provider_id(&self.db, kind.as_str(), incoming.id.as_str()).await?
+        let Some(row) =
+            store::intent_by_provider_id(&self.db, kind.as_str(), incoming.id.as_str()).await?
         else {
             return Ok("unknown_intent".into());
         };
         let mut outcome = "ignored".to_owned();
         if let Some(stored) = IntentStatus::parse(&row.status) {
             if let Some(next) = ev.next_status(stored) {
-                let card = incoming.card.as_ref().map(|c| (c.brand.as_str(), c.last4.as_str()));
-                store::set_intent_status(&self.db, &row.id, next.as_str(), card, self.now()).await?;
+                let card = incoming
+                    .card
+                    .as_ref()
+                    .map(|c| (c.brand.as_str(), c.last4.as_str()));
+                store::set_intent_status(&self.db, &row.id, next.as_str(), card, self.now())
+                    .await?;
                 outcome = "status_updated".into();
             }
         }
@@ -1430,4 +1476,3 @@ impl Checkout {
         )
     }
 }
-

@@ -45,8 +45,8 @@ pub async fn insert_cart(tx: &mut Tx, row: &CartRow) -> Result<()> {
     .bind(&row.anon_token_hash)
     .bind(row.created_at)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -106,11 +106,13 @@ pub async fn lines(conn: impl Into<Conn<'_>>, cart: &str) -> Result<Vec<LineRow>
 
 /// Replaces the cart's lines with `lines` (in order).
 pub async fn replace_lines(tx: &mut Tx, cart: &str, lines: &[LineRow]) -> Result<()> {
-    on_tx!(tx, |e| sqlx::query("DELETE FROM cart_lines WHERE cart_id = $1")
-        .bind(cart)
-        .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    on_tx!(tx, |e| sqlx::query(
+        "DELETE FROM cart_lines WHERE cart_id = $1"
+    )
+    .bind(cart)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
     for (n, l) in lines.iter().enumerate() {
         on_tx!(tx, |e| sqlx::query(
             "INSERT INTO cart_lines (cart_id, item_id, store_id, quantity, unit_price_minor, \
@@ -151,8 +153,8 @@ pub async fn update_cart(tx: &mut Tx, row: &CartRow, version: i64, now: i64) -> 
     .bind(&row.id)
     .bind(version)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
 
@@ -172,7 +174,8 @@ pub struct IntentRow {
     pub created_at: i64,
 }
 
-const INTENT_COLUMNS: &str = "id, provider, provider_intent_id, cart_id, customer_id, amount_minor, \
+const INTENT_COLUMNS: &str =
+    "id, provider, provider_intent_id, cart_id, customer_id, amount_minor, \
      currency, status, card_brand, card_last4, created_at";
 
 /// Records an intent (a retry that got the same provider intent back finds it).
@@ -195,8 +198,8 @@ pub async fn insert_intent(conn: impl Into<Conn<'_>>, r: &IntentRow) -> Result<(
     .bind(&r.card_last4)
     .bind(r.created_at)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -255,8 +258,8 @@ pub async fn set_intent_status(
     .bind(now)
     .bind(id)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -303,8 +306,8 @@ pub async fn insert_order(tx: &mut Tx, o: &OrderRow) -> Result<()> {
     .bind(&o.currency)
     .bind(o.created_at)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -321,8 +324,8 @@ pub async fn insert_order_line(tx: &mut Tx, l: &OrderLineRow) -> Result<()> {
     .bind(&l.currency)
     .bind(&l.transaction_id)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -383,7 +386,13 @@ pub async fn order_lines(conn: impl Into<Conn<'_>>, order: &str) -> Result<Vec<O
 }
 
 /// Adds a refunded amount to an order and sets its status.
-pub async fn add_refunded(tx: &mut Tx, order: &str, amount: i64, status: &str, now: i64) -> Result<()> {
+pub async fn add_refunded(
+    tx: &mut Tx,
+    order: &str,
+    amount: i64,
+    status: &str,
+    now: i64,
+) -> Result<()> {
     on_tx!(tx, |e| sqlx::query(
         "UPDATE orders SET refunded_minor = refunded_minor + $1, status = $2, updated_at = $3 \
          WHERE id = $4"
@@ -393,8 +402,8 @@ pub async fn add_refunded(tx: &mut Tx, order: &str, amount: i64, status: &str, n
     .bind(now)
     .bind(order)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -432,8 +441,8 @@ pub async fn insert_refund(
     .bind(actor)
     .bind(now)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -454,8 +463,8 @@ pub async fn inbox_insert(
     .bind(event_type)
     .bind(now)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
 
@@ -475,7 +484,7 @@ pub async fn inbox_done(
     .bind(provider)
     .bind(event_id)
     .execute(e)
-        .await
-        .map(|r| r.rows_affected()))?;
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }

@@ -38,11 +38,14 @@ const COLUMNS: &str = "i.id, i.store_id, i.title, i.price_minor, i.currency, i.s
 
 /// One item's facts, if it exists (whatever its status).
 pub async fn item(conn: impl Into<Conn<'_>>, id: &str) -> Result<Option<ItemFacts>> {
-    let sql = format!("SELECT {COLUMNS} FROM items i JOIN stores s ON s.id = i.store_id WHERE i.id = $1");
-    Ok(on_conn!(conn.into(), |e| sqlx::query_as::<_, ItemFacts>(&sql)
-        .bind(id)
-        .fetch_optional(e)
-        .await)?)
+    let sql =
+        format!("SELECT {COLUMNS} FROM items i JOIN stores s ON s.id = i.store_id WHERE i.id = $1");
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as::<_, ItemFacts>(
+        &sql
+    )
+    .bind(id)
+    .fetch_optional(e)
+    .await)?)
 }
 
 /// The facts of the items among `ids` that exist (one cart's worth, at most 100).

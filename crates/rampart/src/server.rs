@@ -237,7 +237,8 @@ pub async fn build_state(
     };
     let ledger = rampart_ledger::Ledger::new(db.clone(), clock.clone(), cfg.platform_fee_bps)
         .context("platform fee")?;
-    let (checkout, webhooks, sandbox_secret) = build_checkout(cfg, db.clone(), clock.clone(), ledger.clone())?;
+    let (checkout, webhooks, sandbox_secret) =
+        build_checkout(cfg, db.clone(), clock.clone(), ledger.clone())?;
     Ok(AppState(Arc::new(AppInner {
         market: Arc::new(rampart_marketplace::Marketplace::new(
             db.clone(),
@@ -263,6 +264,17 @@ pub async fn build_state(
     })))
 }
 
+/// What [`build_checkout`] makes: the service, one webhook verifier per provider,
+/// and the secret the sandbox signs its deliveries with.
+pub type BuiltCheckout = (
+    rampart_checkout::service::Checkout,
+    Vec<(
+        rampart_checkout::payment::ProviderKind,
+        rampart_checkout::webhook::SignatureVerifier,
+    )>,
+    Option<rampart_checkout::webhook::WebhookSecret>,
+);
+
 /// The checkout service and its webhook verifiers: the provider adapter chosen by
 /// configuration (the sandbox by default; Stripe with its secret key from
 /// `RAMPART_STRIPE_SECRET_KEY` or `…_FILE`), the rules compiled once (a bad rule stops
@@ -273,28 +285,25 @@ pub fn build_checkout(
     db: Db,
     clock: Arc<dyn Clock>,
     ledger: rampart_ledger::Ledger,
-) -> Result<(
-    rampart_checkout::service::Checkout,
-    Vec<(
-        rampart_checkout::payment::ProviderKind,
-        rampart_checkout::webhook::SignatureVerifier,
-    )>,
-    Option<rampart_checkout::webhook::WebhookSecret>,
-)> {
+) -> Result<BuiltCheckout> {
     use rampart_checkout::payment::{AnyProvider, ProviderKind};
     use rampart_checkout::webhook::{SignatureVerifier, WebhookSecret};
     let c = &cfg.checkout;
     let kind = ProviderKind::parse(&c.provider)
         .ok_or_else(|| anyhow::anyhow!("RAMPART_PAYMENT_PROVIDER must be sandbox or stripe"))?;
     let provider = match kind {
-        ProviderKind::Sandbox => AnyProvider::Sandbox(rampart_checkout::payment::sandbox::Sandbox::new(
-            clock.clone(),
-        )),
+        ProviderKind::Sandbox => AnyProvider::Sandbox(
+            rampart_checkout::payment::sandbox::Sandbox::new(clock.clone()),
+        ),
         ProviderKind::Stripe => {
-            let key = crate::secrets::from_env("STRIPE_SECRET_KEY")?
-                .ok_or_else(|| anyhow::anyhow!("RAMPART_STRIPE_SECRET_KEY (or _FILE) is required with the stripe provider"))?;
-            let key = rampart_checkout::payment::stripe::SecretKey::parse(&key)
-                .map_err(|_| anyhow::anyhow!("RAMPART_STRIPE_SECRET_KEY is not a Stripe secret key"))?;
+            let key = crate::secrets::from_env("STRIPE_SECRET_KEY")?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "RAMPART_STRIPE_SECRET_KEY (or _FILE) is required with the stripe provider"
+                )
+            })?;
+            let key = rampart_checkout::payment::stripe::SecretKey::parse(&key).map_err(|_| {
+                anyhow::anyhow!("RAMPART_STRIPE_SECRET_KEY is not a Stripe secret key")
+            })?;
             let transport = match &c.stripe_api_base {
                 Some(base) => rampart_checkout::payment::http::HttpsTransport::new(
                     base,

@@ -395,13 +395,49 @@ impl Code {
             Code::RateLimited => 429,
             Code::Internal => 500,
             Code::Unavailable | Code::Busy => 503,
-            Code::CartVersionConflict | Code::CartClosed | Code::PaymentNotSucceeded | Code::PaymentIntentMissing | Code::PaymentIdempotencyConflict | Code::RefundNotPossible | Code::IdempotencyKeyInFlight => 409,
-            Code::ItemUnavailable | Code::QuantityTooSmall | Code::QuantityTooLarge | Code::CartTooManyLines | Code::CartMixedCurrencies | Code::CartEmpty | Code::AmountOutOfRange | Code::CompanyNameRequired | Code::VatIdRequired | Code::VatIdInvalid | Code::BillingAddressRequired | Code::ShippingAddressRequired | Code::ShippingMethodRequired | Code::ShippingMethodUnknown | Code::ShippingMethodUnavailable | Code::SubscriptionNotEligible | Code::OrderBelowMinimum | Code::OrderAboveMaximum | Code::StoreOrderBelowMinimum | Code::OrderTooLarge | Code::PaymentIntentNotOwned | Code::PaymentAmountMismatch | Code::PaymentCurrencyMismatch | Code::PaymentIntentNotFound | Code::PaymentProviderRefused | Code::RefundAmountInvalid | Code::IdempotencyKeyReused => 422,
+            Code::CartVersionConflict
+            | Code::CartClosed
+            | Code::PaymentNotSucceeded
+            | Code::PaymentIntentMissing
+            | Code::PaymentIdempotencyConflict
+            | Code::RefundNotPossible
+            | Code::IdempotencyKeyInFlight => 409,
+            Code::ItemUnavailable
+            | Code::QuantityTooSmall
+            | Code::QuantityTooLarge
+            | Code::CartTooManyLines
+            | Code::CartMixedCurrencies
+            | Code::CartEmpty
+            | Code::AmountOutOfRange
+            | Code::CompanyNameRequired
+            | Code::VatIdRequired
+            | Code::VatIdInvalid
+            | Code::BillingAddressRequired
+            | Code::ShippingAddressRequired
+            | Code::ShippingMethodRequired
+            | Code::ShippingMethodUnknown
+            | Code::ShippingMethodUnavailable
+            | Code::SubscriptionNotEligible
+            | Code::OrderBelowMinimum
+            | Code::OrderAboveMaximum
+            | Code::StoreOrderBelowMinimum
+            | Code::OrderTooLarge
+            | Code::PaymentIntentNotOwned
+            | Code::PaymentAmountMismatch
+            | Code::PaymentCurrencyMismatch
+            | Code::PaymentIntentNotFound
+            | Code::PaymentProviderRefused
+            | Code::RefundAmountInvalid
+            | Code::IdempotencyKeyReused => 422,
             Code::CartLineNotFound => 404,
             Code::PaymentDeclined => 402,
             Code::PaymentProviderUnavailable | Code::PaymentProviderMisconfigured => 502,
             Code::SignInRequired => 401,
-            Code::IdempotencyKeyInvalid | Code::WebhookSignatureMalformed | Code::WebhookSignatureInvalid | Code::WebhookTimestampOutOfTolerance | Code::WebhookEventMalformed => 400,
+            Code::IdempotencyKeyInvalid
+            | Code::WebhookSignatureMalformed
+            | Code::WebhookSignatureInvalid
+            | Code::WebhookTimestampOutOfTolerance
+            | Code::WebhookEventMalformed => 400,
         }
     }
 

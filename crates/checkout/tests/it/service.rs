@@ -11,7 +11,9 @@ use rampart_checkout::idempotency::{self, Claim};
 use rampart_checkout::payment::sandbox::Sandbox;
 use rampart_checkout::payment::{AnyProvider, IntentId, PaymentProvider};
 use rampart_checkout::rules::{Rules, RulesConfig};
-use rampart_checkout::service::{AccountFacts, Checkout, CheckoutError, Completed, Shopper, WebhookOutcome};
+use rampart_checkout::service::{
+    AccountFacts, Checkout, CheckoutError, Completed, Shopper, WebhookOutcome,
+};
 use rampart_checkout::webhook::parse_event;
 use rampart_db::testing::ScratchDb;
 use rampart_db::{Conn, Db};
@@ -33,9 +35,9 @@ async fn exec(db: &Db, sql: &str) -> Result<()> {
 }
 
 async fn count(db: &Db, sql: &str) -> Result<i64> {
-    Ok(rampart_db::on_conn!(Conn::Pool(db), |e| sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(e)
-        .await)?)
+    Ok(rampart_db::on_conn!(Conn::Pool(db), |e| {
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(e).await
+    })?)
 }
 
 struct World {
@@ -57,8 +59,12 @@ async fn world(scratch: ScratchDb) -> Result<World> {
         ))
         .await?;
     }
-    exec(&db, "INSERT INTO stores (id, name, currency, auto_release_days, created_at, updated_at) \
-               VALUES ('s-1', 'Shop', 'EUR', 14, 1, 1)").await?;
+    exec(
+        &db,
+        "INSERT INTO stores (id, name, currency, auto_release_days, created_at, updated_at) \
+               VALUES ('s-1', 'Shop', 'EUR', 14, 1, 1)",
+    )
+    .await?;
     let item = ItemId::generate();
     exec(&db, &format!(
         "INSERT INTO items (id, store_id, title, price_minor, currency, stock, status, created_at, updated_at) \
@@ -90,11 +96,20 @@ async fn exactly_once(w: World) -> Result<()> {
         ..Shopper::default()
     };
     let cart = w.checkout.create_cart(Some(&w.buyer), None).await?;
-    let c = w.checkout.add_line(&me, &cart.id, &w.item, 2, Some(0)).await?;
+    let c = w
+        .checkout
+        .add_line(&me, &cart.id, &w.item, 2, Some(0))
+        .await?;
     assert_eq!(c.version, 1);
     // A stale version is refused and changes nothing.
-    let stale = w.checkout.add_line(&me, &cart.id, &w.item, 1, Some(0)).await;
-    assert!(matches!(stale, Err(CheckoutError::VersionConflict { current: 1 })));
+    let stale = w
+        .checkout
+        .add_line(&me, &cart.id, &w.item, 1, Some(0))
+        .await;
+    assert!(matches!(
+        stale,
+        Err(CheckoutError::VersionConflict { current: 1 })
+    ));
     // More than in stock.
     let over = w.checkout.add_line(&me, &cart.id, &w.item, 2, None).await;
     assert!(matches!(over, Err(CheckoutError::OutOfStock)));
@@ -103,32 +118,66 @@ async fn exactly_once(w: World) -> Result<()> {
         user: Some(UserId::from_stored("u-seller")),
         ..Shopper::default()
     };
-    assert!(matches!(w.checkout.cart(&stranger, &cart.id).await, Err(CheckoutError::NotFound)));
+    assert!(matches!(
+        w.checkout.cart(&stranger, &cart.id).await,
+        Err(CheckoutError::NotFound)
+    ));
 
-    let i = w.checkout.payment_intent(&w.buyer, &cart.id, AccountFacts::default()).await?;
+    let i = w
+        .checkout
+        .payment_intent(&w.buyer, &cart.id, AccountFacts::default())
+        .await?;
     assert_eq!(i.amount.minor, 2400);
-    let AnyProvider::Sandbox(sb) = w.checkout.provider() else { unreachable!() };
+    let AnyProvider::Sandbox(sb) = w.checkout.provider() else {
+        unreachable!()
+    };
     let early = w.checkout.complete(&w.buyer, &cart.id, None, None).await;
     assert!(matches!(early, Err(CheckoutError::Completion(_))));
     sb.confirm(&i.id, "tok_visa")?;
-    let first = w.checkout.complete(&w.buyer, &cart.id, Some(&i.id), None).await?;
+    let first = w
+        .checkout
+        .complete(&w.buyer, &cart.id, Some(&i.id), None)
+        .await?;
     let again = w.checkout.complete(&w.buyer, &cart.id, None, None).await?;
     let (Completed::Created(o1), Completed::Existing(o2)) = (first, again) else {
         panic!("one creation, then the existing order");
     };
     assert_eq!(o1.id, o2.id);
     assert_eq!(count(&w.db, "SELECT COUNT(*) FROM orders").await?, 1);
-    assert_eq!(count(&w.db, "SELECT COUNT(*) FROM ledger_entries WHERE event = 'fund'").await?, 1);
+    assert_eq!(
+        count(
+            &w.db,
+            "SELECT COUNT(*) FROM ledger_entries WHERE event = 'fund'"
+        )
+        .await?,
+        1
+    );
     assert_eq!(count(&w.db, "SELECT stock FROM items").await?, 1);
-    assert_eq!(count(&w.db, "SELECT COALESCE(SUM(amount_minor), 0) FROM ledger_postings").await?, 0);
+    assert_eq!(
+        count(
+            &w.db,
+            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM ledger_postings"
+        )
+        .await?,
+        0
+    );
 
     // The webhook of the same payment: recorded once, completes nothing new.
     let events = sb.take_events();
-    let succeeded = events.iter().find(|e| e.kind == "payment_intent.succeeded").expect("event");
+    let succeeded = events
+        .iter()
+        .find(|e| e.kind == "payment_intent.succeeded")
+        .expect("event");
     let ev = parse_event(&succeeded.body())?;
-    let out = w.checkout.handle_event(rampart_checkout::payment::ProviderKind::Sandbox, &ev).await?;
+    let out = w
+        .checkout
+        .handle_event(rampart_checkout::payment::ProviderKind::Sandbox, &ev)
+        .await?;
     assert_eq!(out, WebhookOutcome::Processed("already_completed".into()));
-    let dup = w.checkout.handle_event(rampart_checkout::payment::ProviderKind::Sandbox, &ev).await?;
+    let dup = w
+        .checkout
+        .handle_event(rampart_checkout::payment::ProviderKind::Sandbox, &ev)
+        .await?;
     assert_eq!(dup, WebhookOutcome::Duplicate);
     assert_eq!(count(&w.db, "SELECT COUNT(*) FROM orders").await?, 1);
     let p = sb.retrieve_intent(&IntentId::parse(i.id.as_str())?).await?;
@@ -139,21 +188,45 @@ async fn exactly_once(w: World) -> Result<()> {
 async fn idempotency_keys(w: World) -> Result<()> {
     let db = &w.db;
     let now = 1_700_000_000_000;
-    assert_eq!(idempotency::claim(db, "user:a", "k1", Some("u-buyer"), "r", "h1", now).await?, Claim::Acquired);
-    assert_eq!(idempotency::claim(db, "user:a", "k1", Some("u-buyer"), "r", "h1", now).await?, Claim::InFlight);
+    assert_eq!(
+        idempotency::claim(db, "user:a", "k1", Some("u-buyer"), "r", "h1", now).await?,
+        Claim::Acquired
+    );
+    assert_eq!(
+        idempotency::claim(db, "user:a", "k1", Some("u-buyer"), "r", "h1", now).await?,
+        Claim::InFlight
+    );
     idempotency::finish(db, "user:a", "k1", 201, "{\"id\":1}").await?;
     assert_eq!(
         idempotency::claim(db, "user:a", "k1", Some("u-buyer"), "r", "h1", now).await?,
-        Claim::Replay { status: 201, body: "{\"id\":1}".into() }
+        Claim::Replay {
+            status: 201,
+            body: "{\"id\":1}".into()
+        }
     );
-    assert_eq!(idempotency::claim(db, "user:a", "k1", Some("u-buyer"), "r", "h2", now).await?, Claim::Reused);
-    assert_eq!(idempotency::claim(db, "user:b", "k1", None, "r", "h2", now).await?, Claim::Acquired);
+    assert_eq!(
+        idempotency::claim(db, "user:a", "k1", Some("u-buyer"), "r", "h2", now).await?,
+        Claim::Reused
+    );
+    assert_eq!(
+        idempotency::claim(db, "user:b", "k1", None, "r", "h2", now).await?,
+        Claim::Acquired
+    );
     idempotency::release(db, "user:b", "k1").await?;
-    assert_eq!(idempotency::claim(db, "user:b", "k1", None, "r", "h3", now).await?, Claim::Acquired);
+    assert_eq!(
+        idempotency::claim(db, "user:b", "k1", None, "r", "h3", now).await?,
+        Claim::Acquired
+    );
     // A day later the key is gone (taken over, or pruned).
     let later = now + idempotency::RETENTION_MS + 1;
-    assert_eq!(idempotency::claim(db, "user:a", "k1", Some("u-buyer"), "r", "h9", later).await?, Claim::Acquired);
-    assert_eq!(idempotency::prune(db, later + idempotency::RETENTION_MS + 1).await?, 2);
+    assert_eq!(
+        idempotency::claim(db, "user:a", "k1", Some("u-buyer"), "r", "h9", later).await?,
+        Claim::Acquired
+    );
+    assert_eq!(
+        idempotency::prune(db, later + idempotency::RETENTION_MS + 1).await?,
+        2
+    );
     Ok(())
 }
 

@@ -52,10 +52,10 @@ pub fn problem(e: CheckoutError) -> ApiError {
             return err;
         }
         CheckoutError::Validation(f) => return ApiError::validation(f.clone()),
-        CheckoutError::Completion(c) => match c {
-            rampart_checkout::payment::CompletionError::NotSucceeded => StatusCode::CONFLICT,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        },
+        CheckoutError::Completion(rampart_checkout::payment::CompletionError::NotSucceeded) => {
+            StatusCode::CONFLICT
+        }
+        CheckoutError::Completion(_) => StatusCode::UNPROCESSABLE_ENTITY,
         CheckoutError::Provider(p) => match p {
             rampart_checkout::payment::ProviderError::Declined { .. } => {
                 StatusCode::PAYMENT_REQUIRED
@@ -156,11 +156,10 @@ fn required_json<T: serde::de::DeserializeOwned>(
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-        )
-        .detail("expected Content-Type: application/json"));
+        return Err(
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+                .detail("expected Content-Type: application/json"),
+        );
     }
     crate::error::parse_json(body)
 }
@@ -179,6 +178,7 @@ fn cart_response(c: rampart_checkout::service::CartView, status: StatusCode) -> 
 /// route → 422 `idempotency_key_reused`; still running → 409
 /// `idempotency_key_in_flight`. Only successes are stored; a failed call lets the key
 /// go, so a retry runs again.
+#[allow(clippy::too_many_arguments)]
 async fn idempotent<F, Fut>(
     s: &AppState,
     headers: &HeaderMap,
@@ -226,11 +226,12 @@ where
             ))
         }
         Claim::InFlight => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight")
-                .header(
+            return Err(
+                ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight").header(
                     HeaderName::from_static("retry-after"),
                     HeaderValue::from_static("1"),
-                ))
+                ),
+            )
         }
     }
     match run().await {
@@ -287,12 +288,7 @@ pub fn mount(r: Routes) -> Routes {
         StoreOrderBelowMinimum,
         OrderTooLarge,
     ];
-    let sandbox = r
-        .state()
-        .checkout
-        .provider()
-        .kind()
-        == ProviderKind::Sandbox
+    let sandbox = r.state().checkout.provider().kind() == ProviderKind::Sandbox
         && !r.state().config.production;
     let r = r
         .group(Group::Api)
@@ -446,7 +442,10 @@ async fn create_cart(
         return Ok(cart_response(c, StatusCode::CREATED));
     }
     let token = rampart_identity::tokens::random_token("").0;
-    let c = s.checkout.create_cart(None, Some(&hash_hex(&token))).await?;
+    let c = s
+        .checkout
+        .create_cart(None, Some(&hash_hex(&token)))
+        .await?;
     let csrf = s.csrf.token_for(&format!("cart:{token}"));
     let names = s.config.cookie_names();
     let mut body = CartResponse::from(c);
@@ -465,7 +464,10 @@ async fn get_cart(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = cart_id(&id)?;
-    let c = s.checkout.cart(&shopper(&s, &headers, p.as_ref()), &id).await?;
+    let c = s
+        .checkout
+        .cart(&shopper(&s, &headers, p.as_ref()), &id)
+        .await?;
     Ok(cart_response(c, StatusCode::OK))
 }
 
@@ -478,13 +480,20 @@ async fn add_line(
 ) -> Result<Response, ApiError> {
     let id = cart_id(&id)?;
     let b: AddLineRequest = required_json(&headers, &body)?;
-    let item: ItemId = b.item_id.parse().map_err(|_| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "item_unavailable")
-    })?;
+    let item: ItemId = b
+        .item_id
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "item_unavailable"))?;
     let expected = expected_version(&headers, b.version)?;
     let c = s
         .checkout
-        .add_line(&shopper(&s, &headers, p.as_ref()), &id, &item, b.quantity, expected)
+        .add_line(
+            &shopper(&s, &headers, p.as_ref()),
+            &id,
+            &item,
+            b.quantity,
+            expected,
+        )
         .await?;
     Ok(cart_response(c, StatusCode::OK))
 }
@@ -502,7 +511,13 @@ async fn set_line(
     let expected = expected_version(&headers, b.version)?;
     let c = s
         .checkout
-        .set_line(&shopper(&s, &headers, p.as_ref()), &id, &item, b.quantity, expected)
+        .set_line(
+            &shopper(&s, &headers, p.as_ref()),
+            &id,
+            &item,
+            b.quantity,
+            expected,
+        )
         .await?;
     Ok(cart_response(c, StatusCode::OK))
 }
@@ -823,7 +838,10 @@ async fn holds_secret(
     presented: &str,
 ) -> Result<(), ApiError> {
     use subtle::ConstantTimeEq;
-    let i = sb.retrieve_intent(id).await.map_err(|_| ApiError::not_found())?;
+    let i = sb
+        .retrieve_intent(id)
+        .await
+        .map_err(|_| ApiError::not_found())?;
     let ok = i
         .client_secret
         .as_ref()
@@ -856,7 +874,10 @@ pub async fn merge_at_login(s: &AppState, headers: &HeaderMap, user_id: &str) {
     };
     let user = UserId::from_stored(user_id);
     if let Err(e) = s.checkout.merge_at_login(&user, &hash_hex(cookie)).await {
-        tracing::warn!(code = e.code(), "merging the visitor's cart at login failed");
+        tracing::warn!(
+            code = e.code(),
+            "merging the visitor's cart at login failed"
+        );
     }
 }
 

@@ -43,11 +43,7 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
         "No such line in the cart",
         "Ostukorvis pole sellist rida",
     ),
-    (
-        "err.cart_empty",
-        "The cart is empty",
-        "Ostukorv on tühi",
-    ),
+    ("err.cart_empty", "The cart is empty", "Ostukorv on tühi"),
     (
         "err.amount_out_of_range",
         "The amount is out of range",

@@ -22,7 +22,10 @@ async fn anonymous_cart_csrf_and_merge(app: TestApp) -> Result<()> {
         .find(|v| v.starts_with("rampart_cart="))
         .unwrap_or_default()
         .to_owned();
-    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
     let (_, c) = crate::identity::parts(r).await?;
     let cart = c["id"].as_str().unwrap_or_default().to_owned();
     let csrf = c["csrf_token"].as_str().unwrap_or_default().to_owned();
@@ -44,13 +47,26 @@ async fn anonymous_cart_csrf_and_merge(app: TestApp) -> Result<()> {
         .await?;
     let (st, v) = crate::identity::parts(r).await?;
     assert_eq!(st, 200, "{v}");
-    assert_eq!(v["items"][0]["unit_price"], json!({"minor": 400, "currency": "EUR"}));
+    assert_eq!(
+        v["items"][0]["unit_price"],
+        json!({"minor": 400, "currency": "EUR"})
+    );
     // Another visitor, or a customer, cannot see or change it.
     let stranger = fresh_client(&app);
-    let r = stranger.get(app.at(&format!("/v1/carts/{cart}"))).send().await?;
+    let r = stranger
+        .get(app.at(&format!("/v1/carts/{cart}")))
+        .send()
+        .await?;
     expect_problem(r, 404, "not_found").await?;
     let (_, bob) = customer(&app, "bob").await?;
-    let (st, _) = api(&app, Method::GET, &format!("/v1/carts/{cart}"), Some(&bob), None).await?;
+    let (st, _) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/carts/{cart}"),
+        Some(&bob),
+        None,
+    )
+    .await?;
     assert_eq!(st, 404);
     let (st, _) = add(&app, &bob, &cart, &item, 1).await?;
     assert_eq!(st, 404);
@@ -92,16 +108,33 @@ async fn anonymous_cart_csrf_and_merge(app: TestApp) -> Result<()> {
         .send()
         .await?;
     assert_eq!(r.status(), 200);
-    let (_, merged) = api(&app, Method::GET, &format!("/v1/carts/{mine}"), Some(&alice), None).await?;
+    let (_, merged) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/carts/{mine}"),
+        Some(&alice),
+        None,
+    )
+    .await?;
     let qty: Vec<(String, i64)> = merged["items"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|l| (l["item_id"].as_str().unwrap_or_default().to_owned(), l["quantity"].as_i64().unwrap_or(0)))
+        .map(|l| {
+            (
+                l["item_id"].as_str().unwrap_or_default().to_owned(),
+                l["quantity"].as_i64().unwrap_or(0),
+            )
+        })
         .collect();
     assert_eq!(qty, vec![(item.clone(), 3), (other.clone(), 1)], "{merged}");
     assert_eq!(merged["customer_id"], alice_id.as_str());
-    let st = rampart_test_support::text_value(app.db(), "SELECT status FROM carts WHERE id = $1", &cart2).await?;
+    let st = rampart_test_support::text_value(
+        app.db(),
+        "SELECT status FROM carts WHERE id = $1",
+        &cart2,
+    )
+    .await?;
     assert_eq!(st.as_deref(), Some("merged"));
 
     // Carol has no cart: the visitor's cart becomes hers, same ID.
@@ -123,8 +156,19 @@ async fn anonymous_cart_csrf_and_merge(app: TestApp) -> Result<()> {
         .await?;
     let (_, t) = crate::identity::parts(t).await?;
     let carol = t["access_token"].as_str().unwrap_or_default().to_owned();
-    let (st, v) = api(&app, Method::GET, &format!("/v1/carts/{cart3}"), Some(&carol), None).await?;
-    assert_eq!((st, v["items"].as_array().map(Vec::len)), (200, Some(1)), "{v}");
+    let (st, v) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/carts/{cart3}"),
+        Some(&carol),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        (st, v["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{v}"
+    );
     Ok(())
 }
 
@@ -137,13 +181,35 @@ async fn concurrent_cart_updates_never_lose_a_write(app: TestApp) -> Result<()> 
     // A store's member cannot buy from it.
     let own = new_cart(&app, &seller).await?;
     let (st, v) = add(&app, &seller, &own, &item, 1).await?;
-    assert_eq!((st, v["code"].as_str()), (403, Some("own_store_purchase")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (403, Some("own_store_purchase")),
+        "{v}"
+    );
     let cart = new_cart(&app, &alice).await?;
     let body = json!({"item_id": item, "quantity": 1, "version": 0});
-    let (st, v) = api(&app, Method::POST, &format!("/v1/carts/{cart}/line-items"), Some(&alice), Some(body.clone())).await?;
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/carts/{cart}/line-items"),
+        Some(&alice),
+        Some(body.clone()),
+    )
+    .await?;
     assert_eq!((st, v["version"].as_i64()), (200, Some(1)));
-    let (st, v) = api(&app, Method::POST, &format!("/v1/carts/{cart}/line-items"), Some(&alice), Some(body)).await?;
-    assert_eq!((st, v["code"].as_str()), (409, Some("cart_version_conflict")), "{v}");
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/carts/{cart}/line-items"),
+        Some(&alice),
+        Some(body),
+    )
+    .await?;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (409, Some("cart_version_conflict")),
+        "{v}"
+    );
     let r = crate::identity::fresh_client(&app)
         .delete(app.at(&format!("/v1/carts/{cart}/line-items/{item}")))
         .bearer_auth(&alice)
@@ -151,13 +217,27 @@ async fn concurrent_cart_updates_never_lose_a_write(app: TestApp) -> Result<()> 
         .send()
         .await?;
     expect_problem(r, 409, "cart_version_conflict").await?;
-    let (_, c) = api(&app, Method::GET, &format!("/v1/carts/{cart}"), Some(&alice), None).await?;
-    assert_eq!((c["version"].as_i64(), c["items"][0]["quantity"].as_i64()), (Some(1), Some(1)));
+    let (_, c) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/carts/{cart}"),
+        Some(&alice),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        (c["version"].as_i64(), c["items"][0]["quantity"].as_i64()),
+        (Some(1), Some(1))
+    );
 
     let mut tasks = Vec::new();
     for n in 0..20 {
         let (app_url, token, cart) = (app.url.clone(), alice.clone(), cart.clone());
-        let item = if n % 2 == 0 { item.clone() } else { other.clone() };
+        let item = if n % 2 == 0 {
+            item.clone()
+        } else {
+            other.clone()
+        };
         tasks.push(tokio::spawn(async move {
             reqwest::Client::new()
                 .post(format!("{app_url}/v1/carts/{cart}/line-items"))
@@ -171,8 +251,20 @@ async fn concurrent_cart_updates_never_lose_a_write(app: TestApp) -> Result<()> 
     for t in tasks {
         assert_eq!(t.await??, 200);
     }
-    let (_, c) = api(&app, Method::GET, &format!("/v1/carts/{cart}"), Some(&alice), None).await?;
-    let total: i64 = c["items"].as_array().into_iter().flatten().filter_map(|l| l["quantity"].as_i64()).sum();
+    let (_, c) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/carts/{cart}"),
+        Some(&alice),
+        None,
+    )
+    .await?;
+    let total: i64 = c["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["quantity"].as_i64())
+        .sum();
     assert_eq!(total, 21, "{c}");
     assert_eq!(c["version"], 21);
     // Bad input never reaches the database as such.
@@ -182,7 +274,11 @@ async fn concurrent_cart_updates_never_lose_a_write(app: TestApp) -> Result<()> 
     assert_eq!((st, v["code"].as_str()), (422, Some("quantity_too_large")));
     let (st, v) = add(&app, &alice, &cart, "nope", 1).await?;
     assert_eq!((st, v["code"].as_str()), (422, Some("item_unavailable")));
-    exec(app.db(), &format!("UPDATE items SET status = 'archived' WHERE id = '{other}'")).await?;
+    exec(
+        app.db(),
+        &format!("UPDATE items SET status = 'archived' WHERE id = '{other}'"),
+    )
+    .await?;
     let (st, v) = add(&app, &alice, &cart, &other, 1).await?;
     assert_eq!((st, v["code"].as_str()), (422, Some("item_unavailable")));
     Ok(())
@@ -197,7 +293,12 @@ async fn binding_rate_limits(app: TestApp) -> Result<()> {
     let cart = new_cart(&app, &alice).await?;
     add(&app, &alice, &cart, &item, 1).await?;
     let client = app.client_from("127.77.0.1");
-    let get = || client.get(app.at(&format!("/v1/carts/{cart}"))).bearer_auth(&alice).send();
+    let get = || {
+        client
+            .get(app.at(&format!("/v1/carts/{cart}")))
+            .bearer_auth(&alice)
+            .send()
+    };
     for n in 0..100 {
         let r = get().await?;
         assert_eq!(r.status(), 200, "call {n}");
@@ -248,9 +349,18 @@ async fn idempotency_keys(app: TestApp) -> Result<()> {
     let (st, first) = crate::identity::parts(post("order-1", body.clone()).await?).await?;
     assert_eq!(st, 201, "{first}");
     let r = post("order-1", body.clone()).await?;
-    assert_eq!(r.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap_or("")), Some("true"));
+    assert_eq!(
+        r.headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("true")
+    );
     let (st, again) = crate::identity::parts(r).await?;
-    assert_eq!((st, again), (201, first.clone()), "the stored answer, status included");
+    assert_eq!(
+        (st, again),
+        (201, first.clone()),
+        "the stored answer, status included"
+    );
     let r = post("order-1", json!({})).await?;
     expect_problem(r, 422, "idempotency_key_reused").await?;
     let r = post("bad key with spaces", body.clone()).await?;

@@ -20,7 +20,12 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 /// A store with one active item; returns (owner token, store, item).
-pub async fn shop(app: &TestApp, name: &str, price: i64, stock: i64) -> Result<(String, String, String)> {
+pub async fn shop(
+    app: &TestApp,
+    name: &str,
+    price: i64,
+    stock: i64,
+) -> Result<(String, String, String)> {
     let (_, owner) = bearer(app, name, Role::Seller).await?;
     let store = open_store(app, &owner, name).await?;
     let item = add_item(
@@ -52,7 +57,13 @@ pub async fn new_cart(app: &TestApp, token: &str) -> Result<String> {
 }
 
 /// Adds `quantity` of `item`.
-pub async fn add(app: &TestApp, token: &str, cart: &str, item: &str, quantity: i64) -> Result<(u16, Value)> {
+pub async fn add(
+    app: &TestApp,
+    token: &str,
+    cart: &str,
+    item: &str,
+    quantity: i64,
+) -> Result<(u16, Value)> {
     api(
         app,
         Method::POST,
@@ -79,7 +90,9 @@ pub async fn intent(app: &TestApp, token: &str, cart: &str) -> Result<(u16, Valu
 pub async fn client_secret(app: &TestApp, pi: &str) -> Result<String> {
     use rampart_checkout::payment::{IntentId, PaymentProvider};
     let i = sandbox(app).retrieve_intent(&IntentId::parse(pi)?).await?;
-    Ok(i.client_secret.map(|s| s.expose().to_owned()).unwrap_or_default())
+    Ok(i.client_secret
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default())
 }
 
 /// The sandbox's client-side confirmation with a test token (and the client secret).
@@ -96,7 +109,12 @@ pub async fn confirm(app: &TestApp, pi: &str, token: &str) -> Result<(u16, Value
 }
 
 /// Completes the cart (optionally naming an intent).
-pub async fn complete(app: &TestApp, token: &str, cart: &str, pi: Option<&str>) -> Result<(u16, Value)> {
+pub async fn complete(
+    app: &TestApp,
+    token: &str,
+    cart: &str,
+    pi: Option<&str>,
+) -> Result<(u16, Value)> {
     let body = pi.map(|p| json!({"payment_intent_id": p}));
     api(
         app,
@@ -109,7 +127,12 @@ pub async fn complete(app: &TestApp, token: &str, cart: &str, pi: Option<&str>) 
 }
 
 /// A cart with `quantity` of `item`, paid with `tok_visa`; returns (cart, intent).
-pub async fn paid_cart(app: &TestApp, token: &str, item: &str, quantity: i64) -> Result<(String, String)> {
+pub async fn paid_cart(
+    app: &TestApp,
+    token: &str,
+    item: &str,
+    quantity: i64,
+) -> Result<(String, String)> {
     let cart = new_cart(app, token).await?;
     let (st, v) = add(app, token, &cart, item, quantity).await?;
     assert_eq!(st, 200, "{v}");

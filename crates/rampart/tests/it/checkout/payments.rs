@@ -32,17 +32,24 @@ async fn checkout_completes_once_and_funds_escrow(app: TestApp) -> Result<()> {
     let (st, i) = intent(&app, &buyer, &cart).await?;
     assert_eq!(st, 201, "{i}");
     let pi = i["id"].as_str().unwrap_or_default().to_owned();
-    assert!(i["client_secret"].as_str().is_some_and(|s| s.contains("_secret_")));
+    assert!(i["client_secret"]
+        .as_str()
+        .is_some_and(|s| s.contains("_secret_")));
     // A retry of the same checkout reuses the intent.
     let (_, again) = intent(&app, &buyer, &cart).await?;
     assert_eq!(again["id"], i["id"]);
     assert_eq!(rows(&app, "payment_intents").await?, 1);
     let record = {
         use rampart_checkout::payment::{IntentId, PaymentProvider};
-        sandbox(&app).retrieve_intent(&IntentId::parse(&pi)?).await?
+        sandbox(&app)
+            .retrieve_intent(&IntentId::parse(&pi)?)
+            .await?
     };
     assert_eq!(record.metadata.cart_id.as_deref(), Some(cart.as_str()));
-    assert_eq!(record.metadata.customer_id.as_deref(), Some(buyer_id.as_str()));
+    assert_eq!(
+        record.metadata.customer_id.as_deref(),
+        Some(buyer_id.as_str())
+    );
 
     let (st, _) = confirm(&app, &pi, "tok_visa").await?;
     assert_eq!(st, 200);
@@ -58,7 +65,10 @@ async fn checkout_completes_once_and_funds_escrow(app: TestApp) -> Result<()> {
     assert_eq!(stock(&app, &mug).await?, "4");
     let order = o["id"].as_str().unwrap_or_default().to_owned();
     assert_eq!(audit_count(&app, "order_create", &order).await?, 1);
-    assert_eq!(rows(&app, "escrow_transactions WHERE state = 'funded'").await?, 2);
+    assert_eq!(
+        rows(&app, "escrow_transactions WHERE state = 'funded'").await?,
+        2
+    );
     assert_eq!(rows(&app, "ledger_entries WHERE event = 'fund'").await?, 2);
     // Balanced: every posting sums to zero.
     let sum = text_value(
@@ -76,13 +86,30 @@ async fn checkout_completes_once_and_funds_escrow(app: TestApp) -> Result<()> {
     assert_eq!(rows(&app, "ledger_entries WHERE event = 'fund'").await?, 2);
     assert_eq!(stock(&app, &lamp).await?, "3");
     // The cart is closed.
-    let r = call(&app, Method::POST, &format!("/v1/carts/{cart}/line-items"), Some(&buyer), Some(json!({"item_id": lamp, "quantity": 1}))).await?;
+    let r = call(
+        &app,
+        Method::POST,
+        &format!("/v1/carts/{cart}/line-items"),
+        Some(&buyer),
+        Some(json!({"item_id": lamp, "quantity": 1})),
+    )
+    .await?;
     expect_problem(r, 409, "cart_closed").await?;
     // Orders: the buyer's list and the order; nobody else's.
     let (st, list) = api(&app, Method::GET, "/v1/orders", Some(&buyer), None).await?;
-    assert_eq!((st, list["orders"][0]["id"].clone()), (200, o["id"].clone()));
+    assert_eq!(
+        (st, list["orders"][0]["id"].clone()),
+        (200, o["id"].clone())
+    );
     let (_, mallory) = customer(&app, "mallory").await?;
-    let r = call(&app, Method::GET, &format!("/v1/orders/{order}"), Some(&mallory), None).await?;
+    let r = call(
+        &app,
+        Method::GET,
+        &format!("/v1/orders/{order}"),
+        Some(&mallory),
+        None,
+    )
+    .await?;
     expect_problem(r, 404, "not_found").await?;
     let (_, list) = api(&app, Method::GET, "/v1/orders", Some(&mallory), None).await?;
     assert_eq!(list["orders"], json!([]));
@@ -97,11 +124,24 @@ async fn hostile_completions_are_refused(app: TestApp) -> Result<()> {
     let (_, _, item) = shop(&app, "eurshop", 1000, 10).await?;
     let (usd_owner, _, _) = shop(&app, "usdseed", 1000, 10).await?;
     let usd_store = {
-        let (st, v) = api(&app, Method::POST, "/v1/stores", Some(&usd_owner), Some(json!({"name": "Dollars", "currency": "USD"}))).await?;
+        let (st, v) = api(
+            &app,
+            Method::POST,
+            "/v1/stores",
+            Some(&usd_owner),
+            Some(json!({"name": "Dollars", "currency": "USD"})),
+        )
+        .await?;
         assert_eq!(st, 201, "{v}");
         v["id"].as_str().unwrap_or_default().to_owned()
     };
-    let usd_item = add_item(&app, &usd_owner, &usd_store, json!({"title": "Cap", "price_minor": 1000, "stock": 10, "status": "active"})).await?;
+    let usd_item = add_item(
+        &app,
+        &usd_owner,
+        &usd_store,
+        json!({"title": "Cap", "price_minor": 1000, "stock": 10, "status": "active"}),
+    )
+    .await?;
     let (_, alice) = customer(&app, "alice").await?;
     let (_, bob) = customer(&app, "bob").await?;
 
@@ -112,36 +152,70 @@ async fn hostile_completions_are_refused(app: TestApp) -> Result<()> {
     let (st, _) = intent(&app, &alice, &alice_cart).await?;
     assert_eq!(st, 201);
     let (st, v) = complete(&app, &alice, &alice_cart, Some(&bob_pi)).await?;
-    assert_eq!((st, v["code"].as_str()), (422, Some("payment_intent_not_owned")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (422, Some("payment_intent_not_owned")),
+        "{v}"
+    );
 
     // Alice's intent of another cart of hers.
     let (other_cart, other_pi) = paid_cart(&app, &alice, &item, 1).await?;
     let (st, v) = complete(&app, &alice, &alice_cart, Some(&other_pi)).await?;
-    assert_eq!((st, v["code"].as_str()), (422, Some("payment_intent_not_owned")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (422, Some("payment_intent_not_owned")),
+        "{v}"
+    );
 
     // Completion before the payment succeeded.
     let (st, v) = complete(&app, &alice, &alice_cart, None).await?;
-    assert_eq!((st, v["code"].as_str()), (409, Some("payment_not_succeeded")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (409, Some("payment_not_succeeded")),
+        "{v}"
+    );
 
     // Amount tampering: the cart changed after it was paid.
     add(&app, &alice, &other_cart, &item, 1).await?;
     let (st, v) = complete(&app, &alice, &other_cart, Some(&other_pi)).await?;
-    assert_eq!((st, v["code"].as_str()), (422, Some("payment_amount_mismatch")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (422, Some("payment_amount_mismatch")),
+        "{v}"
+    );
 
     // Currency swap: same total, other currency.
     let (swap_cart, swap_pi) = paid_cart(&app, &alice, &item, 1).await?;
-    api(&app, Method::DELETE, &format!("/v1/carts/{swap_cart}/line-items/{item}"), Some(&alice), None).await?;
+    api(
+        &app,
+        Method::DELETE,
+        &format!("/v1/carts/{swap_cart}/line-items/{item}"),
+        Some(&alice),
+        None,
+    )
+    .await?;
     let (st, v) = add(&app, &alice, &swap_cart, &usd_item, 1).await?;
     assert_eq!(st, 200, "{v}");
     let (st, v) = complete(&app, &alice, &swap_cart, Some(&swap_pi)).await?;
-    assert_eq!((st, v["code"].as_str()), (422, Some("payment_currency_mismatch")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (422, Some("payment_currency_mismatch")),
+        "{v}"
+    );
 
     // Another customer's cart: 404 whatever they try.
     let (st, _) = complete(&app, &bob, &alice_cart, None).await?;
     assert_eq!(st, 404);
     let (st, _) = intent(&app, &bob, &alice_cart).await?;
     assert_eq!(st, 404);
-    let (st, _) = api(&app, Method::GET, &format!("/v1/carts/{alice_cart}"), Some(&bob), None).await?;
+    let (st, _) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/carts/{alice_cart}"),
+        Some(&bob),
+        None,
+    )
+    .await?;
     assert_eq!(st, 404);
     let (st, _) = add(&app, &bob, &alice_cart, &item, 1).await?;
     assert_eq!(st, 404);
@@ -149,7 +223,11 @@ async fn hostile_completions_are_refused(app: TestApp) -> Result<()> {
     let empty = new_cart(&app, &alice).await?;
     add(&app, &alice, &empty, &item, 1).await?;
     let (st, v) = complete(&app, &alice, &empty, None).await?;
-    assert_eq!((st, v["code"].as_str()), (409, Some("payment_intent_missing")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (409, Some("payment_intent_missing")),
+        "{v}"
+    );
 
     // Nothing happened.
     assert_eq!(rows(&app, "orders").await?, 0);
@@ -169,18 +247,48 @@ async fn declines_and_3ds(app: TestApp) -> Result<()> {
     let (_, i) = intent(&app, &alice, &cart).await?;
     let pi = i["id"].as_str().unwrap_or_default().to_owned();
     let (st, v) = confirm(&app, &pi, "tok_decline").await?;
-    assert_eq!((st, v["code"].as_str()), (402, Some("payment_declined")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (402, Some("payment_declined")),
+        "{v}"
+    );
     let (st, v) = confirm(&app, &pi, "4242424242424242").await?;
-    assert_eq!((st, v["code"].as_str()), (422, Some("payment_provider_refused")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (422, Some("payment_provider_refused")),
+        "{v}"
+    );
     let (st, v) = confirm(&app, &pi, "tok_3ds").await?;
-    assert_eq!((st, v["status"].as_str()), (200, Some("requires_action")), "{v}");
+    assert_eq!(
+        (st, v["status"].as_str()),
+        (200, Some("requires_action")),
+        "{v}"
+    );
     let (st, v) = complete(&app, &alice, &cart, None).await?;
-    assert_eq!((st, v["code"].as_str()), (409, Some("payment_not_succeeded")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (409, Some("payment_not_succeeded")),
+        "{v}"
+    );
     // Without the client secret the intent does not exist for the caller.
-    let (st, _) = api(&app, Method::POST, &format!("/v1/sandbox/payment-intents/{pi}/authenticate"), None, Some(json!({"success": true, "client_secret": "guess"}))).await?;
+    let (st, _) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/sandbox/payment-intents/{pi}/authenticate"),
+        None,
+        Some(json!({"success": true, "client_secret": "guess"})),
+    )
+    .await?;
     assert_eq!(st, 404);
     let secret = client_secret(&app, &pi).await?;
-    let (st, _) = api(&app, Method::POST, &format!("/v1/sandbox/payment-intents/{pi}/authenticate"), None, Some(json!({"success": true, "client_secret": secret}))).await?;
+    let (st, _) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/sandbox/payment-intents/{pi}/authenticate"),
+        None,
+        Some(json!({"success": true, "client_secret": secret})),
+    )
+    .await?;
     assert_eq!(st, 200);
     let (st, o) = complete(&app, &alice, &cart, None).await?;
     assert_eq!(st, 201, "{o}");
@@ -202,10 +310,32 @@ async fn staff_refunds(app: TestApp) -> Result<()> {
     let path = format!("/v1/orders/{order}/refunds");
     let (st, _) = api(&app, Method::POST, &path, Some(&alice), Some(json!({}))).await?;
     assert_eq!(st, 404);
-    let (st, v) = api(&app, Method::POST, &path, Some(&staff), Some(json!({"amount_minor": 5000}))).await?;
-    assert_eq!((st, v["code"].as_str()), (422, Some("refund_amount_invalid")), "{v}");
-    let (st, v) = api(&app, Method::POST, &path, Some(&staff), Some(json!({"amount_minor": 100}))).await?;
-    assert_eq!((st, v["code"].as_str()), (409, Some("invalid_transition")), "{v}");
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &path,
+        Some(&staff),
+        Some(json!({"amount_minor": 5000})),
+    )
+    .await?;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (422, Some("refund_amount_invalid")),
+        "{v}"
+    );
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &path,
+        Some(&staff),
+        Some(json!({"amount_minor": 100})),
+    )
+    .await?;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (409, Some("invalid_transition")),
+        "{v}"
+    );
     assert_eq!(rows(&app, "order_refunds").await?, 0);
     let (st, v) = api(&app, Method::POST, &path, Some(&staff), Some(json!({}))).await?;
     assert_eq!(st, 201, "{v}");
@@ -244,32 +374,107 @@ async fn business_rules_refuse_with_their_codes(app: TestApp) -> Result<()> {
     expect("order_below_minimum").await?;
     add(&app, &alice, &cart, &item, 2).await?;
     // A business customer without a company name or a valid VAT ID.
-    let (st, _) = api(&app, Method::POST, &format!("/v1/carts/{cart}/addresses"), Some(&alice), Some(json!({"customer_type": "business", "vat_id": "X1"}))).await?;
+    let (st, _) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/carts/{cart}/addresses"),
+        Some(&alice),
+        Some(json!({"customer_type": "business", "vat_id": "X1"})),
+    )
+    .await?;
     assert_eq!(st, 200);
     let v = expect("company_name_required").await?;
-    let codes: Vec<&str> = v["errors"].as_array().into_iter().flatten().filter_map(|e| e["code"].as_str()).collect();
-    assert_eq!(codes, vec!["company_name_required", "vat_id_invalid"], "{v}");
-    api(&app, Method::POST, &format!("/v1/carts/{cart}/addresses"), Some(&alice), Some(json!({"company_name": "Acme OÜ", "vat_id": "EE123456789"}))).await?;
+    let codes: Vec<&str> = v["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["code"].as_str())
+        .collect();
+    assert_eq!(
+        codes,
+        vec!["company_name_required", "vat_id_invalid"],
+        "{v}"
+    );
+    api(
+        &app,
+        Method::POST,
+        &format!("/v1/carts/{cart}/addresses"),
+        Some(&alice),
+        Some(json!({"company_name": "Acme OÜ", "vat_id": "EE123456789"})),
+    )
+    .await?;
     // A store's own minimum (store settings).
-    exec(app.db(), &format!("UPDATE stores SET min_order_minor = 100000 WHERE id = '{store}'")).await?;
+    exec(
+        app.db(),
+        &format!("UPDATE stores SET min_order_minor = 100000 WHERE id = '{store}'"),
+    )
+    .await?;
     expect("store_order_below_minimum").await?;
-    exec(app.db(), &format!("UPDATE stores SET min_order_minor = NULL WHERE id = '{store}'")).await?;
+    exec(
+        app.db(),
+        &format!("UPDATE stores SET min_order_minor = NULL WHERE id = '{store}'"),
+    )
+    .await?;
     // Physical goods: an address and a method that serves the country.
-    exec(app.db(), &format!("UPDATE items SET weight_grams = 500 WHERE id = '{item}'")).await?;
+    exec(
+        app.db(),
+        &format!("UPDATE items SET weight_grams = 500 WHERE id = '{item}'"),
+    )
+    .await?;
     expect("shipping_address_required").await?;
     let addr = json!({"name": "Alice", "line1": "Pikk 1", "postal_code": "10123", "city": "Tallinn", "country": "US"});
-    api(&app, Method::POST, &format!("/v1/carts/{cart}/addresses"), Some(&alice), Some(json!({"shipping_address": addr}))).await?;
+    api(
+        &app,
+        Method::POST,
+        &format!("/v1/carts/{cart}/addresses"),
+        Some(&alice),
+        Some(json!({"shipping_address": addr})),
+    )
+    .await?;
     expect("shipping_method_required").await?;
-    let (st, v) = api(&app, Method::POST, &format!("/v1/carts/{cart}/shipping-method"), Some(&alice), Some(json!({"code": "teleport"}))).await?;
-    assert_eq!((st, v["code"].as_str()), (422, Some("shipping_method_unknown")), "{v}");
-    api(&app, Method::POST, &format!("/v1/carts/{cart}/shipping-method"), Some(&alice), Some(json!({"code": "parcel"}))).await?;
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/carts/{cart}/shipping-method"),
+        Some(&alice),
+        Some(json!({"code": "teleport"})),
+    )
+    .await?;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (422, Some("shipping_method_unknown")),
+        "{v}"
+    );
+    api(
+        &app,
+        Method::POST,
+        &format!("/v1/carts/{cart}/shipping-method"),
+        Some(&alice),
+        Some(json!({"code": "parcel"})),
+    )
+    .await?;
     expect("shipping_method_unavailable").await?;
     let addr = json!({"name": "Alice", "line1": "Pikk 1", "postal_code": "10123", "city": "Tallinn", "country": "EE"});
-    api(&app, Method::POST, &format!("/v1/carts/{cart}/addresses"), Some(&alice), Some(json!({"shipping_address": addr}))).await?;
+    api(
+        &app,
+        Method::POST,
+        &format!("/v1/carts/{cart}/addresses"),
+        Some(&alice),
+        Some(json!({"shipping_address": addr})),
+    )
+    .await?;
     // Subscription-only items need an eligible customer (business is not, here).
-    exec(app.db(), &format!("UPDATE items SET subscription_only = 1 WHERE id = '{item}'")).await?;
+    exec(
+        app.db(),
+        &format!("UPDATE items SET subscription_only = 1 WHERE id = '{item}'"),
+    )
+    .await?;
     expect("subscription_not_eligible").await?;
-    exec(app.db(), &format!("UPDATE items SET subscription_only = 0 WHERE id = '{item}'")).await?;
+    exec(
+        app.db(),
+        &format!("UPDATE items SET subscription_only = 0 WHERE id = '{item}'"),
+    )
+    .await?;
     assert_eq!(rows(&app, "payment_intents").await?, 0);
     // All satisfied: the intent is made.
     app.clock.advance_secs(21);
@@ -294,7 +499,9 @@ async fn rules_app(engine: rampart_test_support::Engine) -> Result<Option<TestAp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn business_rules_sqlite() -> Result<()> {
-    let app = rules_app(rampart_test_support::Engine::Sqlite).await?.expect("sqlite");
+    let app = rules_app(rampart_test_support::Engine::Sqlite)
+        .await?
+        .expect("sqlite");
     business_rules_refuse_with_their_codes(app).await
 }
 

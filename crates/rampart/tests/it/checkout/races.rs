@@ -16,7 +16,8 @@ async fn twenty_completions_make_one_order(app: TestApp) -> Result<()> {
         .find(|e| e.kind == "payment_intent.succeeded")
         .cloned()
         .expect("a succeeded event");
-    let secret = rampart_checkout::webhook::WebhookSecret::parse(rampart::config::TEST_WEBHOOK_SECRET)?;
+    let secret =
+        rampart_checkout::webhook::WebhookSecret::parse(rampart::config::TEST_WEBHOOK_SECRET)?;
     let mut tasks = Vec::new();
     for n in 0..20 {
         let (url, token, cart, pi) = (app.url.clone(), alice.clone(), cart.clone(), pi.clone());
@@ -49,15 +50,30 @@ async fn twenty_completions_make_one_order(app: TestApp) -> Result<()> {
         }
         ids.insert(id);
     }
-    assert!(created <= 1, "{created} completions claimed to create the order");
+    assert!(
+        created <= 1,
+        "{created} completions claimed to create the order"
+    );
     assert_eq!(ids.len(), 1, "every completion answers the same order");
     assert_eq!(rows(&app, "orders").await?, 1);
     assert_eq!(rows(&app, "escrow_transactions").await?, 1);
     assert_eq!(rows(&app, "ledger_entries WHERE event = 'fund'").await?, 1);
-    let stock = text_value(app.db(), "SELECT CAST(stock AS TEXT) FROM items WHERE id = $1", &item).await?;
+    let stock = text_value(
+        app.db(),
+        "SELECT CAST(stock AS TEXT) FROM items WHERE id = $1",
+        &item,
+    )
+    .await?;
     assert_eq!(stock.as_deref(), Some("8"));
-    assert_eq!(rows(&app, "audit_log WHERE action_type = 'order_create'").await?, 1);
-    assert_eq!(rows(&app, "webhook_inbox").await?, 1, "the three deliveries are one event");
+    assert_eq!(
+        rows(&app, "audit_log WHERE action_type = 'order_create'").await?,
+        1
+    );
+    assert_eq!(
+        rows(&app, "webhook_inbox").await?,
+        1,
+        "the three deliveries are one event"
+    );
     Ok(())
 }
 
@@ -73,7 +89,11 @@ async fn fifty_buyers_five_units(app: TestApp) -> Result<()> {
         buyers.push((token, cart, pi));
     }
     // Only five left by the time they check out.
-    rampart_test_support::exec(app.db(), &format!("UPDATE items SET stock = 5 WHERE id = '{item}'")).await?;
+    rampart_test_support::exec(
+        app.db(),
+        &format!("UPDATE items SET stock = 5 WHERE id = '{item}'"),
+    )
+    .await?;
     let mut tasks = Vec::new();
     for (token, cart, _) in buyers.clone() {
         let url = app.url.clone();
@@ -98,12 +118,27 @@ async fn fifty_buyers_five_units(app: TestApp) -> Result<()> {
     }
     assert_eq!((ok, sold_out), (5, 45));
     assert_eq!(rows(&app, "orders").await?, 5);
-    assert_eq!(rows(&app, "escrow_transactions WHERE state = 'funded'").await?, 5);
-    let stock = text_value(app.db(), "SELECT CAST(stock AS TEXT) FROM items WHERE id = $1", &item).await?;
+    assert_eq!(
+        rows(&app, "escrow_transactions WHERE state = 'funded'").await?,
+        5
+    );
+    let stock = text_value(
+        app.db(),
+        "SELECT CAST(stock AS TEXT) FROM items WHERE id = $1",
+        &item,
+    )
+    .await?;
     assert_eq!(stock.as_deref(), Some("0"));
-    assert_eq!(rows(&app, "payment_intents WHERE status = 'refunded'").await?, 45);
+    assert_eq!(
+        rows(&app, "payment_intents WHERE status = 'refunded'").await?,
+        45
+    );
     // A refunded checkout never completes later, even with stock back.
-    rampart_test_support::exec(app.db(), &format!("UPDATE items SET stock = 5 WHERE id = '{item}'")).await?;
+    rampart_test_support::exec(
+        app.db(),
+        &format!("UPDATE items SET stock = 5 WHERE id = '{item}'"),
+    )
+    .await?;
     let mut refused = 0;
     for (token, cart, _) in &buyers {
         let (st, v) = complete(&app, token, cart, None).await?;
@@ -140,7 +175,9 @@ async fn race_app(engine: rampart_test_support::Engine) -> Result<Option<TestApp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_completions_sqlite() -> Result<()> {
-    let app = race_app(rampart_test_support::Engine::Sqlite).await?.expect("sqlite");
+    let app = race_app(rampart_test_support::Engine::Sqlite)
+        .await?
+        .expect("sqlite");
     twenty_completions_make_one_order(app).await
 }
 

@@ -39,7 +39,10 @@ async fn webhook_signatures_dedupe_and_ordering(app: TestApp) -> Result<()> {
     let (cart, pi) = paid_cart(&app, &alice, &item, 1).await?;
     let events = take_events(&app);
     let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, vec!["payment_intent.created", "payment_intent.succeeded"]);
+    assert_eq!(
+        kinds,
+        vec!["payment_intent.created", "payment_intent.succeeded"]
+    );
     let created = events[0].clone();
     let succeeded = events[1].clone();
     let now = app.clock.now_secs();
@@ -48,7 +51,11 @@ async fn webhook_signatures_dedupe_and_ordering(app: TestApp) -> Result<()> {
     let forged = WebhookSecret::parse("whsec_attacker_guess_000")?;
     let d = succeeded.signed(&forged, now);
     let (st, v) = deliver(&app, d.body, &d.signature).await?;
-    assert_eq!((st, v["code"].as_str()), (400, Some("webhook_signature_invalid")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (400, Some("webhook_signature_invalid")),
+        "{v}"
+    );
     assert!(failures(&app, "webhook_signature_invalid"));
     // The body changed after signing.
     let d = succeeded.signed(&primary(), now);
@@ -60,15 +67,27 @@ async fn webhook_signatures_dedupe_and_ordering(app: TestApp) -> Result<()> {
     for t in [now - 360, now + 360] {
         let d = succeeded.signed(&primary(), t);
         let (st, v) = deliver(&app, d.body, &d.signature).await?;
-        assert_eq!((st, v["code"].as_str()), (400, Some("webhook_timestamp_out_of_tolerance")), "{v}");
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (400, Some("webhook_timestamp_out_of_tolerance")),
+            "{v}"
+        );
     }
     assert!(failures(&app, "webhook_timestamp_out_of_tolerance"));
     let (st, v) = deliver(&app, succeeded.body(), "garbage").await?;
-    assert_eq!((st, v["code"].as_str()), (400, Some("webhook_signature_malformed")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (400, Some("webhook_signature_malformed")),
+        "{v}"
+    );
     let body = b"{\"not\":\"an event\"}".to_vec();
     let sig = sign(&primary(), now, &body);
     let (st, v) = deliver(&app, body, &sig).await?;
-    assert_eq!((st, v["code"].as_str()), (400, Some("webhook_event_malformed")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (400, Some("webhook_event_malformed")),
+        "{v}"
+    );
     assert_eq!(rows(&app, "webhook_inbox").await?, 0);
     assert_eq!(rows(&app, "orders").await?, 0);
     // Inside the tolerance (4 minutes late) it is accepted: the webhook alone
@@ -168,7 +187,9 @@ async fn rotated_secrets_postgres() -> Result<()> {
     rotated_secrets(Engine::Postgres).await
 }
 
-async fn wait_for<F: Fn() -> Fut, Fut: std::future::Future<Output = Result<bool>>>(f: F) -> Result<bool> {
+async fn wait_for<F: Fn() -> Fut, Fut: std::future::Future<Output = Result<bool>>>(
+    f: F,
+) -> Result<bool> {
     for _ in 0..200 {
         if f().await? {
             return Ok(true);
@@ -189,7 +210,12 @@ async fn sandbox_delivers_over_http(engine: Engine) -> Result<()> {
     else {
         return Ok(());
     };
-    let sender = app.state.sandbox_sender.get().cloned().expect("sender running");
+    let sender = app
+        .state
+        .sandbox_sender
+        .get()
+        .cloned()
+        .expect("sender running");
     sender.set_plan(DeliveryPlan {
         delay_secs: 0,
         duplicates: 2,
@@ -198,9 +224,17 @@ async fn sandbox_delivers_over_http(engine: Engine) -> Result<()> {
     let (_, _, item) = shop(&app, "httphooks", 800, 5).await?;
     let (_, alice) = customer(&app, "alice").await?;
     let (_cart, pi) = paid_cart(&app, &alice, &item, 1).await?;
-    assert!(wait_for(|| async { Ok(rows(&app, "orders").await? == 1) }).await?, "the webhook completed the order");
+    assert!(
+        wait_for(|| async { Ok(rows(&app, "orders").await? == 1) }).await?,
+        "the webhook completed the order"
+    );
     assert!(wait_for(|| async { Ok(sender.sent() >= 6) }).await?);
-    assert!(wait_for(|| async { Ok(rows(&app, "webhook_inbox WHERE processed_at IS NOT NULL").await? == 2) }).await?);
+    assert!(
+        wait_for(|| async {
+            Ok(rows(&app, "webhook_inbox WHERE processed_at IS NOT NULL").await? == 2)
+        })
+        .await?
+    );
     assert_eq!(intent_status(&app, &pi).await?, "succeeded");
     assert_eq!(rows(&app, "orders").await?, 1);
 
@@ -230,4 +264,7 @@ async fn sandbox_http_postgres() -> Result<()> {
     sandbox_delivers_over_http(Engine::Postgres).await
 }
 
-both_engines!(webhook_signatures_dedupe_and_ordering, processing_events_out_of_order);
+both_engines!(
+    webhook_signatures_dedupe_and_ordering,
+    processing_events_out_of_order
+);
