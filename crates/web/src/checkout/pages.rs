@@ -1269,7 +1269,8 @@ mod tests {
         assert!(OUTCOMES.iter().all(|(_, t)| t.starts_with("tok_")));
         for t in ["cart", "address", "shipping", "payment", "order", "orders"] {
             let path = format!("{}/templates/checkout/{t}.html", env!("CARGO_MANIFEST_DIR"));
-            let text = std::fs::read_to_string(&path).expect("template");
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(!text.is_empty(), "template {t}");
             assert!(!text.contains("card_number") && !text.contains("cc-number"));
             assert!(!text.contains("<script"), "no inline script (CSP): {t}");
         }

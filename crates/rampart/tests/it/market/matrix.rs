@@ -134,9 +134,9 @@ fn resource_for(w: &World, template: &str) -> Result<String> {
         // design (bundles are public keys); the owner has published none, so the
         // claim answers 404 and takes nothing.
         &w.owner_id
-    } else if pick("/v1/carts/") {
+    } else if pick("/v1/carts/") || pick("/cart/") {
         &w.cart
-    } else if pick("/v1/orders/") {
+    } else if pick("/v1/orders/") || pick("/orders/") {
         &w.order
     } else if pick("/v1/sandbox/payment-intents/") {
         // The provider's stand-in needs the intent's client secret, which no
