@@ -46,12 +46,26 @@ async fn ws_open(
     ip: &str,
     headers: &[(&str, &str)],
 ) -> Result<std::result::Result<Ws, Refused>> {
+    ws_open_with(base, path, ip, headers, None).await
+}
+
+/// [`ws_open`] with the client's kernel receive buffer set to `rcvbuf` bytes.
+async fn ws_open_with(
+    base: &str,
+    path: &str,
+    ip: &str,
+    headers: &[(&str, &str)],
+    rcvbuf: Option<u32>,
+) -> Result<std::result::Result<Ws, Refused>> {
     let addr: std::net::SocketAddr = base
         .trim_start_matches("http://")
         .parse()
         .context("server address")?;
     let sock = TcpSocket::new_v4()?;
     sock.bind(format!("{ip}:0").parse()?)?;
+    if let Some(n) = rcvbuf {
+        sock.set_recv_buffer_size(n)?;
+    }
     let tcp = sock.connect(addr).await?;
     let mut req = format!("ws://{addr}{path}").into_client_request()?;
     for (k, v) in headers {
@@ -653,8 +667,22 @@ async fn a_stalled_reader_is_disconnected_at_its_queue_bound() -> Result<()> {
     let (bob, b) = bearer(&app, "ws_bob", Role::Customer).await?;
     let carol = user(&app, "ws_carol").await?;
     let ip = "127.0.0.1";
-    // Bob's socket is opened and never read again.
-    let mut stalled = ws_ok(&app.url, ip, &[("authorization", &bearer_header(&b))]).await?;
+    // Bob's socket is opened and never read again; its client takes little into its
+    // own kernel buffer, so what piles up is the server's.
+    let o = origin(&app.url);
+    let auth = bearer_header(&b);
+    let mut stalled = match ws_open_with(
+        &app.url,
+        "/ws",
+        ip,
+        &[("origin", &o), ("authorization", &auth)],
+        Some(8 * 1024),
+    )
+    .await?
+    {
+        Ok(ws) => ws,
+        Err(r) => bail!("handshake refused: {} {}", r.status, r.body),
+    };
     assert_eq!(next_event(&mut stalled).await?["type"], "ready");
     until_connected(&app, &bob, 1).await?;
     let metric = || {
@@ -673,7 +701,8 @@ async fn a_stalled_reader_is_disconnected_at_its_queue_bound() -> Result<()> {
             .unwrap_or(0)
     };
     assert_eq!(metric(), 0);
-    // ~5 KB events; the kernel's socket buffers take a few MB, then the queue (256)
+    // ~5 KB events; the server's kernel send buffer of an upgraded socket is small
+    // (32 KiB asked, 64 KiB on Linux), so after a few dozen events the queue (256)
     // fills and the socket is dropped. 4 000 events is ~20 MB: far more than both.
     let filler = "x".repeat(5_000);
     let mut sent = 0;
@@ -691,7 +720,13 @@ async fn a_stalled_reader_is_disconnected_at_its_queue_bound() -> Result<()> {
         }
     }
     until_connected(&app, &bob, 0).await?;
-    assert!(sent < 4_000, "disconnected only after {sent} events");
+    // The queue, the kernel buffers (a small send buffer: ~2.8 MB otherwise, i.e.
+    // 500+ more events) and one frame in flight.
+    assert!(
+        sent < 256 + 100,
+        "disconnected only after {sent} events (~{} KB)",
+        sent * 5
+    );
     assert_eq!(metric(), 1, "one too_slow close");
     // What it had queued is gone with it: a new socket starts fresh and hears new
     // events only.

@@ -18,6 +18,9 @@ use tokio::time::{timeout, Instant};
 
 /// Largest frame or message a client may send (an `auth` frame is well under).
 const CLIENT_MESSAGE_MAX: usize = 4 * 1024;
+/// The kernel send buffer of an upgraded socket (Linux doubles it): a stalled reader
+/// holds at most this much in the kernel before its event queue starts to fill.
+pub(crate) const SEND_BUFFER: usize = 32 * 1024;
 /// A close frame gets this long to go out before the connection is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -87,6 +90,7 @@ pub(super) async fn handshake(
     Ctx(ctx): Ctx,
     uri: Uri,
     headers: HeaderMap,
+    hint: Option<axum::Extension<super::SendBufferHint>>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     // Refused whatever it holds: a token in a URL ends up in proxy and server logs,
@@ -134,6 +138,9 @@ pub(super) async fn handshake(
     } else {
         None
     };
+    if let Some(axum::Extension(h)) = hint {
+        h.request(SEND_BUFFER);
+    }
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
