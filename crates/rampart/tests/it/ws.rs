@@ -833,6 +833,53 @@ async fn two_processes_deliver_and_close_across_postgres() -> Result<()> {
     Ok(())
 }
 
+/// Two server processes on one SQLite file (unsupported for real time, and the
+/// second says so at startup): there is no bus, yet a logout made through the other
+/// process closes this process's socket at its next sweep, which re-reads every
+/// socket's credential from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_by_another_sqlite_process_closes_at_the_next_sweep() -> Result<()> {
+    use rampart_web::realtime::bus;
+    let app = TestApp::spawn(Engine::Sqlite).await?.context("sqlite")?;
+    let other = crate::ws_process::ServeProcess::start(&app).await?;
+    let (bob, tb) = bearer(&app, "wq_bob", Role::Customer).await?;
+    let (carol, tc) = bearer(&app, "wq_carol", Role::Customer).await?;
+    let mut ws = ws_ok(&app.url, "127.0.0.1", &[("authorization", &bearer_header(&tb))]).await?;
+    assert_eq!(next_event(&mut ws).await?["type"], "ready");
+    let mut kept = ws_ok(&app.url, "127.0.0.1", &[("authorization", &bearer_header(&tc))]).await?;
+    assert_eq!(next_event(&mut kept).await?["type"], "ready");
+    until_connected(&app, &bob, 1).await?;
+    until_connected(&app, &carol, 1).await?;
+    // Nothing revoked: a sweep keeps both.
+    assert_eq!(bus::sweep(&app.state).await, 0);
+    assert_eq!(app.state.realtime.connections(), 2);
+    // Bob logs out through the other process; this one hears nothing of it.
+    let r = other
+        .client()
+        .post(format!("{}/v1/auth/logout", other.url))
+        .bearer_auth(&tb)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204, "{}", other.logs());
+    // The next sweep finds the session revoked in the database (the periodic one
+    // may have run meanwhile: either way the socket is closed once, `revoked`).
+    let n = bus::sweep(&app.state).await;
+    assert!(n <= 1, "{n} closed");
+    assert_eq!(closed_with(&mut ws).await?, (1008, "revoked".to_owned()));
+    until_connected(&app, &bob, 0).await?;
+    // Carol's socket, whose session lives, stays.
+    assert_eq!(app.state.realtime.connections_of(&carol), 1);
+    assert_eq!(bus::sweep(&app.state).await, 0);
+    // The second process warned that this topology is unsupported for real time.
+    assert!(
+        other.out().contains("no bus between processes"),
+        "no warning: {}",
+        other.out()
+    );
+    drop(other);
+    Ok(())
+}
+
 /// A socket lives as long as its credential: past the session's expiry on the
 /// injected clock, the sweep closes it (1008 `expired`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
