@@ -69,7 +69,7 @@ async fn ws_open_with(
     let tcp = sock.connect(addr).await?;
     let mut req = format!("ws://{addr}{path}").into_client_request()?;
     for (k, v) in headers {
-        req.headers_mut().insert(
+        req.headers_mut().append(
             tungstenite::http::HeaderName::from_bytes(k.as_bytes())?,
             v.parse()?,
         );
@@ -202,6 +202,31 @@ async fn refusals_happen_before_the_upgrade_and_open_nothing(app: TestApp) -> Re
     .err()
     .context("null origin accepted")?;
     assert_eq!(r.status, 403);
+    // Origin is exactly scheme://host[:port], and there is one of it.
+    let site = origin(&app.url);
+    let with_path = format!("{site}/x");
+    let with_slash = format!("{site}/");
+    let with_rest = format!("{site}.evil.example");
+    for bad in [
+        vec![("origin", with_path.as_str())],
+        vec![("origin", with_slash.as_str())],
+        vec![("origin", with_rest.as_str())],
+        vec![("origin", site.as_str()), ("origin", "https://evil.example")],
+        vec![("origin", site.as_str()), ("origin", site.as_str())],
+    ] {
+        let mut h = bad.clone();
+        h.push(("authorization", &auth));
+        let r = ws_open(&app.url, "/ws", ip, &h)
+            .await?
+            .err()
+            .with_context(|| format!("{bad:?} accepted"))?;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (403, Some("origin_not_allowed")),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(app.state.realtime.connections_of(&alice), 0);
     // No Origin at all: refused unless configured (WS_ALLOW_NO_ORIGIN).
     let r = ws_open(&app.url, "/ws", ip, &[("authorization", &auth)])
         .await?

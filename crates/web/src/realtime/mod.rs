@@ -66,3 +66,9 @@ impl SendBufferHint {
         self.0.swap(0, Ordering::Relaxed)
     }
 }
+
+/// Whether `v` is an origin exactly (`scheme://host[:port]`, http or https, nothing
+/// after): what a `WS_ALLOWED_ORIGINS` entry must be.
+pub fn is_exact_origin(v: &str) -> bool {
+    crate::csrf::exact_origin_key(v).is_some()
+}

@@ -2,7 +2,7 @@
 
 use super::hub::{Close, Credential, Registration};
 use crate::authn::{authenticate, problem, Ctx};
-use crate::csrf::origin_key;
+use crate::csrf::{exact_origin_key, origin_key};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -24,16 +24,23 @@ pub(crate) const SEND_BUFFER: usize = 32 * 1024;
 /// A close frame gets this long to go out before the connection is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Whether the handshake's origin may open a socket: the site's own origin (the
+/// Whether the handshake's origin may open a socket (exactly one `Origin` header,
+/// exactly `scheme://host[:port]`): the site's own origin (the
 /// configured public origin, else the request's host), or one in
 /// `WS_ALLOWED_ORIGINS`; no `Origin` only when `WS_ALLOW_NO_ORIGIN` is on.
 fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     let cfg = &state.config;
-    let Some(origin) = headers.get(header::ORIGIN) else {
+    let mut all = headers.get_all(header::ORIGIN).iter();
+    let Some(origin) = all.next() else {
         return cfg.ws_allow_no_origin;
     };
-    let Some(key) = origin.to_str().ok().and_then(origin_key) else {
-        // `null` (sandboxed frames, file: pages) and anything unparsable.
+    if all.next().is_some() {
+        // A browser sends one; two are a forgery whichever comes first.
+        return false;
+    }
+    let Some(key) = origin.to_str().ok().and_then(exact_origin_key) else {
+        // `null` (sandboxed frames, file: pages), anything with a path or more, and
+        // anything unparsable.
         return false;
     };
     let same = |configured: &str| origin_key(configured).as_ref() == Some(&key);
