@@ -681,9 +681,19 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(ok, ["https://app.example", "http://127.0.0.1:3000"]);
-        for bad in ["*", "null", "a.test", "https://a.test/x", "https://*.a.test", ""] {
+        for bad in [
+            "*",
+            "null",
+            "a.test",
+            "https://a.test/x",
+            "https://*.a.test",
+            "",
+        ] {
             let err = ws_origins(vec!["https://ok.example".into(), bad.into()]).unwrap_err();
-            assert!(err.to_string().contains("WS_ALLOWED_ORIGINS"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("WS_ALLOWED_ORIGINS"),
+                "{bad}: {err}"
+            );
         }
         if env("RAMPART_WS_ALLOWED_ORIGINS").is_none() && env("WS_ALLOWED_ORIGINS").is_none() {
             let fc = FileConfig {

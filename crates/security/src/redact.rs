@@ -45,9 +45,7 @@ fn patterns() -> &'static [Regex] {
             // Authorization schemes.
             r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+".to_owned(),
             // JSON or key=value fields whose names say "secret".
-            format!(
-                r#"(?i)("?(?:{names})"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|[^\s,&}}\]]+)"#
-            ),
+            format!(r#"(?i)("?(?:{names})"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|[^\s,&}}\]]+)"#),
             // JWTs.
             r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*".to_owned(),
             // Rampart's prefixed opaque tokens (PAT, refresh, reset, invite, session).
@@ -71,7 +69,13 @@ fn redact_text(text: &str) -> Cow<'_, str> {
         }
         let replaced = match i {
             0 | 1 | 4 => re.replace_all(&out, |c: &regex::Captures<'_>| {
-                let sep = if i == 4 { "=" } else if i == 0 { " " } else { "" };
+                let sep = if i == 4 {
+                    "="
+                } else if i == 0 {
+                    " "
+                } else {
+                    ""
+                };
                 format!("{}{sep}{REDACTED}", &c[1])
             }),
             _ => re.replace_all(&out, REDACTED),
@@ -131,8 +135,7 @@ fn redact_json(line: &str) -> Cow<'_, str> {
                     match redact_text(&decoded) {
                         Cow::Borrowed(_) => None,
                         Cow::Owned(r) => Some(
-                            serde_json::to_string(&r)
-                                .unwrap_or_else(|_| format!("\"{REDACTED}\"")),
+                            serde_json::to_string(&r).unwrap_or_else(|_| format!("\"{REDACTED}\"")),
                         ),
                     }
                 };
@@ -151,7 +154,9 @@ fn redact_json(line: &str) -> Cow<'_, str> {
             c if secret && !c.is_ascii_whitespace() && c != b':' => {
                 // A number or literal under a secret name.
                 let start = i;
-                while i < b.len() && !matches!(b[i], b',' | b'}' | b']') && !b[i].is_ascii_whitespace()
+                while i < b.len()
+                    && !matches!(b[i], b',' | b'}' | b']')
+                    && !b[i].is_ascii_whitespace()
                 {
                     i += 1;
                 }
@@ -284,7 +289,7 @@ mod tests {
     /// Every JSON log line stays valid JSON with its other fields intact, and the
     /// secret is gone, whatever a request path holds.
     #[test]
-    fn json_lines_stay_json() {
+    fn json_lines_stay_json() -> Result<(), String> {
         let paths = [
             ("/ws;token=abc", "abc"),
             ("/zz;token=a\\\"b", "a\\\"b"),
@@ -303,7 +308,7 @@ mod tests {
             let r = redact(&line);
             assert!(r.ends_with('\n'), "{r}");
             let v: serde_json::Value =
-                serde_json::from_str(&r).unwrap_or_else(|e| panic!("{line} -> {r}: {e}"));
+                serde_json::from_str(&r).map_err(|e| format!("{line} -> {r}: {e}"))?;
             let p = v["path"].as_str().unwrap_or_default();
             assert!(!p.contains(secret), "{line} -> {r}");
             assert!(p.contains(REDACTED), "{line} -> {r}");
@@ -315,18 +320,28 @@ mod tests {
         for (line, gone) in [
             (r#"{"password":"hunter2","user":"bob"}"#, "hunter2"),
             (r#"{"totp_code":123456,"user":"bob"}"#, "123456"),
-            (r#"{"message":"authorization: Bearer abc.def","user":"bob"}"#, "abc.def"),
-            (r#"{"message":"body {\"password\":\"hunter2\"}","user":"bob"}"#, "hunter2"),
-            (r#"{"fields":{"token": "rpat_AbCdEfGhIjKlMnOp"},"user":"bob"}"#, "rpat_"),
+            (
+                r#"{"message":"authorization: Bearer abc.def","user":"bob"}"#,
+                "abc.def",
+            ),
+            (
+                r#"{"message":"body {\"password\":\"hunter2\"}","user":"bob"}"#,
+                "hunter2",
+            ),
+            (
+                r#"{"fields":{"token": "rpat_AbCdEfGhIjKlMnOp"},"user":"bob"}"#,
+                "rpat_",
+            ),
         ] {
             let r = redact(line);
             let v: serde_json::Value =
-                serde_json::from_str(&r).unwrap_or_else(|e| panic!("{line} -> {r}: {e}"));
+                serde_json::from_str(&r).map_err(|e| format!("{line} -> {r}: {e}"))?;
             assert!(!r.contains(gone), "{line} -> {r}");
             assert!(r.contains(REDACTED), "{line} -> {r}");
             assert_eq!(v["user"], "bob", "{r}");
         }
         let clean = r#"{"path":"/healthz","status":200}"#;
         assert!(matches!(redact(clean), Cow::Borrowed(_)));
+        Ok(())
     }
 }

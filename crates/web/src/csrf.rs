@@ -361,7 +361,10 @@ mod tests {
             k("https://A.test:8443"),
             Some(("https".into(), "a.test".into(), 8443))
         );
-        assert_eq!(k("http://a.test"), Some(("http".into(), "a.test".into(), 80)));
+        assert_eq!(
+            k("http://a.test"),
+            Some(("http".into(), "a.test".into(), 80))
+        );
         assert!(k("http://[::1]:3000").is_some());
         for bad in [
             "*",

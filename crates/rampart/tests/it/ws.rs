@@ -211,7 +211,10 @@ async fn refusals_happen_before_the_upgrade_and_open_nothing(app: TestApp) -> Re
         vec![("origin", with_path.as_str())],
         vec![("origin", with_slash.as_str())],
         vec![("origin", with_rest.as_str())],
-        vec![("origin", site.as_str()), ("origin", "https://evil.example")],
+        vec![
+            ("origin", site.as_str()),
+            ("origin", "https://evil.example"),
+        ],
         vec![("origin", site.as_str()), ("origin", site.as_str())],
     ] {
         let mut h = bad.clone();
@@ -869,9 +872,19 @@ async fn a_revocation_by_another_sqlite_process_closes_at_the_next_sweep() -> Re
     let other = crate::ws_process::ServeProcess::start(&app).await?;
     let (bob, tb) = bearer(&app, "wq_bob", Role::Customer).await?;
     let (carol, tc) = bearer(&app, "wq_carol", Role::Customer).await?;
-    let mut ws = ws_ok(&app.url, "127.0.0.1", &[("authorization", &bearer_header(&tb))]).await?;
+    let mut ws = ws_ok(
+        &app.url,
+        "127.0.0.1",
+        &[("authorization", &bearer_header(&tb))],
+    )
+    .await?;
     assert_eq!(next_event(&mut ws).await?["type"], "ready");
-    let mut kept = ws_ok(&app.url, "127.0.0.1", &[("authorization", &bearer_header(&tc))]).await?;
+    let mut kept = ws_ok(
+        &app.url,
+        "127.0.0.1",
+        &[("authorization", &bearer_header(&tc))],
+    )
+    .await?;
     assert_eq!(next_event(&mut kept).await?["type"], "ready");
     until_connected(&app, &bob, 1).await?;
     until_connected(&app, &carol, 1).await?;

@@ -10,10 +10,10 @@
 //! notification) closes the socket within one sweep interval.
 
 use super::hub::{Close, Credential, Hub};
-use rampart_identity::Principal;
-use std::collections::HashMap;
 use crate::state::AppState;
 use rampart_db::notify::Heard;
+use rampart_identity::Principal;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;

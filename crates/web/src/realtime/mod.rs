@@ -17,10 +17,10 @@ mod socket;
 pub use hub::{Close, Credential, Hub, RealtimeConfig, Registration};
 
 use crate::codes::Code;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use crate::routes::{Doc, Group, Routes};
 use rampart_security::ratelimit::PolicyName;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Mounts `GET /ws`.
 pub fn mount(r: Routes) -> Routes {
