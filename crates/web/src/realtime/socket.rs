@@ -268,15 +268,17 @@ async fn serve(s: &AppState, socket: WebSocket, reg: Registration) -> Option<Clo
                 // client says count as life; nothing else is read from it.
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
+            // Closed when the idle time has passed since the client last said
+            // anything, not at the next ping after it.
+            _ = tokio::time::sleep_until(last_heard + cfg.idle_after) => {
+                s.metrics.inc(
+                    "rampart_ws_closed_total",
+                    "WebSocket connections the server closed, by reason.",
+                    &[("reason", Close::Idle.reason())],
+                );
+                break Some(Close::Idle);
+            }
             _ = ping.tick() => {
-                if last_heard.elapsed() >= cfg.idle_after {
-                    s.metrics.inc(
-                        "rampart_ws_closed_total",
-                        "WebSocket connections the server closed, by reason.",
-                        &[("reason", Close::Idle.reason())],
-                    );
-                    break Some(Close::Idle);
-                }
                 let sent = timeout(cfg.ping_every, sink.send(Message::Ping(Default::default()))).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     break None;
