@@ -361,6 +361,22 @@ fn parse_bool(name: &str, v: &str) -> Result<bool> {
     }
 }
 
+/// `WS_ALLOWED_ORIGINS`: each entry exactly `scheme://host[:port]` (a trailing `/`
+/// is dropped); anything else (`*`, `null`, a bare host, a path) is a config error.
+fn ws_origins(v: Vec<String>) -> Result<Vec<String>> {
+    v.into_iter()
+        .map(|o| {
+            let o = o.trim().trim_end_matches('/').to_owned();
+            if !rampart_web::realtime::is_exact_origin(&o) {
+                bail!(
+                    "WS_ALLOWED_ORIGINS entry {o:?} is not an origin: each must be exactly scheme://host[:port] (http or https; no path, wildcard or `null`)"
+                );
+            }
+            Ok(o)
+        })
+        .collect()
+}
+
 impl Config {
     /// Loads `rampart.toml` (from `RAMPART_CONFIG`, else `./rampart.toml` if present)
     /// and the environment.
@@ -530,14 +546,13 @@ impl Config {
                 .map(|v| list(&v))
                 .or(fc.cors_origins)
                 .unwrap_or_default(),
-            ws_allowed_origins: env("RAMPART_WS_ALLOWED_ORIGINS")
-                .or_else(|| env("WS_ALLOWED_ORIGINS"))
-                .map(|v| list(&v))
-                .or(fc.ws_allowed_origins)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|o| o.trim_end_matches('/').to_owned())
-                .collect(),
+            ws_allowed_origins: ws_origins(
+                env("RAMPART_WS_ALLOWED_ORIGINS")
+                    .or_else(|| env("WS_ALLOWED_ORIGINS"))
+                    .map(|v| list(&v))
+                    .or(fc.ws_allowed_origins)
+                    .unwrap_or_default(),
+            )?,
             ws_allow_no_origin: match env("RAMPART_WS_ALLOW_NO_ORIGIN")
                 .or_else(|| env("WS_ALLOW_NO_ORIGIN"))
             {
@@ -734,6 +749,37 @@ mod tests {
             toml::from_str("[rate_limits]\nlogin = { limit = 3, window_secs = 60 }\n").unwrap();
         assert_eq!(fc.rate_limits["login"].limit, 3);
         assert!(toml::from_str::<FileConfig>("jwt_secret = \"x\"").is_err());
+    }
+
+    #[test]
+    fn ws_allowed_origins_must_be_exact_origins() {
+        let ok = ws_origins(vec![
+            "https://app.example".into(),
+            "http://127.0.0.1:3000/".into(),
+        ])
+        .unwrap();
+        assert_eq!(ok, ["https://app.example", "http://127.0.0.1:3000"]);
+        for bad in [
+            "*",
+            "null",
+            "a.test",
+            "https://a.test/x",
+            "https://*.a.test",
+            "",
+        ] {
+            let err = ws_origins(vec!["https://ok.example".into(), bad.into()]).unwrap_err();
+            assert!(
+                err.to_string().contains("WS_ALLOWED_ORIGINS"),
+                "{bad}: {err}"
+            );
+        }
+        if env("RAMPART_WS_ALLOWED_ORIGINS").is_none() && env("WS_ALLOWED_ORIGINS").is_none() {
+            let fc = FileConfig {
+                ws_allowed_origins: Some(vec!["*".into()]),
+                ..FileConfig::default()
+            };
+            assert!(Config::from_parts(fc).is_err());
+        }
     }
 
     #[test]

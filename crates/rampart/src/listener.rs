@@ -318,6 +318,9 @@ impl Drop for ConnGuard {
 /// When a connection last moved bytes, and whether a handler is running on it.
 struct Activity {
     base: Instant,
+    /// A send buffer size a handler asked for (a WebSocket upgrade), applied on the
+    /// next write.
+    send_buffer: rampart_web::realtime::SendBufferHint,
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
 }
@@ -326,6 +329,7 @@ impl Activity {
     fn new() -> Self {
         Self {
             base: Instant::now(),
+            send_buffer: Default::default(),
             last_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
         }
@@ -354,6 +358,24 @@ impl Drop for Busy {
     }
 }
 
+/// Sets the kernel send buffer (`SO_SNDBUF`) of the TCP socket under a stream.
+pub trait SendBuffer {
+    /// Sets `SO_SNDBUF` to `bytes`.
+    fn set_send_buffer(&self, bytes: usize) -> io::Result<()>;
+}
+
+impl SendBuffer for TcpStream {
+    fn set_send_buffer(&self, bytes: usize) -> io::Result<()> {
+        socket2::SockRef::from(self).set_send_buffer_size(bytes)
+    }
+}
+
+impl SendBuffer for tokio_rustls::server::TlsStream<TcpStream> {
+    fn set_send_buffer(&self, bytes: usize) -> io::Result<()> {
+        self.get_ref().0.set_send_buffer(bytes)
+    }
+}
+
 /// A stream that records when bytes move through it.
 struct Tracked<T> {
     io: T,
@@ -379,13 +401,26 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
+impl<T: SendBuffer> Tracked<T> {
+    /// Applies a send buffer size a handler asked for.
+    fn tune(&self) {
+        let n = self.activity.send_buffer.take();
+        if n > 0 {
+            if let Err(e) = self.io.set_send_buffer(n) {
+                tracing::debug!(error = %e, "could not set the socket's send buffer");
+            }
+        }
+    }
+}
+
+impl<T: AsyncWrite + SendBuffer + Unpin> AsyncWrite for Tracked<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.tune();
         let r = Pin::new(&mut this.io).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             this.activity.touch();
@@ -398,6 +433,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.tune();
         let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             this.activity.touch();
@@ -602,7 +638,7 @@ async fn http1<IO, F, Fut>(
     mut shutdown: watch::Receiver<bool>,
     handler: F,
 ) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + SendBuffer + Unpin + Send + 'static,
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
 {
@@ -614,7 +650,8 @@ async fn http1<IO, F, Fut>(
     });
     let act = activity.clone();
     let handler = Arc::new(handler);
-    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+    let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(act.send_buffer.clone());
         let busy = Busy::new(act.clone());
         let fut = handler(req);
         async move {

@@ -90,6 +90,22 @@ fn origin_of(url: &str) -> Option<String> {
 
 /// An origin as compared: lowercase scheme and host, and the port with the scheme's
 /// default filled in, so `https://h` never equals `http://h` and `h:8080` never `h`.
+/// The key of an origin written exactly as a browser sends one: `scheme://host[:port]`
+/// (`http` or `https`), nothing before or after — no path (not even `/`), query,
+/// fragment, user info, wildcard or spaces. `None` for anything else (`null`, `*`,
+/// `a.test`, `https://a.test/x`).
+pub fn exact_origin_key(v: &str) -> Option<(String, String, u16)> {
+    let (_, rest) = v.split_once("://")?;
+    let plain = !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if !plain {
+        return None;
+    }
+    origin_key(v)
+}
+
 pub(crate) fn origin_key(url: &str) -> Option<(String, String, u16)> {
     let (scheme, rest) = url.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
@@ -342,6 +358,39 @@ fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn exact_origins_only() {
+        use super::exact_origin_key as k;
+        assert_eq!(
+            k("https://A.test:8443"),
+            Some(("https".into(), "a.test".into(), 8443))
+        );
+        assert_eq!(
+            k("http://a.test"),
+            Some(("http".into(), "a.test".into(), 80))
+        );
+        assert!(k("http://[::1]:3000").is_some());
+        for bad in [
+            "*",
+            "null",
+            "a.test",
+            "https://a.test/",
+            "https://a.test/x",
+            "https://a.test?x",
+            "https://a.test#x",
+            "https://u@a.test",
+            "https://*.a.test",
+            "https://a.test:",
+            "https://a.test:99999",
+            "https://",
+            "ftp://a.test",
+            "https://a.test, https://b.test",
+            " https://a.test",
+        ] {
+            assert_eq!(k(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -46,16 +46,30 @@ async fn ws_open(
     ip: &str,
     headers: &[(&str, &str)],
 ) -> Result<std::result::Result<Ws, Refused>> {
+    ws_open_with(base, path, ip, headers, None).await
+}
+
+/// [`ws_open`] with the client's kernel receive buffer set to `rcvbuf` bytes.
+async fn ws_open_with(
+    base: &str,
+    path: &str,
+    ip: &str,
+    headers: &[(&str, &str)],
+    rcvbuf: Option<u32>,
+) -> Result<std::result::Result<Ws, Refused>> {
     let addr: std::net::SocketAddr = base
         .trim_start_matches("http://")
         .parse()
         .context("server address")?;
     let sock = TcpSocket::new_v4()?;
     sock.bind(format!("{ip}:0").parse()?)?;
+    if let Some(n) = rcvbuf {
+        sock.set_recv_buffer_size(n)?;
+    }
     let tcp = sock.connect(addr).await?;
     let mut req = format!("ws://{addr}{path}").into_client_request()?;
     for (k, v) in headers {
-        req.headers_mut().insert(
+        req.headers_mut().append(
             tungstenite::http::HeaderName::from_bytes(k.as_bytes())?,
             v.parse()?,
         );
@@ -188,6 +202,34 @@ async fn refusals_happen_before_the_upgrade_and_open_nothing(app: TestApp) -> Re
     .err()
     .context("null origin accepted")?;
     assert_eq!(r.status, 403);
+    // Origin is exactly scheme://host[:port], and there is one of it.
+    let site = origin(&app.url);
+    let with_path = format!("{site}/x");
+    let with_slash = format!("{site}/");
+    let with_rest = format!("{site}.evil.example");
+    for bad in [
+        vec![("origin", with_path.as_str())],
+        vec![("origin", with_slash.as_str())],
+        vec![("origin", with_rest.as_str())],
+        vec![
+            ("origin", site.as_str()),
+            ("origin", "https://evil.example"),
+        ],
+        vec![("origin", site.as_str()), ("origin", site.as_str())],
+    ] {
+        let mut h = bad.clone();
+        h.push(("authorization", &auth));
+        let r = ws_open(&app.url, "/ws", ip, &h)
+            .await?
+            .err()
+            .with_context(|| format!("{bad:?} accepted"))?;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (403, Some("origin_not_allowed")),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(app.state.realtime.connections_of(&alice), 0);
     // No Origin at all: refused unless configured (WS_ALLOW_NO_ORIGIN).
     let r = ws_open(&app.url, "/ws", ip, &[("authorization", &auth)])
         .await?
@@ -653,8 +695,22 @@ async fn a_stalled_reader_is_disconnected_at_its_queue_bound() -> Result<()> {
     let (bob, b) = bearer(&app, "ws_bob", Role::Customer).await?;
     let carol = user(&app, "ws_carol").await?;
     let ip = "127.0.0.1";
-    // Bob's socket is opened and never read again.
-    let mut stalled = ws_ok(&app.url, ip, &[("authorization", &bearer_header(&b))]).await?;
+    // Bob's socket is opened and never read again; its client takes little into its
+    // own kernel buffer, so what piles up is the server's.
+    let o = origin(&app.url);
+    let auth = bearer_header(&b);
+    let mut stalled = match ws_open_with(
+        &app.url,
+        "/ws",
+        ip,
+        &[("origin", &o), ("authorization", &auth)],
+        Some(8 * 1024),
+    )
+    .await?
+    {
+        Ok(ws) => ws,
+        Err(r) => bail!("handshake refused: {} {}", r.status, r.body),
+    };
     assert_eq!(next_event(&mut stalled).await?["type"], "ready");
     until_connected(&app, &bob, 1).await?;
     let metric = || {
@@ -673,7 +729,8 @@ async fn a_stalled_reader_is_disconnected_at_its_queue_bound() -> Result<()> {
             .unwrap_or(0)
     };
     assert_eq!(metric(), 0);
-    // ~5 KB events; the kernel's socket buffers take a few MB, then the queue (256)
+    // ~5 KB events; the server's kernel send buffer of an upgraded socket is small
+    // (32 KiB asked, 64 KiB on Linux), so after a few dozen events the queue (256)
     // fills and the socket is dropped. 4 000 events is ~20 MB: far more than both.
     let filler = "x".repeat(5_000);
     let mut sent = 0;
@@ -691,7 +748,13 @@ async fn a_stalled_reader_is_disconnected_at_its_queue_bound() -> Result<()> {
         }
     }
     until_connected(&app, &bob, 0).await?;
-    assert!(sent < 4_000, "disconnected only after {sent} events");
+    // The queue, the kernel buffers (a small send buffer: ~2.8 MB otherwise, i.e.
+    // 500+ more events) and one frame in flight.
+    assert!(
+        sent < 256 + 100,
+        "disconnected only after {sent} events (~{} KB)",
+        sent * 5
+    );
     assert_eq!(metric(), 1, "one too_slow close");
     // What it had queued is gone with it: a new socket starts fresh and hears new
     // events only.
@@ -795,6 +858,63 @@ async fn two_processes_deliver_and_close_across_postgres() -> Result<()> {
         (1008, "revoked".to_owned())
     );
     drop(b_srv);
+    Ok(())
+}
+
+/// Two server processes on one SQLite file (unsupported for real time, and the
+/// second says so at startup): there is no bus, yet a logout made through the other
+/// process closes this process's socket at its next sweep, which re-reads every
+/// socket's credential from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_by_another_sqlite_process_closes_at_the_next_sweep() -> Result<()> {
+    use rampart_web::realtime::bus;
+    let app = TestApp::spawn(Engine::Sqlite).await?.context("sqlite")?;
+    let other = crate::ws_process::ServeProcess::start(&app).await?;
+    let (bob, tb) = bearer(&app, "wq_bob", Role::Customer).await?;
+    let (carol, tc) = bearer(&app, "wq_carol", Role::Customer).await?;
+    let mut ws = ws_ok(
+        &app.url,
+        "127.0.0.1",
+        &[("authorization", &bearer_header(&tb))],
+    )
+    .await?;
+    assert_eq!(next_event(&mut ws).await?["type"], "ready");
+    let mut kept = ws_ok(
+        &app.url,
+        "127.0.0.1",
+        &[("authorization", &bearer_header(&tc))],
+    )
+    .await?;
+    assert_eq!(next_event(&mut kept).await?["type"], "ready");
+    until_connected(&app, &bob, 1).await?;
+    until_connected(&app, &carol, 1).await?;
+    // Nothing revoked: a sweep keeps both.
+    assert_eq!(bus::sweep(&app.state).await, 0);
+    assert_eq!(app.state.realtime.connections(), 2);
+    // Bob logs out through the other process; this one hears nothing of it.
+    let r = other
+        .client()
+        .post(format!("{}/v1/auth/logout", other.url))
+        .bearer_auth(&tb)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204, "{}", other.logs());
+    // The next sweep finds the session revoked in the database (the periodic one
+    // may have run meanwhile: either way the socket is closed once, `revoked`).
+    let n = bus::sweep(&app.state).await;
+    assert!(n <= 1, "{n} closed");
+    assert_eq!(closed_with(&mut ws).await?, (1008, "revoked".to_owned()));
+    until_connected(&app, &bob, 0).await?;
+    // Carol's socket, whose session lives, stays.
+    assert_eq!(app.state.realtime.connections_of(&carol), 1);
+    assert_eq!(bus::sweep(&app.state).await, 0);
+    // The second process warned that this topology is unsupported for real time.
+    assert!(
+        other.out().contains("no bus between processes"),
+        "no warning: {}",
+        other.out()
+    );
+    drop(other);
     Ok(())
 }
 

@@ -79,6 +79,11 @@ impl ServeProcess {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Its standard output so far (the JSON log).
+    pub fn out(&self) -> String {
+        std::fs::read_to_string(self.log.with_extension("out")).unwrap_or_default()
+    }
 }
 
 impl Drop for ServeProcess {

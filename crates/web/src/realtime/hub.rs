@@ -85,7 +85,7 @@ impl Close {
 }
 
 /// The credential a socket was opened with, so its revocation finds the socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Credential {
     /// A session: the web cookie's, or the API session behind a bearer token.
     Session(String),
@@ -415,18 +415,19 @@ impl Hub {
         self.close_where(Close::Expired, |_, c| c.live_until <= now)
     }
 
-    /// Every open socket's principal (for re-checking after the bus missed messages).
-    pub(crate) fn principals(&self) -> Vec<(u64, Principal)> {
+    /// Every open socket's ID, credential and principal (for re-checking credentials
+    /// in the database).
+    pub(crate) fn principals(&self) -> Vec<(u64, Credential, Principal)> {
         self.lock()
             .values()
             .flatten()
-            .map(|c| (c.id, c.principal.clone()))
+            .map(|c| (c.id, c.cred.clone(), c.principal.clone()))
             .collect()
     }
 
     /// Closes one socket by ID with `why`.
-    pub(crate) fn close_id(&self, id: u64, why: Close) {
-        self.close_where(why, |_, c| c.id == id);
+    pub(crate) fn close_id(&self, id: u64, why: Close) -> usize {
+        self.close_where(why, |_, c| c.id == id)
     }
 
     /// Closes every socket (the server is stopping).

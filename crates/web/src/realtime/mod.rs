@@ -19,6 +19,8 @@ pub use hub::{Close, Credential, Hub, RealtimeConfig, Registration};
 use crate::codes::Code;
 use crate::routes::{Doc, Group, Routes};
 use rampart_security::ratelimit::PolicyName;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Mounts `GET /ws`.
 pub fn mount(r: Routes) -> Routes {
@@ -44,4 +46,29 @@ pub fn mount(r: Routes) -> Routes {
             Code::TotpEnrolmentRequired,
         ]),
     )
+}
+
+/// Put on every request by the listener: a handler that upgrades the connection to a
+/// WebSocket asks through it for a small kernel send buffer, so a stalled reader's
+/// bytes pile up in the bounded event queue (and get it closed) instead of in
+/// megabytes of auto-tuned kernel buffer. The listener applies it on the
+/// connection's next write (the 101 response).
+#[derive(Debug, Clone, Default)]
+pub struct SendBufferHint(pub Arc<AtomicUsize>);
+
+impl SendBufferHint {
+    /// Asks for a send buffer of `bytes` on this connection.
+    pub fn request(&self, bytes: usize) {
+        self.0.store(bytes, Ordering::Relaxed);
+    }
+    /// The size asked for since the last call (0: none), once.
+    pub fn take(&self) -> usize {
+        self.0.swap(0, Ordering::Relaxed)
+    }
+}
+
+/// Whether `v` is an origin exactly (`scheme://host[:port]`, http or https, nothing
+/// after): what a `WS_ALLOWED_ORIGINS` entry must be.
+pub fn is_exact_origin(v: &str) -> bool {
+    crate::csrf::exact_origin_key(v).is_some()
 }

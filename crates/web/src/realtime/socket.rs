@@ -2,7 +2,7 @@
 
 use super::hub::{Close, Credential, Registration};
 use crate::authn::{authenticate, problem, Ctx};
-use crate::csrf::origin_key;
+use crate::csrf::{exact_origin_key, origin_key};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -18,19 +18,29 @@ use tokio::time::{timeout, Instant};
 
 /// Largest frame or message a client may send (an `auth` frame is well under).
 const CLIENT_MESSAGE_MAX: usize = 4 * 1024;
+/// The kernel send buffer of an upgraded socket (Linux doubles it): a stalled reader
+/// holds at most this much in the kernel before its event queue starts to fill.
+pub(crate) const SEND_BUFFER: usize = 32 * 1024;
 /// A close frame gets this long to go out before the connection is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Whether the handshake's origin may open a socket: the site's own origin (the
+/// Whether the handshake's origin may open a socket (exactly one `Origin` header,
+/// exactly `scheme://host[:port]`): the site's own origin (the
 /// configured public origin, else the request's host), or one in
 /// `WS_ALLOWED_ORIGINS`; no `Origin` only when `WS_ALLOW_NO_ORIGIN` is on.
 fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     let cfg = &state.config;
-    let Some(origin) = headers.get(header::ORIGIN) else {
+    let mut all = headers.get_all(header::ORIGIN).iter();
+    let Some(origin) = all.next() else {
         return cfg.ws_allow_no_origin;
     };
-    let Some(key) = origin.to_str().ok().and_then(origin_key) else {
-        // `null` (sandboxed frames, file: pages) and anything unparsable.
+    if all.next().is_some() {
+        // A browser sends one; two are a forgery whichever comes first.
+        return false;
+    }
+    let Some(key) = origin.to_str().ok().and_then(exact_origin_key) else {
+        // `null` (sandboxed frames, file: pages), anything with a path or more, and
+        // anything unparsable.
         return false;
     };
     let same = |configured: &str| origin_key(configured).as_ref() == Some(&key);
@@ -87,6 +97,7 @@ pub(super) async fn handshake(
     Ctx(ctx): Ctx,
     uri: Uri,
     headers: HeaderMap,
+    hint: Option<axum::Extension<super::SendBufferHint>>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     // Refused whatever it holds: a token in a URL ends up in proxy and server logs,
@@ -134,6 +145,9 @@ pub(super) async fn handshake(
     } else {
         None
     };
+    if let Some(axum::Extension(h)) = hint {
+        h.request(SEND_BUFFER);
+    }
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
@@ -254,15 +268,17 @@ async fn serve(s: &AppState, socket: WebSocket, reg: Registration) -> Option<Clo
                 // client says count as life; nothing else is read from it.
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
+            // Closed when the idle time has passed since the client last said
+            // anything, not at the next ping after it.
+            _ = tokio::time::sleep_until(last_heard + cfg.idle_after) => {
+                s.metrics.inc(
+                    "rampart_ws_closed_total",
+                    "WebSocket connections the server closed, by reason.",
+                    &[("reason", Close::Idle.reason())],
+                );
+                break Some(Close::Idle);
+            }
             _ = ping.tick() => {
-                if last_heard.elapsed() >= cfg.idle_after {
-                    s.metrics.inc(
-                        "rampart_ws_closed_total",
-                        "WebSocket connections the server closed, by reason.",
-                        &[("reason", Close::Idle.reason())],
-                    );
-                    break Some(Close::Idle);
-                }
                 let sent = timeout(cfg.ping_every, sink.send(Message::Ping(Default::default()))).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     break None;

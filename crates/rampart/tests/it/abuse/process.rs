@@ -445,8 +445,28 @@ async fn debug_logs_contain_no_secrets() -> Result<()> {
         .await?;
     assert_eq!(r.status(), 204, "{:?}", r.text().await);
 
+    // A secret in a path parameter is redacted without breaking the JSON line.
+    let in_path = format!("pathsecret{}", uuid::Uuid::new_v4().simple());
+    for path in [
+        format!("/ws;token={in_path}"),
+        format!("/zz;access_token={in_path}"),
+    ] {
+        let _ = http
+            .get(s.at(&path))
+            .header("x-request-id", rid(&mut rids))
+            .send()
+            .await?;
+    }
+    secrets.push(("token in a path", in_path));
+
     let out = s.stop();
     assert!(out.lines().count() > 20, "expected a debug log:\n{out}");
+    for line in out.lines().filter(|l| l.starts_with('{')) {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "a log line is not valid JSON: {line}"
+        );
+    }
     for (what, value) in &secrets {
         assert!(value.len() >= 8, "{what} too short to search for");
         if let Some(line) = out.lines().find(|l| l.contains(value.as_str())) {
