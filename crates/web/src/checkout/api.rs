@@ -41,6 +41,8 @@ pub fn problem(e: CheckoutError) -> ApiError {
         CheckoutError::Cart(rampart_checkout::cart::CartError::NoSuchLine) => StatusCode::NOT_FOUND,
         CheckoutError::OutOfStock
         | CheckoutError::CartClosed
+        | CheckoutError::PaymentInProgress
+        | CheckoutError::PricesChanged
         | CheckoutError::NoIntent
         | CheckoutError::InvalidState(_) => StatusCode::CONFLICT,
         CheckoutError::Rules(v) => {
@@ -266,6 +268,7 @@ pub fn mount(r: Routes) -> Routes {
         NotFound,
         CartVersionConflict,
         CartClosed,
+        CartPaymentInProgress,
         ValidationFailed,
         CsrfTokenMissing,
     ];
@@ -353,7 +356,7 @@ pub fn mount(r: Routes) -> Routes {
                 .request::<ShippingRequest>()
                 .responds::<CartResponse>(200)
                 .errors(&cart_errors)
-                .errors(&[ShippingMethodUnknown]),
+                .errors(&[ShippingMethodUnknown, ShippingMethodUnavailable]),
         )
         .post(
             "/v1/carts/{id}/payment-intent",
@@ -364,7 +367,7 @@ pub fn mount(r: Routes) -> Routes {
                 .limit(PolicyName::Payment)
                 .optional_request::<NewCartRequest>()
                 .responds::<IntentResponse>(201)
-                .errors(&[NotFound, CartClosed, CartEmpty, ItemUnavailable, PaymentProviderUnavailable, PaymentProviderRefused, PaymentIdempotencyConflict, IdempotencyKeyReused, IdempotencyKeyInFlight, IdempotencyKeyInvalid])
+                .errors(&[NotFound, CartClosed, CartPaymentInProgress, CartPricesChanged, CartEmpty, ItemUnavailable, PaymentProviderUnavailable, PaymentProviderRefused, PaymentIdempotencyConflict, IdempotencyKeyReused, IdempotencyKeyInFlight, IdempotencyKeyInvalid])
                 .errors(&rule_errors),
         )
         .post(
@@ -377,7 +380,8 @@ pub fn mount(r: Routes) -> Routes {
                 .optional_request::<CompleteRequest>()
                 .responds::<OrderResponse>(201)
                 .also_responds::<OrderResponse>(200)
-                .errors(&[NotFound, CartClosed, OutOfStock, PaymentIntentMissing, PaymentIntentNotOwned, PaymentAmountMismatch, PaymentCurrencyMismatch, PaymentNotSucceeded, PaymentIntentNotFound, PaymentProviderUnavailable, IdempotencyKeyReused, IdempotencyKeyInFlight, IdempotencyKeyInvalid]),
+                .errors(&[NotFound, CartClosed, CartPricesChanged, ItemUnavailable, OutOfStock, PaymentIntentMissing, PaymentIntentNotOwned, PaymentAmountMismatch, PaymentCurrencyMismatch, PaymentNotSucceeded, PaymentIntentNotFound, PaymentProviderUnavailable, IdempotencyKeyReused, IdempotencyKeyInFlight, IdempotencyKeyInvalid])
+                .errors(&rule_errors),
         )
         .get(
             "/v1/orders",
