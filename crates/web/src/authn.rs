@@ -196,6 +196,8 @@ struct Requirement {
     permission: Option<Permission>,
     scope: Option<rampart_identity::Scope>,
     enrolment: bool,
+    /// The staff-power TOTP check is left to the handler (see `Doc::totp_in_handler`).
+    totp_in_handler: bool,
     /// A browser route (its group says so): a signed-out GET redirects to the login.
     browser: bool,
 }
@@ -208,6 +210,7 @@ pub fn layer(
     permission: Option<Permission>,
     scope: Option<rampart_identity::Scope>,
     enrolment: bool,
+    totp_in_handler: bool,
     browser: bool,
 ) -> MethodRouter<AppState> {
     let req = Arc::new(Requirement {
@@ -216,6 +219,7 @@ pub fn layer(
         permission,
         scope,
         enrolment,
+        totp_in_handler,
         browser,
     });
     mr.route_layer(from_fn_with_state(req, guard))
@@ -325,6 +329,7 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
     // with a second factor: a user holding the permission but no TOTP enrols first
     // (D9). Admins are already held at the enrolment gate above.
     if r.permission.is_some_and(Permission::is_staff_power)
+        && !r.totp_in_handler
         && !principal.is_client()
         && !principal.totp_enabled
     {

@@ -145,6 +145,9 @@ pub struct Doc {
     pub enrolment: bool,
     /// Largest accepted body; `None` takes the route group's limit.
     pub body_limit: Option<usize>,
+    /// The staff-power TOTP check is the handler's, after it checked the caller may
+    /// see the target (so a caller without TOTP who cannot see it gets 404, not 403).
+    pub totp_in_handler: bool,
 }
 
 impl Doc {
@@ -167,6 +170,7 @@ impl Doc {
             scope: None,
             enrolment: false,
             body_limit: None,
+            totp_in_handler: false,
         }
     }
     /// Overrides the route group's body limit.
@@ -177,6 +181,12 @@ impl Doc {
     /// Requires a scope of PATs and client tokens.
     pub fn scope(mut self, s: rampart_identity::Scope) -> Self {
         self.scope = Some(s);
+        self
+    }
+    /// The handler checks the staff-power TOTP requirement itself, after visibility
+    /// (it must answer `totp_enrolment_required` for a visible target).
+    pub fn totp_in_handler(mut self) -> Self {
+        self.totp_in_handler = true;
         self
     }
     /// Allowed before TOTP enrolment (the enrolment pages themselves, logout).
@@ -329,6 +339,7 @@ impl Routes {
                 doc.permission,
                 doc.scope,
                 doc.enrolment,
+                doc.totp_in_handler,
                 self.group.browser(),
             );
         }

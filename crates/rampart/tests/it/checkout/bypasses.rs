@@ -327,6 +327,64 @@ async fn f2_paid_intent_that_cannot_complete_is_refunded(app: TestApp) -> Result
     Ok(())
 }
 
+/// Minor findings: an event with an empty ID is refused (400) and not recorded; the
+/// sandbox's confirm/authenticate are limited per intent (the client secret cannot be
+/// guessed at speed), other intents unaffected.
+async fn minor_webhook_empty_id_and_sandbox_limit(app: TestApp) -> Result<()> {
+    use rampart_checkout::webhook::{sign, WebhookSecret};
+    use rampart_kernel::Clock;
+    let secret = WebhookSecret::parse(rampart::config::TEST_WEBHOOK_SECRET)?;
+    let body = serde_json::to_vec(&json!({
+        "id": "", "object": "event", "type": "payment_intent.succeeded", "created": 1,
+        "data": {"object": {"id": "pi_x", "object": "payment_intent"}}
+    }))?;
+    let sig = sign(&secret, app.clock.now_secs(), &body);
+    let (st, v) = deliver(&app, body, &sig).await?;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (400, Some("webhook_event_malformed")),
+        "{v}"
+    );
+    assert_eq!(rows(&app, "webhook_inbox").await?, 0);
+
+    let (_, _, item) = shop(&app, "limshop", 1000, 10).await?;
+    let (_, bob) = customer(&app, "bob").await?;
+    let cart = new_cart(&app, &bob).await?;
+    add(&app, &bob, &cart, &item, 1).await?;
+    let (_, i) = intent(&app, &bob, &cart).await?;
+    let pi = i["id"].as_str().unwrap_or_default().to_owned();
+    let guess = |n: usize| {
+        let app = &app;
+        let pi = pi.clone();
+        async move {
+            api(
+                app,
+                Method::POST,
+                &format!("/v1/sandbox/payment-intents/{pi}/confirm"),
+                None,
+                Some(
+                    json!({"token": "tok_visa", "client_secret": format!("{pi}_secret_guess{n}")}),
+                ),
+            )
+            .await
+        }
+    };
+    for n in 0..5 {
+        let (st, v) = guess(n).await?;
+        assert_ne!(st, 200, "{v}");
+        assert_ne!(st, 429, "{v}");
+    }
+    let (st, v) = guess(5).await?;
+    assert_eq!((st, v["code"].as_str()), (429, Some("rate_limited")), "{v}");
+    // The real secret is limited too now (per intent), until the window passes.
+    let (st, _) = confirm(&app, &pi, "tok_visa").await?;
+    assert_eq!(st, 429);
+    app.clock.advance_secs(61);
+    let (st, c) = confirm(&app, &pi, "tok_visa").await?;
+    assert_eq!((st, c["status"].as_str()), (200, Some("succeeded")), "{c}");
+    Ok(())
+}
+
 macro_rules! bypass_tests {
     ($($name:ident),* $(,)?) => {
         $(
@@ -354,4 +412,5 @@ bypass_tests!(
     f3_rules_again_at_completion_and_paid_cart_frozen,
     f4_stale_prices,
     f2_paid_intent_that_cannot_complete_is_refunded,
+    minor_webhook_empty_id_and_sandbox_limit,
 );

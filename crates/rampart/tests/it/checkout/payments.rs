@@ -327,6 +327,31 @@ async fn staff_refunds(app: TestApp) -> Result<()> {
     let path = format!("/v1/orders/{order}/refunds");
     let (st, _) = api(&app, Method::POST, &path, Some(&alice), Some(json!({}))).await?;
     assert_eq!(st, 404);
+    // Staff without TOTP cannot read the order, so its refund is 404 too (not 403:
+    // that would tell an existing order from a missing one); nothing refunded.
+    let (_, no_totp) = crate::market::bearer(&app, "nototp", Role::Staff).await?;
+    let (st, v) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/orders/{order}"),
+        Some(&no_totp),
+        None,
+    )
+    .await?;
+    assert_eq!(st, 404, "{v}");
+    let (st, v) = api(&app, Method::POST, &path, Some(&no_totp), Some(json!({}))).await?;
+    assert_eq!(st, 404, "{v}");
+    let missing = format!("/v1/orders/{}/refunds", uuid::Uuid::now_v7());
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &missing,
+        Some(&no_totp),
+        Some(json!({})),
+    )
+    .await?;
+    assert_eq!(st, 404, "{v}");
+    assert_eq!(rows(&app, "order_refunds").await?, 0);
     let (st, v) = api(
         &app,
         Method::POST,
