@@ -203,23 +203,21 @@ struct Requirement {
 }
 
 /// Wraps a route with authentication.
+/// The route's `doc` gives the authentication, permission, scope and the TOTP
+/// exemptions.
 pub fn layer(
     mr: MethodRouter<AppState>,
     state: &AppState,
-    auth: Auth,
-    permission: Option<Permission>,
-    scope: Option<rampart_identity::Scope>,
-    enrolment: bool,
-    totp_in_handler: bool,
+    doc: &crate::routes::Doc,
     browser: bool,
 ) -> MethodRouter<AppState> {
     let req = Arc::new(Requirement {
         state: state.clone(),
-        auth,
-        permission,
-        scope,
-        enrolment,
-        totp_in_handler,
+        auth: doc.auth,
+        permission: doc.permission,
+        scope: doc.scope,
+        enrolment: doc.enrolment,
+        totp_in_handler: doc.totp_in_handler,
         browser,
     });
     mr.route_layer(from_fn_with_state(req, guard))

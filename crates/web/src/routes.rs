@@ -332,16 +332,7 @@ impl Routes {
             mr = crate::ratelimit::layer(mr, &self.state, &doc.limits);
         }
         if !matches!(doc.auth, Auth::Public | Auth::Client) {
-            mr = crate::authn::layer(
-                mr,
-                &self.state,
-                doc.auth,
-                doc.permission,
-                doc.scope,
-                doc.enrolment,
-                doc.totp_in_handler,
-                self.group.browser(),
-            );
+            mr = crate::authn::layer(mr, &self.state, &doc, self.group.browser());
         }
         // Every state-changing route gets the CSRF guard, outermost, before any
         // other work; there is no way to mount one without it.
