@@ -510,7 +510,8 @@ pub fn evaluate(rules: &Rules, draft: &CheckoutDraft) -> Result<(), Vec<RuleViol
     match order_weight(&draft.lines) {
         None => v.push(RuleViolation::OrderTooLarge),
         Some(weight) if weight > 0 => shipping(rules, draft, weight, &mut v),
-        Some(_) => {}
+        // Nothing to ship, but a chosen method must still serve the destination.
+        Some(_) => v.extend(chosen_method_violations(rules, draft)),
     }
 
     // Subscription eligibility.
@@ -574,6 +575,26 @@ fn shipping(rules: &Rules, draft: &CheckoutDraft, weight: u64, v: &mut Vec<RuleV
     for r in method.restrictions(country, weight, &draft.lines) {
         v.push(RuleViolation::ShippingMethodUnavailable(r));
     }
+}
+
+/// What is wrong with the chosen shipping method for this order (unknown, or it does
+/// not serve the shipping country, weight or item types); empty when none is chosen.
+pub fn chosen_method_violations(rules: &Rules, draft: &CheckoutDraft) -> Vec<RuleViolation> {
+    let Some(code) = draft.shipping_method.as_deref() else {
+        return Vec::new();
+    };
+    let Some(method) = rules.shipping.get(code.trim()) else {
+        return vec![RuleViolation::ShippingMethodUnknown];
+    };
+    let Some(weight) = order_weight(&draft.lines) else {
+        return vec![RuleViolation::OrderTooLarge];
+    };
+    let country = draft.shipping_address.as_ref().and_then(|a| a.country);
+    method
+        .restrictions(country, weight, &draft.lines)
+        .into_iter()
+        .map(RuleViolation::ShippingMethodUnavailable)
+        .collect()
 }
 
 impl ShippingMethod {

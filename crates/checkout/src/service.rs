@@ -51,6 +51,14 @@ pub enum CheckoutError {
     /// The cart was completed (or merged) and no longer changes.
     #[error("cart closed")]
     CartClosed,
+    /// A payment for the cart has gone through (or is under way): the cart no longer
+    /// changes and no second intent is made; complete the cart with it.
+    #[error("cart payment in progress")]
+    PaymentInProgress,
+    /// Catalog prices changed since the lines were set; the cart now has the current
+    /// prices (re-read it).
+    #[error("cart prices changed")]
+    PricesChanged,
     /// Business rules refused the checkout (every violation).
     #[error("checkout rules violated")]
     Rules(Vec<RuleViolation>),
@@ -96,6 +104,8 @@ impl CheckoutError {
             Self::ItemUnavailable => "item_unavailable",
             Self::OutOfStock => "out_of_stock",
             Self::CartClosed => "cart_closed",
+            Self::PaymentInProgress => "cart_payment_in_progress",
+            Self::PricesChanged => "cart_prices_changed",
             Self::Rules(v) => v
                 .first()
                 .map(RuleViolation::code)
@@ -592,6 +602,7 @@ impl Checkout {
     where
         F: FnOnce(&mut CartRow, &mut Cart) -> Res<()>,
     {
+        self.ensure_not_paying(who, id).await?;
         let mut tx = self.db.begin().await?;
         let mut row = store::lock_cart(&mut tx, id.as_str())
             .await?
@@ -620,6 +631,96 @@ impl Checkout {
         row.version += 1;
         row.updated_at = now;
         self.view(&row, &new_lines).await
+    }
+
+    /// Refuses when the cart's newest live intent has been paid (or is being paid) at
+    /// the provider: the cart is then frozen until it completes (or the intent is
+    /// refunded because it cannot). An intent not yet paid does not freeze the cart:
+    /// if it is paid after a change, completion refuses it and refunds it.
+    /// Someone else's cart is 404 first; a closed cart is left to the caller.
+    async fn ensure_not_paying(&self, who: &Shopper, id: &CartId) -> Res<()> {
+        let cart = store::cart(&self.db, id.as_str())
+            .await?
+            .filter(|r| may_access(r, who))
+            .ok_or(CheckoutError::NotFound)?;
+        if cart.status != "open" {
+            return Ok(());
+        }
+        let Some(r) = store::live_intent_of_cart(&self.db, id.as_str()).await? else {
+            return Ok(());
+        };
+        let paying = |s: IntentStatus| {
+            matches!(
+                s,
+                IntentStatus::Succeeded | IntentStatus::Processing | IntentStatus::RequiresCapture
+            )
+        };
+        if IntentStatus::parse(&r.status).is_some_and(paying) {
+            return Err(CheckoutError::PaymentInProgress);
+        }
+        if r.provider != self.provider.kind().as_str() {
+            return Ok(());
+        }
+        let pi = IntentId::parse(&r.provider_intent_id).map_err(|_| corrupt("intent id"))?;
+        let now = self.provider.retrieve_intent(&pi).await?;
+        if paying(now.status) {
+            return Err(CheckoutError::PaymentInProgress);
+        }
+        Ok(())
+    }
+
+    async fn facts_of(
+        &self,
+        conn: impl Into<rampart_db::Conn<'_>>,
+        cart: &Cart,
+    ) -> Res<HashMap<String, ItemFacts>> {
+        let ids: Vec<&str> = cart.lines().iter().map(|l| l.item.as_str()).collect();
+        Ok(checkout_facts::items(conn, &ids)
+            .await?
+            .into_iter()
+            .map(|f| (f.id.clone(), f))
+            .collect())
+    }
+
+    /// The rules and the catalog now, for a cart about to be paid (at intent time
+    /// and again inside the completion): every item still for sale at the line's
+    /// price, and the business rules (without the account facts, which completion
+    /// does not have: those are checked at intent time).
+    fn recheck(
+        &self,
+        row: &CartRow,
+        cart: &Cart,
+        total: Money,
+        facts: &HashMap<String, ItemFacts>,
+        account: Option<AccountFacts>,
+    ) -> Res<()> {
+        for l in cart.lines() {
+            let f = facts
+                .get(l.item.as_str())
+                .filter(|f| sellable(f))
+                .ok_or(CheckoutError::ItemUnavailable)?;
+            if Self::price(f)? != l.unit_price {
+                return Err(CheckoutError::PricesChanged);
+            }
+        }
+        let draft = self.draft(row, cart, total, facts, account.unwrap_or_default());
+        match rules::evaluate(&self.rules, &draft) {
+            Ok(()) => Ok(()),
+            Err(v) => {
+                let v: Vec<_> = if account.is_some() {
+                    v
+                } else {
+                    v.into_iter()
+                        .filter(|x| *x != RuleViolation::SubscriptionNotEligible)
+                        .collect()
+                };
+                if v.is_empty() {
+                    Ok(())
+                } else {
+                    Err(CheckoutError::Rules(v))
+                }
+            }
+        }
     }
 
     async fn for_sale(&self, item: &ItemId) -> Res<ItemFacts> {
@@ -778,6 +879,28 @@ impl Checkout {
         expected: Option<i64>,
     ) -> Res<CartView> {
         let known = self.rules.shipping_method_codes().any(|c| c == code);
+        if known {
+            // The method must serve this cart's destination (and weight, item types).
+            let row = store::cart(&self.db, id.as_str())
+                .await?
+                .filter(|r| may_access(r, who))
+                .ok_or(CheckoutError::NotFound)?;
+            let lines = store::lines(&self.db, id.as_str()).await?;
+            let cart = cart_of(&row, &lines)?;
+            if let Some(total) = (!cart.lines().is_empty())
+                .then(|| cart.total())
+                .transpose()?
+            {
+                let facts = self.facts_of(&self.db, &cart).await?;
+                let mut chosen = row.clone();
+                chosen.shipping_method = Some(code.to_owned());
+                let draft = self.draft(&chosen, &cart, total, &facts, AccountFacts::default());
+                let v = rules::chosen_method_violations(&self.rules, &draft);
+                if !v.is_empty() {
+                    return Err(CheckoutError::Rules(v));
+                }
+            }
+        }
         let code = code.to_owned();
         self.mutate(who, id, expected, move |row, _| {
             if !known {
@@ -935,22 +1058,48 @@ impl Checkout {
         account: AccountFacts,
     ) -> Res<Money> {
         let (row, cart, total) = self.paying_cart(customer, id).await?;
-        let ids: Vec<&str> = cart.lines().iter().map(|l| l.item.as_str()).collect();
-        let facts: HashMap<String, ItemFacts> = checkout_facts::items(&self.db, &ids)
-            .await?
-            .into_iter()
-            .map(|f| (f.id.clone(), f))
-            .collect();
-        if cart
-            .lines()
-            .iter()
-            .any(|l| !facts.get(l.item.as_str()).is_some_and(sellable))
-        {
-            return Err(CheckoutError::ItemUnavailable);
+        let facts = self.facts_of(&self.db, &cart).await?;
+        match self.recheck(&row, &cart, total, &facts, Some(account)) {
+            Err(CheckoutError::PricesChanged) => {
+                self.reprice(customer, id).await?;
+                Err(CheckoutError::PricesChanged)
+            }
+            other => other.map(|()| total),
         }
-        let draft = self.draft(&row, &cart, total, &facts, account);
-        rules::evaluate(&self.rules, &draft).map_err(CheckoutError::Rules)?;
-        Ok(total)
+    }
+
+    /// Sets every line of the cart to its current catalog price (a new version).
+    async fn reprice(&self, customer: &UserId, id: &CartId) -> Res<CartView> {
+        let who = Shopper {
+            user: Some(customer.clone()),
+            ..Shopper::default()
+        };
+        let row = store::cart(&self.db, id.as_str())
+            .await?
+            .ok_or(CheckoutError::NotFound)?;
+        let lines = store::lines(&self.db, id.as_str()).await?;
+        let facts = self.facts_of(&self.db, &cart_of(&row, &lines)?).await?;
+        self.mutate(&who, id, None, move |_, cart| {
+            let old: Vec<CartLine> = cart.lines().to_vec();
+            for l in old {
+                let Some(f) = facts.get(l.item.as_str()).filter(|f| sellable(f)) else {
+                    continue;
+                };
+                let price = Self::price(f)?;
+                if price != l.unit_price {
+                    cart.remove(&l.item)?;
+                    cart.add(
+                        l.item.clone(),
+                        l.store.clone(),
+                        price,
+                        l.quantity,
+                        &permissive(),
+                    )?;
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// The cart's one payment intent at its current total (E2): created at the
@@ -963,8 +1112,16 @@ impl Checkout {
         id: &CartId,
         account: AccountFacts,
     ) -> Res<IntentView> {
+        // A paid intent is completed with, never paid twice.
+        let who = Shopper {
+            user: Some(customer.clone()),
+            ..Shopper::default()
+        };
+        self.paying_cart(customer, id).await?;
+        self.ensure_not_paying(&who, id).await?;
         let total = self.check_rules(customer, id, account).await?;
-        let key = IdempotencyKey::for_intent(id, total);
+        let attempt = store::refunded_intents_of_cart(&self.db, id.as_str()).await?;
+        let key = IdempotencyKey::for_intent_attempt(id, total, attempt);
         let owner = IntentOwner {
             cart: id.clone(),
             customer: customer.clone(),
@@ -1051,7 +1208,22 @@ impl Checkout {
         let lines = store::lines(&mut tx, id.as_str()).await?;
         let cart = cart_of(&row, &lines)?;
         let total = cart.total()?;
-        verify_completion(&pi, id, customer, total)?;
+        if let Err(e) = verify_completion(&pi, id, customer, total) {
+            if e != CompletionError::NotOwned {
+                // This cart's own intent, paid, but not for this cart as it is now:
+                // the money goes back (once), and the intent never completes.
+                drop(tx);
+                self.refund_unfulfillable(&pi, id, customer).await?;
+            }
+            return Err(e.into());
+        }
+        // The rules and the catalog again, inside the transaction, before any order.
+        let facts = self.facts_of(&mut tx, &cart).await?;
+        if let Err(e) = self.recheck(&row, &cart, total, &facts, None) {
+            drop(tx);
+            self.refund_unfulfillable(&pi, id, customer).await?;
+            return Err(e);
+        }
         let kind = self.provider.kind().as_str();
         let now = self.now();
         let intent_row = match store::intent_by_provider_id(&mut tx, kind, pi.id.as_str()).await? {
@@ -1090,7 +1262,7 @@ impl Checkout {
                     .await?;
             if reserved.is_none() {
                 drop(tx);
-                self.refund_unfulfillable(&pi, &intent_row).await;
+                self.refund_unfulfillable(&pi, id, customer).await?;
                 return Err(CheckoutError::OutOfStock);
             }
         }
@@ -1215,20 +1387,55 @@ impl Checkout {
     /// A paid checkout whose stock ran out meanwhile: the payment goes back in full
     /// (one refund, whichever path gets here first: the key is fixed), and the intent
     /// is marked so it never completes later.
-    async fn refund_unfulfillable(&self, pi: &ProviderIntent, row: &IntentRow) {
+    ///
+    /// Also the end of a paid intent that no longer matches its cart (amount,
+    /// currency, prices, rules): only a succeeded intent is refunded (one not paid
+    /// has nothing to give back and fails completion as before).
+    async fn refund_unfulfillable(
+        &self,
+        pi: &ProviderIntent,
+        cart: &CartId,
+        customer: &UserId,
+    ) -> Res<()> {
+        if pi.status != IntentStatus::Succeeded {
+            return Ok(());
+        }
         let key = IdempotencyKey::for_refund(&pi.id, 0);
         match self.provider.refund(&pi.id, pi.amount, &key).await {
             Ok(_) => {
-                let _ =
-                    store::set_intent_status(&self.db, &row.id, "refunded", None, self.now()).await;
+                let kind = self.provider.kind().as_str();
+                let now = self.now();
+                store::insert_intent(
+                    &self.db,
+                    &IntentRow {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        provider: kind.to_owned(),
+                        provider_intent_id: pi.id.as_str().to_owned(),
+                        cart_id: cart.as_str().to_owned(),
+                        customer_id: customer.as_str().to_owned(),
+                        amount_minor: pi.amount.minor,
+                        currency: pi.amount.currency.as_str().to_owned(),
+                        status: "refunded".to_owned(),
+                        card_brand: None,
+                        card_last4: None,
+                        created_at: now,
+                    },
+                )
+                .await?;
+                if let Some(row) =
+                    store::intent_by_provider_id(&self.db, kind, pi.id.as_str()).await?
+                {
+                    store::set_intent_status(&self.db, &row.id, "refunded", None, now).await?;
+                }
             }
             Err(e) => {
                 tracing::warn!(
                     code = e.code(),
-                    "refund of a sold-out checkout failed; the next completion attempt retries it"
+                    "refund of an unfulfillable checkout failed; the next completion attempt retries it"
                 );
             }
         }
+        Ok(())
     }
 
     async fn order_view(&self, o: OrderRow) -> Res<OrderView> {

@@ -232,6 +232,33 @@ pub async fn latest_intent_of_cart(
         .await)?)
 }
 
+/// The cart's newest intent that may still move money (not canceled, not refunded).
+pub async fn live_intent_of_cart(
+    conn: impl Into<Conn<'_>>,
+    cart: &str,
+) -> Result<Option<IntentRow>> {
+    let sql = format!(
+        "SELECT {INTENT_COLUMNS} FROM payment_intents WHERE cart_id = $1 \
+         AND status NOT IN ('canceled', 'refunded') ORDER BY created_at DESC, id DESC LIMIT 1"
+    );
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(cart)
+        .fetch_optional(e)
+        .await)?)
+}
+
+/// How many of the cart's intents were refunded unfulfilled (a new intent after one
+/// gets a new provider key, so it is never the refunded one again).
+pub async fn refunded_intents_of_cart(conn: impl Into<Conn<'_>>, cart: &str) -> Result<i64> {
+    let n: i64 = on_conn!(conn.into(), |e| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM payment_intents WHERE cart_id = $1 AND status = 'refunded'"
+    )
+    .bind(cart)
+    .fetch_one(e)
+    .await)?;
+    Ok(n)
+}
+
 pub async fn intent_by_id(conn: impl Into<Conn<'_>>, id: &str) -> Result<Option<IntentRow>> {
     let sql = format!("SELECT {INTENT_COLUMNS} FROM payment_intents WHERE id = $1");
     Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)

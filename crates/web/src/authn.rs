@@ -196,26 +196,28 @@ struct Requirement {
     permission: Option<Permission>,
     scope: Option<rampart_identity::Scope>,
     enrolment: bool,
+    /// The staff-power TOTP check is left to the handler (see `Doc::totp_in_handler`).
+    totp_in_handler: bool,
     /// A browser route (its group says so): a signed-out GET redirects to the login.
     browser: bool,
 }
 
 /// Wraps a route with authentication.
+/// The route's `doc` gives the authentication, permission, scope and the TOTP
+/// exemptions.
 pub fn layer(
     mr: MethodRouter<AppState>,
     state: &AppState,
-    auth: Auth,
-    permission: Option<Permission>,
-    scope: Option<rampart_identity::Scope>,
-    enrolment: bool,
+    doc: &crate::routes::Doc,
     browser: bool,
 ) -> MethodRouter<AppState> {
     let req = Arc::new(Requirement {
         state: state.clone(),
-        auth,
-        permission,
-        scope,
-        enrolment,
+        auth: doc.auth,
+        permission: doc.permission,
+        scope: doc.scope,
+        enrolment: doc.enrolment,
+        totp_in_handler: doc.totp_in_handler,
         browser,
     });
     mr.route_layer(from_fn_with_state(req, guard))
@@ -334,6 +336,7 @@ async fn guard(State(r): State<Arc<Requirement>>, mut req: Request, next: Next) 
     // with a second factor: a user holding the permission but no TOTP enrols first
     // (D9). Admins are already held at the enrolment gate above.
     if r.permission.is_some_and(Permission::is_staff_power)
+        && !r.totp_in_handler
         && !principal.is_client()
         && !principal.totp_enabled
     {

@@ -97,6 +97,10 @@ pub enum Code {
     CartVersionConflict,
     /// `cart_closed` (409): The cart was completed or merged and no longer changes.
     CartClosed,
+    /// `cart_payment_in_progress` (409): A payment for the cart has gone through or is under way; complete the cart instead of changing it or paying again.
+    CartPaymentInProgress,
+    /// `cart_prices_changed` (409): Catalog prices changed since the lines were set; the cart now has the current prices, re-read it.
+    CartPricesChanged,
     /// `item_unavailable` (422): The item is not for sale (unknown, draft, archived, or its store is suspended).
     ItemUnavailable,
     /// `quantity_too_small` (422): A quantity below 1.
@@ -228,6 +232,8 @@ impl Code {
         Code::OwnStorePurchase,
         Code::CartVersionConflict,
         Code::CartClosed,
+        Code::CartPaymentInProgress,
+        Code::CartPricesChanged,
         Code::ItemUnavailable,
         Code::QuantityTooSmall,
         Code::QuantityTooLarge,
@@ -321,6 +327,8 @@ impl Code {
             Code::OwnStorePurchase => "own_store_purchase",
             Code::CartVersionConflict => "cart_version_conflict",
             Code::CartClosed => "cart_closed",
+            Code::CartPaymentInProgress => "cart_payment_in_progress",
+            Code::CartPricesChanged => "cart_prices_changed",
             Code::ItemUnavailable => "item_unavailable",
             Code::QuantityTooSmall => "quantity_too_small",
             Code::QuantityTooLarge => "quantity_too_large",
@@ -409,6 +417,8 @@ impl Code {
             Code::Unavailable | Code::Busy => 503,
             Code::CartVersionConflict
             | Code::CartClosed
+            | Code::CartPaymentInProgress
+            | Code::CartPricesChanged
             | Code::PaymentNotSucceeded
             | Code::PaymentIntentMissing
             | Code::PaymentIdempotencyConflict
@@ -504,6 +514,8 @@ impl Code {
             Code::OwnStorePurchase => "A store's members cannot buy from it.",
             Code::CartVersionConflict => "The cart changed since the version the client sent; re-read it.",
             Code::CartClosed => "The cart was completed or merged and no longer changes.",
+            Code::CartPaymentInProgress => "A payment for the cart has gone through or is under way; complete the cart instead of changing it or paying again.",
+            Code::CartPricesChanged => "Catalog prices changed since the lines were set; the cart now has the current prices, re-read it.",
             Code::ItemUnavailable => "The item is not for sale (unknown, draft, archived, or its store is suspended).",
             Code::QuantityTooSmall => "A quantity below 1.",
             Code::QuantityTooLarge => "A quantity above the per-line limit.",

@@ -86,6 +86,15 @@ impl Policies {
         add(PolicyName::Cart, 100, min, KeyKind::Ip, None);
         add(PolicyName::Checkout, 10, min, KeyKind::User, None);
         add(PolicyName::Payment, 3, min, KeyKind::User, None);
+        // The sandbox's stand-in for the provider's client script: attempts on one
+        // intent (the client secret is guessed per intent).
+        add(
+            PolicyName::SandboxPayment,
+            5,
+            min,
+            KeyKind::PathParam("id"),
+            None,
+        );
         add(PolicyName::WsHandshake, 120, min, KeyKind::Ip, None);
         // Second-factor attempts by a signed-in user (enrolment confirm, disable): a
         // stolen session cannot search the code space.

@@ -147,6 +147,9 @@ pub struct Doc {
     pub enrolment: bool,
     /// Largest accepted body; `None` takes the route group's limit.
     pub body_limit: Option<usize>,
+    /// The staff-power TOTP check is the handler's, after it checked the caller may
+    /// see the target (so a caller without TOTP who cannot see it gets 404, not 403).
+    pub totp_in_handler: bool,
 }
 
 impl Doc {
@@ -169,6 +172,7 @@ impl Doc {
             scope: None,
             enrolment: false,
             body_limit: None,
+            totp_in_handler: false,
         }
     }
     /// Overrides the route group's body limit.
@@ -179,6 +183,12 @@ impl Doc {
     /// Requires a scope of PATs and client tokens.
     pub fn scope(mut self, s: rampart_identity::Scope) -> Self {
         self.scope = Some(s);
+        self
+    }
+    /// The handler checks the staff-power TOTP requirement itself, after visibility
+    /// (it must answer `totp_enrolment_required` for a visible target).
+    pub fn totp_in_handler(mut self) -> Self {
+        self.totp_in_handler = true;
         self
     }
     /// Allowed before TOTP enrolment (the enrolment pages themselves, logout).
@@ -329,15 +339,7 @@ impl Routes {
             mr = crate::ratelimit::layer(mr, &self.state, &doc.limits);
         }
         if !matches!(doc.auth, Auth::Public | Auth::Client) {
-            mr = crate::authn::layer(
-                mr,
-                &self.state,
-                doc.auth,
-                doc.permission,
-                doc.scope,
-                doc.enrolment,
-                self.group.browser(),
-            );
+            mr = crate::authn::layer(mr, &self.state, &doc, self.group.browser());
         }
         // Every state-changing route gets the CSRF guard, outermost, before any
         // other work; there is no way to mount one without it.

@@ -127,6 +127,16 @@ impl IdempotencyKey {
             amount.currency.as_str().to_ascii_lowercase()
         ))
     }
+    /// The key for the cart's intent after `attempt` earlier intents were refunded
+    /// unfulfilled (0: the same key as [`Self::for_intent`]).
+    pub fn for_intent_attempt(cart: &CartId, amount: Money, attempt: i64) -> Self {
+        let base = Self::for_intent(cart, amount);
+        if attempt <= 0 {
+            base
+        } else {
+            Self(format!("{}-{attempt}", base.0))
+        }
+    }
     /// The key for a refund; `sequence` is the refund's number within the order, so
     /// a retried refund is one refund and a second partial refund is another.
     pub fn for_refund(intent: &IntentId, sequence: u32) -> Self {

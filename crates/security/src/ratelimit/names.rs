@@ -30,6 +30,10 @@ pub enum PolicyName {
     Checkout,
     /// Payment attempts per user.
     Payment,
+    /// The sandbox provider's confirm/authenticate calls per payment intent
+    /// (unauthenticated: the client secret is the credential, so its guesses are
+    /// bounded per intent).
+    SandboxPayment,
     /// WebSocket handshakes per IP.
     WsHandshake,
     /// Second-factor attempts by a signed-in user.
@@ -44,7 +48,7 @@ pub enum PolicyName {
 
 impl PolicyName {
     /// Every policy.
-    pub const ALL: [PolicyName; 15] = [
+    pub const ALL: [PolicyName; 16] = [
         PolicyName::PasswordReset,
         PolicyName::Login,
         PolicyName::LoginCeiling,
@@ -55,6 +59,7 @@ impl PolicyName {
         PolicyName::Cart,
         PolicyName::Checkout,
         PolicyName::Payment,
+        PolicyName::SandboxPayment,
         PolicyName::WsHandshake,
         PolicyName::Totp,
         PolicyName::StoreWrite,
@@ -75,6 +80,7 @@ impl PolicyName {
             PolicyName::Cart => "cart",
             PolicyName::Checkout => "checkout",
             PolicyName::Payment => "payment",
+            PolicyName::SandboxPayment => "sandbox_payment",
             PolicyName::WsHandshake => "ws_handshake",
             PolicyName::Totp => "totp",
             PolicyName::StoreWrite => "store_write",

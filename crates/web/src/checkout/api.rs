@@ -41,6 +41,8 @@ pub fn problem(e: CheckoutError) -> ApiError {
         CheckoutError::Cart(rampart_checkout::cart::CartError::NoSuchLine) => StatusCode::NOT_FOUND,
         CheckoutError::OutOfStock
         | CheckoutError::CartClosed
+        | CheckoutError::PaymentInProgress
+        | CheckoutError::PricesChanged
         | CheckoutError::NoIntent
         | CheckoutError::InvalidState(_) => StatusCode::CONFLICT,
         CheckoutError::Rules(v) => {
@@ -266,6 +268,7 @@ pub fn mount(r: Routes) -> Routes {
         NotFound,
         CartVersionConflict,
         CartClosed,
+        CartPaymentInProgress,
         ValidationFailed,
         CsrfTokenMissing,
     ];
@@ -353,7 +356,7 @@ pub fn mount(r: Routes) -> Routes {
                 .request::<ShippingRequest>()
                 .responds::<CartResponse>(200)
                 .errors(&cart_errors)
-                .errors(&[ShippingMethodUnknown]),
+                .errors(&[ShippingMethodUnknown, ShippingMethodUnavailable]),
         )
         .post(
             "/v1/carts/{id}/payment-intent",
@@ -364,7 +367,7 @@ pub fn mount(r: Routes) -> Routes {
                 .limit(PolicyName::Payment)
                 .optional_request::<NewCartRequest>()
                 .responds::<IntentResponse>(201)
-                .errors(&[NotFound, CartClosed, CartEmpty, ItemUnavailable, PaymentProviderUnavailable, PaymentProviderRefused, PaymentIdempotencyConflict, IdempotencyKeyReused, IdempotencyKeyInFlight, IdempotencyKeyInvalid])
+                .errors(&[NotFound, CartClosed, CartPaymentInProgress, CartPricesChanged, CartEmpty, ItemUnavailable, PaymentProviderUnavailable, PaymentProviderRefused, PaymentIdempotencyConflict, IdempotencyKeyReused, IdempotencyKeyInFlight, IdempotencyKeyInvalid])
                 .errors(&rule_errors),
         )
         .post(
@@ -377,7 +380,8 @@ pub fn mount(r: Routes) -> Routes {
                 .optional_request::<CompleteRequest>()
                 .responds::<OrderResponse>(201)
                 .also_responds::<OrderResponse>(200)
-                .errors(&[NotFound, CartClosed, OutOfStock, PaymentIntentMissing, PaymentIntentNotOwned, PaymentAmountMismatch, PaymentCurrencyMismatch, PaymentNotSucceeded, PaymentIntentNotFound, PaymentProviderUnavailable, IdempotencyKeyReused, IdempotencyKeyInFlight, IdempotencyKeyInvalid]),
+                .errors(&[NotFound, CartClosed, CartPricesChanged, ItemUnavailable, OutOfStock, PaymentIntentMissing, PaymentIntentNotOwned, PaymentAmountMismatch, PaymentCurrencyMismatch, PaymentNotSucceeded, PaymentIntentNotFound, PaymentProviderUnavailable, IdempotencyKeyReused, IdempotencyKeyInFlight, IdempotencyKeyInvalid])
+                .errors(&rule_errors),
         )
         .get(
             "/v1/orders",
@@ -401,6 +405,7 @@ pub fn mount(r: Routes) -> Routes {
             refund,
             Doc::new("storefront", "Refund an order line in full (a funded escrow transaction is cancelled, stock returned) or in part (a disputed one), through the provider and the ledger, audited as refund (staff holding refund, with TOTP); Idempotency-Key accepted")
                 .permission(rampart_kernel::Permission::Refund)
+                .totp_in_handler()
                 .scope(Scope::OrdersWrite)
                 .request::<RefundRequest>()
                 .responds::<OrderResponse>(201)
@@ -420,6 +425,7 @@ pub fn mount(r: Routes) -> Routes {
         "/v1/sandbox/payment-intents/{id}/confirm",
         sandbox_confirm,
         Doc::new("sandbox", "The sandbox provider's stand-in for the provider's client script: confirm an intent with a test token (never a card number); development and tests only")
+            .limit(PolicyName::SandboxPayment)
             .request::<SandboxConfirmRequest>()
             .responds::<IntentResponse>(200)
             .errors(&[NotFound, PaymentDeclined, PaymentProviderRefused]),
@@ -428,6 +434,7 @@ pub fn mount(r: Routes) -> Routes {
         "/v1/sandbox/payment-intents/{id}/authenticate",
         sandbox_authenticate,
         Doc::new("sandbox", "The sandbox's 3-D Secure-like step on an intent in requires_action")
+            .limit(PolicyName::SandboxPayment)
             .request::<SandboxAuthRequest>()
             .responds::<IntentResponse>(200)
             .errors(&[NotFound, PaymentProviderRefused]),
@@ -720,6 +727,15 @@ async fn refund(
         Some(t) => Some(transaction_id(t)?),
     };
     let user = UserId::from_stored(p.user_id());
+    // Visibility first (as on GET /v1/orders/{id}: staff without TOTP see only their
+    // own orders), then the second factor: an order the caller cannot read is 404.
+    s.checkout.order(&user, is_refund_staff(&p), &id).await?;
+    if !p.is_client() && !p.totp_enabled {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "totp_enrolment_required",
+        ));
+    }
     let scope = format!("user:{}", user.as_str());
     let path = format!("/v1/orders/{raw}/refunds");
     let rid = ctx.request_id.clone();

@@ -14,6 +14,16 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
         "See ostukorv on suletud",
     ),
     (
+        "err.cart_payment_in_progress",
+        "This cart has been paid; complete the order",
+        "See ostukorv on makstud; vormista tellimus",
+    ),
+    (
+        "err.cart_prices_changed",
+        "Prices have changed; please check your cart",
+        "Hinnad on muutunud; palun vaata ostukorv üle",
+    ),
+    (
         "err.item_unavailable",
         "This item is not for sale",
         "Seda toodet ei müüda",

@@ -296,7 +296,7 @@ async fn password_reset_five_per_hour(app: TestApp) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policies_without_routes_have_the_required_values() -> Result<()> {
     let app = TestApp::spawn(Engine::Sqlite).await?.expect("sqlite");
-    let expect: [(&str, u32, u64, KeyKind); 15] = [
+    let expect: [(&str, u32, u64, KeyKind); 16] = [
         ("password_reset", 5, 3_600_000, KeyKind::Ip),
         ("login", 10, 300_000, KeyKind::Ip),
         ("login_ceiling", 60, 60_000, KeyKind::Ip),
@@ -307,6 +307,8 @@ async fn policies_without_routes_have_the_required_values() -> Result<()> {
         ("cart", 100, 60_000, KeyKind::Ip),
         ("checkout", 10, 60_000, KeyKind::User),
         ("payment", 3, 60_000, KeyKind::User),
+        // Not in B2/B3: the sandbox's confirm/authenticate per payment intent.
+        ("sandbox_payment", 5, 60_000, KeyKind::PathParam("id")),
         ("ws_handshake", 120, 60_000, KeyKind::Ip),
         // Not in B2/B3: second-factor attempts of a signed-in user.
         ("totp", 5, 300_000, KeyKind::User),

@@ -4,6 +4,7 @@
 //! racing completions and buyers, the binding rate limits, Idempotency-Key misuse.
 //! Every refusal is followed by a re-read proving nothing changed.
 
+mod bypasses;
 mod carts;
 mod payments;
 mod races;

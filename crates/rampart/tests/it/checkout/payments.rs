@@ -175,8 +175,19 @@ async fn hostile_completions_are_refused(app: TestApp) -> Result<()> {
         "{v}"
     );
 
-    // Amount tampering: the cart changed after it was paid.
-    add(&app, &alice, &other_cart, &item, 1).await?;
+    // Amount tampering: a paid cart no longer changes; one changed anyway (as a
+    // change racing the payment would) does not complete, and the payment goes back.
+    let (st, v) = add(&app, &alice, &other_cart, &item, 1).await?;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (409, Some("cart_payment_in_progress")),
+        "{v}"
+    );
+    exec(
+        app.db(),
+        &format!("UPDATE cart_lines SET quantity = 2 WHERE cart_id = '{other_cart}'"),
+    )
+    .await?;
     let (st, v) = complete(&app, &alice, &other_cart, Some(&other_pi)).await?;
     assert_eq!(
         (st, v["code"].as_str()),
@@ -186,7 +197,7 @@ async fn hostile_completions_are_refused(app: TestApp) -> Result<()> {
 
     // Currency swap: same total, other currency.
     let (swap_cart, swap_pi) = paid_cart(&app, &alice, &item, 1).await?;
-    api(
+    let (st, v) = api(
         &app,
         Method::DELETE,
         &format!("/v1/carts/{swap_cart}/line-items/{item}"),
@@ -194,8 +205,14 @@ async fn hostile_completions_are_refused(app: TestApp) -> Result<()> {
         None,
     )
     .await?;
-    let (st, v) = add(&app, &alice, &swap_cart, &usd_item, 1).await?;
-    assert_eq!(st, 200, "{v}");
+    assert_eq!(st, 409, "{v}");
+    exec(
+        app.db(),
+        &format!(
+            "UPDATE cart_lines SET item_id = '{usd_item}', currency = 'USD' WHERE cart_id = '{swap_cart}'"
+        ),
+    )
+    .await?;
     let (st, v) = complete(&app, &alice, &swap_cart, Some(&swap_pi)).await?;
     assert_eq!(
         (st, v["code"].as_str()),
@@ -310,6 +327,31 @@ async fn staff_refunds(app: TestApp) -> Result<()> {
     let path = format!("/v1/orders/{order}/refunds");
     let (st, _) = api(&app, Method::POST, &path, Some(&alice), Some(json!({}))).await?;
     assert_eq!(st, 404);
+    // Staff without TOTP cannot read the order, so its refund is 404 too (not 403:
+    // that would tell an existing order from a missing one); nothing refunded.
+    let (_, no_totp) = crate::market::bearer(&app, "nototp", Role::Staff).await?;
+    let (st, v) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/orders/{order}"),
+        Some(&no_totp),
+        None,
+    )
+    .await?;
+    assert_eq!(st, 404, "{v}");
+    let (st, v) = api(&app, Method::POST, &path, Some(&no_totp), Some(json!({}))).await?;
+    assert_eq!(st, 404, "{v}");
+    let missing = format!("/v1/orders/{}/refunds", uuid::Uuid::now_v7());
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &missing,
+        Some(&no_totp),
+        Some(json!({})),
+    )
+    .await?;
+    assert_eq!(st, 404, "{v}");
+    assert_eq!(rows(&app, "order_refunds").await?, 0);
     let (st, v) = api(
         &app,
         Method::POST,
@@ -445,7 +487,8 @@ async fn business_rules_refuse_with_their_codes(app: TestApp) -> Result<()> {
         (422, Some("shipping_method_unknown")),
         "{v}"
     );
-    api(
+    // A method that does not serve the country is refused when chosen.
+    let (st, v) = api(
         &app,
         Method::POST,
         &format!("/v1/carts/{cart}/shipping-method"),
@@ -453,7 +496,12 @@ async fn business_rules_refuse_with_their_codes(app: TestApp) -> Result<()> {
         Some(json!({"code": "parcel"})),
     )
     .await?;
-    expect("shipping_method_unavailable").await?;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (422, Some("shipping_method_unavailable")),
+        "{v}"
+    );
+    expect("shipping_method_required").await?;
     let addr = json!({"name": "Alice", "line1": "Pikk 1", "postal_code": "10123", "city": "Tallinn", "country": "EE"});
     api(
         &app,
@@ -463,6 +511,15 @@ async fn business_rules_refuse_with_their_codes(app: TestApp) -> Result<()> {
         Some(json!({"shipping_address": addr})),
     )
     .await?;
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/carts/{cart}/shipping-method"),
+        Some(&alice),
+        Some(json!({"code": "parcel"})),
+    )
+    .await?;
+    assert_eq!(st, 200, "{v}");
     // Subscription-only items need an eligible customer (business is not, here).
     exec(
         app.db(),
