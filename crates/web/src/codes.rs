@@ -189,7 +189,7 @@ pub enum Code {
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 86] = [
+    pub const ALL: [Code; 88] = [
         Code::BadRequest,
         Code::MalformedJson,
         Code::UnsupportedMediaType,
