@@ -66,11 +66,25 @@ fn production_with_public_origin_starts() -> Result<()> {
         .stderr(std::process::Stdio::null())
         .spawn()?;
     let out = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)?;
+    // Log lines (JSON, e.g. the single-process real-time notice on SQLite) may come
+    // first; the server is up once it prints its address.
+    let mut reader = std::io::BufReader::new(out);
+    let mut seen = Vec::new();
+    let mut started = false;
+    for _ in 0..50 {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut line)? == 0 {
+            break;
+        }
+        if line.starts_with("listening on ") {
+            started = true;
+            break;
+        }
+        seen.push(line);
+    }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(line.starts_with("listening on "), "{line}");
+    assert!(started, "no `listening on` line; output: {seen:?}");
     Ok(())
 }
 
