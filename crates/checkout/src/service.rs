@@ -11,7 +11,9 @@ use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target, TargetKind
 use rampart_db::{Db, DbError};
 use rampart_kernel::ids::{CartId, ItemId, OrderId, StoreId, TransactionId};
 use rampart_kernel::{Clock, Currency, FieldError, FieldErrors, Money, UserId};
-use rampart_ledger::{Applied, EscrowEvent, EscrowState, Ledger, LedgerError, NewEscrow};
+use rampart_ledger::{
+    Applied, EscrowEvent, EscrowLine, EscrowState, Ledger, LedgerError, NewMultiEscrow,
+};
 use rampart_marketplace::checkout_facts::{self, ItemFacts};
 use serde::{Deserialize, Serialize};
 
@@ -1185,7 +1187,8 @@ impl Checkout {
 
     /// The one completion path (client call and webhook alike), in one database
     /// transaction under the cart's row lock: the order, the stock, one escrow
-    /// transaction per store and item funded on the ledger, the audit rows.
+    /// transaction per store (holding that store's lines) funded on the ledger, the
+    /// audit rows.
     async fn complete_verified(
         &self,
         id: &CartId,
@@ -1266,23 +1269,40 @@ impl Checkout {
                 return Err(CheckoutError::OutOfStock);
             }
         }
-        let mut order_lines = Vec::with_capacity(cart.lines().len());
-        let mut transactions = Vec::new();
+        // One escrow transaction per store, holding that store's lines (in the
+        // cart's order), funded on the ledger in this same transaction.
+        let mut stores: Vec<&StoreId> = Vec::new();
         for line in cart.lines() {
-            let q = i64::from(line.quantity.get());
+            if !stores.contains(&&line.store) {
+                stores.push(&line.store);
+            }
+        }
+        let mut order_lines = Vec::with_capacity(cart.lines().len());
+        let mut transactions = Vec::with_capacity(stores.len());
+        for store_id in stores {
+            let lines: Vec<&CartLine> = cart
+                .lines()
+                .iter()
+                .filter(|l| &l.store == store_id)
+                .collect();
             let days =
-                rampart_marketplace::purchases::store::release_days(&mut tx, line.store.as_str())
+                rampart_marketplace::purchases::store::release_days(&mut tx, store_id.as_str())
                     .await?;
             let escrow = self
                 .ledger
-                .create_in(
+                .create_multi_in(
                     &mut tx,
-                    NewEscrow {
+                    NewMultiEscrow {
                         buyer: customer.clone(),
-                        store: line.store.clone(),
-                        item: line.item.clone(),
-                        quantity: q,
-                        unit_price: line.unit_price,
+                        store: store_id.clone(),
+                        lines: lines
+                            .iter()
+                            .map(|l| EscrowLine {
+                                item: l.item.clone(),
+                                quantity: i64::from(l.quantity.get()),
+                                unit_price: l.unit_price,
+                            })
+                            .collect(),
                         release_after_ms: days.saturating_mul(86_400_000),
                     },
                     Some(customer),
@@ -1304,15 +1324,17 @@ impl Checkout {
                 Applied::Replay(_) => return Err(corrupt("fresh escrow already funded")),
             }
             transactions.push(escrow.id.as_str().to_owned());
-            order_lines.push(OrderLineRow {
-                order_id: order_id.as_str().to_owned(),
-                item_id: line.item.as_str().to_owned(),
-                store_id: line.store.as_str().to_owned(),
-                quantity: q,
-                unit_price_minor: line.unit_price.minor,
-                currency: line.unit_price.currency.as_str().to_owned(),
-                transaction_id: escrow.id.into_string(),
-            });
+            for line in lines {
+                order_lines.push(OrderLineRow {
+                    order_id: order_id.as_str().to_owned(),
+                    item_id: line.item.as_str().to_owned(),
+                    store_id: line.store.as_str().to_owned(),
+                    quantity: i64::from(line.quantity.get()),
+                    unit_price_minor: line.unit_price.minor,
+                    currency: line.unit_price.currency.as_str().to_owned(),
+                    transaction_id: escrow.id.as_str().to_owned(),
+                });
+            }
         }
         let order = OrderRow {
             id: order_id.as_str().to_owned(),
@@ -1491,12 +1513,18 @@ impl Checkout {
         self.order_view(o).await
     }
 
-    /// A staff refund (C1) of one escrow transaction of an order: in full (the
-    /// transaction, funded, is cancelled and its stock returned) or in part (the
-    /// transaction, disputed, is resolved with that refund). The provider refunds
-    /// under the key `rampart-re-{intent}-{n}` (n = the order's refund number, so a
-    /// retry is one refund); the ledger event, the refund row and the audit row
-    /// commit together.
+    /// A staff refund (C1) of one escrow transaction of an order, in full or in
+    /// part, of what the escrow still holds:
+    /// - in full before shipping: the transaction is cancelled and every line's stock
+    ///   returned; in full after shipping: it is refunded (the goods are out);
+    /// - in part, funded or shipped: that amount leaves escrow for the buyer, the
+    ///   state stays, and the seller is later paid only what is left;
+    /// - a disputed transaction is refunded through its dispute's resolution, and a
+    ///   settled one (released, cancelled, refunded) cannot be refunded here.
+    ///
+    /// The provider refunds under the key `rampart-re-{intent}-{n}` (n = the order's
+    /// refund number, so a retry is one refund); the ledger event, the refund row and
+    /// the audit row commit together.
     pub async fn refund(
         &self,
         staff: &UserId,
@@ -1510,42 +1538,57 @@ impl Checkout {
             .await?
             .ok_or(CheckoutError::NotFound)?;
         let lines = store::order_lines(&mut tx, &o.id).await?;
-        let line = match transaction {
-            Some(t) => lines.iter().find(|l| l.transaction_id == t.as_str()),
-            None if lines.len() == 1 => lines.first(),
+        let mut txns: Vec<&str> = Vec::new();
+        for l in &lines {
+            if !txns.contains(&l.transaction_id.as_str()) {
+                txns.push(&l.transaction_id);
+            }
+        }
+        let txn = match transaction {
+            Some(t) => txns.iter().find(|x| **x == t.as_str()).copied(),
+            None if txns.len() == 1 => txns.first().copied(),
             None => {
                 return Err(CheckoutError::Validation(FieldErrors(vec![
                     FieldError::new("transaction_id", "required"),
                 ])))
             }
         }
-        .ok_or(CheckoutError::NotFound)?
-        .clone();
-        let txn_id = TransactionId::from_stored(line.transaction_id.clone());
+        .ok_or(CheckoutError::NotFound)?;
+        let txn_id = TransactionId::from_stored(txn.to_owned());
         let escrow = self
             .ledger
             .get(&txn_id)
             .await?
             .ok_or(CheckoutError::NotFound)?;
-        let amount = amount_minor.unwrap_or(escrow.amount.minor);
-        if amount <= 0 || amount > escrow.amount.minor || o.refunded_minor + amount > o.amount_minor
-        {
+        let held = escrow.held();
+        if !escrow.state.holds_money() || escrow.state == EscrowState::Disputed {
+            // Nothing held to refund here (or a dispute decides where it goes).
+            return Err(CheckoutError::InvalidState(escrow.state.as_str()));
+        }
+        let amount = amount_minor.unwrap_or(held.minor);
+        if amount <= 0 || amount > held.minor || o.refunded_minor + amount > o.amount_minor {
             return Err(CheckoutError::RefundAmount);
         }
-        let money = Money::new(amount, escrow.amount.currency);
-        let full = amount == escrow.amount.minor;
-        let event = if full {
-            EscrowEvent::Cancel
-        } else {
-            EscrowEvent::ResolvePartial { refund: money }
+        let money = Money::new(amount, held.currency);
+        let sequence = store::refund_count(&mut tx, &o.id).await? + 1;
+        let seq = u32::try_from(sequence).map_err(|_| corrupt("refund count"))?;
+        let event = match (amount == held.minor, escrow.state) {
+            (true, EscrowState::Funded) => EscrowEvent::Cancel,
+            (true, _) => EscrowEvent::Refund,
+            (false, _) => EscrowEvent::PartialRefund { refund: money, seq },
         };
-        if full {
-            // Stock first (the lock order of completion: items before the ledger's
-            // and the audit chain's rows). `false`: the item is gone; the money still
-            // goes back, nothing to restock. A refused ledger event rolls it back.
-            rampart_marketplace::items::restock_in(&mut tx, &escrow.item, escrow.quantity)
-                .await
-                .map_err(|e| CheckoutError::Corrupt(e.to_string()))?;
+        if event == EscrowEvent::Cancel {
+            // Nothing was shipped: every line's stock goes back. Stock first (the
+            // lock order of completion: items, sorted, before the ledger's and the
+            // audit chain's rows). `false`: the item is gone; the money still goes
+            // back, nothing to restock. A refused ledger event rolls it back.
+            let mut goods = self.ledger.lines_in(&mut tx, &escrow).await?;
+            goods.sort_by(|a, b| a.item.cmp(&b.item));
+            for l in goods {
+                rampart_marketplace::items::restock_in(&mut tx, &l.item, l.quantity)
+                    .await
+                    .map_err(|e| CheckoutError::Corrupt(e.to_string()))?;
+            }
         }
         let applied = self
             .ledger
@@ -1556,14 +1599,14 @@ impl Checkout {
             Ok(Applied::Replay(s)) | Err(LedgerError::EffectRace(s)) => {
                 return Err(CheckoutError::InvalidState(s.as_str()))
             }
+            Err(LedgerError::BadRefund) => return Err(CheckoutError::RefundAmount),
             Err(e) => return Err(e.into()),
         }
-        let sequence = store::refund_count(&mut tx, &o.id).await? + 1;
         let intent = store::intent_by_id(&mut tx, &o.payment_intent_id)
             .await?
             .ok_or_else(|| corrupt("order intent"))?;
         let pi = IntentId::parse(&intent.provider_intent_id).map_err(|_| corrupt("intent id"))?;
-        let key = IdempotencyKey::for_refund(&pi, u32::try_from(sequence).unwrap_or(u32::MAX));
+        let key = IdempotencyKey::for_refund(&pi, seq);
         // The provider refunds before the commit: if the commit then fails, a retry
         // reaches the same refund number and the provider answers the same refund.
         let refund = self.provider.refund(&pi, money, &key).await?;

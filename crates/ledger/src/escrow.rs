@@ -20,7 +20,8 @@ pub enum EscrowState {
     Cancelled,
     /// A dispute is open; money held until staff resolve it.
     Disputed,
-    /// Dispute resolved: the whole amount refunded to the buyer.
+    /// Everything held refunded to the buyer: a dispute resolved for the buyer, or a
+    /// staff refund after shipping.
     Refunded,
     /// Dispute resolved: part refunded to the buyer, the rest released to the seller.
     PartiallyRefunded,
@@ -103,14 +104,30 @@ pub enum EscrowEvent {
     ResolveRefund,
     /// Staff resolved the dispute with a partial refund of `refund` to the buyer.
     ResolvePartial {
-        /// The amount returned to the buyer; strictly between zero and the amount.
+        /// The amount returned to the buyer; strictly between zero and what is held.
         refund: Money,
     },
+    /// Staff returned part of the held money to the buyer before any outcome (an
+    /// order's partial refund, C1): the state stays, the escrow holds less, and a
+    /// later release, cancel or dispute outcome acts on what is left.
+    PartialRefund {
+        /// The amount returned; strictly between zero and what is held.
+        refund: Money,
+        /// The transaction's refund number (1, 2, …): each partial refund is its own
+        /// effect (`{transaction}:partial_refund:{seq}`), so a retry of the same
+        /// refund is a replay and never a second refund.
+        seq: u32,
+    },
+    /// Staff refunded everything still held after the goods shipped (before
+    /// shipping a full refund is a [`EscrowEvent::Cancel`]).
+    Refund,
 }
 
 impl EscrowEvent {
     /// The stable name, used in the effect key (`{transaction}:{name}`). The state
-    /// graph has no cycle, so each name occurs at most once per transaction.
+    /// graph has no cycle apart from the partial refund's self-loop, so each other
+    /// name occurs at most once per transaction; a partial refund's key carries its
+    /// number.
     pub fn name(self) -> &'static str {
         match self {
             EscrowEvent::Fund => "fund",
@@ -121,6 +138,8 @@ impl EscrowEvent {
             EscrowEvent::ResolveRelease => "resolve_release",
             EscrowEvent::ResolveRefund => "resolve_refund",
             EscrowEvent::ResolvePartial { .. } => "resolve_partial",
+            EscrowEvent::PartialRefund { .. } => "partial_refund",
+            EscrowEvent::Refund => "refund",
         }
     }
 }
@@ -148,6 +167,8 @@ pub fn transition(state: EscrowState, event: EscrowEvent) -> Result<EscrowState,
         (S::Disputed, E::ResolveRelease) => Ok(S::Completed),
         (S::Disputed, E::ResolveRefund) => Ok(S::Refunded),
         (S::Disputed, E::ResolvePartial { .. }) => Ok(S::PartiallyRefunded),
+        (S::Funded | S::Shipped, E::PartialRefund { .. }) => Ok(state),
+        (S::Shipped, E::Refund) => Ok(S::Refunded),
         (from, event) => Err(TransitionError {
             from,
             event: event.name(),
@@ -237,7 +258,8 @@ pub struct Terms {
     pub buyer: String,
     /// The store's ID.
     pub store: String,
-    /// The amount held (price × quantity), positive.
+    /// The amount the event acts on, positive: the price × quantity before funding,
+    /// afterwards what the escrow still holds (the price less any partial refunds).
     pub amount: Money,
     /// The platform fee in basis points (0..=10 000), taken from what the seller gets.
     pub fee_bps: u32,
@@ -321,7 +343,8 @@ pub fn postings_for(
                 amount,
             },
         ],
-        (EscrowState::Funded, EscrowEvent::Cancel) | (_, EscrowEvent::ResolveRefund) => vec![
+        (EscrowState::Funded, EscrowEvent::Cancel)
+        | (_, EscrowEvent::ResolveRefund | EscrowEvent::Refund) => vec![
             Posting {
                 account: escrow(),
                 amount: neg(amount)?,
@@ -358,6 +381,24 @@ pub fn postings_for(
             ];
             legs.extend(release(amount.checked_sub(refund)?)?);
             legs
+        }
+        (_, EscrowEvent::PartialRefund { refund, .. }) => {
+            if refund.currency != amount.currency
+                || refund.minor <= 0
+                || refund.minor >= amount.minor
+            {
+                return Err(PostingError::BadRefund);
+            }
+            vec![
+                Posting {
+                    account: escrow(),
+                    amount: neg(refund)?,
+                },
+                Posting {
+                    account: account(AccountKind::BuyerRefund, &terms.buyer),
+                    amount: refund,
+                },
+            ]
         }
         _ => Vec::new(),
     };
@@ -461,6 +502,69 @@ mod tests {
     }
 
     #[test]
+    fn partial_refunds_keep_the_state_and_the_rest_is_released_with_its_fee() {
+        // 10 000 funded; 3 000 back to the buyer before shipping; the seller is
+        // paid the remaining 7 000 less 10 %.
+        let t = terms(10_000, 1_000);
+        let (s, fund) = postings_for(&t, EscrowState::PendingPayment, EscrowEvent::Fund).unwrap();
+        let refund = Money::new(3_000, eur());
+        let (s, part) =
+            postings_for(&t, s, EscrowEvent::PartialRefund { refund, seq: 1 }).unwrap();
+        assert_eq!(s, EscrowState::Funded);
+        assert_eq!(balance(&part, AccountKind::Escrow), -3_000);
+        assert_eq!(balance(&part, AccountKind::BuyerRefund), 3_000);
+        let (s, _) = postings_for(&t, s, EscrowEvent::Ship).unwrap();
+        let held = terms(7_000, 1_000);
+        let (s, rel) = postings_for(&held, s, EscrowEvent::Release).unwrap();
+        assert_eq!(s, EscrowState::Completed);
+        let all: Vec<Posting> = fund.into_iter().chain(part).chain(rel).collect();
+        assert_eq!(balance(&all, AccountKind::Escrow), 0);
+        assert_eq!(balance(&all, AccountKind::SellerPayable), 6_300);
+        assert_eq!(balance(&all, AccountKind::PlatformFee), 700);
+        assert_eq!(balance(&all, AccountKind::BuyerRefund), 3_000);
+    }
+
+    #[test]
+    fn partial_refund_before_an_outcome_is_bounded_by_what_is_held() {
+        let t = terms(5_000, 0);
+        for minor in [0, -1, 5_000, 5_001] {
+            let e = EscrowEvent::PartialRefund {
+                refund: Money::new(minor, eur()),
+                seq: 1,
+            };
+            assert_eq!(
+                postings_for(&t, EscrowState::Shipped, e),
+                Err(PostingError::BadRefund)
+            );
+        }
+        let e = EscrowEvent::PartialRefund {
+            refund: Money::new(1, eur()),
+            seq: 1,
+        };
+        for s in [
+            EscrowState::PendingPayment,
+            EscrowState::Disputed,
+            EscrowState::Completed,
+        ] {
+            assert!(matches!(
+                postings_for(&t, s, e),
+                Err(PostingError::Transition(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_refund_after_shipping_returns_everything_held() {
+        let t = terms(4_000, 500);
+        let (s, legs) = postings_for(&t, EscrowState::Shipped, EscrowEvent::Refund).unwrap();
+        assert_eq!(s, EscrowState::Refunded);
+        assert_eq!(balance(&legs, AccountKind::Escrow), -4_000);
+        assert_eq!(balance(&legs, AccountKind::BuyerRefund), 4_000);
+        assert!(transition(EscrowState::Funded, EscrowEvent::Refund).is_err());
+        assert!(transition(EscrowState::Disputed, EscrowEvent::Refund).is_err());
+    }
+
+    #[test]
     fn illegal_transitions_are_refused() {
         assert!(transition(EscrowState::PendingPayment, EscrowEvent::Ship).is_err());
         assert!(transition(EscrowState::Funded, EscrowEvent::Release).is_err());
@@ -512,6 +616,11 @@ mod tests {
             EscrowEvent::ResolvePartial {
                 refund: Money::new(refund, eur()),
             },
+            EscrowEvent::PartialRefund {
+                refund: Money::new(refund, eur()),
+                seq: 1,
+            },
+            EscrowEvent::Refund,
         ]
     }
 
@@ -524,16 +633,18 @@ mod tests {
             amount in 1i64..1_000_000_000,
             fee in 0u32..=10_000,
             refund_frac in 0u32..=10_000,
-            picks in proptest::collection::vec(0usize..8, 0..20),
+            picks in proptest::collection::vec(0usize..10, 0..20),
         ) {
-            let t = terms(amount, fee);
             let refund = i64::try_from(i128::from(amount) * i128::from(refund_frac) / 10_000).unwrap();
             let evs = events(refund);
             let mut state = EscrowState::PendingPayment;
             let mut ledger: Vec<Posting> = Vec::new();
             let mut funded = false;
+            // What the escrow holds once funded: the amount less partial refunds.
+            let mut held = amount;
             for i in picks {
                 let e = evs[i];
+                let t = terms(held, fee);
                 match postings_for(&t, state, e) {
                     Ok((next, legs)) => {
                         prop_assert!(transition(state, e).is_ok());
@@ -541,6 +652,9 @@ mod tests {
                             prop_assert_eq!(s, 0);
                         }
                         funded |= e == EscrowEvent::Fund;
+                        if let EscrowEvent::PartialRefund { refund, .. } = e {
+                            held -= refund.minor;
+                        }
                         ledger.extend(legs);
                         state = next;
                     }
@@ -548,18 +662,23 @@ mod tests {
                         prop_assert!(transition(state, e).is_err());
                     }
                     Err(PostingError::BadRefund) => {
-                        prop_assert!(refund <= 0 || refund >= amount);
+                        prop_assert!(refund <= 0 || refund >= held);
                     }
                     Err(other) => prop_assert!(false, "unexpected {other}"),
                 }
                 let esc = balance(&ledger, AccountKind::Escrow);
                 prop_assert!(esc >= 0);
-                prop_assert_eq!(esc, if state.holds_money() { amount } else { 0 });
+                prop_assert_eq!(esc, if state.holds_money() { held } else { 0 });
                 for p in &ledger {
                     let b = ledger.iter().filter(|q| q.account == p.account).map(|q| q.amount.minor).sum();
                     prop_assert!(p.account.kind.allows(b));
                 }
                 prop_assert_eq!(-balance(&ledger, AccountKind::BuyerFunding), if funded { amount } else { 0 });
+                // Money is never created: out of escrow is at most what came in.
+                let out = balance(&ledger, AccountKind::BuyerRefund)
+                    + balance(&ledger, AccountKind::SellerPayable)
+                    + balance(&ledger, AccountKind::PlatformFee);
+                prop_assert_eq!(out + esc, if funded { amount } else { 0 });
             }
         }
     }

@@ -2,7 +2,7 @@
 //! database transaction holding the state change, its postings and its audit row.
 
 use crate::escrow::{postings_for, Account, EscrowEvent, EscrowState, PostingError, Terms};
-use crate::store::{self, NewPosting, TxnRow};
+use crate::store::{self, LineRow, NewPosting, TxnRow};
 use crate::TransitionError;
 use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target, TargetKind};
 use rampart_db::{Db, DbError, Tx};
@@ -80,6 +80,34 @@ pub struct NewEscrow {
     pub release_after_ms: i64,
 }
 
+/// One line of an escrow transaction: an item, how many, at what price each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscrowLine {
+    /// The item bought.
+    pub item: ItemId,
+    /// How many (≥ 1).
+    pub quantity: i64,
+    /// Price of one (> 0), in the transaction's currency.
+    pub unit_price: Money,
+}
+
+/// A purchase of several items of one store into one escrow transaction (a
+/// checkout's share of one store).
+#[derive(Debug, Clone)]
+pub struct NewMultiEscrow {
+    /// The buyer.
+    pub buyer: UserId,
+    /// The selling store.
+    pub store: StoreId,
+    /// The items (at least one; each item at most once; one currency).
+    pub lines: Vec<EscrowLine>,
+    /// As [`NewEscrow::release_after_ms`].
+    pub release_after_ms: i64,
+}
+
+/// The most lines one transaction may carry.
+pub const MAX_LINES: usize = 100;
+
 /// An escrow transaction as callers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscrowView {
@@ -89,12 +117,17 @@ pub struct EscrowView {
     pub buyer: UserId,
     /// The store.
     pub store: StoreId,
-    /// The item.
+    /// The item (of several lines, the first; [`Ledger::lines`] gives them all).
     pub item: ItemId,
-    /// Quantity.
+    /// Quantity (of the first line).
     pub quantity: i64,
-    /// The amount held (unit price × quantity).
+    /// How many lines the transaction has (1 for a single-item purchase).
+    pub line_count: i64,
+    /// The amount paid into escrow (the sum of unit price × quantity over the lines).
     pub amount: Money,
+    /// Returned to the buyer by partial refunds before any outcome; the escrow
+    /// holds `amount − refunded` while the transaction holds money.
+    pub refunded: Money,
     /// The platform fee fixed at purchase, in basis points.
     pub fee_bps: u32,
     /// The state.
@@ -139,7 +172,9 @@ pub(crate) fn parse_view(r: TxnRow) -> Result<EscrowView, LedgerError> {
         store: StoreId::from_stored(r.store_id),
         item: ItemId::from_stored(r.item_id),
         quantity: r.quantity,
+        line_count: r.line_count,
         amount: Money::new(r.amount_minor, currency),
+        refunded: Money::new(r.refunded_minor, currency),
         fee_bps,
         state,
         version: r.version,
@@ -147,6 +182,26 @@ pub(crate) fn parse_view(r: TxnRow) -> Result<EscrowView, LedgerError> {
         updated_at: r.updated_at,
         release_after_ms: r.release_after_ms,
     })
+}
+
+/// The stored lines as [`EscrowLine`]s; a transaction from before lines were
+/// stored has none and is its one item.
+fn lines_of(view: &EscrowView, rows: Vec<LineRow>) -> Vec<EscrowLine> {
+    if rows.is_empty() {
+        let unit = view.amount.minor / view.quantity.max(1);
+        return vec![EscrowLine {
+            item: view.item.clone(),
+            quantity: view.quantity,
+            unit_price: Money::new(unit, view.amount.currency),
+        }];
+    }
+    rows.into_iter()
+        .map(|r| EscrowLine {
+            item: ItemId::from_stored(r.item_id),
+            quantity: r.quantity,
+            unit_price: Money::new(r.unit_price_minor, view.amount.currency),
+        })
+        .collect()
 }
 
 /// The audit action recording an event.
@@ -160,6 +215,18 @@ fn action(event: EscrowEvent) -> ActionType {
         EscrowEvent::ResolveRelease => ActionType::DisputeResolve,
         EscrowEvent::ResolveRefund => ActionType::Refund,
         EscrowEvent::ResolvePartial { .. } => ActionType::DisputePartialRefund,
+        EscrowEvent::PartialRefund { .. } | EscrowEvent::Refund => ActionType::Refund,
+    }
+}
+
+impl EscrowView {
+    /// What the escrow holds for this transaction while it holds money (or will
+    /// hold once funded): the amount less the partial refunds.
+    pub fn held(&self) -> Money {
+        Money::new(
+            self.amount.minor.saturating_sub(self.refunded.minor),
+            self.amount.currency,
+        )
     }
 }
 
@@ -168,7 +235,12 @@ pub const MAX_RELEASE_AFTER_MS: i64 = 365 * 24 * 3_600_000;
 
 /// The effect key of `event` on a transaction: unique in `ledger_entries`.
 pub fn effect_key(transaction: &TransactionId, event: EscrowEvent) -> String {
-    format!("{}:{}", transaction.as_str(), event.name())
+    match event {
+        EscrowEvent::PartialRefund { seq, .. } => {
+            format!("{}:{}:{seq}", transaction.as_str(), event.name())
+        }
+        _ => format!("{}:{}", transaction.as_str(), event.name()),
+    }
 }
 
 impl Ledger {
@@ -216,24 +288,59 @@ impl Ledger {
         actor: Option<&UserId>,
         request_id: Option<&str>,
     ) -> Result<EscrowView, LedgerError> {
-        if new.quantity < 1 {
-            return Err(LedgerError::BadTerms("quantity"));
+        let multi = NewMultiEscrow {
+            buyer: new.buyer,
+            store: new.store,
+            lines: vec![EscrowLine {
+                item: new.item,
+                quantity: new.quantity,
+                unit_price: new.unit_price,
+            }],
+            release_after_ms: new.release_after_ms,
+        };
+        self.create_multi_in(tx, multi, actor, request_id).await
+    }
+
+    /// Creates one escrow transaction for several items of one store, in
+    /// `pending_payment`, inside the caller's database transaction, audited with
+    /// its lines. The amount is the sum of the lines. Does not commit.
+    pub async fn create_multi_in(
+        &self,
+        tx: &mut Tx,
+        new: NewMultiEscrow,
+        actor: Option<&UserId>,
+        request_id: Option<&str>,
+    ) -> Result<EscrowView, LedgerError> {
+        let first = new.lines.first().ok_or(LedgerError::BadTerms("no lines"))?;
+        if new.lines.len() > MAX_LINES {
+            return Err(LedgerError::BadTerms("too many lines"));
         }
-        if new.unit_price.minor <= 0 {
-            return Err(LedgerError::BadTerms("price"));
+        let currency = first.unit_price.currency;
+        let mut amount = Money::zero(currency);
+        for (i, l) in new.lines.iter().enumerate() {
+            if l.quantity < 1 {
+                return Err(LedgerError::BadTerms("quantity"));
+            }
+            if l.unit_price.minor <= 0 {
+                return Err(LedgerError::BadTerms("price"));
+            }
+            if new.lines[..i].iter().any(|o| o.item == l.item) {
+                return Err(LedgerError::BadTerms("an item twice"));
+            }
+            // A line in another currency fails here (MoneyError::CurrencyMismatch).
+            amount = amount.checked_add(l.unit_price.checked_mul(l.quantity)?)?;
         }
         if !(0..=MAX_RELEASE_AFTER_MS).contains(&new.release_after_ms) {
             return Err(LedgerError::BadTerms("release period"));
         }
-        let amount = new.unit_price.checked_mul(new.quantity)?;
         let now = self.clock.now_ms();
         let id = TransactionId::generate();
         let row = TxnRow {
             id: id.as_str().to_owned(),
             buyer_id: new.buyer.as_str().to_owned(),
             store_id: new.store.as_str().to_owned(),
-            item_id: new.item.as_str().to_owned(),
-            quantity: new.quantity,
+            item_id: first.item.as_str().to_owned(),
+            quantity: first.quantity,
             amount_minor: amount.minor,
             currency: amount.currency.as_str().to_owned(),
             fee_bps: i64::from(self.fee_bps),
@@ -242,30 +349,68 @@ impl Ledger {
             created_at: now,
             updated_at: now,
             release_after_ms: new.release_after_ms,
+            refunded_minor: 0,
+            line_count: i64::try_from(new.lines.len()).unwrap_or(i64::MAX),
         };
         store::insert_transaction(tx, &row).await?;
+        let mut lines = Vec::with_capacity(new.lines.len());
+        for (n, l) in new.lines.iter().enumerate() {
+            let line = LineRow {
+                line_no: i64::try_from(n).unwrap_or(i64::MAX),
+                item_id: l.item.as_str().to_owned(),
+                quantity: l.quantity,
+                unit_price_minor: l.unit_price.minor,
+            };
+            store::insert_line(tx, &row.id, &line).await?;
+            lines.push(serde_json::json!({
+                "item": line.item_id,
+                "quantity": line.quantity,
+                "unit_price_minor": line.unit_price_minor,
+            }));
+        }
+        let mut metadata = serde_json::json!({
+            "buyer": row.buyer_id,
+            "store": row.store_id,
+            "item": row.item_id,
+            "quantity": row.quantity,
+            "amount_minor": row.amount_minor,
+            "currency": row.currency,
+            "fee_bps": row.fee_bps,
+            "release_after_ms": row.release_after_ms,
+        });
+        if lines.len() > 1 {
+            metadata["lines"] = serde_json::Value::Array(lines);
+        }
         audit::record(
             tx,
             NewAuditEntry {
                 actor_user_uuid: actor.map(UserId::as_str),
                 action: ActionType::EscrowCreate,
                 target: Target::new(TargetKind::Transaction, id.as_str()),
-                metadata: serde_json::json!({
-                    "buyer": row.buyer_id,
-                    "store": row.store_id,
-                    "item": row.item_id,
-                    "quantity": row.quantity,
-                    "amount_minor": row.amount_minor,
-                    "currency": row.currency,
-                    "fee_bps": row.fee_bps,
-                    "release_after_ms": row.release_after_ms,
-                }),
+                metadata,
                 request_id,
                 created_at: now,
             },
         )
         .await?;
         parse_view(row)
+    }
+
+    /// A transaction's lines, in the order they were bought.
+    pub async fn lines(&self, id: &TransactionId) -> Result<Vec<EscrowLine>, LedgerError> {
+        let view = self.get(id).await?.ok_or(LedgerError::NotFound)?;
+        let rows = store::lines(&self.db, id.as_str()).await?;
+        Ok(lines_of(&view, rows))
+    }
+
+    /// [`Ledger::lines`] inside the caller's database transaction.
+    pub async fn lines_in(
+        &self,
+        tx: &mut Tx,
+        view: &EscrowView,
+    ) -> Result<Vec<EscrowLine>, LedgerError> {
+        let rows = store::lines(&mut *tx, view.id.as_str()).await?;
+        Ok(lines_of(view, rows))
     }
 
     /// The transaction, if it exists.
@@ -337,16 +482,22 @@ impl Ledger {
                 None => return Err(LedgerError::Corrupt(format!("intent kind on {id}"))),
             }
         }
+        // Every event acts on what is held: the amount less earlier partial refunds
+        // (before funding nothing was refunded, so the whole amount is funded).
         let terms = Terms {
             transaction: view.id.as_str().to_owned(),
             buyer: view.buyer.as_str().to_owned(),
             store: view.store.as_str().to_owned(),
-            amount: view.amount,
+            amount: view.held(),
             fee_bps: view.fee_bps,
         };
         let (next, legs) = postings_for(&terms, view.state, event)?;
+        let refunded = match event {
+            EscrowEvent::PartialRefund { refund, .. } => refund.minor,
+            _ => 0,
+        };
         let now = self.clock.now_ms();
-        if !store::update_state(tx, id.as_str(), next.as_str(), view.version, now).await? {
+        if !store::update_state(tx, id.as_str(), next.as_str(), view.version, refunded, now).await? {
             return Err(LedgerError::Concurrent);
         }
         let entry_id = uuid::Uuid::now_v7().to_string();
@@ -394,8 +545,17 @@ impl Ledger {
             "entry_id": entry_id,
             "postings": written,
         });
-        if let EscrowEvent::ResolvePartial { refund } = event {
-            metadata["refund_minor"] = serde_json::json!(refund.minor);
+        match event {
+            EscrowEvent::ResolvePartial { refund } => {
+                metadata["refund_minor"] = serde_json::json!(refund.minor);
+            }
+            EscrowEvent::PartialRefund { refund, seq } => {
+                metadata["refund_minor"] = serde_json::json!(refund.minor);
+                metadata["refund_seq"] = serde_json::json!(seq);
+                metadata["old_refunded_minor"] = serde_json::json!(view.refunded.minor);
+                metadata["new_refunded_minor"] = serde_json::json!(view.refunded.minor + refund.minor);
+            }
+            _ => {}
         }
         audit::record(
             tx,

@@ -20,7 +20,10 @@ pub use escrow::{
     PostingError, Terms, TransitionError,
 };
 pub use intents::{Execution, IntentKind, IntentStatus, IntentView};
-pub use ledger::{effect_key, Applied, EscrowView, Ledger, LedgerError, NewEscrow};
+pub use ledger::{
+    effect_key, Applied, EscrowLine, EscrowView, Ledger, LedgerError, NewEscrow, NewMultiEscrow,
+    MAX_LINES,
+};
 pub use listing::After;
 pub use monitor::RiskCounts;
 pub use reconcile::{reconcile, Anomaly, Report};

@@ -62,7 +62,8 @@ pub enum Anomaly {
         transaction: String,
         /// Its stored state.
         state: String,
-        /// Which check failed (`escrow`, `funding`, `refund`, `payout`, `currency`).
+        /// Which check failed (`escrow`, `funding`, `refund`, `payout`, `currency`,
+        /// `lines`, `partial refunds`).
         check: &'static str,
         /// The sum found.
         found: i64,
@@ -185,7 +186,7 @@ pub async fn reconcile(db: &Db) -> Result<Report, DbError> {
     report.transactions = txns.len();
     tx.rollback().await?;
 
-    for (id, state_str, amount, currency) in txns {
+    for (id, state_str, amount, currency, pre_refunded, lines_sum) in txns {
         let Some(state) = EscrowState::parse(&state_str) else {
             out.push(Anomaly::CorruptTransaction {
                 transaction: id,
@@ -211,8 +212,19 @@ pub async fn reconcile(db: &Db) -> Result<Report, DbError> {
                 }
             }
         }
+        // A multi-line transaction's amount is the sum of its lines.
+        if let Some(sum) = lines_sum {
+            if sum != amount {
+                mismatch("lines", sum, amount);
+            }
+        }
+        // Partial refunds before an outcome: the escrow holds the rest.
+        let held = amount.checked_sub(pre_refunded).unwrap_or(i64::MIN);
+        if pre_refunded < 0 || held <= 0 {
+            mismatch("partial refunds", pre_refunded, 0);
+        }
         let esc = get(&escrow);
-        let expected_escrow = if state.holds_money() { amount } else { 0 };
+        let expected_escrow = if state.holds_money() { held } else { 0 };
         if esc != expected_escrow {
             mismatch("escrow", esc, expected_escrow);
         }
@@ -232,14 +244,17 @@ pub async fn reconcile(db: &Db) -> Result<Report, DbError> {
         let (expected_refund, expected_payout) = match state {
             EscrowState::Refunded => (amount, 0),
             EscrowState::Cancelled => (funded, 0),
-            EscrowState::Completed => (0, amount),
+            EscrowState::Completed => (pre_refunded, held),
             EscrowState::PartiallyRefunded => {
-                if refunded <= 0 || refunded >= amount {
+                if refunded <= pre_refunded || refunded >= amount {
                     mismatch("refund", refunded, amount);
                 }
                 (refunded, amount.checked_sub(refunded).unwrap_or(i64::MIN))
             }
-            _ => (0, 0),
+            EscrowState::Funded | EscrowState::Shipped | EscrowState::Disputed => {
+                (pre_refunded, 0)
+            }
+            EscrowState::PendingPayment => (0, 0),
         };
         if refunded != expected_refund {
             mismatch("refund", refunded, expected_refund);

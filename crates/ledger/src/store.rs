@@ -20,17 +20,30 @@ pub(crate) struct TxnRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub release_after_ms: i64,
+    pub refunded_minor: i64,
+    pub line_count: i64,
 }
 
 pub(crate) const TXN_COLUMNS: &str =
     "id, buyer_id, store_id, item_id, quantity, amount_minor, currency, \
-                           fee_bps, state, version, created_at, updated_at, release_after_ms";
+                           fee_bps, state, version, created_at, updated_at, release_after_ms, \
+                           refunded_minor, line_count";
+
+/// One stored line of a transaction (`escrow_lines`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct LineRow {
+    pub line_no: i64,
+    pub item_id: String,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+}
 
 pub(crate) async fn insert_transaction(tx: &mut Tx, r: &TxnRow) -> Result<()> {
     on_tx!(tx, |e| sqlx::query(
         "INSERT INTO escrow_transactions (id, buyer_id, store_id, item_id, quantity, \
          amount_minor, currency, fee_bps, state, version, created_at, updated_at, \
-         release_after_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+         release_after_ms, refunded_minor, line_count) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     )
     .bind(&r.id)
     .bind(&r.buyer_id)
@@ -45,10 +58,39 @@ pub(crate) async fn insert_transaction(tx: &mut Tx, r: &TxnRow) -> Result<()> {
     .bind(r.created_at)
     .bind(r.updated_at)
     .bind(r.release_after_ms)
+    .bind(r.refunded_minor)
+    .bind(r.line_count)
     .execute(e)
     .await
     .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+pub(crate) async fn insert_line(tx: &mut Tx, transaction_id: &str, l: &LineRow) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "INSERT INTO escrow_lines (transaction_id, line_no, item_id, quantity, unit_price_minor) \
+         VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(transaction_id)
+    .bind(l.line_no)
+    .bind(&l.item_id)
+    .bind(l.quantity)
+    .bind(l.unit_price_minor)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// A transaction's lines, in line order.
+pub(crate) async fn lines(conn: impl Into<Conn<'_>>, transaction_id: &str) -> Result<Vec<LineRow>> {
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(
+        "SELECT line_no, item_id, quantity, unit_price_minor FROM escrow_lines \
+         WHERE transaction_id = $1 ORDER BY line_no"
+    )
+    .bind(transaction_id)
+    .fetch_all(e)
+    .await)?)
 }
 
 pub(crate) async fn transaction(conn: impl Into<Conn<'_>>, id: &str) -> Result<Option<TxnRow>> {
@@ -74,22 +116,25 @@ pub(crate) async fn lock_transaction(tx: &mut Tx, id: &str) -> Result<Option<Txn
         .await)?)
 }
 
-/// Moves the state on if the row is still at `version`; false when it is not.
+/// Moves the state on (and adds `refunded` to the partial refunds) if the row is
+/// still at `version`; false when it is not.
 pub(crate) async fn update_state(
     tx: &mut Tx,
     id: &str,
     state: &str,
     version: i64,
+    refunded: i64,
     now: i64,
 ) -> Result<bool> {
     let n = on_tx!(tx, |e| sqlx::query(
-        "UPDATE escrow_transactions SET state = $1, version = version + 1, updated_at = $2 \
-         WHERE id = $3 AND version = $4"
+        "UPDATE escrow_transactions SET state = $1, version = version + 1, updated_at = $2, \
+         refunded_minor = refunded_minor + $5 WHERE id = $3 AND version = $4"
     )
     .bind(state)
     .bind(now)
     .bind(id)
     .bind(version)
+    .bind(refunded)
     .execute(e)
     .await
     .map(|r| r.rows_affected()))?;
@@ -290,10 +335,16 @@ pub(crate) async fn misfiled_postings(tx: &mut Tx) -> Result<Vec<(String, String
     .await)?)
 }
 
-/// Every transaction: (id, state, amount, currency).
-pub(crate) async fn all_transactions(tx: &mut Tx) -> Result<Vec<(String, String, i64, String)>> {
+/// Every transaction: (id, state, amount, currency, partial refunds before an
+/// outcome, the sum of its lines — `None` when it has none).
+pub(crate) async fn all_transactions(
+    tx: &mut Tx,
+) -> Result<Vec<(String, String, i64, String, i64, Option<i64>)>> {
     Ok(on_tx!(tx, |e| sqlx::query_as(
-        "SELECT id, state, amount_minor, currency FROM escrow_transactions ORDER BY id"
+        "SELECT t.id, t.state, t.amount_minor, t.currency, t.refunded_minor, \
+         (SELECT CAST(SUM(l.quantity * l.unit_price_minor) AS BIGINT) FROM escrow_lines l \
+          WHERE l.transaction_id = t.id) \
+         FROM escrow_transactions t ORDER BY t.id"
     )
     .fetch_all(e)
     .await)?)

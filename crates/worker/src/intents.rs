@@ -74,10 +74,17 @@ impl Worker {
             {
                 Ok(outcome) => {
                     if let (Execution::Done(t), IntentKind::Cancel) = (&outcome, intent.kind) {
-                        if !rampart_marketplace::items::restock_in(&mut tx, &t.item, t.quantity)
+                        // Every line of the cancelled transaction goes back to stock.
+                        for line in self.ledger.lines_in(&mut tx, t).await? {
+                            if !rampart_marketplace::items::restock_in(
+                                &mut tx,
+                                &line.item,
+                                line.quantity,
+                            )
                             .await?
-                        {
-                            tracing::warn!(item = %t.item, transaction = %t.id, "cancelled purchase's item is gone; nothing restocked");
+                            {
+                                tracing::warn!(item = %line.item, transaction = %t.id, "cancelled purchase's item is gone; nothing restocked");
+                            }
                         }
                     }
                     if !self.cfg.test_delay.is_zero() {

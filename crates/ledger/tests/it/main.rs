@@ -6,5 +6,6 @@ mod support;
 
 mod concurrency;
 mod flow;
+mod lines;
 mod props;
 mod reconcile;

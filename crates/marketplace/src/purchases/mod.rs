@@ -15,8 +15,8 @@ use base64::Engine as _;
 use rampart_kernel::ids::{ItemId, StoreId, TransactionId};
 use rampart_kernel::{FieldError, FieldErrors, Money};
 use rampart_ledger::{
-    transition, After, Applied, EscrowEvent, EscrowView, IntentKind, IntentStatus, IntentView,
-    LedgerError, NewEscrow,
+    transition, After, Applied, EscrowEvent, EscrowLine, EscrowView, IntentKind, IntentStatus,
+    IntentView, LedgerError, NewEscrow,
 };
 
 /// Most units of one item in one purchase.
@@ -141,6 +141,9 @@ pub struct TransactionView {
     pub store_name: String,
     /// The item's title.
     pub item_title: String,
+    /// Every line (item, quantity, unit price) with its item's title; one for a
+    /// single-item purchase, several for a checkout's share of one store.
+    pub lines: Vec<(EscrowLine, String)>,
     /// Release and cancel intents, oldest first.
     pub intents: Vec<IntentView>,
     /// What the caller may do now: allowed by the policy and by the state (and, for
@@ -313,15 +316,30 @@ impl Marketplace {
                     && !intent_pending
             })
             .collect();
+        // The fee on a release of what is held (partial refunds are not fee'd).
         let fee = a
             .escrow
-            .amount
+            .held()
             .basis_points(a.escrow.fee_bps)
             .map_err(|_| crate::corrupt("transaction fee"))?;
+        let lines = self.ledger.lines(&a.escrow.id).await?;
+        let ids: Vec<&str> = lines.iter().map(|l| l.item.as_str()).collect();
+        let titles: std::collections::HashMap<String, String> = store::item_titles(&self.db, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        let lines = lines
+            .into_iter()
+            .map(|l| {
+                let title = titles.get(l.item.as_str()).cloned().unwrap_or_default();
+                (l, title)
+            })
+            .collect();
         Ok(TransactionView {
             fee,
             store_name: a.ctx.store_name,
             item_title: a.ctx.item_title.unwrap_or_default(),
+            lines,
             intents,
             actions,
             escrow: a.escrow,

@@ -242,6 +242,10 @@ struct TxnPage {
     store_name: String,
     quantity: i64,
     amount: String,
+    has_refund: bool,
+    refunded: String,
+    /// (item ID, title, quantity, price each), in the order bought.
+    lines: Vec<(String, String, i64, String)>,
     fee: String,
     state: String,
     created: String,
@@ -287,6 +291,20 @@ async fn transaction_view(
         store_name: v.store_name,
         quantity: v.escrow.quantity,
         amount: v.escrow.amount.to_string(),
+        has_refund: v.escrow.refunded.minor > 0,
+        refunded: v.escrow.refunded.to_string(),
+        lines: v
+            .lines
+            .into_iter()
+            .map(|(l, title)| {
+                (
+                    l.item.into_string(),
+                    title,
+                    l.quantity,
+                    l.unit_price.to_string(),
+                )
+            })
+            .collect(),
         fee: v.fee.to_string(),
         state: state_label(lang, v.escrow.state.as_str()),
         created: fmt_ms(v.escrow.created_at),

@@ -514,10 +514,15 @@ pub struct TransactionSummary {
     pub item_id: String,
     /// The item's title.
     pub item_title: String,
-    /// Units bought.
+    /// Units bought (of the first line when there are several).
     pub quantity: i64,
-    /// The amount held: the item's price at purchase × quantity.
+    /// How many lines (items) the transaction holds: 1 for a single-item purchase,
+    /// more for a checkout's share of one store.
+    pub line_count: i64,
+    /// The amount paid into escrow: the sum of price at purchase × quantity.
     pub amount: PriceResponse,
+    /// Returned to the buyer by partial refunds so far (the escrow holds the rest).
+    pub refunded: PriceResponse,
     /// The platform fee fixed at purchase, in basis points.
     pub fee_bps: u32,
     /// State.
@@ -526,6 +531,19 @@ pub struct TransactionSummary {
     pub created_at: i64,
     /// Unix milliseconds.
     pub updated_at: i64,
+}
+
+/// One item of a transaction.
+#[derive(Serialize, JsonSchema)]
+pub struct TransactionItemResponse {
+    /// The item.
+    pub item_id: String,
+    /// Its title now.
+    pub item_title: String,
+    /// Units bought.
+    pub quantity: i64,
+    /// Price of one at purchase.
+    pub unit_price: PriceResponse,
 }
 
 fn price(m: Money) -> PriceResponse {
@@ -545,7 +563,9 @@ impl From<TransactionLine> for TransactionSummary {
             item_id: t.item.into_string(),
             item_title: l.item_title,
             quantity: t.quantity,
+            line_count: t.line_count,
             amount: price(t.amount),
+            refunded: price(t.refunded),
             fee_bps: t.fee_bps,
             state: t.state.into(),
             created_at: t.created_at,
@@ -640,11 +660,15 @@ pub struct TransactionResponse {
     pub item_id: String,
     /// The item's title.
     pub item_title: String,
-    /// Units bought.
+    /// Units bought (of the first line when there are several).
     pub quantity: i64,
-    /// The amount held: the item's price at purchase × quantity.
+    /// Every item of the transaction, in the order bought.
+    pub lines: Vec<TransactionItemResponse>,
+    /// The amount paid into escrow: the sum of price at purchase × quantity.
     pub amount: PriceResponse,
-    /// The platform fee on a full release.
+    /// Returned to the buyer by partial refunds so far (the escrow holds the rest).
+    pub refunded: PriceResponse,
+    /// The platform fee on a release of what is held.
     pub fee: PriceResponse,
     /// The platform fee fixed at purchase, in basis points.
     pub fee_bps: u32,
@@ -671,7 +695,18 @@ impl From<TransactionView> for TransactionResponse {
             item_id: t.item.into_string(),
             item_title: v.item_title,
             quantity: t.quantity,
+            lines: v
+                .lines
+                .into_iter()
+                .map(|(l, title)| TransactionItemResponse {
+                    item_id: l.item.into_string(),
+                    item_title: title,
+                    quantity: l.quantity,
+                    unit_price: price(l.unit_price),
+                })
+                .collect(),
             amount: price(t.amount),
+            refunded: price(t.refunded),
             fee: price(v.fee),
             fee_bps: t.fee_bps,
             state: t.state.into(),

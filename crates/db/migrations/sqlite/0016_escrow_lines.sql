@@ -1,0 +1,24 @@
+-- Multi-line escrow and partial refunds before an outcome (issue 10).
+--
+-- A checkout's share of one store is ONE escrow transaction holding several items:
+-- its lines live here; the transaction's amount is their sum, and item_id/quantity
+-- on the transaction stay as its first line (a single-item purchase has one line).
+CREATE TABLE escrow_lines (
+    transaction_id TEXT NOT NULL REFERENCES escrow_transactions (id),
+    line_no BIGINT NOT NULL CHECK (line_no >= 0),
+    item_id TEXT NOT NULL,
+    quantity BIGINT NOT NULL CHECK (quantity > 0),
+    unit_price_minor BIGINT NOT NULL CHECK (unit_price_minor > 0),
+    PRIMARY KEY (transaction_id, line_no),
+    UNIQUE (transaction_id, item_id)
+);
+CREATE INDEX escrow_lines_item ON escrow_lines (item_id);
+INSERT INTO escrow_lines (transaction_id, line_no, item_id, quantity, unit_price_minor)
+    SELECT id, 0, item_id, quantity, amount_minor / quantity FROM escrow_transactions;
+ALTER TABLE escrow_transactions ADD COLUMN line_count BIGINT NOT NULL DEFAULT 1
+    CHECK (line_count >= 1);
+-- What partial refunds before any outcome returned to the buyer (C1): the escrow
+-- holds amount_minor - refunded_minor. Grows only with a `partial_refund` ledger
+-- entry, in the same database transaction.
+ALTER TABLE escrow_transactions ADD COLUMN refunded_minor BIGINT NOT NULL DEFAULT 0
+    CHECK (refunded_minor >= 0);
