@@ -29,3 +29,8 @@ CREATE POLICY escrow_lines_workspace ON escrow_lines
            OR EXISTS (SELECT 1 FROM escrow_transactions t
                       WHERE t.id = escrow_lines.transaction_id
                         AND t.store_id = current_setting('app.workspace_id', true)));
+
+-- Several order lines now share their store's escrow transaction: the UNIQUE on
+-- order_lines.transaction_id goes.
+ALTER TABLE order_lines DROP CONSTRAINT IF EXISTS order_lines_transaction_id_key;
+CREATE INDEX order_lines_transaction ON order_lines (transaction_id);

@@ -22,3 +22,21 @@ ALTER TABLE escrow_transactions ADD COLUMN line_count BIGINT NOT NULL DEFAULT 1
 -- entry, in the same database transaction.
 ALTER TABLE escrow_transactions ADD COLUMN refunded_minor BIGINT NOT NULL DEFAULT 0
     CHECK (refunded_minor >= 0);
+
+-- Several order lines now share their store's escrow transaction: the UNIQUE on
+-- order_lines.transaction_id goes (SQLite rebuilds the table to drop it).
+CREATE TABLE order_lines_0016 (
+    order_id TEXT NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    item_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    quantity BIGINT NOT NULL CHECK (quantity > 0),
+    unit_price_minor BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    transaction_id TEXT NOT NULL REFERENCES escrow_transactions(id),
+    PRIMARY KEY (order_id, item_id)
+);
+INSERT INTO order_lines_0016 (order_id, item_id, store_id, quantity, unit_price_minor, currency, transaction_id)
+    SELECT order_id, item_id, store_id, quantity, unit_price_minor, currency, transaction_id FROM order_lines;
+DROP TABLE order_lines;
+ALTER TABLE order_lines_0016 RENAME TO order_lines;
+CREATE INDEX order_lines_transaction ON order_lines (transaction_id);

@@ -8,6 +8,7 @@ mod bypasses;
 mod carts;
 mod payments;
 mod races;
+mod refunds;
 mod webhooks;
 
 use crate::identity::parts;

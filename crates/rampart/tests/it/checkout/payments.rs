@@ -313,9 +313,9 @@ async fn declines_and_3ds(app: TestApp) -> Result<()> {
     Ok(())
 }
 
-/// C1: staff holding refund (with TOTP) refund an order line in full through the
-/// provider and the ledger (escrow cancelled, stock back, audited once); a customer
-/// cannot; over-refunds and partial refunds of a funded line are refused unchanged.
+/// C1: staff holding refund (with TOTP) refund an order line in part and then in
+/// full through the provider and the ledger (escrow cancelled, stock back, each
+/// refund audited once); a customer cannot; over-refunds are refused unchanged.
 async fn staff_refunds(app: TestApp) -> Result<()> {
     let (_, _, item) = shop(&app, "refundshop", 700, 4).await?;
     let (_, alice) = customer(&app, "alice").await?;
@@ -365,6 +365,8 @@ async fn staff_refunds(app: TestApp) -> Result<()> {
         (422, Some("refund_amount_invalid")),
         "{v}"
     );
+    // A partial refund of a funded line: 100 of 1 400 goes back, the line stays
+    // funded (nothing shipped), no stock moves.
     let (st, v) = api(
         &app,
         Method::POST,
@@ -373,23 +375,24 @@ async fn staff_refunds(app: TestApp) -> Result<()> {
         Some(json!({"amount_minor": 100})),
     )
     .await?;
-    assert_eq!(
-        (st, v["code"].as_str()),
-        (409, Some("invalid_transition")),
-        "{v}"
-    );
-    assert_eq!(rows(&app, "order_refunds").await?, 0);
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["status"], "partially_refunded");
+    assert_eq!(v["refunded"], json!({"minor": 100, "currency": "EUR"}));
+    assert_eq!(v["items"][0]["escrow_state"], "funded");
+    assert_eq!(stock(&app, &item).await?, "2");
+    assert_eq!(rows(&app, "order_refunds").await?, 1);
+    // The rest (1 300) in full: the line is cancelled and its stock returned.
     let (st, v) = api(&app, Method::POST, &path, Some(&staff), Some(json!({}))).await?;
     assert_eq!(st, 201, "{v}");
     assert_eq!(v["status"], "refunded");
     assert_eq!(v["refunded"], json!({"minor": 1400, "currency": "EUR"}));
     assert_eq!(v["items"][0]["escrow_state"], "cancelled");
     assert_eq!(stock(&app, &item).await?, "4");
-    assert_eq!(audit_count(&app, "refund", &order).await?, 1);
-    // Twice: the transaction is cancelled; nothing more happens.
+    assert_eq!(audit_count(&app, "refund", &order).await?, 2);
+    // Again: the transaction is cancelled; nothing more happens.
     let (st, v) = api(&app, Method::POST, &path, Some(&staff), Some(json!({}))).await?;
-    assert_eq!(st, 422, "{v}");
-    assert_eq!(rows(&app, "order_refunds").await?, 1);
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(rows(&app, "order_refunds").await?, 2);
     Ok(())
 }
 
