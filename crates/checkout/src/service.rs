@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rampart_audit::{self as audit, ActionType, NewAuditEntry, Target, TargetKind};
-use rampart_db::{Db, DbError};
+use rampart_db::{Db, DbError, Tx};
 use rampart_kernel::ids::{CartId, ItemId, OrderId, StoreId, TransactionId};
 use rampart_kernel::{Clock, Currency, FieldError, FieldErrors, Money, UserId};
 use rampart_ledger::{
-    Applied, EscrowEvent, EscrowLine, EscrowState, Ledger, LedgerError, NewMultiEscrow,
+    effect_key, Applied, EscrowEvent, EscrowLine, EscrowState, Ledger, LedgerError, NewMultiEscrow,
 };
 use rampart_marketplace::checkout_facts::{self, ItemFacts};
 use serde::{Deserialize, Serialize};
@@ -356,6 +356,19 @@ impl Completed {
             Completed::Created(o) | Completed::Existing(o) => o,
         }
     }
+}
+
+/// What one [`Checkout::settle_refunds`] run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settlement {
+    /// Refund effects looked at.
+    pub seen: usize,
+    /// Refunded at the provider now.
+    pub settled: usize,
+    /// The newest effect looked at (ms), if any.
+    pub latest: Option<i64>,
+    /// The oldest effect that failed (ms): the next run must look from there.
+    pub failed_since: Option<i64>,
 }
 
 /// What a webhook delivery did.
@@ -1566,12 +1579,17 @@ impl Checkout {
             return Err(CheckoutError::InvalidState(escrow.state.as_str()));
         }
         let amount = amount_minor.unwrap_or(held.minor);
-        if amount <= 0 || amount > held.minor || o.refunded_minor + amount > o.amount_minor {
+        if amount <= 0
+            || amount > held.minor
+            || o.refunded_minor.saturating_add(amount) > o.amount_minor
+        {
             return Err(CheckoutError::RefundAmount);
         }
         let money = Money::new(amount, held.currency);
-        let sequence = store::refund_count(&mut tx, &o.id).await? + 1;
-        let seq = u32::try_from(sequence).map_err(|_| corrupt("refund count"))?;
+        // The partial refund's number on the ledger: the order's next refund number
+        // (each transaction belongs to one order, so it is unique per transaction).
+        let seq = u32::try_from(store::refund_count(&mut tx, &o.id).await? + 1)
+            .map_err(|_| corrupt("refund count"))?;
         let event = match (amount == held.minor, escrow.state) {
             (true, EscrowState::Funded) => EscrowEvent::Cancel,
             (true, _) => EscrowEvent::Refund,
@@ -1602,7 +1620,48 @@ impl Checkout {
             Err(LedgerError::BadRefund) => return Err(CheckoutError::RefundAmount),
             Err(e) => return Err(e.into()),
         }
-        let intent = store::intent_by_id(&mut tx, &o.payment_intent_id)
+        self.refund_at_provider(
+            &mut tx,
+            &o,
+            &txn_id,
+            money,
+            &effect_key(&txn_id, event),
+            Some(staff),
+            request_id,
+        )
+        .await?;
+        tx.commit().await?;
+        let o = store::order(&self.db, id.as_str())
+            .await?
+            .ok_or(CheckoutError::NotFound)?;
+        self.order_view(o).await
+    }
+
+    /// Inside the order's lock, after the ledger moved `money` back to the buyer
+    /// under `effect`: the provider refunds it (under the key of the order's next
+    /// refund number, so a retry after a failed commit is the same refund), and the
+    /// refund row, the order's refunded total and the audit row are written. Does
+    /// not commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn refund_at_provider(
+        &self,
+        tx: &mut Tx,
+        o: &OrderRow,
+        txn: &TransactionId,
+        money: Money,
+        effect: &str,
+        actor: Option<&UserId>,
+        request_id: Option<&str>,
+    ) -> Res<()> {
+        let amount = money.minor;
+        let refunded = o
+            .refunded_minor
+            .checked_add(amount)
+            .filter(|r| *r <= o.amount_minor)
+            .ok_or(CheckoutError::RefundAmount)?;
+        let sequence = store::refund_count(tx, &o.id).await? + 1;
+        let seq = u32::try_from(sequence).map_err(|_| corrupt("refund count"))?;
+        let intent = store::intent_by_id(&mut *tx, &o.payment_intent_id)
             .await?
             .ok_or_else(|| corrupt("order intent"))?;
         let pi = IntentId::parse(&intent.provider_intent_id).map_err(|_| corrupt("intent id"))?;
@@ -1611,37 +1670,38 @@ impl Checkout {
         // reaches the same refund number and the provider answers the same refund.
         let refund = self.provider.refund(&pi, money, &key).await?;
         let now = self.now();
-        let refunded = o.refunded_minor + amount;
         let status = if refunded == o.amount_minor {
             "refunded"
         } else {
             "partially_refunded"
         };
-        store::add_refunded(&mut tx, &o.id, amount, status, now).await?;
+        store::add_refunded(tx, &o.id, amount, status, now).await?;
         let refund_id = uuid::Uuid::now_v7().to_string();
         store::insert_refund(
-            &mut tx,
+            tx,
             &refund_id,
             &o.id,
             sequence,
             amount,
             money.currency.as_str(),
             refund.id.as_str(),
-            staff.as_str(),
+            actor.map(UserId::as_str),
+            effect,
             now,
         )
         .await?;
         audit::record(
-            &mut tx,
+            tx,
             NewAuditEntry {
-                actor_user_uuid: Some(staff.as_str()),
+                actor_user_uuid: actor.map(UserId::as_str),
                 action: ActionType::Refund,
                 target: Target::new(TargetKind::Order, &o.id),
                 metadata: serde_json::json!({
-                    "transaction": txn_id.as_str(),
+                    "transaction": txn.as_str(),
                     "amount_minor": amount,
                     "currency": money.currency.as_str(),
                     "sequence": sequence,
+                    "effect_key": effect,
                     "provider_refund": refund.id.as_str(),
                     "old_refunded_minor": o.refunded_minor,
                     "new_refunded_minor": refunded,
@@ -1651,11 +1711,65 @@ impl Checkout {
             },
         )
         .await?;
-        tx.commit().await?;
-        let o = store::order(&self.db, id.as_str())
+        Ok(())
+    }
+
+    /// Refund settlement: every ledger effect that returned money to the buyer of
+    /// a checkout order outside the order's refund route — a dispute decided
+    /// wholly or partly for the buyer, a cancel of a paid transaction by its buyer
+    /// or seller — is refunded at the provider once (the effect key is unique on
+    /// the refund rows). Effects applied at or after `since` (ms) are looked at,
+    /// oldest first, at most `limit`. One that fails (the provider is down) is left
+    /// for the next run.
+    pub async fn settle_refunds(&self, since: i64, limit: i64) -> Res<Settlement> {
+        let effects = self.ledger.refund_effects_since(since, limit).await?;
+        let mut out = Settlement {
+            seen: effects.len(),
+            latest: effects.last().map(|e| e.created_at),
+            ..Settlement::default()
+        };
+        for e in effects {
+            let Some(order) = store::order_of_transaction(&self.db, e.transaction.as_str()).await?
+            else {
+                continue;
+            };
+            if store::refund_settled(&self.db, &e.effect_key).await? {
+                continue;
+            }
+            match self.settle_one(&order, &e).await {
+                Ok(true) => out.settled += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(order = %order, effect = %e.effect_key, code = err.code(), "refund settlement failed; retried on the next run");
+                    out.failed_since.get_or_insert(e.created_at);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn settle_one(&self, order: &str, e: &rampart_ledger::RefundEffect) -> Res<bool> {
+        let mut tx = self.db.begin().await?;
+        let o = store::lock_order(&mut tx, order)
             .await?
             .ok_or(CheckoutError::NotFound)?;
-        self.order_view(o).await
+        // Under the lock: another settler (or the refund route) may have been first.
+        if store::refund_settled(&mut tx, &e.effect_key).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        self.refund_at_provider(
+            &mut tx,
+            &o,
+            &e.transaction,
+            e.amount,
+            &e.effect_key,
+            None,
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A verified webhook delivery (E3): recorded in the inbox (a duplicate is

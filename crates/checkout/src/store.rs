@@ -452,12 +452,14 @@ pub async fn insert_refund(
     amount: i64,
     currency: &str,
     provider_refund: &str,
-    actor: &str,
+    actor: Option<&str>,
+    effect_key: &str,
     now: i64,
 ) -> Result<()> {
     on_tx!(tx, |e| sqlx::query(
         "INSERT INTO order_refunds (id, order_id, sequence, amount_minor, currency, \
-         provider_refund_id, actor_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+         provider_refund_id, actor_id, created_at, effect_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     )
     .bind(id)
     .bind(order)
@@ -467,10 +469,33 @@ pub async fn insert_refund(
     .bind(provider_refund)
     .bind(actor)
     .bind(now)
+    .bind(effect_key)
     .execute(e)
     .await
     .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// The order an escrow transaction was paid for (None: not a checkout's).
+pub async fn order_of_transaction(conn: impl Into<Conn<'_>>, txn: &str) -> Result<Option<String>> {
+    let r: Option<(String,)> = on_conn!(conn.into(), |e| sqlx::query_as(
+        "SELECT order_id FROM order_lines WHERE transaction_id = $1 LIMIT 1"
+    )
+    .bind(txn)
+    .fetch_optional(e)
+    .await)?;
+    Ok(r.map(|r| r.0))
+}
+
+/// Whether a ledger effect was refunded at the provider already.
+pub async fn refund_settled(conn: impl Into<Conn<'_>>, effect_key: &str) -> Result<bool> {
+    let r: Option<(String,)> = on_conn!(conn.into(), |e| sqlx::query_as(
+        "SELECT id FROM order_refunds WHERE effect_key = $1"
+    )
+    .bind(effect_key)
+    .fetch_optional(e)
+    .await)?;
+    Ok(r.is_some())
 }
 
 /// Records a webhook delivery; false when this (provider, event) was seen before.

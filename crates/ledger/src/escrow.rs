@@ -508,8 +508,7 @@ mod tests {
         let t = terms(10_000, 1_000);
         let (s, fund) = postings_for(&t, EscrowState::PendingPayment, EscrowEvent::Fund).unwrap();
         let refund = Money::new(3_000, eur());
-        let (s, part) =
-            postings_for(&t, s, EscrowEvent::PartialRefund { refund, seq: 1 }).unwrap();
+        let (s, part) = postings_for(&t, s, EscrowEvent::PartialRefund { refund, seq: 1 }).unwrap();
         assert_eq!(s, EscrowState::Funded);
         assert_eq!(balance(&part, AccountKind::Escrow), -3_000);
         assert_eq!(balance(&part, AccountKind::BuyerRefund), 3_000);

@@ -497,7 +497,8 @@ impl Ledger {
             _ => 0,
         };
         let now = self.clock.now_ms();
-        if !store::update_state(tx, id.as_str(), next.as_str(), view.version, refunded, now).await? {
+        if !store::update_state(tx, id.as_str(), next.as_str(), view.version, refunded, now).await?
+        {
             return Err(LedgerError::Concurrent);
         }
         let entry_id = uuid::Uuid::now_v7().to_string();
@@ -553,7 +554,8 @@ impl Ledger {
                 metadata["refund_minor"] = serde_json::json!(refund.minor);
                 metadata["refund_seq"] = serde_json::json!(seq);
                 metadata["old_refunded_minor"] = serde_json::json!(view.refunded.minor);
-                metadata["new_refunded_minor"] = serde_json::json!(view.refunded.minor + refund.minor);
+                metadata["new_refunded_minor"] =
+                    serde_json::json!(view.refunded.minor + refund.minor);
             }
             _ => {}
         }
@@ -594,5 +596,52 @@ impl Ledger {
     /// How many postings a transaction has (for tests of exactly-once effects).
     pub async fn posting_count(&self, id: &TransactionId) -> Result<i64, LedgerError> {
         Ok(store::posting_count(&self.db, id.as_str()).await?)
+    }
+}
+
+/// An applied effect that returned money to a buyer: a cancel after payment, a
+/// dispute resolved (wholly or partly) for the buyer, a partial refund, a refund
+/// after shipping. What the ledger moved must also move at the payment provider
+/// when the transaction was paid there (the checkout context settles it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundEffect {
+    /// The entry.
+    pub entry_id: String,
+    /// Its effect key (unique per applied effect).
+    pub effect_key: String,
+    /// The transaction.
+    pub transaction: TransactionId,
+    /// What went to the buyer.
+    pub amount: Money,
+    /// Unix ms (the ledger clock).
+    pub created_at: i64,
+}
+
+impl Ledger {
+    /// Effects that returned money to buyers, applied at or after `since` (ms),
+    /// oldest first, at most `limit`.
+    pub async fn refund_effects_since(
+        &self,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<RefundEffect>, LedgerError> {
+        store::refund_effects_since(&self.db, since, limit.clamp(1, 1_000))
+            .await?
+            .into_iter()
+            .map(
+                |(entry_id, effect_key, txn, amount, currency, created_at)| {
+                    let currency = Currency::parse(&currency).map_err(|_| {
+                        LedgerError::Corrupt(format!("currency of entry {entry_id}"))
+                    })?;
+                    Ok(RefundEffect {
+                        entry_id,
+                        effect_key,
+                        transaction: TransactionId::from_stored(txn),
+                        amount: Money::new(amount, currency),
+                        created_at,
+                    })
+                },
+            )
+            .collect()
     }
 }

@@ -22,7 +22,7 @@ pub use escrow::{
 pub use intents::{Execution, IntentKind, IntentStatus, IntentView};
 pub use ledger::{
     effect_key, Applied, EscrowLine, EscrowView, Ledger, LedgerError, NewEscrow, NewMultiEscrow,
-    MAX_LINES,
+    RefundEffect, MAX_LINES,
 };
 pub use listing::After;
 pub use monitor::RiskCounts;

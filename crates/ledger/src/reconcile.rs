@@ -251,9 +251,7 @@ pub async fn reconcile(db: &Db) -> Result<Report, DbError> {
                 }
                 (refunded, amount.checked_sub(refunded).unwrap_or(i64::MIN))
             }
-            EscrowState::Funded | EscrowState::Shipped | EscrowState::Disputed => {
-                (pre_refunded, 0)
-            }
+            EscrowState::Funded | EscrowState::Shipped | EscrowState::Disputed => (pre_refunded, 0),
             EscrowState::PendingPayment => (0, 0),
         };
         if refunded != expected_refund {

@@ -616,3 +616,29 @@ pub(crate) async fn unpaid_before(db: &Db, before: i64, limit: i64) -> Result<Ve
         .fetch_all(e)
         .await)?)
 }
+
+/// One entry that returned money to a buyer, as stored: (entry, effect key,
+/// transaction, amount to the buyer, currency, created at).
+pub(crate) type RefundEffectRow = (String, String, String, i64, String, i64);
+
+/// Entries created at or after `since` whose postings credit a buyer's refund
+/// account, oldest first.
+pub(crate) async fn refund_effects_since(
+    db: &Db,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<RefundEffectRow>> {
+    Ok(on_read!(db, |e| sqlx::query_as(
+        "SELECT n.id, n.effect_key, n.transaction_id, CAST(SUM(p.amount_minor) AS BIGINT), \
+         p.currency, n.created_at FROM ledger_entries n \
+         JOIN ledger_postings p ON p.entry_id = n.id \
+         JOIN ledger_accounts a ON a.id = p.account_id \
+         WHERE n.created_at >= $1 AND a.kind = 'buyer_refund' \
+         GROUP BY n.id, n.effect_key, n.transaction_id, p.currency, n.created_at \
+         ORDER BY n.created_at, n.id LIMIT $2"
+    )
+    .bind(since)
+    .bind(limit)
+    .fetch_all(e)
+    .await)?)
+}

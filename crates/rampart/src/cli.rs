@@ -186,6 +186,9 @@ async fn serve(cfg: Config) -> Result<()> {
             state.market.ledger().clone(),
             clock.clone(),
             state.metrics.clone(),
+            // Refunds decided on the ledger (disputes, cancels) of checkout orders
+            // are settled at the provider through this process's checkout service.
+            Some(state.checkout.clone()),
         );
         let (stop, task) = w.spawn();
         // Stop it on the same signal that stops the server (every signal listener
@@ -249,7 +252,17 @@ async fn worker(cfg: Config) -> Result<()> {
         }
         None => None,
     };
-    let w = server::build_worker(&cfg, db.clone(), ledger, clock, metrics);
+    // With a real provider the standalone worker settles ledger refunds of checkout
+    // orders at the provider; the sandbox keeps its intents in the serving process,
+    // so there the in-process worker does it.
+    let checkout = if cfg.checkout.provider == "sandbox" {
+        tracing::info!("refund settlement runs in the serving process (sandbox provider)");
+        None
+    } else {
+        let (c, _, _) = server::build_checkout(&cfg, db.clone(), clock.clone(), ledger.clone())?;
+        Some(Arc::new(c))
+    };
+    let w = server::build_worker(&cfg, db.clone(), ledger, clock, metrics, checkout);
     tracing::info!(
         worker = %w.config().worker_id,
         database = db.engine_name(),

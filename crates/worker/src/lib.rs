@@ -62,6 +62,12 @@ pub struct WorkerConfig {
     /// Unpaid purchases older than this (ms) are cancelled by the system (their
     /// reserved stock comes back), checked on the auto-release schedule.
     pub unpaid_expiry_ms: i64,
+    /// Refund settlement schedule (ledger refunds of checkout orders refunded at
+    /// the payment provider); runs only with [`Worker::with_checkout`].
+    pub settle_every_ms: i64,
+    /// How far back the first settlement run looks, and how far back every run
+    /// looks again (an effect committed late, after a newer one was seen).
+    pub settle_lookback_ms: i64,
 }
 
 impl Default for WorkerConfig {
@@ -81,6 +87,8 @@ impl Default for WorkerConfig {
             spike_window_ms: DAY_MS,
             test_delay: Duration::ZERO,
             unpaid_expiry_ms: 3_600_000,
+            settle_every_ms: 10_000,
+            settle_lookback_ms: 10 * 60_000,
         }
     }
 }
@@ -125,6 +133,8 @@ pub struct TickReport {
     pub pruned_resets: u64,
     /// Idempotency keys older than 24 hours pruned (checkout, E3).
     pub pruned_idempotency_keys: u64,
+    /// Ledger refunds of checkout orders refunded at the provider now.
+    pub settled_refunds: usize,
     /// Whether reconciliation ran in this tick.
     pub reconciled: bool,
     /// What reconciliation and the checks found.
@@ -137,6 +147,9 @@ struct Due {
     auto_release: i64,
     prune: i64,
     reconcile: i64,
+    settle: i64,
+    /// Where the next settlement run starts looking (None: not run yet).
+    settle_since: Option<i64>,
 }
 
 /// The worker: cheap to share (`Arc`), one per process.
@@ -149,6 +162,7 @@ pub struct Worker {
     metrics: Arc<Metrics>,
     cfg: WorkerConfig,
     due: Mutex<Due>,
+    checkout: Option<Arc<rampart_checkout::service::Checkout>>,
 }
 
 impl Worker {
@@ -168,7 +182,16 @@ impl Worker {
             metrics,
             cfg,
             due: Mutex::new(Due::default()),
+            checkout: None,
         }
+    }
+
+    /// The same worker, also settling refunds of checkout orders at the payment
+    /// provider through `checkout` (the process's own service: with the sandbox
+    /// provider only the serving process knows its intents).
+    pub fn with_checkout(mut self, checkout: Arc<rampart_checkout::service::Checkout>) -> Worker {
+        self.checkout = Some(checkout);
+        self
     }
 
     /// Its configuration.
@@ -193,9 +216,19 @@ impl Worker {
             }
         }
         let now = self.clock.now_ms();
-        let (auto, prune, reconcile) = match self.due.lock() {
+        let (auto, prune, reconcile, settle) = match self.due.lock() {
             Ok(mut d) => {
-                let flags = (now >= d.auto_release, now >= d.prune, now >= d.reconcile);
+                let settle = (now >= d.settle).then(|| {
+                    d.settle = now.saturating_add(self.cfg.settle_every_ms);
+                    d.settle_since
+                        .unwrap_or(now.saturating_sub(self.cfg.settle_lookback_ms.max(7 * DAY_MS)))
+                });
+                let flags = (
+                    now >= d.auto_release,
+                    now >= d.prune,
+                    now >= d.reconcile,
+                    settle,
+                );
                 if flags.0 {
                     d.auto_release = now.saturating_add(self.cfg.auto_release_every_ms);
                 }
@@ -207,8 +240,11 @@ impl Worker {
                 }
                 flags
             }
-            Err(_) => (false, false, false),
+            Err(_) => (false, false, false, None),
         };
+        if let (Some(since), Some(c)) = (settle, &self.checkout) {
+            report.settled_refunds = self.settle(c, since, now).await;
+        }
         if auto {
             match self.auto_release(now).await {
                 Ok(n) => report.auto_released = n,
@@ -244,6 +280,42 @@ impl Worker {
             }
         }
         report
+    }
+
+    /// One settlement run from `since`; moves the start of the next one on: to the
+    /// oldest failure, else to the newest effect seen when the batch was full, else
+    /// to `now` less the look-back (an effect committed late is still seen).
+    async fn settle(&self, c: &rampart_checkout::service::Checkout, since: i64, now: i64) -> usize {
+        const BATCH: i64 = 200;
+        match c.settle_refunds(since, BATCH).await {
+            Ok(r) => {
+                let full = r.seen >= BATCH as usize;
+                let next = match (r.failed_since, full, r.latest) {
+                    (Some(failed), _, _) => failed,
+                    (None, true, Some(latest)) => latest,
+                    _ => now.saturating_sub(self.cfg.settle_lookback_ms).max(since),
+                };
+                if let Ok(mut d) = self.due.lock() {
+                    d.settle_since = Some(next);
+                    if full {
+                        // More to look at: run again on the next tick.
+                        d.settle = now;
+                    }
+                }
+                for _ in 0..r.settled {
+                    self.metrics.inc(
+                        "rampart_refund_settlements_total",
+                        "Ledger refunds of checkout orders refunded at the provider by the worker.",
+                        &[],
+                    );
+                }
+                r.settled
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "refund settlement failed");
+                0
+            }
+        }
     }
 
     /// Ticks until `stop` turns true (or its sender is dropped), pausing `poll`

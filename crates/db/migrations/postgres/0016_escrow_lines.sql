@@ -34,3 +34,12 @@ CREATE POLICY escrow_lines_workspace ON escrow_lines
 -- order_lines.transaction_id goes.
 ALTER TABLE order_lines DROP CONSTRAINT IF EXISTS order_lines_transaction_id_key;
 CREATE INDEX order_lines_transaction ON order_lines (transaction_id);
+
+-- Refund settlement (docs/design/checkout.md): every ledger effect that returned
+-- money to the buyer of a checkout order is refunded at the payment provider once,
+-- recorded here under the effect's key. Refunds the settlement makes on its own
+-- (a dispute decided for the buyer, a cancel) have no staff actor.
+ALTER TABLE order_refunds ALTER COLUMN actor_id DROP NOT NULL;
+ALTER TABLE order_refunds ADD COLUMN effect_key TEXT;
+CREATE UNIQUE INDEX order_refunds_effect ON order_refunds (effect_key);
+CREATE INDEX ledger_entries_created ON ledger_entries (created_at);

@@ -40,3 +40,27 @@ INSERT INTO order_lines_0016 (order_id, item_id, store_id, quantity, unit_price_
 DROP TABLE order_lines;
 ALTER TABLE order_lines_0016 RENAME TO order_lines;
 CREATE INDEX order_lines_transaction ON order_lines (transaction_id);
+
+-- Refund settlement (docs/design/checkout.md): every ledger effect that returned
+-- money to the buyer of a checkout order is refunded at the payment provider once,
+-- recorded here under the effect's key. Refunds the settlement makes on its own
+-- (a dispute decided for the buyer, a cancel) have no staff actor: actor_id becomes
+-- nullable (SQLite rebuilds the table).
+CREATE TABLE order_refunds_0016 (
+    id TEXT PRIMARY KEY NOT NULL,
+    order_id TEXT NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    sequence BIGINT NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL,
+    provider_refund_id TEXT NOT NULL,
+    actor_id TEXT REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    effect_key TEXT,
+    UNIQUE (order_id, sequence)
+);
+INSERT INTO order_refunds_0016 (id, order_id, sequence, amount_minor, currency, provider_refund_id, actor_id, created_at)
+    SELECT id, order_id, sequence, amount_minor, currency, provider_refund_id, actor_id, created_at FROM order_refunds;
+DROP TABLE order_refunds;
+ALTER TABLE order_refunds_0016 RENAME TO order_refunds;
+CREATE UNIQUE INDEX order_refunds_effect ON order_refunds (effect_key);
+CREATE INDEX ledger_entries_created ON ledger_entries (created_at);

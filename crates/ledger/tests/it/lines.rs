@@ -45,7 +45,9 @@ async fn create(l: &Ledger, db: &Db, m: NewMultiEscrow) -> Result<rampart_ledger
 }
 
 async fn held(l: &Ledger, id: &str) -> Result<i64> {
-    Ok(l.balance(&acct(AccountKind::Escrow, id), eur()).await?.minor)
+    Ok(l.balance(&acct(AccountKind::Escrow, id), eur())
+        .await?
+        .minor)
 }
 
 async fn one_transaction_holds_several_lines(db: &Db) -> Result<()> {
@@ -95,7 +97,9 @@ async fn bad_multi_purchases_are_refused_and_write_nothing(db: &Db) -> Result<()
                 unit_price: Money::new(100, usd),
             },
         ],
-        (0..=rampart_ledger::MAX_LINES).map(|_| line(1, 1)).collect(),
+        (0..=rampart_ledger::MAX_LINES)
+            .map(|_| line(1, 1))
+            .collect(),
         vec![line(i64::MAX / 2, 10)],
     ];
     for lines in bad {
@@ -129,7 +133,10 @@ async fn partial_refunds_then_release_pay_the_seller_only_the_rest(db: &Db) -> R
         Err(LedgerError::Transition(_))
     ));
     l.apply(&id, E::Fund, None, None).await?;
-    assert_eq!(l.apply(&id, r1, None, None).await?, Applied::Done(S::Funded));
+    assert_eq!(
+        l.apply(&id, r1, None, None).await?,
+        Applied::Done(S::Funded)
+    );
     // The same refund again (same number) is a replay: nothing written.
     let postings = l.posting_count(&id).await?;
     let audits = rampart_audit::count(db).await?;
@@ -148,7 +155,10 @@ async fn partial_refunds_then_release_pay_the_seller_only_the_rest(db: &Db) -> R
             seq: 2,
         };
         assert!(
-            matches!(l.apply(&id, e, None, None).await, Err(LedgerError::BadRefund)),
+            matches!(
+                l.apply(&id, e, None, None).await,
+                Err(LedgerError::BadRefund)
+            ),
             "{minor}"
         );
     }
@@ -156,7 +166,10 @@ async fn partial_refunds_then_release_pay_the_seller_only_the_rest(db: &Db) -> R
         refund: Money::new(2_000, eur()),
         seq: 2,
     };
-    assert_eq!(l.apply(&id, r2, None, None).await?, Applied::Done(S::Shipped));
+    assert_eq!(
+        l.apply(&id, r2, None, None).await?,
+        Applied::Done(S::Shipped)
+    );
     let view = l.get(&id).await?.unwrap();
     assert_eq!(view.refunded, Money::new(3_000, eur()));
     assert_eq!(view.held(), Money::new(7_000, eur()));

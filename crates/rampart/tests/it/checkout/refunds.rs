@@ -105,7 +105,10 @@ async fn bought(app: &TestApp) -> Result<Bought> {
 async fn one_escrow_transaction_per_store(app: TestApp) -> Result<()> {
     let b = bought(&app).await?;
     assert_eq!(rows(&app, "escrow_transactions").await?, 2);
-    assert_eq!(rows(&app, "escrow_transactions WHERE state = 'funded'").await?, 2);
+    assert_eq!(
+        rows(&app, "escrow_transactions WHERE state = 'funded'").await?,
+        2
+    );
     assert_eq!(rows(&app, "ledger_entries WHERE event = 'fund'").await?, 2);
     let a = txn(&app, &b.buyer, &b.a).await?;
     assert_eq!(a["amount"], json!({"minor": 2500, "currency": "EUR"}));
@@ -165,8 +168,15 @@ async fn partial_refunds_anywhere_after_funding(app: TestApp) -> Result<()> {
     assert_eq!(v["status"], "partially_refunded");
     assert_eq!(v["refunded"]["minor"], 300);
     let a = txn(&app, &b.buyer, &b.a).await?;
-    assert_eq!((a["state"].as_str(), a["refunded"]["minor"].as_i64()), (Some("funded"), Some(300)));
-    assert_eq!(stock(&app, &b.lamp).await?, 3, "a partial refund moves no stock");
+    assert_eq!(
+        (a["state"].as_str(), a["refunded"]["minor"].as_i64()),
+        (Some("funded"), Some(300))
+    );
+    assert_eq!(
+        stock(&app, &b.lamp).await?,
+        3,
+        "a partial refund moves no stock"
+    );
     // The seller ships; 200 more after shipping.
     let (st, v) = api(
         &app,
@@ -184,7 +194,11 @@ async fn partial_refunds_anywhere_after_funding(app: TestApp) -> Result<()> {
     let postings = rows(&app, "ledger_postings").await?;
     for amount in [2_001, 0, -1] {
         let (st, v) = refund(json!({"transaction_id": b.a, "amount_minor": amount})).await?;
-        assert_eq!((st, v["code"].as_str()), (422, Some("refund_amount_invalid")), "{amount}: {v}");
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (422, Some("refund_amount_invalid")),
+            "{amount}: {v}"
+        );
     }
     assert_eq!(rows(&app, "ledger_postings").await?, postings);
     assert_eq!(rows(&app, "order_refunds").await?, 2);
@@ -197,7 +211,11 @@ async fn partial_refunds_anywhere_after_funding(app: TestApp) -> Result<()> {
     assert_eq!(stock(&app, &b.lamp).await?, 3);
     // A settled transaction: nothing left to refund.
     let (st, v) = refund(json!({"transaction_id": b.a, "amount_minor": 1})).await?;
-    assert_eq!((st, v["code"].as_str()), (409, Some("invalid_transition")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (409, Some("invalid_transition")),
+        "{v}"
+    );
     // Store B's transaction, disputed by the buyer: its dispute decides.
     let (st, v) = api(
         &app,
@@ -209,14 +227,25 @@ async fn partial_refunds_anywhere_after_funding(app: TestApp) -> Result<()> {
     .await?;
     assert_eq!(st, 201, "{v}");
     let (st, v) = refund(json!({"transaction_id": b.b, "amount_minor": 100})).await?;
-    assert_eq!((st, v["code"].as_str()), (409, Some("invalid_transition")), "{v}");
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (409, Some("invalid_transition")),
+        "{v}"
+    );
     assert_eq!(rows(&app, "order_refunds").await?, 3);
     // Each refund: one provider refund row, one audit row on the order.
     assert_eq!(audit_count(&app, "refund", &b.order).await?, 3);
     let provider_refunds: i64 = rows(&app, "order_refunds WHERE provider_refund_id <> ''").await?;
     assert_eq!(provider_refunds, 3);
     // Nothing was paid out to store A; the buyer got 2 500 back.
-    let (_, o) = api(&app, Method::GET, &format!("/v1/orders/{}", b.order), Some(&b.buyer), None).await?;
+    let (_, o) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/orders/{}", b.order),
+        Some(&b.buyer),
+        None,
+    )
+    .await?;
     assert_eq!(o["refunded"]["minor"], 2_500);
     assert_eq!(o["status"], "partially_refunded");
     reconciles(&app).await
@@ -228,7 +257,10 @@ async fn full_refund_returns_every_lines_stock(app: TestApp) -> Result<()> {
     let b = bought(&app).await?;
     let (_, staff, _) = crate::trust::with_totp(&app, "refunder", Role::Staff).await?;
     let path = format!("/v1/orders/{}/refunds", b.order);
-    assert_eq!((stock(&app, &b.lamp).await?, stock(&app, &b.shade).await?), (3, 4));
+    assert_eq!(
+        (stock(&app, &b.lamp).await?, stock(&app, &b.shade).await?),
+        (3, 4)
+    );
     let (st, v) = api(
         &app,
         Method::POST,
@@ -250,8 +282,15 @@ async fn full_refund_returns_every_lines_stock(app: TestApp) -> Result<()> {
     assert_eq!(v["refunded"]["minor"], 2_500);
     let a = txn(&app, &b.buyer, &b.a).await?;
     assert_eq!(a["state"], "cancelled");
-    assert_eq!((stock(&app, &b.lamp).await?, stock(&app, &b.shade).await?), (5, 5));
-    assert_eq!(stock(&app, &b.mug).await?, 7, "the other store's line is untouched");
+    assert_eq!(
+        (stock(&app, &b.lamp).await?, stock(&app, &b.shade).await?),
+        (5, 5)
+    );
+    assert_eq!(
+        stock(&app, &b.mug).await?,
+        7,
+        "the other store's line is untouched"
+    );
     let (st, v) = api(
         &app,
         Method::POST,
@@ -267,7 +306,104 @@ async fn full_refund_returns_every_lines_stock(app: TestApp) -> Result<()> {
     reconciles(&app).await
 }
 
+/// The intent refunds `minor` more at the provider only if that much is left.
+async fn provider_refundable(app: &TestApp, order: &Value, minor: i64) -> Result<bool> {
+    use rampart_checkout::payment::{IdempotencyKey, IntentId, PaymentProvider, ProviderError};
+    let pi = order["payment_intent_id"].as_str().unwrap_or_default();
+    let id = IntentId::parse(pi)?;
+    let probe = IdempotencyKey::for_refund(&id, 9_999);
+    let eur = rampart_kernel::Currency::parse("EUR")?;
+    match sandbox(app)
+        .refund(&id, rampart_kernel::Money::new(minor, eur), &probe)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(ProviderError::NotRefundable) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn worker(app: &TestApp) -> rampart_worker::Worker {
+    rampart_worker::Worker::new(
+        app.db().clone(),
+        app.state.market.ledger().clone(),
+        std::sync::Arc::new(app.clock.clone()),
+        std::sync::Arc::new(rampart_security::metrics::Metrics::new()),
+        rampart_worker::WorkerConfig::default(),
+    )
+    .with_checkout(app.state.checkout.clone())
+}
+
+/// Money the ledger returns to a checkout buyer outside the order's refund route —
+/// a dispute decided for the buyer, in full or in part — is refunded at the provider
+/// by the worker exactly once (a second run, a second worker: nothing more), audited
+/// on the order; a refund made by the route is not refunded twice.
+async fn ledger_refunds_are_settled_at_the_provider(app: TestApp) -> Result<()> {
+    let b = bought(&app).await?;
+    let (_, staff, _) = crate::trust::with_totp(&app, "decider", Role::Staff).await?;
+    // Staff refund 500 of store A's transaction through the order (provider at once).
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/orders/{}/refunds", b.order),
+        Some(&staff),
+        Some(json!({"transaction_id": b.a, "amount_minor": 500})),
+    )
+    .await?;
+    assert_eq!(st, 201, "{v}");
+    // Store B's transaction: disputed by the buyer, decided for the buyer in part.
+    let (st, d) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/transactions/{}/disputes", b.b),
+        Some(&b.buyer),
+        Some(json!({"reason": "Two of three arrived broken"})),
+    )
+    .await?;
+    assert_eq!(st, 201, "{d}");
+    let dispute = d["id"].as_str().unwrap_or_default().to_owned();
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/disputes/{dispute}/resolve"),
+        Some(&staff),
+        Some(json!({"outcome": "partial", "refund_minor": 400})),
+    )
+    .await?;
+    assert_eq!(st, 200, "{v}");
+    let order_path = format!("/v1/orders/{}", b.order);
+    let (_, o) = api(&app, Method::GET, &order_path, Some(&b.buyer), None).await?;
+    assert_eq!(
+        o["refunded"]["minor"], 500,
+        "the dispute's refund is not settled yet"
+    );
+    let w = worker(&app);
+    assert_eq!(w.tick().await.settled_refunds, 1);
+    let (_, o) = api(&app, Method::GET, &order_path, Some(&b.buyer), None).await?;
+    assert_eq!(o["refunded"]["minor"], 900, "{o}");
+    assert_eq!(o["status"], "partially_refunded");
+    assert_eq!(rows(&app, "order_refunds").await?, 2);
+    assert_eq!(
+        rows(
+            &app,
+            "order_refunds WHERE actor_id IS NULL AND effect_key IS NOT NULL"
+        )
+        .await?,
+        1
+    );
+    assert_eq!(audit_count(&app, "refund", &b.order).await?, 2);
+    // Again, and from a second worker: nothing more.
+    app.clock.advance_secs(60);
+    assert_eq!(w.tick().await.settled_refunds, 0);
+    assert_eq!(worker(&app).tick().await.settled_refunds, 0);
+    assert_eq!(rows(&app, "order_refunds").await?, 2);
+    // At the provider, exactly 900 of 3 100 went back: 2 201 more is refused.
+    assert!(!provider_refundable(&app, &o, 2_201).await?);
+    reconciles(&app).await
+}
+
 both_engines!(
+    ledger_refunds_are_settled_at_the_provider,
     one_escrow_transaction_per_store,
     partial_refunds_anywhere_after_funding,
     full_refund_returns_every_lines_stock,
