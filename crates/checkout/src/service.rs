@@ -130,6 +130,12 @@ impl From<LedgerError> for CheckoutError {
         match e {
             LedgerError::NotFound => CheckoutError::NotFound,
             LedgerError::Transition(t) => CheckoutError::InvalidState(t.from.as_str()),
+            // A release or cancel waits for the worker: nothing else applies until then.
+            LedgerError::IntentPending(k) => CheckoutError::InvalidState(match k {
+                rampart_ledger::IntentKind::Release => "release_requested",
+                rampart_ledger::IntentKind::Cancel => "cancel_requested",
+            }),
+            LedgerError::BadRefund => CheckoutError::RefundAmount,
             LedgerError::Db(d) => CheckoutError::Db(d),
             other => CheckoutError::Corrupt(other.to_string()),
         }

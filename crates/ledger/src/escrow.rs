@@ -363,12 +363,7 @@ pub fn postings_for(
             legs
         }
         (_, EscrowEvent::ResolvePartial { refund }) => {
-            if refund.currency != amount.currency
-                || refund.minor <= 0
-                || refund.minor >= amount.minor
-            {
-                return Err(PostingError::BadRefund);
-            }
+            part_of(refund, amount)?;
             let mut legs = vec![
                 Posting {
                     account: escrow(),
@@ -383,12 +378,7 @@ pub fn postings_for(
             legs
         }
         (_, EscrowEvent::PartialRefund { refund, .. }) => {
-            if refund.currency != amount.currency
-                || refund.minor <= 0
-                || refund.minor >= amount.minor
-            {
-                return Err(PostingError::BadRefund);
-            }
+            part_of(refund, amount)?;
             vec![
                 Posting {
                     account: escrow(),
@@ -403,6 +393,14 @@ pub fn postings_for(
         _ => Vec::new(),
     };
     Ok((next, legs))
+}
+
+/// A partial refund is more than zero and less than what is held, in its currency.
+fn part_of(refund: Money, held: Money) -> Result<(), PostingError> {
+    if refund.currency != held.currency || refund.minor <= 0 || refund.minor >= held.minor {
+        return Err(PostingError::BadRefund);
+    }
+    Ok(())
 }
 
 /// Sums a posting set per currency; a balanced set gives all zeros.

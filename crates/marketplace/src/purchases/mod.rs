@@ -323,11 +323,9 @@ impl Marketplace {
             .basis_points(a.escrow.fee_bps)
             .map_err(|_| crate::corrupt("transaction fee"))?;
         let lines = self.ledger.lines(&a.escrow.id).await?;
-        let ids: Vec<&str> = lines.iter().map(|l| l.item.as_str()).collect();
-        let titles: std::collections::HashMap<String, String> = store::item_titles(&self.db, &ids)
-            .await?
-            .into_iter()
-            .collect();
+        let titles = self
+            .titles(lines.iter().map(|l| l.item.as_str()).collect())
+            .await?;
         let lines = lines
             .into_iter()
             .map(|l| {
@@ -344,6 +342,17 @@ impl Marketplace {
             actions,
             escrow: a.escrow,
         })
+    }
+
+    /// The titles of `ids` by item ID (a gone item has none).
+    async fn titles(
+        &self,
+        ids: Vec<&str>,
+    ) -> Result<std::collections::HashMap<String, String>, MarketError> {
+        Ok(store::item_titles(&self.db, &ids)
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// The caller's purchases, newest first.
@@ -512,11 +521,9 @@ impl Marketplace {
         } else {
             None
         };
-        let ids: Vec<&str> = rows.iter().map(|t| t.item.as_str()).collect();
-        let titles: std::collections::HashMap<String, String> = store::item_titles(&self.db, &ids)
-            .await?
-            .into_iter()
-            .collect();
+        let titles = self
+            .titles(rows.iter().map(|t| t.item.as_str()).collect())
+            .await?;
         let transactions = rows
             .into_iter()
             .map(|escrow| TransactionLine {

@@ -402,7 +402,56 @@ async fn ledger_refunds_are_settled_at_the_provider(app: TestApp) -> Result<()> 
     reconciles(&app).await
 }
 
+/// The seller cancels a paid store share before shipping: while the worker has
+/// not carried it out, a staff refund is refused (409, nothing written); the worker
+/// cancels it (every line's stock back) and refunds the buyer at the provider once.
+async fn a_cancel_request_is_carried_out_and_settled(app: TestApp) -> Result<()> {
+    let b = bought(&app).await?;
+    let (_, staff, _) = crate::trust::with_totp(&app, "refunder", Role::Staff).await?;
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/transactions/{}/cancel", b.a),
+        Some(&b.owner),
+        None,
+    )
+    .await?;
+    assert!(st == 200 || st == 202, "{st} {v}");
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/orders/{}/refunds", b.order),
+        Some(&staff),
+        Some(json!({"transaction_id": b.a, "amount_minor": 100})),
+    )
+    .await?;
+    assert_eq!(
+        (st, v["code"].as_str()),
+        (409, Some("invalid_transition")),
+        "{v}"
+    );
+    assert_eq!(rows(&app, "order_refunds").await?, 0);
+    let r = worker(&app).tick().await;
+    assert_eq!((r.executed, r.settled_refunds), (1, 1), "{r:?}");
+    assert_eq!(
+        (stock(&app, &b.lamp).await?, stock(&app, &b.shade).await?),
+        (5, 5)
+    );
+    let (_, o) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/orders/{}", b.order),
+        Some(&b.buyer),
+        None,
+    )
+    .await?;
+    assert_eq!(o["refunded"]["minor"], 2_500, "{o}");
+    assert_eq!(txn(&app, &b.buyer, &b.a).await?["state"], "cancelled");
+    reconciles(&app).await
+}
+
 both_engines!(
+    a_cancel_request_is_carried_out_and_settled,
     ledger_refunds_are_settled_at_the_provider,
     one_escrow_transaction_per_store,
     partial_refunds_anywhere_after_funding,
