@@ -13,6 +13,7 @@
 pub mod cart;
 pub mod idempotency;
 pub mod lookup;
+pub mod notices;
 pub mod payment;
 pub mod rules;
 pub mod sender;
