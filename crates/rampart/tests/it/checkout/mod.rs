@@ -8,6 +8,7 @@ mod bypasses;
 mod carts;
 mod payments;
 mod races;
+mod rule_inputs;
 mod webhooks;
 
 use crate::identity::parts;
