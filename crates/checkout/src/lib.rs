@@ -12,6 +12,7 @@
 
 pub mod cart;
 pub mod idempotency;
+mod inbox;
 pub mod lookup;
 pub mod notices;
 pub mod payment;

@@ -16,6 +16,7 @@ use rampart_marketplace::checkout_facts::{self, ItemFacts};
 use serde::{Deserialize, Serialize};
 
 use crate::cart::{Cart, CartError, CartLimits, CartLine, CartOwner, Quantity};
+use crate::inbox;
 use crate::notices::{self, CartNotice, NoticeKind};
 use crate::payment::{
     verify_completion, AnyProvider, CompletionError, IdempotencyKey, IntentId, IntentOwner,
@@ -141,6 +142,9 @@ impl From<LedgerError> for CheckoutError {
 }
 
 type Res<T> = Result<T, CheckoutError>;
+
+/// How often the worker tries an unfinished webhook delivery before giving up on it.
+pub const INBOX_MAX_ATTEMPTS: i64 = 10;
 
 fn corrupt(what: &str) -> CheckoutError {
     CheckoutError::Corrupt(what.to_owned())
@@ -1699,8 +1703,29 @@ impl Checkout {
     /// `payment_intent.succeeded` completes the order through the same path as the
     /// client's call, on the provider's own record of the intent.
     pub async fn handle_event(&self, kind: ProviderKind, ev: &PaymentEvent) -> Res<WebhookOutcome> {
+        self.handle_delivery(kind, ev, None).await
+    }
+
+    /// [`Checkout::handle_event`] keeping the verified `body` in the inbox, so a
+    /// delivery whose processing is cut off is processed again by
+    /// [`Checkout::retry_unfinished_events`].
+    pub async fn handle_delivery(
+        &self,
+        kind: ProviderKind,
+        ev: &PaymentEvent,
+        body: Option<&[u8]>,
+    ) -> Res<WebhookOutcome> {
         let now = self.now();
-        if !store::inbox_insert(&self.db, kind.as_str(), ev.id.as_str(), &ev.type_name, now).await?
+        let payload = body.and_then(|b| std::str::from_utf8(b).ok());
+        if !inbox::insert(
+            &self.db,
+            kind.as_str(),
+            ev.id.as_str(),
+            &ev.type_name,
+            payload,
+            now,
+        )
+        .await?
         {
             return Ok(WebhookOutcome::Duplicate);
         }
@@ -1709,11 +1734,55 @@ impl Checkout {
             Ok(s) => s.clone(),
             Err(e) => e.code().to_owned(),
         };
-        store::inbox_done(&self.db, kind.as_str(), ev.id.as_str(), &text, self.now()).await?;
+        inbox::done(&self.db, kind.as_str(), ev.id.as_str(), &text, self.now()).await?;
         match outcome {
             Err(CheckoutError::Db(e)) => Err(CheckoutError::Db(e)),
             _ => Ok(WebhookOutcome::Processed(text)),
         }
+    }
+
+    /// The worker's job (E3): webhook deliveries recorded in the inbox more than
+    /// `older_than_ms` ago and never finished — the process died between the inbox
+    /// row and its outcome — are processed again through the same path as a fresh
+    /// delivery, each by one worker at a time (the row is claimed first) and finished
+    /// once. A delivery without a stored body (recorded before bodies were kept), one
+    /// whose body no longer parses, or one tried [`INBOX_MAX_ATTEMPTS`] times is
+    /// finished with that as its outcome. A database or provider failure leaves the
+    /// row for the next round. Returns how many deliveries were finished.
+    pub async fn retry_unfinished_events(&self, older_than_ms: i64, limit: i64) -> Res<usize> {
+        let now = self.now();
+        let rows = inbox::unfinished(&self.db, now.saturating_sub(older_than_ms), limit).await?;
+        let mut finished = 0;
+        for row in rows {
+            if !inbox::claim(&self.db, &row, now).await? {
+                continue; // another worker has it
+            }
+            let event = row
+                .payload
+                .as_deref()
+                .map(|p| crate::webhook::parse_event(p.as_bytes()));
+            let outcome = match (ProviderKind::parse(&row.provider), event) {
+                (_, None) => "not_retryable".to_owned(),
+                (_, Some(Err(_))) => "malformed".to_owned(),
+                (None, _) => "ignored".to_owned(),
+                _ if row.attempts >= INBOX_MAX_ATTEMPTS => "retries_exhausted".to_owned(),
+                (Some(kind), Some(Ok(ev))) => match self.process_event(kind, &ev).await {
+                    Ok(s) => s,
+                    Err(e @ (CheckoutError::Db(_) | CheckoutError::Provider(_))) => {
+                        tracing::warn!(
+                            code = e.code(),
+                            event = %row.event_id,
+                            "retrying an unfinished webhook delivery failed; tried again later"
+                        );
+                        continue;
+                    }
+                    Err(e) => e.code().to_owned(),
+                },
+            };
+            inbox::done(&self.db, &row.provider, &row.event_id, &outcome, self.now()).await?;
+            finished += 1;
+        }
+        Ok(finished)
     }
 
     async fn process_event(&self, kind: ProviderKind, ev: &PaymentEvent) -> Res<String> {

@@ -186,6 +186,9 @@ async fn serve(cfg: Config) -> Result<()> {
             state.market.ledger().clone(),
             clock.clone(),
             state.metrics.clone(),
+            // In process, the worker retries unfinished webhook deliveries through
+            // this server's checkout (the sandbox's intents live in this process).
+            Some(state.checkout.clone()),
         );
         let (stop, task) = w.spawn();
         // Stop it on the same signal that stops the server (every signal listener
@@ -249,7 +252,9 @@ async fn worker(cfg: Config) -> Result<()> {
         }
         None => None,
     };
-    let w = server::build_worker(&cfg, db.clone(), ledger, clock, metrics);
+    // Alone, the worker has no payment provider: unfinished webhook deliveries wait
+    // for a worker inside `rampart serve`.
+    let w = server::build_worker(&cfg, db.clone(), ledger, clock, metrics, None);
     tracing::info!(
         worker = %w.config().worker_id,
         database = db.engine_name(),

@@ -40,13 +40,15 @@ pub async fn open_db_migrated(cfg: &Config) -> Result<Db> {
     Ok(db)
 }
 
-/// The worker for this configuration, counting in `metrics`.
+/// The worker for this configuration, counting in `metrics`; with `checkout` it
+/// also retries unfinished webhook deliveries.
 pub fn build_worker(
     cfg: &Config,
     db: Db,
     ledger: rampart_ledger::Ledger,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    checkout: Option<Arc<rampart_checkout::service::Checkout>>,
 ) -> Arc<rampart_worker::Worker> {
     let w = &cfg.worker;
     let hours = 3_600_000_i64;
@@ -71,7 +73,11 @@ pub fn build_worker(
             "worker test hook on: each intent is delayed"
         );
     }
-    Arc::new(rampart_worker::Worker::new(db, ledger, clock, metrics, wc))
+    let worker = rampart_worker::Worker::new(db, ledger, clock, metrics, wc);
+    Arc::new(match checkout {
+        Some(c) => worker.with_checkout(c),
+        None => worker,
+    })
 }
 
 /// Applies pending migrations through `RAMPART_MIGRATION_DATABASE_URL` (the tables'

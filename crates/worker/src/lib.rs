@@ -62,6 +62,9 @@ pub struct WorkerConfig {
     /// Unpaid purchases older than this (ms) are cancelled by the system (their
     /// reserved stock comes back), checked on the auto-release schedule.
     pub unpaid_expiry_ms: i64,
+    /// Webhook deliveries recorded but unfinished for longer than this (ms) are
+    /// processed again (checkout, E3), checked on the auto-release schedule.
+    pub webhook_retry_after_ms: i64,
 }
 
 impl Default for WorkerConfig {
@@ -81,6 +84,7 @@ impl Default for WorkerConfig {
             spike_window_ms: DAY_MS,
             test_delay: Duration::ZERO,
             unpaid_expiry_ms: 3_600_000,
+            webhook_retry_after_ms: 120_000,
         }
     }
 }
@@ -125,6 +129,8 @@ pub struct TickReport {
     pub pruned_resets: u64,
     /// Idempotency keys older than 24 hours pruned (checkout, E3).
     pub pruned_idempotency_keys: u64,
+    /// Unfinished webhook deliveries processed again and finished (checkout, E3).
+    pub retried_webhooks: usize,
     /// Whether reconciliation ran in this tick.
     pub reconciled: bool,
     /// What reconciliation and the checks found.
@@ -149,6 +155,7 @@ pub struct Worker {
     metrics: Arc<Metrics>,
     cfg: WorkerConfig,
     due: Mutex<Due>,
+    checkout: Option<Arc<rampart_checkout::service::Checkout>>,
 }
 
 impl Worker {
@@ -168,7 +175,16 @@ impl Worker {
             metrics,
             cfg,
             due: Mutex::new(Due::default()),
+            checkout: None,
         }
+    }
+
+    /// Lets the worker process unfinished webhook deliveries again through this
+    /// checkout service (the one whose provider made the intents: the worker inside
+    /// `rampart serve`).
+    pub fn with_checkout(mut self, checkout: Arc<rampart_checkout::service::Checkout>) -> Self {
+        self.checkout = Some(checkout);
+        self
     }
 
     /// Its configuration.
@@ -217,6 +233,16 @@ impl Worker {
             match self.expire_unpaid(now).await {
                 Ok(n) => report.expired_unpaid = n,
                 Err(e) => tracing::warn!(error = %e, "expiring unpaid purchases failed"),
+            }
+            if let Some(c) = &self.checkout {
+                let limit = self.cfg.batch.max(1) * 8;
+                match c
+                    .retry_unfinished_events(self.cfg.webhook_retry_after_ms, limit)
+                    .await
+                {
+                    Ok(n) => report.retried_webhooks = n,
+                    Err(e) => tracing::warn!(code = e.code(), "retrying webhook deliveries failed"),
+                }
             }
         }
         if prune {

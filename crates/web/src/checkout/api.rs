@@ -798,7 +798,10 @@ async fn webhook(
     }
     let event = parse_event(&body)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "webhook_event_malformed"))?;
-    let outcome = s.checkout.handle_event(kind, &event).await?;
+    let outcome = s
+        .checkout
+        .handle_delivery(kind, &event, Some(&body))
+        .await?;
     s.metrics.inc(
         "rampart_webhook_events_total",
         "Verified webhook deliveries, by provider and outcome.",
