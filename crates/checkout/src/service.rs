@@ -999,14 +999,16 @@ impl Checkout {
                         quantity: None,
                     })
                     .collect();
-                told.extend(report.capped.into_iter().map(|item| CartNotice {
-                    kind: NoticeKind::QuantityCapped,
-                    quantity: cart
-                        .lines()
-                        .iter()
-                        .find(|l| l.item == item)
-                        .map(|l| l.quantity.get()),
-                    item,
+                told.extend(report.capped.into_iter().map(|item| {
+                    CartNotice {
+                        kind: NoticeKind::QuantityCapped,
+                        quantity: cart
+                            .lines()
+                            .iter()
+                            .find(|l| l.item == item)
+                            .map(|l| l.quantity.get()),
+                        item,
+                    }
                 }));
                 if !told.is_empty() {
                     notices::save(&mut tx, &mine.id, mine.version + 1, &told, now).await?;

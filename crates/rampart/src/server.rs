@@ -307,10 +307,7 @@ impl rampart_checkout::service::AccountSource for IdentityAccounts {
     ) -> std::pin::Pin<
         Box<
             dyn std::future::Future<
-                    Output = Result<
-                        Option<rampart_checkout::service::AccountFacts>,
-                        String,
-                    >,
+                    Output = Result<Option<rampart_checkout::service::AccountFacts>, String>,
                 > + Send
                 + 'a,
         >,

@@ -392,7 +392,10 @@ async fn seller_forms_set_rule_inputs_and_cart_shows_merge_notices(app: TestApp)
     assert!(r.text().await?.contains("Minimum order"));
     assert_eq!(value(&min_order).await?.as_deref(), Some("700"));
     let (_, html) = page(&app, &c, &format!("/stores/{store}")).await?;
-    assert!(html.contains("name=\"min_order_minor\" min=\"1\" value=\"700\""), "{html}");
+    assert!(
+        html.contains("name=\"min_order_minor\" min=\"1\" value=\"700\""),
+        "{html}"
+    );
     let r = c.post(app.at(&path)).form(&settings("")).send().await?;
     assert_eq!(r.status(), 303);
     assert_eq!(value(&min_order).await?.as_deref(), Some("-"));
@@ -415,22 +418,38 @@ async fn seller_forms_set_rule_inputs_and_cart_shows_merge_notices(app: TestApp)
         ]
     };
     let epath = format!("/items/{item}/edit");
-    let r = c.post(app.at(&epath)).form(&edit("battery", "1500")).send().await?;
+    let r = c
+        .post(app.at(&epath))
+        .form(&edit("battery", "1500"))
+        .send()
+        .await?;
     assert_eq!(r.status(), 303);
     assert_eq!(value(&attrs).await?.as_deref(), Some("battery|1500|1"));
     assert_eq!(
         crate::market::audit_count(&app, "item_attributes_change", &item).await?,
         1
     );
-    let r = c.post(app.at(&epath)).form(&edit("no spaces!", "heavy")).send().await?;
+    let r = c
+        .post(app.at(&epath))
+        .form(&edit("no spaces!", "heavy"))
+        .send()
+        .await?;
     assert_eq!(r.status(), 422);
     let html = r.text().await?;
-    assert!(html.contains("Item type") && html.contains("Weight"), "{html}");
+    assert!(
+        html.contains("Item type") && html.contains("Weight"),
+        "{html}"
+    );
     assert_eq!(value(&attrs).await?.as_deref(), Some("battery|1500|1"));
     let (_, html) = page(&app, &c, &epath).await?;
     assert!(html.contains("value=\"true\" selected"), "{html}");
     // The public item page shows them.
-    let (_, html) = page(&app, &app.client_from(&fresh_ip(44)), &format!("/items/{item}")).await?;
+    let (_, html) = page(
+        &app,
+        &app.client_from(&fresh_ip(44)),
+        &format!("/items/{item}"),
+    )
+    .await?;
     assert!(
         html.contains("battery") && html.contains("1500") && html.contains("Subscribers only"),
         "{html}"

@@ -229,7 +229,11 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
     ),
     ("field.item_type", "Item type", "Toote tüüp"),
     ("field.weight_grams", "Weight", "Kaal"),
-    ("field.min_order_minor", "Minimum order", "Minimaalne tellimus"),
+    (
+        "field.min_order_minor",
+        "Minimum order",
+        "Minimaalne tellimus",
+    ),
     ("field.cursor", "Page cursor", "Lehekülje kursor"),
     ("field.q", "Text", "Tekst"),
     (

@@ -462,7 +462,11 @@ async fn business_rules_refuse_with_their_codes(app: TestApp) -> Result<()> {
     )
     .await?;
     expect("store_order_below_minimum").await?;
-    set(format!("/v1/stores/{store}"), json!({"min_order_minor": null})).await?;
+    set(
+        format!("/v1/stores/{store}"),
+        json!({"min_order_minor": null}),
+    )
+    .await?;
     // Physical goods: an address and a method that serves the country.
     set(format!("/v1/items/{item}"), json!({"weight_grams": 500})).await?;
     expect("shipping_address_required").await?;
@@ -523,9 +527,17 @@ async fn business_rules_refuse_with_their_codes(app: TestApp) -> Result<()> {
     .await?;
     assert_eq!(st, 200, "{v}");
     // Subscription-only items need an eligible customer (business is not, here).
-    set(format!("/v1/items/{item}"), json!({"subscription_only": true})).await?;
+    set(
+        format!("/v1/items/{item}"),
+        json!({"subscription_only": true}),
+    )
+    .await?;
     expect("subscription_not_eligible").await?;
-    set(format!("/v1/items/{item}"), json!({"subscription_only": false})).await?;
+    set(
+        format!("/v1/items/{item}"),
+        json!({"subscription_only": false}),
+    )
+    .await?;
     assert_eq!(rows(&app, "payment_intents").await?, 0);
     // All satisfied: the intent is made.
     app.clock.advance_secs(21);

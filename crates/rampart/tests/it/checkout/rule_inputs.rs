@@ -80,17 +80,15 @@ async fn rule_inputs_through_the_api(app: TestApp) -> Result<()> {
         Method::POST,
         &format!("/v1/stores/{store}/items"),
         Some(&owner),
-        Some(json!({"title": "Cell", "price_minor": 300, "stock": 5, "status": "active",
-                    "item_type": "Battery", "weight_grams": 250, "subscription_only": true})),
+        Some(
+            json!({"title": "Cell", "price_minor": 300, "stock": 5, "status": "active",
+                    "item_type": "Battery", "weight_grams": 250, "subscription_only": true}),
+        ),
     )
     .await?;
     assert_eq!(st, 201, "{v}");
     assert_eq!(
-        (
-            &v["item_type"],
-            &v["weight_grams"],
-            &v["subscription_only"]
-        ),
+        (&v["item_type"], &v["weight_grams"], &v["subscription_only"]),
         (&json!("battery"), &json!(250), &json!(true)),
         "{v}"
     );
@@ -99,11 +97,7 @@ async fn rule_inputs_through_the_api(app: TestApp) -> Result<()> {
     let (st, v) = api(&app, Method::GET, &format!("/v1/items/{item}"), None, None).await?;
     assert_eq!(st, 200);
     assert_eq!(
-        (
-            &v["item_type"],
-            &v["weight_grams"],
-            &v["subscription_only"]
-        ),
+        (&v["item_type"], &v["weight_grams"], &v["subscription_only"]),
         (&json!("battery"), &json!(250), &json!(true)),
         "{v}"
     );
@@ -160,8 +154,10 @@ async fn rule_inputs_through_the_api(app: TestApp) -> Result<()> {
         Method::POST,
         &format!("/v1/stores/{store}/items"),
         Some(&owner),
-        Some(json!({"title": "Heavy", "price_minor": 1, "weight_grams": 2_000_000,
-                    "item_type": "UPPER CASE"})),
+        Some(
+            json!({"title": "Heavy", "price_minor": 1, "weight_grams": 2_000_000,
+                    "item_type": "UPPER CASE"}),
+        ),
     )
     .await?;
     assert_eq!(st, 422, "{v}");
@@ -233,7 +229,11 @@ async fn rule_inputs_through_the_api(app: TestApp) -> Result<()> {
     .await?
     .unwrap_or_default();
     let meta: Value = serde_json::from_str(&meta)?;
-    assert_eq!(meta["weight_grams"], json!({"old": 250, "new": 1200}), "{meta}");
+    assert_eq!(
+        meta["weight_grams"],
+        json!({"old": 250, "new": 1200}),
+        "{meta}"
+    );
     assert_eq!(
         meta["subscription_only"],
         json!({"old": true, "new": false}),
@@ -425,7 +425,9 @@ async fn eligibility_lost_before_completion(app: TestApp) -> Result<()> {
         Method::POST,
         &addresses,
         Some(&bob),
-        Some(json!({"customer_type": "business", "company_name": "Bob AS", "vat_id": "EE123456789"})),
+        Some(
+            json!({"customer_type": "business", "company_name": "Bob AS", "vat_id": "EE123456789"}),
+        ),
     )
     .await?;
     assert_eq!(st, 200, "{v}");
@@ -518,8 +520,8 @@ async fn merge_notices(app: TestApp) -> Result<()> {
         let app = &app;
         async move {
             let visitor = fresh_client(app);
-            let (_, c) = crate::identity::parts(visitor.post(app.at("/v1/carts")).send().await?)
-                .await?;
+            let (_, c) =
+                crate::identity::parts(visitor.post(app.at("/v1/carts")).send().await?).await?;
             let cart = c["id"].as_str().unwrap_or_default().to_owned();
             let csrf = c["csrf_token"].as_str().unwrap_or_default().to_owned();
             for (i, q) in lines {

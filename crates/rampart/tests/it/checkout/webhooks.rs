@@ -322,13 +322,19 @@ async fn unfinished_deliveries_are_retried_by_the_worker(app: TestApp) -> Result
     // Younger than two minutes: perhaps still being processed; left alone.
     let r = worker().tick().await;
     assert_eq!(r.retried_webhooks, 0);
-    assert_eq!(rows(&app, "webhook_inbox WHERE processed_at IS NULL").await?, 2);
+    assert_eq!(
+        rows(&app, "webhook_inbox WHERE processed_at IS NULL").await?,
+        2
+    );
     app.clock.advance_secs(121);
     let (w1, w2) = (worker(), worker());
     let (a, b) = tokio::join!(w1.tick(), w2.tick());
     assert_eq!(a.retried_webhooks + b.retried_webhooks, 2, "{a:?} {b:?}");
     assert_eq!(rows(&app, "orders").await?, 1);
-    assert_eq!(rows(&app, "webhook_inbox WHERE processed_at IS NULL").await?, 0);
+    assert_eq!(
+        rows(&app, "webhook_inbox WHERE processed_at IS NULL").await?,
+        0
+    );
     let outcome = |id: String| {
         let app = &app;
         async move {
@@ -355,7 +361,11 @@ async fn unfinished_deliveries_are_retried_by_the_worker(app: TestApp) -> Result
     );
     // The client's completion answers the same order.
     let (st, o) = complete(&app, &alice, &cart, None).await?;
-    assert_eq!((st, o["payment_intent_id"].as_str()), (200, Some(pi.as_str())), "{o}");
+    assert_eq!(
+        (st, o["payment_intent_id"].as_str()),
+        (200, Some(pi.as_str())),
+        "{o}"
+    );
     // Nothing is left to retry.
     app.clock.advance_secs(600);
     let r = worker().tick().await;
