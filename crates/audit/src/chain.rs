@@ -50,6 +50,9 @@ pub enum ActionType {
     Refund,
     /// An item's price changed.
     PriceChange,
+    /// An item's checkout attributes changed (item type, weight, subscription-only;
+    /// metadata: old and new values of what changed).
+    ItemAttributesChange,
     /// Stock was adjusted by hand.
     StockAdjustment,
     /// Release of escrow funds was requested.
@@ -118,6 +121,7 @@ impl ActionType {
         ActionType::TicketAssign,
         ActionType::Refund,
         ActionType::PriceChange,
+        ActionType::ItemAttributesChange,
         ActionType::StockAdjustment,
         ActionType::ReleaseRequest,
         ActionType::CancelRequest,
@@ -163,6 +167,7 @@ impl ActionType {
             ActionType::TicketAssign => "ticket_assign",
             ActionType::Refund => "refund",
             ActionType::PriceChange => "price_change",
+            ActionType::ItemAttributesChange => "item_attributes_change",
             ActionType::StockAdjustment => "stock_adjustment",
             ActionType::ReleaseRequest => "release_request",
             ActionType::CancelRequest => "cancel_request",

@@ -12,7 +12,9 @@
 
 pub mod cart;
 pub mod idempotency;
+mod inbox;
 pub mod lookup;
+pub mod notices;
 pub mod payment;
 pub mod rules;
 pub mod sender;

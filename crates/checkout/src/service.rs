@@ -18,6 +18,8 @@ use rampart_marketplace::checkout_facts::{self, ItemFacts};
 use serde::{Deserialize, Serialize};
 
 use crate::cart::{Cart, CartError, CartLimits, CartLine, CartOwner, Quantity};
+use crate::inbox;
+use crate::notices::{self, CartNotice, NoticeKind};
 use crate::payment::{
     verify_completion, AnyProvider, CompletionError, IdempotencyKey, IntentId, IntentOwner,
     IntentStatus, PaymentProvider, ProviderError, ProviderIntent, ProviderKind,
@@ -73,6 +75,10 @@ pub enum CheckoutError {
     /// The provider refused or failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The intent was refunded (it could not complete the cart: stock, prices, rules,
+    /// amount) and never completes; a new intent pays for the cart.
+    #[error("payment refunded")]
+    PaymentRefunded,
     /// Completion without any payment intent for the cart.
     #[error("no payment intent")]
     NoIntent,
@@ -115,6 +121,7 @@ impl CheckoutError {
             Self::Validation(_) => "validation_failed",
             Self::Completion(c) => c.code(),
             Self::Provider(p) => p.code(),
+            Self::PaymentRefunded => "payment_refunded",
             Self::NoIntent => "payment_intent_missing",
             Self::SignInRequired => "sign_in_required",
             Self::OwnStorePurchase => "own_store_purchase",
@@ -144,6 +151,9 @@ impl From<LedgerError> for CheckoutError {
 
 type Res<T> = Result<T, CheckoutError>;
 
+/// How often the worker tries an unfinished webhook delivery before giving up on it.
+pub const INBOX_MAX_ATTEMPTS: i64 = 10;
+
 fn corrupt(what: &str) -> CheckoutError {
     CheckoutError::Corrupt(what.to_owned())
 }
@@ -171,6 +181,19 @@ pub struct AccountFacts {
     pub email_verified: bool,
     /// Whole days since the account was created.
     pub account_age_days: u32,
+}
+
+/// Where the completion reads the buyer's account facts now (identity's; wired by the
+/// binary, since this context does not depend on identity). A payment can succeed
+/// long after the intent was made, so eligibility is decided again at completion.
+pub trait AccountSource: Send + Sync + std::fmt::Debug {
+    /// The facts of `user`'s account; `None` when there is no such account.
+    fn facts<'a>(
+        &'a self,
+        user: &'a UserId,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Option<AccountFacts>, String>> + Send + 'a>,
+    >;
 }
 
 /// A postal address as stored with a cart.
@@ -287,6 +310,9 @@ pub struct CartView {
     pub shipping_method: Option<String>,
     /// The methods that can carry this cart now.
     pub shipping_methods: Vec<String>,
+    /// What the merge at login did to the cart's lines (dropped, capped), shown
+    /// until the cart next changes.
+    pub notices: Vec<CartNotice>,
 }
 
 /// A payment intent as the paying client needs it.
@@ -396,6 +422,7 @@ pub struct Checkout {
     provider: Arc<AnyProvider>,
     rules: Arc<Rules>,
     limits: CartLimits,
+    accounts: Option<Arc<dyn AccountSource>>,
 }
 
 fn permissive() -> CartLimits {
@@ -486,7 +513,16 @@ impl Checkout {
             provider,
             rules,
             limits,
+            accounts: None,
         }
+    }
+
+    /// Reads the buyer's account facts at completion from `source`, so the rules
+    /// that depend on them (subscription eligibility) are checked again there.
+    /// Without a source those rules are checked only when the intent is made.
+    pub fn with_accounts(mut self, source: Arc<dyn AccountSource>) -> Self {
+        self.accounts = Some(source);
+        self
     }
 
     /// The payment provider (the sandbox's test hooks reach it through here).
@@ -546,7 +582,9 @@ impl Checkout {
             .filter(|r| may_access(r, who))
             .ok_or(CheckoutError::NotFound)?;
         let lines = store::lines(&self.db, id.as_str()).await?;
-        self.view(&row, &lines).await
+        let mut view = self.view(&row, &lines).await?;
+        view.notices = notices::current(&self.db, id.as_str(), row.version).await?;
+        Ok(view)
     }
 
     async fn view(&self, row: &CartRow, lines: &[LineRow]) -> Res<CartView> {
@@ -607,6 +645,7 @@ impl Checkout {
             shipping_address: address(&row.shipping_address),
             shipping_method: row.shipping_method.clone(),
             shipping_methods,
+            notices: Vec::new(),
         })
     }
 
@@ -705,8 +744,8 @@ impl Checkout {
 
     /// The rules and the catalog now, for a cart about to be paid (at intent time
     /// and again inside the completion): every item still for sale at the line's
-    /// price, and the business rules (without the account facts, which completion
-    /// does not have: those are checked at intent time).
+    /// price, and the business rules. Without `account` (no [`AccountSource`]) the
+    /// rules on account facts are left to the intent-time check.
     fn recheck(
         &self,
         row: &CartRow,
@@ -958,8 +997,43 @@ impl Checkout {
             Some(mut mine) => {
                 let lines = store::lines(&mut tx, &mine.id).await?;
                 let mut cart = cart_of(&mine, &lines)?;
-                cart.merge_from(cart_of(&anon, &anon_lines)?, &self.limits);
+                let visitor = cart_of(&anon, &anon_lines)?;
+                let currency_of: HashMap<ItemId, Currency> = visitor
+                    .lines()
+                    .iter()
+                    .map(|l| (l.item.clone(), l.unit_price.currency))
+                    .collect();
+                let report = cart.merge_from(visitor, &self.limits);
                 store::replace_lines(&mut tx, &mine.id, &rows_of(&cart)).await?;
+                // The customer is told what the merge could not keep as it was.
+                let merged_currency = cart.lines().first().map(|l| l.unit_price.currency);
+                let mut told: Vec<CartNotice> = report
+                    .dropped
+                    .into_iter()
+                    .map(|item| CartNotice {
+                        kind: if currency_of.get(&item).copied() != merged_currency {
+                            NoticeKind::LineDroppedCurrency
+                        } else {
+                            NoticeKind::LineDroppedLimit
+                        },
+                        item,
+                        quantity: None,
+                    })
+                    .collect();
+                told.extend(report.capped.into_iter().map(|item| {
+                    CartNotice {
+                        kind: NoticeKind::QuantityCapped,
+                        quantity: cart
+                            .lines()
+                            .iter()
+                            .find(|l| l.item == item)
+                            .map(|l| l.quantity.get()),
+                        item,
+                    }
+                }));
+                if !told.is_empty() {
+                    notices::save(&mut tx, &mine.id, mine.version + 1, &told, now).await?;
+                }
                 for (mine_field, anon_field) in [
                     (&mut mine.billing_address, &anon.billing_address),
                     (&mut mine.shipping_address, &anon.shipping_address),
@@ -1215,6 +1289,17 @@ impl Checkout {
         pi: ProviderIntent,
         request_id: Option<&str>,
     ) -> Res<Completed> {
+        // The account as it is now (read before the transaction: no lock held
+        // while identity answers). A missing account is eligible for nothing.
+        let account = match &self.accounts {
+            Some(a) => Some(
+                a.facts(customer)
+                    .await
+                    .map_err(CheckoutError::Corrupt)?
+                    .unwrap_or_default(),
+            ),
+            None => None,
+        };
         let mut tx = self.db.begin().await?;
         let row = store::lock_cart(&mut tx, id.as_str())
             .await?
@@ -1241,7 +1326,7 @@ impl Checkout {
         }
         // The rules and the catalog again, inside the transaction, before any order.
         let facts = self.facts_of(&mut tx, &cart).await?;
-        if let Err(e) = self.recheck(&row, &cart, total, &facts, None) {
+        if let Err(e) = self.recheck(&row, &cart, total, &facts, account) {
             drop(tx);
             self.refund_unfulfillable(&pi, id, customer).await?;
             return Err(e);
@@ -1269,7 +1354,7 @@ impl Checkout {
             }
         };
         if intent_row.status == "refunded" {
-            return Err(CheckoutError::OutOfStock);
+            return Err(CheckoutError::PaymentRefunded);
         }
         let order_id = OrderId::generate();
         // Lock order, the same in every writer: items (sorted by ID) before the
@@ -1783,8 +1868,29 @@ impl Checkout {
     /// `payment_intent.succeeded` completes the order through the same path as the
     /// client's call, on the provider's own record of the intent.
     pub async fn handle_event(&self, kind: ProviderKind, ev: &PaymentEvent) -> Res<WebhookOutcome> {
+        self.handle_delivery(kind, ev, None).await
+    }
+
+    /// [`Checkout::handle_event`] keeping the verified `body` in the inbox, so a
+    /// delivery whose processing is cut off is processed again by
+    /// [`Checkout::retry_unfinished_events`].
+    pub async fn handle_delivery(
+        &self,
+        kind: ProviderKind,
+        ev: &PaymentEvent,
+        body: Option<&[u8]>,
+    ) -> Res<WebhookOutcome> {
         let now = self.now();
-        if !store::inbox_insert(&self.db, kind.as_str(), ev.id.as_str(), &ev.type_name, now).await?
+        let payload = body.and_then(|b| std::str::from_utf8(b).ok());
+        if !inbox::insert(
+            &self.db,
+            kind.as_str(),
+            ev.id.as_str(),
+            &ev.type_name,
+            payload,
+            now,
+        )
+        .await?
         {
             return Ok(WebhookOutcome::Duplicate);
         }
@@ -1793,11 +1899,55 @@ impl Checkout {
             Ok(s) => s.clone(),
             Err(e) => e.code().to_owned(),
         };
-        store::inbox_done(&self.db, kind.as_str(), ev.id.as_str(), &text, self.now()).await?;
+        inbox::done(&self.db, kind.as_str(), ev.id.as_str(), &text, self.now()).await?;
         match outcome {
             Err(CheckoutError::Db(e)) => Err(CheckoutError::Db(e)),
             _ => Ok(WebhookOutcome::Processed(text)),
         }
+    }
+
+    /// The worker's job (E3): webhook deliveries recorded in the inbox more than
+    /// `older_than_ms` ago and never finished — the process died between the inbox
+    /// row and its outcome — are processed again through the same path as a fresh
+    /// delivery, each by one worker at a time (the row is claimed first) and finished
+    /// once. A delivery without a stored body (recorded before bodies were kept), one
+    /// whose body no longer parses, or one tried [`INBOX_MAX_ATTEMPTS`] times is
+    /// finished with that as its outcome. A database or provider failure leaves the
+    /// row for the next round. Returns how many deliveries were finished.
+    pub async fn retry_unfinished_events(&self, older_than_ms: i64, limit: i64) -> Res<usize> {
+        let now = self.now();
+        let rows = inbox::unfinished(&self.db, now.saturating_sub(older_than_ms), limit).await?;
+        let mut finished = 0;
+        for row in rows {
+            if !inbox::claim(&self.db, &row, now).await? {
+                continue; // another worker has it
+            }
+            let event = row
+                .payload
+                .as_deref()
+                .map(|p| crate::webhook::parse_event(p.as_bytes()));
+            let outcome = match (ProviderKind::parse(&row.provider), event) {
+                (_, None) => "not_retryable".to_owned(),
+                (_, Some(Err(_))) => "malformed".to_owned(),
+                (None, _) => "ignored".to_owned(),
+                _ if row.attempts >= INBOX_MAX_ATTEMPTS => "retries_exhausted".to_owned(),
+                (Some(kind), Some(Ok(ev))) => match self.process_event(kind, &ev).await {
+                    Ok(s) => s,
+                    Err(e @ (CheckoutError::Db(_) | CheckoutError::Provider(_))) => {
+                        tracing::warn!(
+                            code = e.code(),
+                            event = %row.event_id,
+                            "retrying an unfinished webhook delivery failed; tried again later"
+                        );
+                        continue;
+                    }
+                    Err(e) => e.code().to_owned(),
+                },
+            };
+            inbox::done(&self.db, &row.provider, &row.event_id, &outcome, self.now()).await?;
+            finished += 1;
+        }
+        Ok(finished)
     }
 
     async fn process_event(&self, kind: ProviderKind, ev: &PaymentEvent) -> Res<String> {

@@ -1,5 +1,6 @@
 //! The SQL of the checkout tables (`carts`, `cart_lines`, `payment_intents`,
-//! `orders`, `order_lines`, `order_refunds`, `webhook_inbox`, `idempotency_keys`).
+//! `orders`, `order_lines`, `order_refunds`; `webhook_inbox` is [`crate::inbox`]'s,
+//! `idempotency_keys` [`crate::idempotency`]'s, `cart_notices` [`crate::notices`]'s).
 //! Nothing else reads or writes them.
 
 use rampart_db::{on_conn, on_conn_write, on_tx, Conn, Result, Tx};
@@ -496,47 +497,4 @@ pub async fn refund_settled(conn: impl Into<Conn<'_>>, effect_key: &str) -> Resu
     .fetch_optional(e)
     .await)?;
     Ok(r.is_some())
-}
-
-/// Records a webhook delivery; false when this (provider, event) was seen before.
-pub async fn inbox_insert(
-    db: &rampart_db::Db,
-    provider: &str,
-    event_id: &str,
-    event_type: &str,
-    now: i64,
-) -> Result<bool> {
-    let n = on_conn_write!(Conn::Pool(db), |e| sqlx::query(
-        "INSERT INTO webhook_inbox (provider, event_id, event_type, received_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (provider, event_id) DO NOTHING"
-    )
-    .bind(provider)
-    .bind(event_id)
-    .bind(event_type)
-    .bind(now)
-    .execute(e)
-    .await
-    .map(|r| r.rows_affected()))?;
-    Ok(n == 1)
-}
-
-pub async fn inbox_done(
-    db: &rampart_db::Db,
-    provider: &str,
-    event_id: &str,
-    outcome: &str,
-    now: i64,
-) -> Result<()> {
-    on_conn_write!(Conn::Pool(db), |e| sqlx::query(
-        "UPDATE webhook_inbox SET processed_at = $1, outcome = $2 \
-         WHERE provider = $3 AND event_id = $4"
-    )
-    .bind(now)
-    .bind(outcome)
-    .bind(provider)
-    .bind(event_id)
-    .execute(e)
-    .await
-    .map(|r| r.rows_affected()))?;
-    Ok(())
 }

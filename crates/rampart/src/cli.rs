@@ -186,8 +186,9 @@ async fn serve(cfg: Config) -> Result<()> {
             state.market.ledger().clone(),
             clock.clone(),
             state.metrics.clone(),
-            // Refunds decided on the ledger (disputes, cancels) of checkout orders
-            // are settled at the provider through this process's checkout service.
+            // Through this server's checkout the worker settles refunds decided on the
+            // ledger (disputes, cancels) at the provider and retries unfinished webhook
+            // deliveries (the sandbox's intents live in this process).
             Some(state.checkout.clone()),
         );
         let (stop, task) = w.spawn();
@@ -253,10 +254,10 @@ async fn worker(cfg: Config) -> Result<()> {
         None => None,
     };
     // With a real provider the standalone worker settles ledger refunds of checkout
-    // orders at the provider; the sandbox keeps its intents in the serving process,
-    // so there the in-process worker does it.
+    // orders at the provider and retries unfinished webhook deliveries; the sandbox
+    // keeps its intents in the serving process, so there the in-process worker does.
     let checkout = if cfg.checkout.provider == "sandbox" {
-        tracing::info!("refund settlement runs in the serving process (sandbox provider)");
+        tracing::info!("refund settlement and webhook retries run in the serving process (sandbox provider)");
         None
     } else {
         let (c, _, _) = server::build_checkout(&cfg, db.clone(), clock.clone(), ledger.clone())?;

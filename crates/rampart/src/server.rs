@@ -41,7 +41,8 @@ pub async fn open_db_migrated(cfg: &Config) -> Result<Db> {
 }
 
 /// The worker for this configuration, counting in `metrics`; with `checkout` it
-/// also settles ledger refunds of checkout orders at the payment provider.
+/// also settles ledger refunds of checkout orders at the payment provider and
+/// retries unfinished webhook deliveries.
 pub fn build_worker(
     cfg: &Config,
     db: Db,
@@ -248,6 +249,11 @@ pub async fn build_state(
         .context("platform fee")?;
     let (checkout, webhooks, sandbox_secret) =
         build_checkout(cfg, db.clone(), clock.clone(), ledger.clone())?;
+    // Completion checks the rules on account facts again (subscription eligibility).
+    let checkout = checkout.with_accounts(Arc::new(IdentityAccounts {
+        auth: auth.clone(),
+        clock: clock.clone(),
+    }));
     let realtime = Arc::new(rampart_web::realtime::Hub::new(
         web.realtime.clone(),
         metrics.clone(),
@@ -280,6 +286,48 @@ pub async fn build_state(
         realtime,
         openapi: std::sync::OnceLock::new(),
     })))
+}
+
+/// The checkout's view of identity's accounts (the checkout context does not depend
+/// on identity; the binary joins them).
+struct IdentityAccounts {
+    auth: Arc<Identity>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for IdentityAccounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdentityAccounts")
+    }
+}
+
+impl rampart_checkout::service::AccountSource for IdentityAccounts {
+    fn facts<'a>(
+        &'a self,
+        user: &'a rampart_kernel::UserId,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<Option<rampart_checkout::service::AccountFacts>, String>,
+                > + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            let a = self
+                .auth
+                .account(user.as_str())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(a.map(|a| {
+                let age_ms = self.clock.now_ms().saturating_sub(a.created_at).max(0);
+                rampart_checkout::service::AccountFacts {
+                    email_verified: a.email_verified,
+                    account_age_days: u32::try_from(age_ms / 86_400_000).unwrap_or(u32::MAX),
+                }
+            }))
+        })
+    }
 }
 
 /// What [`build_checkout`] makes: the service, one webhook verifier per provider,

@@ -99,6 +99,8 @@ pub enum Code {
     CartClosed,
     /// `cart_payment_in_progress` (409): A payment for the cart has gone through or is under way; complete the cart instead of changing it or paying again.
     CartPaymentInProgress,
+    /// `payment_refunded` (409): The payment intent was refunded because it could not complete this cart (stock, prices, rules, amount); it never completes. Pay again with a new intent.
+    PaymentRefunded,
     /// `cart_prices_changed` (409): Catalog prices changed since the lines were set; the cart now has the current prices, re-read it.
     CartPricesChanged,
     /// `item_unavailable` (422): The item is not for sale (unknown, draft, archived, or its store is suspended).
@@ -189,7 +191,7 @@ pub enum Code {
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 88] = [
+    pub const ALL: [Code; 89] = [
         Code::BadRequest,
         Code::MalformedJson,
         Code::UnsupportedMediaType,
@@ -233,6 +235,7 @@ impl Code {
         Code::CartVersionConflict,
         Code::CartClosed,
         Code::CartPaymentInProgress,
+        Code::PaymentRefunded,
         Code::CartPricesChanged,
         Code::ItemUnavailable,
         Code::QuantityTooSmall,
@@ -328,6 +331,7 @@ impl Code {
             Code::CartVersionConflict => "cart_version_conflict",
             Code::CartClosed => "cart_closed",
             Code::CartPaymentInProgress => "cart_payment_in_progress",
+            Code::PaymentRefunded => "payment_refunded",
             Code::CartPricesChanged => "cart_prices_changed",
             Code::ItemUnavailable => "item_unavailable",
             Code::QuantityTooSmall => "quantity_too_small",
@@ -418,6 +422,7 @@ impl Code {
             Code::CartVersionConflict
             | Code::CartClosed
             | Code::CartPaymentInProgress
+            | Code::PaymentRefunded
             | Code::CartPricesChanged
             | Code::PaymentNotSucceeded
             | Code::PaymentIntentMissing
@@ -515,6 +520,7 @@ impl Code {
             Code::CartVersionConflict => "The cart changed since the version the client sent; re-read it.",
             Code::CartClosed => "The cart was completed or merged and no longer changes.",
             Code::CartPaymentInProgress => "A payment for the cart has gone through or is under way; complete the cart instead of changing it or paying again.",
+            Code::PaymentRefunded => "The payment intent was refunded because it could not complete this cart (stock, prices, rules, amount); it never completes. Pay again with a new intent.",
             Code::CartPricesChanged => "Catalog prices changed since the lines were set; the cart now has the current prices, re-read it.",
             Code::ItemUnavailable => "The item is not for sale (unknown, draft, archived, or its store is suspended).",
             Code::QuantityTooSmall => "A quantity below 1.",

@@ -68,6 +68,9 @@ pub struct WorkerConfig {
     /// How far back the first settlement run looks, and how far back every run
     /// looks again (an effect committed late, after a newer one was seen).
     pub settle_lookback_ms: i64,
+    /// Webhook deliveries recorded but unfinished for longer than this (ms) are
+    /// processed again (checkout, E3), checked on the auto-release schedule.
+    pub webhook_retry_after_ms: i64,
 }
 
 impl Default for WorkerConfig {
@@ -89,6 +92,7 @@ impl Default for WorkerConfig {
             unpaid_expiry_ms: 3_600_000,
             settle_every_ms: 10_000,
             settle_lookback_ms: 10 * 60_000,
+            webhook_retry_after_ms: 120_000,
         }
     }
 }
@@ -135,6 +139,8 @@ pub struct TickReport {
     pub pruned_idempotency_keys: u64,
     /// Ledger refunds of checkout orders refunded at the provider now.
     pub settled_refunds: usize,
+    /// Unfinished webhook deliveries processed again and finished (checkout, E3).
+    pub retried_webhooks: usize,
     /// Whether reconciliation ran in this tick.
     pub reconciled: bool,
     /// What reconciliation and the checks found.
@@ -186,10 +192,11 @@ impl Worker {
         }
     }
 
-    /// The same worker, also settling refunds of checkout orders at the payment
-    /// provider through `checkout` (the process's own service: with the sandbox
-    /// provider only the serving process knows its intents).
-    pub fn with_checkout(mut self, checkout: Arc<rampart_checkout::service::Checkout>) -> Worker {
+    /// The same worker, also working through `checkout` (the process's own service:
+    /// with the sandbox provider only the serving process knows its intents): it
+    /// settles ledger refunds of checkout orders at the payment provider and processes
+    /// unfinished webhook deliveries again.
+    pub fn with_checkout(mut self, checkout: Arc<rampart_checkout::service::Checkout>) -> Self {
         self.checkout = Some(checkout);
         self
     }
@@ -253,6 +260,16 @@ impl Worker {
             match self.expire_unpaid(now).await {
                 Ok(n) => report.expired_unpaid = n,
                 Err(e) => tracing::warn!(error = %e, "expiring unpaid purchases failed"),
+            }
+            if let Some(c) = &self.checkout {
+                let limit = self.cfg.batch.max(1) * 8;
+                match c
+                    .retry_unfinished_events(self.cfg.webhook_retry_after_ms, limit)
+                    .await
+                {
+                    Ok(n) => report.retried_webhooks = n,
+                    Err(e) => tracing::warn!(code = e.code(), "retrying webhook deliveries failed"),
+                }
             }
         }
         if prune {

@@ -20,6 +20,10 @@ pub const DESCRIPTION_MAX: usize = 5000;
 pub const PRICE_MAX: i64 = 1_000_000_000_000;
 /// Largest stock.
 pub const STOCK_MAX: i64 = 1_000_000_000;
+/// Longest item type tag (characters of `[a-z0-9_-]`).
+pub const ITEM_TYPE_MAX: usize = 32;
+/// Heaviest unit weight in grams (one tonne).
+pub const WEIGHT_MAX: i64 = 1_000_000;
 
 /// An item's status: only active items of active stores are in the public catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +84,12 @@ pub struct ItemView {
     pub stock: i64,
     /// Status.
     pub status: ItemStatus,
+    /// Item type tag the checkout's shipping rules look at (`""` for none).
+    pub item_type: String,
+    /// Weight of one unit in grams (0: nothing to ship).
+    pub weight_grams: i64,
+    /// Only subscription-eligible customers may buy it.
+    pub subscription_only: bool,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -97,6 +107,9 @@ impl TryFrom<ItemRow> for ItemView {
             price: Money::new(r.price_minor, currency(&r.currency)?),
             stock: r.stock,
             status: ItemStatus::parse(&r.status).ok_or_else(|| crate::corrupt("item status"))?,
+            item_type: r.item_type,
+            weight_grams: r.weight_grams,
+            subscription_only: r.subscription_only != 0,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -116,6 +129,12 @@ pub struct NewItem {
     pub stock: Option<i64>,
     /// `draft` (default) or `active`.
     pub status: Option<String>,
+    /// Item type tag (default none).
+    pub item_type: Option<String>,
+    /// Unit weight in grams (default 0).
+    pub weight_grams: Option<i64>,
+    /// Subscription-only (default no).
+    pub subscription_only: Option<bool>,
 }
 
 /// Changes to an item (absent fields stay).
@@ -129,6 +148,12 @@ pub struct ItemPatch {
     pub price_minor: Option<i64>,
     /// Status.
     pub status: Option<String>,
+    /// Item type tag (`""` clears it; audited when it changes).
+    pub item_type: Option<String>,
+    /// Unit weight in grams (audited when it changes).
+    pub weight_grams: Option<i64>,
+    /// Subscription-only (audited when it changes).
+    pub subscription_only: Option<bool>,
 }
 
 fn parse_title(errs: &mut FieldErrors, raw: &str) -> Option<String> {
@@ -149,6 +174,28 @@ fn parse_stock(errs: &mut FieldErrors, s: i64) -> Option<i64> {
         Ok(s)
     } else {
         Err(FieldError::new("stock", "out_of_range"))
+    })
+}
+/// An item type tag: up to [`ITEM_TYPE_MAX`] of `a-z 0-9 _ -` (trimmed, lower-cased);
+/// empty is none. The checkout's shipping rules compare it with configured tags.
+fn parse_item_type(errs: &mut FieldErrors, raw: &str) -> Option<String> {
+    let t = raw.trim().to_ascii_lowercase();
+    errs.take(if t.len() > ITEM_TYPE_MAX {
+        Err(FieldError::new("item_type", "too_long"))
+    } else if !t
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
+        Err(FieldError::new("item_type", "invalid_format"))
+    } else {
+        Ok(t)
+    })
+}
+fn parse_weight(errs: &mut FieldErrors, w: i64) -> Option<i64> {
+    errs.take(if (0..=WEIGHT_MAX).contains(&w) {
+        Ok(w)
+    } else {
+        Err(FieldError::new("weight_grams", "out_of_range"))
     })
 }
 fn parse_status(errs: &mut FieldErrors, s: &str) -> Option<ItemStatus> {
@@ -190,8 +237,17 @@ impl Marketplace {
             }),
             None => Some(ItemStatus::Draft),
         };
-        let (Some(title), Some(description), Some(price), Some(stock), Some(status)) =
-            (title, description, price, stock, status)
+        let item_type = parse_item_type(&mut errs, input.item_type.as_deref().unwrap_or(""));
+        let weight = parse_weight(&mut errs, input.weight_grams.unwrap_or(0));
+        let (
+            Some(title),
+            Some(description),
+            Some(price),
+            Some(stock),
+            Some(status),
+            Some(item_type),
+            Some(weight),
+        ) = (title, description, price, stock, status, item_type, weight)
         else {
             return Err(MarketError::Validation(errs));
         };
@@ -205,6 +261,9 @@ impl Marketplace {
             currency: store.currency.as_str().to_owned(),
             stock,
             status: status.as_str().to_owned(),
+            item_type,
+            weight_grams: weight,
+            subscription_only: i64::from(input.subscription_only.unwrap_or(false)),
             created_at: now,
             updated_at: now,
         };
@@ -264,6 +323,7 @@ impl Marketplace {
             false,
             ItemAction::Edit,
         )?;
+        let old_row = a.item.clone();
         let old = ItemView::try_from(a.item.clone())?;
         let mut errs = FieldErrors::new();
         let title = match &patch.title {
@@ -282,8 +342,23 @@ impl Marketplace {
             Some(s) => parse_status(&mut errs, s),
             None => Some(old.status),
         };
-        let (Some(title), Some(description), Some(price), Some(status)) =
-            (title, description, price, status)
+        let item_type = match &patch.item_type {
+            Some(t) => parse_item_type(&mut errs, t),
+            None => Some(old.item_type.clone()),
+        };
+        let weight = match patch.weight_grams {
+            Some(w) => parse_weight(&mut errs, w),
+            None => Some(old.weight_grams),
+        };
+        let subscription_only = patch.subscription_only.unwrap_or(old.subscription_only);
+        let (
+            Some(title),
+            Some(description),
+            Some(price),
+            Some(status),
+            Some(item_type),
+            Some(weight),
+        ) = (title, description, price, status, item_type, weight)
         else {
             return Err(MarketError::Validation(errs));
         };
@@ -293,10 +368,13 @@ impl Marketplace {
             description,
             price_minor: price,
             status: status.as_str().to_owned(),
+            item_type,
+            weight_grams: weight,
+            subscription_only: i64::from(subscription_only),
             updated_at: self.now(),
             ..a.item
         };
-        if store::update(&mut tx, &row, old.price.minor, old.status.as_str()).await? == 0 {
+        if store::update(&mut tx, &row, &old_row).await? == 0 {
             return Err(MarketError::Concurrent);
         }
         if price != old.price.minor {
@@ -312,6 +390,44 @@ impl Marketplace {
                         "old_price_minor": old.price.minor,
                         "new_price_minor": price,
                     }),
+                    request_id: caller.request_id.as_deref(),
+                    created_at: row.updated_at,
+                },
+            )
+            .await?;
+        }
+        // C1: the attributes the checkout rules read (shipping restrictions,
+        // subscription eligibility), old and new of what changed.
+        let mut changed = serde_json::Map::new();
+        let mut diff = |k: &str, old: serde_json::Value, new: serde_json::Value| {
+            if old != new {
+                changed.insert(k.to_owned(), serde_json::json!({"old": old, "new": new}));
+            }
+        };
+        diff(
+            "item_type",
+            old.item_type.clone().into(),
+            row.item_type.clone().into(),
+        );
+        diff(
+            "weight_grams",
+            old.weight_grams.into(),
+            row.weight_grams.into(),
+        );
+        diff(
+            "subscription_only",
+            old.subscription_only.into(),
+            subscription_only.into(),
+        );
+        if !changed.is_empty() {
+            changed.insert("store_id".to_owned(), row.store_id.clone().into());
+            audit::record(
+                &mut tx,
+                NewAuditEntry {
+                    actor_user_uuid: Some(caller.user.as_str()),
+                    action: ActionType::ItemAttributesChange,
+                    target: Target::new(TargetKind::Item, id.as_str()),
+                    metadata: serde_json::Value::Object(changed),
                     request_id: caller.request_id.as_deref(),
                     created_at: row.updated_at,
                 },

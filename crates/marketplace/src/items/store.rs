@@ -13,6 +13,10 @@ pub struct ItemRow {
     pub currency: String,
     pub stock: i64,
     pub status: String,
+    pub item_type: String,
+    pub weight_grams: i64,
+    /// 0 or 1 (an integer on both engines).
+    pub subscription_only: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -28,14 +32,15 @@ pub struct ItemAccess {
 
 /// The columns of [`ItemRow`] on alias `i`.
 pub const COLUMNS: &str = "i.id, i.store_id, i.title, i.description, i.price_minor, i.currency, \
-    i.stock, i.status, i.created_at, i.updated_at";
+    i.stock, i.status, i.item_type, i.weight_grams, i.subscription_only, i.created_at, i.updated_at";
 
 /// Inserts an item.
 pub async fn insert(tx: &mut Tx, i: &ItemRow) -> Result<()> {
     on_tx!(tx, |e| {
         sqlx::query(
         "INSERT INTO items (id, store_id, title, description, price_minor, currency, stock, status, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+         item_type, weight_grams, subscription_only, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     )
     .bind(&i.id)
     .bind(&i.store_id)
@@ -45,6 +50,9 @@ pub async fn insert(tx: &mut Tx, i: &ItemRow) -> Result<()> {
     .bind(&i.currency)
     .bind(i.stock)
     .bind(&i.status)
+    .bind(&i.item_type)
+    .bind(i.weight_grams)
+    .bind(i.subscription_only)
     .bind(i.created_at)
     .bind(i.updated_at)
     .execute(e)
@@ -87,13 +95,16 @@ pub async fn of_store(conn: impl Into<Conn<'_>>, store_id: &str) -> Result<Vec<I
     .await)?)
 }
 
-/// Writes title, description, price and status, if price and status are still what
-/// the caller read (so the audited old price is the real one); returns rows changed.
-pub async fn update(tx: &mut Tx, i: &ItemRow, old_price: i64, old_status: &str) -> Result<u64> {
+/// Writes title, description, price, status and the checkout attributes, if price,
+/// status and attributes are still what the caller read (so the audited old values
+/// are the real ones); returns rows changed.
+pub async fn update(tx: &mut Tx, i: &ItemRow, old: &ItemRow) -> Result<u64> {
     Ok(on_tx!(tx, |e| {
         sqlx::query(
-        "UPDATE items SET title = $2, description = $3, price_minor = $4, status = $5, updated_at = $6 \
-         WHERE id = $1 AND price_minor = $7 AND status = $8"
+        "UPDATE items SET title = $2, description = $3, price_minor = $4, status = $5, updated_at = $6, \
+         item_type = $9, weight_grams = $10, subscription_only = $11 \
+         WHERE id = $1 AND price_minor = $7 AND status = $8 AND item_type = $12 \
+         AND weight_grams = $13 AND subscription_only = $14"
     )
     .bind(&i.id)
     .bind(&i.title)
@@ -101,8 +112,14 @@ pub async fn update(tx: &mut Tx, i: &ItemRow, old_price: i64, old_status: &str) 
     .bind(i.price_minor)
     .bind(&i.status)
     .bind(i.updated_at)
-    .bind(old_price)
-    .bind(old_status)
+    .bind(old.price_minor)
+    .bind(&old.status)
+    .bind(&i.item_type)
+    .bind(i.weight_grams)
+    .bind(i.subscription_only)
+    .bind(&old.item_type)
+    .bind(old.weight_grams)
+    .bind(old.subscription_only)
     .execute(e)
     .await
     .map(|r| r.rows_affected())

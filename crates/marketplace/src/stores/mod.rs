@@ -22,6 +22,8 @@ pub const AUTO_RELEASE_MIN: i64 = 1;
 pub const AUTO_RELEASE_MAX: i64 = 90;
 /// The default auto-release period (days).
 pub const AUTO_RELEASE_DEFAULT: i64 = 14;
+/// Largest minimum order a store may set (minor units).
+pub const MIN_ORDER_MAX: i64 = 1_000_000_000_000;
 
 /// A store's status: suspended stores leave the public catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +64,9 @@ pub struct StoreView {
     pub currency: Currency,
     /// Days after shipping before escrow is released to the seller by itself.
     pub auto_release_days: i64,
+    /// The store's own minimum order (minor units of its currency), checked at
+    /// checkout on the store's part of a cart.
+    pub min_order_minor: Option<i64>,
     /// Status.
     pub status: StoreStatus,
     /// Unix ms.
@@ -79,6 +84,7 @@ impl TryFrom<StoreRow> for StoreView {
             description: r.description,
             currency: currency(&r.currency)?,
             auto_release_days: r.auto_release_days,
+            min_order_minor: r.min_order_minor,
             status: StoreStatus::parse(&r.status)?,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -130,6 +136,8 @@ pub struct StorePatch {
     pub currency: Option<String>,
     /// Auto-release period in days.
     pub auto_release_days: Option<i64>,
+    /// Minimum order in minor units: `Some(None)` removes it.
+    pub min_order_minor: Option<Option<i64>>,
 }
 
 fn parse_name(errs: &mut FieldErrors, raw: &str) -> Option<String> {
@@ -147,6 +155,17 @@ fn parse_days(errs: &mut FieldErrors, d: i64) -> Option<i64> {
     } else {
         Err(FieldError::new("auto_release_days", "out_of_range"))
     })
+}
+
+fn parse_min_order(errs: &mut FieldErrors, m: Option<i64>) -> Option<Option<i64>> {
+    match m {
+        None => Some(None),
+        Some(m) if (1..=MIN_ORDER_MAX).contains(&m) => Some(Some(m)),
+        Some(_) => {
+            errs.push(FieldError::new("min_order_minor", "out_of_range"));
+            None
+        }
+    }
 }
 
 fn with_role(r: StoreWithRole) -> Result<(StoreView, Option<StoreRole>), MarketError> {
@@ -184,6 +203,7 @@ impl Marketplace {
             description,
             currency: cur.as_str().to_owned(),
             auto_release_days: days,
+            min_order_minor: None,
             status: StoreStatus::Active.as_str().to_owned(),
             created_at: now,
             updated_at: now,
@@ -313,7 +333,12 @@ impl Marketplace {
             Some(d) => parse_days(&mut errs, d),
             None => Some(view.auto_release_days),
         };
-        let (Some(name), Some(description), Some(cur), Some(days)) = (name, description, cur, days)
+        let min_order = match patch.min_order_minor {
+            Some(m) => parse_min_order(&mut errs, m),
+            None => Some(view.min_order_minor),
+        };
+        let (Some(name), Some(description), Some(cur), Some(days), Some(min_order)) =
+            (name, description, cur, days, min_order)
         else {
             return Err(MarketError::Validation(errs));
         };
@@ -323,6 +348,7 @@ impl Marketplace {
             description,
             currency: cur.as_str().to_owned(),
             auto_release_days: days,
+            min_order_minor: min_order,
             status: view.status.as_str().to_owned(),
             created_at: view.created_at,
             updated_at: self.now(),
@@ -351,6 +377,11 @@ impl Marketplace {
             "auto_release_days",
             view.auto_release_days.into(),
             row.auto_release_days.into(),
+        );
+        diff(
+            "min_order_minor",
+            view.min_order_minor.into(),
+            row.min_order_minor.into(),
         );
         if !changed.is_empty() {
             audit::record(

@@ -10,6 +10,7 @@ pub struct StoreRow {
     pub description: String,
     pub currency: String,
     pub auto_release_days: i64,
+    pub min_order_minor: Option<i64>,
     pub status: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -32,7 +33,8 @@ pub struct MemberRow {
 }
 
 const COLUMNS: &str =
-    "s.id, s.name, s.description, s.currency, s.auto_release_days, s.status, s.created_at, s.updated_at";
+    "s.id, s.name, s.description, s.currency, s.auto_release_days, s.min_order_minor, s.status, \
+     s.created_at, s.updated_at";
 
 /// Inserts a store.
 pub async fn insert(tx: &mut Tx, s: &StoreRow) -> Result<()> {
@@ -93,7 +95,7 @@ pub async fn of_member(conn: impl Into<Conn<'_>>, user_id: &str) -> Result<Vec<S
 pub async fn update(tx: &mut Tx, s: &StoreRow) -> Result<u64> {
     Ok(on_tx!(tx, |e| sqlx::query(
         "UPDATE stores SET name = $2, description = $3, currency = $4, auto_release_days = $5, \
-         updated_at = $6 WHERE id = $1"
+         updated_at = $6, min_order_minor = $7 WHERE id = $1"
     )
     .bind(&s.id)
     .bind(&s.name)
@@ -101,6 +103,7 @@ pub async fn update(tx: &mut Tx, s: &StoreRow) -> Result<u64> {
     .bind(&s.currency)
     .bind(s.auto_release_days)
     .bind(s.updated_at)
+    .bind(s.min_order_minor)
     .execute(e)
     .await
     .map(|r| r.rows_affected()))?)

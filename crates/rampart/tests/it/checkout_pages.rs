@@ -341,7 +341,196 @@ async fn checkout_forms_need_csrf_and_rules_speak_the_buyers_language(app: TestA
     Ok(())
 }
 
+/// E4 inputs through the seller's forms (store settings, item editor, new item),
+/// refused per field and kept unchanged on bad input, shown on the item page; E1 the
+/// merge at login tells the buyer on /cart what it capped, until the cart changes.
+async fn seller_forms_set_rule_inputs_and_cart_shows_merge_notices(app: TestApp) -> Result<()> {
+    let (_, owner) = bearer(&app, "rfseller", Role::Seller).await?;
+    let store = open_store(&app, &owner, "Rule forms").await?;
+    let item = add_item(
+        &app,
+        &owner,
+        &store,
+        json!({"title": "Cell", "price_minor": 100, "stock": 200, "status": "active"}),
+    )
+    .await?;
+    let c = crate::identity::web_login(&app, 44, "rfseller", None, "/stores").await?;
+    let value = |sql: &str| {
+        let app = &app;
+        let sql = sql.to_owned();
+        async move { rampart_test_support::text_value(app.db(), &sql, "").await }
+    };
+    let min_order = format!(
+        "SELECT COALESCE(CAST(min_order_minor AS TEXT), '-') FROM stores WHERE id = '{store}' AND $1 = ''"
+    );
+    let attrs = format!(
+        "SELECT item_type || '|' || CAST(weight_grams AS TEXT) || '|' || CAST(subscription_only AS TEXT) \
+         FROM items WHERE id = '{item}' AND $1 = ''"
+    );
+
+    // Store settings: the minimum order.
+    let (st, html) = page(&app, &c, &format!("/stores/{store}")).await?;
+    assert_eq!(st, 200);
+    assert!(html.contains("name=\"min_order_minor\""), "{html}");
+    assert!(html.contains("name=\"item_type\""), "{html}");
+    let t = csrf_of(&html);
+    let settings = |m: &'static str| {
+        vec![
+            ("csrf_token", t.clone()),
+            ("name", "Rule forms".to_owned()),
+            ("currency", "EUR".to_owned()),
+            ("auto_release_days", "14".to_owned()),
+            ("min_order_minor", m.to_owned()),
+        ]
+    };
+    let path = format!("/stores/{store}/settings");
+    let r = c.post(app.at(&path)).form(&settings("700")).send().await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(value(&min_order).await?.as_deref(), Some("700"));
+    let r = c.post(app.at(&path)).form(&settings("0")).send().await?;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await?.contains("Minimum order"));
+    assert_eq!(value(&min_order).await?.as_deref(), Some("700"));
+    let (_, html) = page(&app, &c, &format!("/stores/{store}")).await?;
+    assert!(
+        html.contains("name=\"min_order_minor\" min=\"1\" value=\"700\""),
+        "{html}"
+    );
+    let r = c.post(app.at(&path)).form(&settings("")).send().await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(value(&min_order).await?.as_deref(), Some("-"));
+
+    // The item editor.
+    let (st, html) = page(&app, &c, &format!("/items/{item}/edit")).await?;
+    assert_eq!(st, 200);
+    assert!(html.contains("name=\"weight_grams\""), "{html}");
+    let t = csrf_of(&html);
+    let edit = |item_type: &'static str, weight: &'static str| {
+        vec![
+            ("csrf_token", t.clone()),
+            ("title", "Cell".to_owned()),
+            ("description", String::new()),
+            ("price_minor", "100".to_owned()),
+            ("status", "active".to_owned()),
+            ("item_type", item_type.to_owned()),
+            ("weight_grams", weight.to_owned()),
+            ("subscription_only", "true".to_owned()),
+        ]
+    };
+    let epath = format!("/items/{item}/edit");
+    let r = c
+        .post(app.at(&epath))
+        .form(&edit("battery", "1500"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(value(&attrs).await?.as_deref(), Some("battery|1500|1"));
+    assert_eq!(
+        crate::market::audit_count(&app, "item_attributes_change", &item).await?,
+        1
+    );
+    let r = c
+        .post(app.at(&epath))
+        .form(&edit("no spaces!", "heavy"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await?;
+    assert!(
+        html.contains("Item type") && html.contains("Weight"),
+        "{html}"
+    );
+    assert_eq!(value(&attrs).await?.as_deref(), Some("battery|1500|1"));
+    let (_, html) = page(&app, &c, &epath).await?;
+    assert!(html.contains("value=\"true\" selected"), "{html}");
+    // The public item page shows them.
+    let (_, html) = page(
+        &app,
+        &app.client_from(&fresh_ip(44)),
+        &format!("/items/{item}"),
+    )
+    .await?;
+    assert!(
+        html.contains("battery") && html.contains("1500") && html.contains("Subscribers only"),
+        "{html}"
+    );
+    // A new item with them.
+    let r = c
+        .post(app.at(&format!("/stores/{store}/items")))
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("title", "Oil"),
+            ("price_minor", "100"),
+            ("stock", "200"),
+            ("status", "active"),
+            ("item_type", "liquid"),
+            ("weight_grams", "900"),
+            ("subscription_only", "false"),
+        ])
+        .send()
+        .await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        count_rows(
+            app.db(),
+            "items WHERE item_type = 'liquid' AND weight_grams = 900 AND subscription_only = 0"
+        )
+        .await?,
+        1
+    );
+
+    // The merge at login: the buyer's own cart has 60, the visitor adds 60 more.
+    let (_, buyer) = bearer(&app, "rfbuyer", Role::Customer).await?;
+    let (st, v) = crate::identity::parts(
+        crate::market::call(&app, reqwest::Method::POST, "/v1/carts", Some(&buyer), None).await?,
+    )
+    .await?;
+    assert_eq!(st, 201, "{v}");
+    let cart = v["id"].as_str().unwrap_or_default().to_owned();
+    let r = crate::market::call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/carts/{cart}/line-items"),
+        Some(&buyer),
+        Some(json!({"item_id": item, "quantity": 60})),
+    )
+    .await?;
+    assert_eq!(r.status(), 200);
+    let v = app.client_from(&fresh_ip(45));
+    let (_, html) = page(&app, &v, &format!("/items/{item}")).await?;
+    let t = csrf_of(&html);
+    let r = post(
+        &app,
+        &v,
+        "/cart/add",
+        &[("csrf_token", &t), ("item_id", &item), ("quantity", "60")],
+    )
+    .await?;
+    assert_eq!(r.status(), 303);
+    sign_in(&app, &v, "rfbuyer").await?;
+    let (st, html) = page(&app, &v, "/cart").await?;
+    assert_eq!(st, 200);
+    assert!(
+        html.contains("class=\"cart-notice\"") && html.contains("Quantity capped at 99"),
+        "{html}"
+    );
+    // Changing the cart retires the notice.
+    let t = csrf_of(&html);
+    let r = post(
+        &app,
+        &v,
+        &format!("/cart/lines/{item}"),
+        &[("csrf_token", &t), ("quantity", "50")],
+    )
+    .await?;
+    assert_eq!(r.status(), 303);
+    let (_, html) = page(&app, &v, "/cart").await?;
+    assert!(!html.contains("cart-notice"), "{html}");
+    Ok(())
+}
+
 both_engines!(
     anonymous_cart_merges_at_login_and_checkout_funds_escrow,
-    checkout_forms_need_csrf_and_rules_speak_the_buyers_language
+    checkout_forms_need_csrf_and_rules_speak_the_buyers_language,
+    seller_forms_set_rule_inputs_and_cart_shows_merge_notices,
 );

@@ -42,6 +42,7 @@ pub fn problem(e: CheckoutError) -> ApiError {
         CheckoutError::OutOfStock
         | CheckoutError::CartClosed
         | CheckoutError::PaymentInProgress
+        | CheckoutError::PaymentRefunded
         | CheckoutError::PricesChanged
         | CheckoutError::NoIntent
         | CheckoutError::InvalidState(_) => StatusCode::CONFLICT,
@@ -380,7 +381,7 @@ pub fn mount(r: Routes) -> Routes {
                 .optional_request::<CompleteRequest>()
                 .responds::<OrderResponse>(201)
                 .also_responds::<OrderResponse>(200)
-                .errors(&[NotFound, CartClosed, CartPricesChanged, ItemUnavailable, OutOfStock, PaymentIntentMissing, PaymentIntentNotOwned, PaymentAmountMismatch, PaymentCurrencyMismatch, PaymentNotSucceeded, PaymentIntentNotFound, PaymentProviderUnavailable, IdempotencyKeyReused, IdempotencyKeyInFlight, IdempotencyKeyInvalid])
+                .errors(&[NotFound, CartClosed, CartPricesChanged, ItemUnavailable, OutOfStock, PaymentIntentMissing, PaymentRefunded, PaymentIntentNotOwned, PaymentAmountMismatch, PaymentCurrencyMismatch, PaymentNotSucceeded, PaymentIntentNotFound, PaymentProviderUnavailable, IdempotencyKeyReused, IdempotencyKeyInFlight, IdempotencyKeyInvalid])
                 .errors(&rule_errors),
         )
         .get(
@@ -797,7 +798,10 @@ async fn webhook(
     }
     let event = parse_event(&body)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "webhook_event_malformed"))?;
-    let outcome = s.checkout.handle_event(kind, &event).await?;
+    let outcome = s
+        .checkout
+        .handle_delivery(kind, &event, Some(&body))
+        .await?;
     s.metrics.inc(
         "rampart_webhook_events_total",
         "Verified webhook deliveries, by provider and outcome.",

@@ -19,6 +19,11 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
         "See ostukorv on makstud; vormista tellimus",
     ),
     (
+        "err.payment_refunded",
+        "This payment was refunded and cannot complete the order; please pay again",
+        "See makse tagastati ja tellimust sellega vormistada ei saa; palun maksa uuesti",
+    ),
+    (
         "err.cart_prices_changed",
         "Prices have changed; please check your cart",
         "Hinnad on muutunud; palun vaata ostukorv üle",

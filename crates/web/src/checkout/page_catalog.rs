@@ -6,6 +6,21 @@ pub const CATALOG: &[(&str, &str, &str)] = &[
     ("shop.cart", "Cart", "Ostukorv"),
     ("shop.nav_orders", "Orders", "Tellimused"),
     ("shop.cart_empty", "Your cart is empty.", "Sinu ostukorv on tühi."),
+    (
+        "shop.notice.line_dropped_currency",
+        "Left out when your carts were merged: priced in another currency than your cart",
+        "Ostukorvide ühendamisel välja jäetud: hind on teises valuutas kui sinu ostukorv",
+    ),
+    (
+        "shop.notice.line_dropped_limit",
+        "Left out when your carts were merged: your cart was full",
+        "Ostukorvide ühendamisel välja jäetud: sinu ostukorv oli täis",
+    ),
+    (
+        "shop.notice.quantity_capped",
+        "Quantity capped at {n} when your carts were merged",
+        "Kogus piirati ostukorvide ühendamisel {n}-ga",
+    ),
     ("shop.add_to_cart", "Add to cart", "Lisa ostukorvi"),
     ("shop.add_count", "Number to add", "Mitu tükki lisada"),
     ("shop.store", "Store", "Pood"),

@@ -259,7 +259,44 @@ struct CartPage {
     total: String,
     signed_in: bool,
     notice: Option<String>,
+    /// What the merge at login did to the lines.
+    merge_notices: Vec<MergeNotice>,
     errors: Vec<String>,
+}
+
+/// A cart notice as the page shows it: a sentence and the item it is about.
+struct MergeNotice {
+    text: String,
+    item_id: String,
+    /// The line's title when the line is in the cart, else the item ID.
+    label: String,
+}
+
+fn merge_notices(lang: Lang, c: &CartView) -> Vec<MergeNotice> {
+    c.notices
+        .iter()
+        .map(|n| {
+            let key = format!("shop.notice.{}", n.kind.as_str());
+            let mut text = crate::i18n::lookup(lang, &key)
+                .unwrap_or(n.kind.as_str())
+                .to_owned();
+            if let Some(q) = n.quantity {
+                text = text.replace("{n}", &q.to_string());
+            }
+            let label = c
+                .lines
+                .iter()
+                .find(|l| l.item == n.item)
+                .map(|l| l.title.clone())
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| n.item.as_str().to_owned());
+            MergeNotice {
+                text,
+                item_id: n.item.as_str().to_owned(),
+                label,
+            }
+        })
+        .collect()
 }
 
 /// The lines grouped by store (each store becomes its own escrow transaction).
@@ -311,6 +348,10 @@ async fn cart_view(
             .map(|t| t.to_string())
             .unwrap_or_default(),
         signed_in: p.is_some(),
+        merge_notices: cart
+            .as_ref()
+            .map(|c| merge_notices(lang, c))
+            .unwrap_or_default(),
         tr: f.tr,
         nav: f.nav,
         errors,

@@ -201,6 +201,18 @@ pub struct LineResponse {
     pub total: PriceResponse,
 }
 
+/// Something the customer must be told about one line of their cart.
+#[derive(Serialize, JsonSchema)]
+pub struct CartNoticeResponse {
+    /// `line_dropped_currency`, `line_dropped_limit` or `quantity_capped`.
+    pub code: String,
+    /// The item of the line.
+    pub item_id: String,
+    /// The line's quantity now (`quantity_capped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
+}
+
 /// A cart.
 #[derive(Serialize, JsonSchema)]
 pub struct CartResponse {
@@ -237,6 +249,10 @@ pub struct CartResponse {
     pub shipping_method: Option<String>,
     /// Methods that can carry this cart now.
     pub shipping_methods: Vec<String>,
+    /// What the merge at login did to the cart's lines (a visitor's line left behind
+    /// for its other currency or a full cart, a quantity capped); shown until the
+    /// cart next changes.
+    pub notices: Vec<CartNoticeResponse>,
     /// For a visitor's new cart only: the CSRF token to send as `X-CSRF-Token` with
     /// the cart cookie.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -273,6 +289,15 @@ impl From<CartView> for CartResponse {
             shipping_address: c.shipping_address.map(Into::into),
             shipping_method: c.shipping_method,
             shipping_methods: c.shipping_methods,
+            notices: c
+                .notices
+                .into_iter()
+                .map(|n| CartNoticeResponse {
+                    code: n.kind.as_str().to_owned(),
+                    item_id: n.item.into_string(),
+                    quantity: n.quantity,
+                })
+                .collect(),
             csrf_token: None,
         }
     }

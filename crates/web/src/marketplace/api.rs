@@ -314,6 +314,7 @@ async fn update_store(
         description: b.description,
         currency: b.currency,
         auto_release_days: b.auto_release_days,
+        min_order_minor: b.min_order_minor,
     };
     Ok(Json(
         s.market
@@ -433,6 +434,9 @@ async fn create_item(
                 price_minor: b.price_minor,
                 stock: b.stock,
                 status: b.status.map(|s| s.as_str().to_owned()),
+                item_type: b.item_type,
+                weight_grams: b.weight_grams,
+                subscription_only: b.subscription_only,
             },
         )
         .await?;
@@ -452,6 +456,9 @@ async fn update_item(
         description: b.description,
         price_minor: b.price_minor,
         status: b.status.map(|s| s.as_str().to_owned()),
+        item_type: b.item_type,
+        weight_grams: b.weight_grams,
+        subscription_only: b.subscription_only,
     };
     Ok(Json(
         s.market

@@ -91,6 +91,12 @@ struct ItemRow {
     status: &'static str,
     /// The status's label key (`market.status.*`).
     status_key: &'static str,
+    /// Item type tag (`""`: none).
+    item_type: String,
+    /// Unit weight in grams.
+    weight_grams: i64,
+    /// Subscription-only.
+    subscription_only: bool,
 }
 
 impl From<ItemView> for ItemRow {
@@ -108,6 +114,9 @@ impl From<ItemView> for ItemRow {
                 "archived" => "market.status.archived",
                 _ => "market.status.draft",
             },
+            item_type: i.item_type,
+            weight_grams: i.weight_grams,
+            subscription_only: i.subscription_only,
         }
     }
 }
@@ -360,6 +369,9 @@ struct StoreForm {
     currency: String,
     #[serde(default)]
     auto_release_days: String,
+    /// Absent: unchanged; empty: no minimum.
+    #[serde(default)]
+    min_order_minor: Option<String>,
 }
 
 fn days(raw: &str) -> Option<i64> {
@@ -417,6 +429,8 @@ struct StorePage {
     description: String,
     currency: String,
     auto_release_days: i64,
+    /// The store's minimum order in minor units, empty when none.
+    min_order_minor: String,
     role: &'static str,
     is_owner: bool,
     can_edit_items: bool,
@@ -456,6 +470,11 @@ async fn store_view(
         description: mine.store.description,
         currency: mine.store.currency.as_str().to_owned(),
         auto_release_days: mine.store.auto_release_days,
+        min_order_minor: mine
+            .store
+            .min_order_minor
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
         role: mine.role.as_str(),
         is_owner: mine.role == StoreRole::Owner,
         can_edit_items: mine.role >= StoreRole::Manager,
@@ -498,6 +517,7 @@ async fn save_settings(
         description: Some(b.description),
         currency: Some(b.currency),
         auto_release_days: days(&b.auto_release_days),
+        min_order_minor: b.min_order_minor.as_deref().map(number),
     };
     match s.market.update_store(&caller(&p, &ctx), &sid, patch).await {
         Ok(_) => Ok(see_other(&format!("/stores/{sid}?notice=store_saved"))),
@@ -579,6 +599,18 @@ struct ItemForm {
     stock: String,
     #[serde(default)]
     status: String,
+    #[serde(default)]
+    item_type: Option<String>,
+    #[serde(default)]
+    weight_grams: Option<String>,
+    /// `true` or `false` (a select, so an unticked box cannot read as absent).
+    #[serde(default)]
+    subscription_only: Option<String>,
+}
+
+/// `true`/`on` is yes, anything else no; absent stays absent.
+fn flag(raw: Option<&str>) -> Option<bool> {
+    raw.map(|v| matches!(v.trim(), "true" | "on"))
 }
 
 /// A number field: empty is absent; anything else that is not a number is -1 (the
@@ -602,6 +634,9 @@ async fn add_item(
         price_minor: number(&b.price_minor).unwrap_or(-1),
         stock: number(&b.stock),
         status: Some(b.status).filter(|s| !s.is_empty()),
+        item_type: b.item_type,
+        weight_grams: b.weight_grams.as_deref().and_then(number),
+        subscription_only: flag(b.subscription_only.as_deref()),
     };
     match s.market.create_item(&caller(&p, &ctx), &sid, input).await {
         Ok(_) => Ok(see_other(&format!("/stores/{sid}?notice=item_saved"))),
@@ -682,6 +717,9 @@ async fn save_item(
         description: Some(b.description),
         price_minor: number(&b.price_minor),
         status: Some(b.status).filter(|s| !s.is_empty()),
+        item_type: b.item_type,
+        weight_grams: b.weight_grams.as_deref().and_then(number),
+        subscription_only: flag(b.subscription_only.as_deref()),
     };
     match s.market.update_item(&caller(&p, &ctx), &iid, patch).await {
         Ok(_) => Ok(see_other(&format!("/items/{iid}/edit?notice=item_saved"))),

@@ -7,10 +7,13 @@ use rampart_kernel::Money;
 use rampart_ledger::{EscrowState, IntentKind, IntentStatus, IntentView};
 use rampart_marketplace::catalog::{LIMIT_MAX, TEXT_MAX};
 use rampart_marketplace::items::{
-    DESCRIPTION_MAX as ITEM_DESCRIPTION_MAX, PRICE_MAX, STOCK_MAX, TITLE_MAX,
+    DESCRIPTION_MAX as ITEM_DESCRIPTION_MAX, ITEM_TYPE_MAX, PRICE_MAX, STOCK_MAX, TITLE_MAX,
+    WEIGHT_MAX,
 };
 use rampart_marketplace::purchases::{LIMIT_MAX as TXN_LIMIT_MAX, QUANTITY_MAX};
-use rampart_marketplace::stores::{AUTO_RELEASE_MAX, AUTO_RELEASE_MIN, DESCRIPTION_MAX, NAME_MAX};
+use rampart_marketplace::stores::{
+    AUTO_RELEASE_MAX, AUTO_RELEASE_MIN, DESCRIPTION_MAX, MIN_ORDER_MAX, NAME_MAX,
+};
 use rampart_marketplace::{
     ItemView, MemberView, MyStore, StoreView, TransactionAction, TransactionLine, TransactionPage,
     TransactionView,
@@ -60,6 +63,19 @@ pub struct UpdateStoreRequest {
     #[serde(default)]
     #[schemars(range(min = AUTO_RELEASE_MIN, max = AUTO_RELEASE_MAX))]
     pub auto_release_days: Option<i64>,
+    /// The store's minimum order in minor units of its currency (checked at checkout
+    /// on the store's part of a cart); `null` removes it.
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<i64>", range(min = 1, max = MIN_ORDER_MAX))]
+    pub min_order_minor: Option<Option<i64>>,
+}
+
+/// Absent stays absent (`None`); `null` is `Some(None)`.
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+        Option::<i64>::deserialize(d).map(Some)
+    }
 }
 
 /// A store role.
@@ -161,6 +177,18 @@ pub struct CreateItemRequest {
     /// `draft` (default) or `active`.
     #[serde(default)]
     pub status: Option<ItemStatusWire>,
+    /// Item type tag for the checkout's shipping rules (`battery`, `liquid`…; default
+    /// none).
+    #[serde(default)]
+    #[schemars(length(max = ITEM_TYPE_MAX), regex(pattern = r"^[a-z0-9_-]*$"))]
+    pub item_type: Option<String>,
+    /// Weight of one unit in grams (default 0: nothing to ship).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = WEIGHT_MAX))]
+    pub weight_grams: Option<i64>,
+    /// Only subscription-eligible customers may buy it (default false).
+    #[serde(default)]
+    pub subscription_only: Option<bool>,
 }
 
 /// `PATCH /v1/items/{id}`: absent fields stay; a price change is audited.
@@ -182,6 +210,17 @@ pub struct UpdateItemRequest {
     /// Status (draft ⇄ active, either → archived).
     #[serde(default)]
     pub status: Option<ItemStatusWire>,
+    /// Item type tag (`""` clears it); audited.
+    #[serde(default)]
+    #[schemars(length(max = ITEM_TYPE_MAX), regex(pattern = r"^[a-z0-9_-]*$"))]
+    pub item_type: Option<String>,
+    /// Weight of one unit in grams; audited.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = WEIGHT_MAX))]
+    pub weight_grams: Option<i64>,
+    /// Subscription-only; audited.
+    #[serde(default)]
+    pub subscription_only: Option<bool>,
 }
 
 /// `POST /v1/items/{id}/stock`: a manual stock adjustment (audited).
@@ -238,6 +277,8 @@ pub struct StoreResponse {
     pub currency: String,
     /// Auto-release period in days.
     pub auto_release_days: i64,
+    /// The store's minimum order in minor units of its currency, if set.
+    pub min_order_minor: Option<i64>,
     /// `active` or `suspended`.
     pub status: String,
     /// Unix milliseconds.
@@ -254,6 +295,7 @@ impl From<StoreView> for StoreResponse {
             description: s.description,
             currency: s.currency.as_str().to_owned(),
             auto_release_days: s.auto_release_days,
+            min_order_minor: s.min_order_minor,
             status: s.status.as_str().to_owned(),
             created_at: s.created_at,
             updated_at: s.updated_at,
@@ -340,6 +382,12 @@ pub struct ItemResponse {
     pub stock: i64,
     /// Status.
     pub status: ItemStatusWire,
+    /// Item type tag (`""`: none).
+    pub item_type: String,
+    /// Weight of one unit in grams.
+    pub weight_grams: i64,
+    /// Only subscription-eligible customers may buy it.
+    pub subscription_only: bool,
     /// Unix milliseconds.
     pub created_at: i64,
     /// Unix milliseconds.
@@ -359,6 +407,9 @@ impl From<ItemView> for ItemResponse {
             },
             stock: i.stock,
             status: i.status.into(),
+            item_type: i.item_type,
+            weight_grams: i.weight_grams,
+            subscription_only: i.subscription_only,
             created_at: i.created_at,
             updated_at: i.updated_at,
         }

@@ -6,7 +6,7 @@
 use super::*;
 use rampart_checkout::payment::{IdempotencyKey, IntentId, PaymentProvider, ProviderError};
 use rampart_kernel::{Currency, Money};
-use rampart_test_support::{exec, Engine};
+use rampart_test_support::Engine;
 
 async fn bypass_app(engine: Engine) -> Result<Option<TestApp>> {
     TestApp::builder(engine)
@@ -241,15 +241,29 @@ async fn f3_rules_again_at_completion_and_paid_cart_frozen(app: TestApp) -> Resu
 /// cart_prices_changed and the cart takes the current price; a price moving after
 /// the intent is refused at completion and the payment refunded.
 async fn f4_stale_prices(app: TestApp) -> Result<()> {
-    let (_, _, item) = shop(&app, "f4shop", 150, 10).await?;
+    let (owner, _, item) = shop(&app, "f4shop", 150, 10).await?;
+    // The seller reprices as a seller does: through the API.
+    let reprice = |minor: i64| {
+        let app = &app;
+        let owner = owner.clone();
+        let item = item.clone();
+        async move {
+            let (st, v) = api(
+                app,
+                Method::PATCH,
+                &format!("/v1/items/{item}"),
+                Some(&owner),
+                Some(json!({"price_minor": minor})),
+            )
+            .await?;
+            assert_eq!(st, 200, "{v}");
+            anyhow::Ok(())
+        }
+    };
     let (_, bob) = customer(&app, "bob").await?;
     let cart = new_cart(&app, &bob).await?;
     add(&app, &bob, &cart, &item, 1).await?;
-    exec(
-        app.db(),
-        &format!("UPDATE items SET price_minor = 15000 WHERE id = '{item}'"),
-    )
-    .await?;
+    reprice(15000).await?;
     let (st, v) = intent(&app, &bob, &cart).await?;
     assert_eq!(
         (st, v["code"].as_str()),
@@ -273,11 +287,7 @@ async fn f4_stale_prices(app: TestApp) -> Result<()> {
     );
     let pi = i["id"].as_str().unwrap_or_default().to_owned();
     confirm(&app, &pi, "tok_visa").await?;
-    exec(
-        app.db(),
-        &format!("UPDATE items SET price_minor = 20000 WHERE id = '{item}'"),
-    )
-    .await?;
+    reprice(20000).await?;
     let (st, v) = complete(&app, &bob, &cart, None).await?;
     assert_eq!(
         (st, v["code"].as_str()),

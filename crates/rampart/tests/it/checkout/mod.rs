@@ -9,6 +9,7 @@ mod carts;
 mod payments;
 mod races;
 mod refunds;
+mod rule_inputs;
 mod webhooks;
 
 use crate::identity::parts;

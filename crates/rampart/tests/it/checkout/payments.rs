@@ -399,7 +399,17 @@ async fn staff_refunds(app: TestApp) -> Result<()> {
 /// E4: the rules are configuration evaluated by one engine; each violation has its
 /// code, checked when the intent is asked for (nothing is created at the provider).
 async fn business_rules_refuse_with_their_codes(app: TestApp) -> Result<()> {
-    let (_, store, item) = shop(&app, "rulesshop", 300, 50).await?;
+    let (owner, store, item) = shop(&app, "rulesshop", 300, 50).await?;
+    // The seller sets the rule inputs as a seller does: through the API.
+    let set = |path: String, body: Value| {
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            let (st, v) = api(app, Method::PATCH, &path, Some(&owner), Some(body)).await?;
+            assert_eq!(st, 200, "{v}");
+            anyhow::Ok(())
+        }
+    };
     let (_, alice) = customer(&app, "alice").await?;
     let cart = new_cart(&app, &alice).await?;
     add(&app, &alice, &cart, &item, 1).await?;
@@ -449,23 +459,19 @@ async fn business_rules_refuse_with_their_codes(app: TestApp) -> Result<()> {
     )
     .await?;
     // A store's own minimum (store settings).
-    exec(
-        app.db(),
-        &format!("UPDATE stores SET min_order_minor = 100000 WHERE id = '{store}'"),
+    set(
+        format!("/v1/stores/{store}"),
+        json!({"min_order_minor": 100000}),
     )
     .await?;
     expect("store_order_below_minimum").await?;
-    exec(
-        app.db(),
-        &format!("UPDATE stores SET min_order_minor = NULL WHERE id = '{store}'"),
+    set(
+        format!("/v1/stores/{store}"),
+        json!({"min_order_minor": null}),
     )
     .await?;
     // Physical goods: an address and a method that serves the country.
-    exec(
-        app.db(),
-        &format!("UPDATE items SET weight_grams = 500 WHERE id = '{item}'"),
-    )
-    .await?;
+    set(format!("/v1/items/{item}"), json!({"weight_grams": 500})).await?;
     expect("shipping_address_required").await?;
     let addr = json!({"name": "Alice", "line1": "Pikk 1", "postal_code": "10123", "city": "Tallinn", "country": "US"});
     api(
@@ -524,15 +530,15 @@ async fn business_rules_refuse_with_their_codes(app: TestApp) -> Result<()> {
     .await?;
     assert_eq!(st, 200, "{v}");
     // Subscription-only items need an eligible customer (business is not, here).
-    exec(
-        app.db(),
-        &format!("UPDATE items SET subscription_only = 1 WHERE id = '{item}'"),
+    set(
+        format!("/v1/items/{item}"),
+        json!({"subscription_only": true}),
     )
     .await?;
     expect("subscription_not_eligible").await?;
-    exec(
-        app.db(),
-        &format!("UPDATE items SET subscription_only = 0 WHERE id = '{item}'"),
+    set(
+        format!("/v1/items/{item}"),
+        json!({"subscription_only": false}),
     )
     .await?;
     assert_eq!(rows(&app, "payment_intents").await?, 0);

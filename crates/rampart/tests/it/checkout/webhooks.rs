@@ -6,7 +6,7 @@ use super::*;
 use rampart_checkout::payment::sandbox::DeliveryPlan;
 use rampart_checkout::webhook::{sign, WebhookSecret};
 use rampart_kernel::Clock;
-use rampart_test_support::{both_engines, text_value, Engine};
+use rampart_test_support::{both_engines, exec, text_value, Engine};
 
 fn primary() -> WebhookSecret {
     WebhookSecret::parse(rampart::config::TEST_WEBHOOK_SECRET).expect("secret")
@@ -264,7 +264,118 @@ async fn sandbox_http_postgres() -> Result<()> {
     sandbox_delivers_over_http(Engine::Postgres).await
 }
 
+/// E3: a delivery recorded in the inbox whose processing was cut off (the process
+/// died after writing the row) is never redelivered usefully — the provider's retry
+/// is a duplicate — so the worker processes it again once it is two minutes old
+/// (injected clock), through the same path: of two workers ticking together one
+/// takes it, the order is made once and the row finished once; a row recorded
+/// before bodies were kept is finished as not retryable; nothing is touched again.
+async fn unfinished_deliveries_are_retried_by_the_worker(app: TestApp) -> Result<()> {
+    use std::sync::Arc;
+    let (_, _, item) = shop(&app, "retryshop", 800, 5).await?;
+    let (_, alice) = customer(&app, "alice").await?;
+    let (cart, pi) = paid_cart(&app, &alice, &item, 1).await?;
+    let succeeded = take_events(&app)
+        .into_iter()
+        .find(|e| e.kind == "payment_intent.succeeded")
+        .expect("a succeeded event");
+    // The crash: the inbox row with the verified body, and no outcome.
+    let body = String::from_utf8(succeeded.signed(&primary(), app.clock.now_secs()).body)?;
+    exec(
+        app.db(),
+        &format!(
+            "INSERT INTO webhook_inbox (provider, event_id, event_type, received_at, payload) \
+             VALUES ('sandbox', '{}', 'payment_intent.succeeded', {}, '{}')",
+            succeeded.id,
+            app.clock.now_ms(),
+            body.replace('\'', "''")
+        ),
+    )
+    .await?;
+    exec(
+        app.db(),
+        &format!(
+            "INSERT INTO webhook_inbox (provider, event_id, event_type, received_at) \
+             VALUES ('sandbox', 'evt_from_before_bodies', 'payment_intent.succeeded', {})",
+            app.clock.now_ms()
+        ),
+    )
+    .await?;
+    // The provider's redelivery is a duplicate: acknowledged, nothing done.
+    let d = succeeded.signed(&primary(), app.clock.now_secs());
+    let (st, v) = deliver(&app, d.body, &d.signature).await?;
+    assert_eq!((st, v["duplicate"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(rows(&app, "orders").await?, 0);
+
+    let worker = || {
+        Arc::new(
+            rampart_worker::Worker::new(
+                app.db().clone(),
+                app.state.market.ledger().clone(),
+                Arc::new(app.clock.clone()),
+                app.state.metrics.clone(),
+                rampart_worker::WorkerConfig::default(),
+            )
+            .with_checkout(app.state.checkout.clone()),
+        )
+    };
+    // Younger than two minutes: perhaps still being processed; left alone.
+    let r = worker().tick().await;
+    assert_eq!(r.retried_webhooks, 0);
+    assert_eq!(
+        rows(&app, "webhook_inbox WHERE processed_at IS NULL").await?,
+        2
+    );
+    app.clock.advance_secs(121);
+    let (w1, w2) = (worker(), worker());
+    let (a, b) = tokio::join!(w1.tick(), w2.tick());
+    assert_eq!(a.retried_webhooks + b.retried_webhooks, 2, "{a:?} {b:?}");
+    assert_eq!(rows(&app, "orders").await?, 1);
+    assert_eq!(
+        rows(&app, "webhook_inbox WHERE processed_at IS NULL").await?,
+        0
+    );
+    let outcome = |id: String| {
+        let app = &app;
+        async move {
+            text_value(
+                app.db(),
+                "SELECT outcome FROM webhook_inbox WHERE event_id = $1",
+                &id,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        outcome(succeeded.id.clone()).await?.as_deref(),
+        Some("completed")
+    );
+    assert_eq!(
+        outcome("evt_from_before_bodies".into()).await?.as_deref(),
+        Some("not_retryable")
+    );
+    assert_eq!(
+        rows(&app, "webhook_inbox WHERE attempts = 1").await?,
+        2,
+        "each row was claimed once"
+    );
+    // The client's completion answers the same order.
+    let (st, o) = complete(&app, &alice, &cart, None).await?;
+    assert_eq!(
+        (st, o["payment_intent_id"].as_str()),
+        (200, Some(pi.as_str())),
+        "{o}"
+    );
+    // Nothing is left to retry.
+    app.clock.advance_secs(600);
+    let r = worker().tick().await;
+    assert_eq!(r.retried_webhooks, 0);
+    assert_eq!(rows(&app, "orders").await?, 1);
+    Ok(())
+}
+
 both_engines!(
     webhook_signatures_dedupe_and_ordering,
-    processing_events_out_of_order
+    processing_events_out_of_order,
+    unfinished_deliveries_are_retried_by_the_worker,
 );

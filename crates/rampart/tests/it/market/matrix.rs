@@ -157,10 +157,11 @@ fn resource_for(w: &World, template: &str) -> Result<String> {
 /// A JSON body that would succeed for the owner (or staff).
 fn json_body(method: &Method, template: &str) -> Option<Value> {
     Some(match (method.as_str(), template) {
-        ("PATCH", "/v1/items/{id}") => json!({"title": "Hijacked", "price_minor": 1}),
+        ("PATCH", "/v1/items/{id}") => json!({"title": "Hijacked", "price_minor": 1,
+                                               "weight_grams": 9, "subscription_only": true}),
         ("POST", "/v1/items/{id}/purchases") => json!({"quantity": 1}),
         ("POST", "/v1/items/{id}/stock") => json!({"delta": 50}),
-        ("PATCH", "/v1/stores/{id}") => json!({"name": "Hijacked"}),
+        ("PATCH", "/v1/stores/{id}") => json!({"name": "Hijacked", "min_order_minor": 999}),
         ("POST", "/v1/stores/{id}/items") => {
             json!({"title": "Planted", "price_minor": 100, "stock": 1, "status": "active"})
         }
@@ -200,6 +201,9 @@ fn form_body(template: &str) -> Vec<(&'static str, &'static str)> {
             ("price_minor", "1"),
             ("stock", "9"),
             ("status", "active"),
+            ("item_type", "hijacked"),
+            ("weight_grams", "9"),
+            ("subscription_only", "true"),
         ],
         "/items/{id}/stock" => vec![("delta", "50")],
         "/items/{id}/buy" => vec![("quantity", "1")],
@@ -207,6 +211,7 @@ fn form_body(template: &str) -> Vec<(&'static str, &'static str)> {
             ("name", "Hijacked"),
             ("currency", "EUR"),
             ("auto_release_days", "14"),
+            ("min_order_minor", "999"),
         ],
         "/stores/{id}/items" => vec![
             ("title", "Planted"),
@@ -233,11 +238,13 @@ fn form_body(template: &str) -> Vec<(&'static str, &'static str)> {
 async fn fingerprint(app: &TestApp) -> Result<Vec<String>> {
     let queries = [
         "SELECT id || '|' || name || '|' || description || '|' || currency || '|' || \
-         auto_release_days || '|' || status || '|' || updated_at FROM stores ORDER BY id",
+         auto_release_days || '|' || COALESCE(CAST(min_order_minor AS TEXT), '-') || '|' || \
+         status || '|' || updated_at FROM stores ORDER BY id",
         "SELECT store_id || '|' || user_id || '|' || role FROM store_members \
          ORDER BY store_id, user_id",
         "SELECT id || '|' || title || '|' || price_minor || '|' || stock || '|' || status || \
-         '|' || updated_at FROM items ORDER BY id",
+         '|' || item_type || '|' || weight_grams || '|' || subscription_only || '|' || \
+         updated_at FROM items ORDER BY id",
         "SELECT id || '|' || COALESCE(CAST(revoked_at AS TEXT), '-') FROM sessions ORDER BY id",
         "SELECT id || '|' || name || '|' || scopes FROM personal_access_tokens ORDER BY id",
         "SELECT id || '|' || role || '|' || status FROM users ORDER BY id",
