@@ -257,7 +257,9 @@ async fn worker(cfg: Config) -> Result<()> {
     // orders at the provider and retries unfinished webhook deliveries; the sandbox
     // keeps its intents in the serving process, so there the in-process worker does.
     let checkout = if cfg.checkout.provider == "sandbox" {
-        tracing::info!("refund settlement and webhook retries run in the serving process (sandbox provider)");
+        tracing::info!(
+            "refund settlement and webhook retries run in the serving process (sandbox provider)"
+        );
         None
     } else {
         let (c, _, _) = server::build_checkout(&cfg, db.clone(), clock.clone(), ledger.clone())?;
