@@ -368,6 +368,25 @@ pub struct OrderView {
     pub card: Option<(String, String)>,
     /// Lines.
     pub lines: Vec<OrderLineView>,
+    /// Refunds, in order.
+    pub refunds: Vec<RefundView>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// One refund of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundView {
+    /// Its number in the order (1, 2, …).
+    pub sequence: i64,
+    /// How much.
+    pub amount: Money,
+    /// `pending` (decided, not paid at the provider yet), `succeeded`, `failed`.
+    pub status: String,
+    /// The provider's refund ID once paid.
+    pub provider_refund: Option<String>,
+    /// Why the provider has not paid it (its error code), while pending or failed.
+    pub last_error: Option<String>,
     /// Unix ms.
     pub created_at: i64,
 }
@@ -1581,6 +1600,20 @@ impl Checkout {
             });
         }
         let intent = store::intent_by_id(&self.db, &o.payment_intent_id).await?;
+        let refunds = store::refunds_of(&self.db, &o.id)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(RefundView {
+                    sequence: r.sequence,
+                    amount: Money::new(r.amount_minor, currency(&r.currency)?),
+                    status: r.status,
+                    provider_refund: Some(r.provider_refund_id).filter(|p| !p.is_empty()),
+                    last_error: r.last_error,
+                    created_at: r.created_at,
+                })
+            })
+            .collect::<Res<Vec<_>>>()?;
         Ok(OrderView {
             id: OrderId::from_stored(o.id),
             cart: CartId::from_stored(o.cart_id),
@@ -1594,6 +1627,7 @@ impl Checkout {
                 .unwrap_or_default(),
             card: intent.and_then(|i| i.card_brand.zip(i.card_last4)),
             lines: views,
+            refunds,
             created_at: o.created_at,
         })
     }
@@ -1626,9 +1660,11 @@ impl Checkout {
     /// - a disputed transaction is refunded through its dispute's resolution, and a
     ///   settled one (released, cancelled, refunded) cannot be refunded here.
     ///
-    /// The provider refunds under the key `rampart-re-{intent}-{n}` (n = the order's
-    /// refund number, so a retry is one refund); the ledger event, the refund row and
-    /// the audit row commit together.
+    /// The ledger event, the refund row (`pending`), the order's total and the audit
+    /// row commit together; then the provider pays it under the key
+    /// `rampart-re-{intent}-{n}` (n = the order's refund number). Answers the order
+    /// and the refund's status (`succeeded`, or `pending`/`failed`, see
+    /// [`Checkout::pay_refund`]).
     pub async fn refund(
         &self,
         staff: &UserId,
@@ -1636,7 +1672,7 @@ impl Checkout {
         transaction: Option<&TransactionId>,
         amount_minor: Option<i64>,
         request_id: Option<&str>,
-    ) -> Res<OrderView> {
+    ) -> Res<(OrderView, String)> {
         let mut tx = self.db.begin().await?;
         let o = store::lock_order(&mut tx, id.as_str())
             .await?
@@ -1659,11 +1695,9 @@ impl Checkout {
         }
         .ok_or(CheckoutError::NotFound)?;
         let txn_id = TransactionId::from_stored(txn.to_owned());
-        let escrow = self
-            .ledger
-            .get(&txn_id)
-            .await?
-            .ok_or(CheckoutError::NotFound)?;
+        // The transaction's row before any stock row (the worker's order: a
+        // cancel intent locks the transaction, then restocks).
+        let escrow = self.ledger.lock_in(&mut tx, &txn_id).await?;
         let held = escrow.held();
         if !escrow.state.holds_money() || escrow.state == EscrowState::Disputed {
             // Nothing held to refund here (or a dispute decides where it goes).
@@ -1687,10 +1721,10 @@ impl Checkout {
             (false, _) => EscrowEvent::PartialRefund { refund: money, seq },
         };
         if event == EscrowEvent::Cancel {
-            // Nothing was shipped: every line's stock goes back. Stock first (the
-            // lock order of completion: items, sorted, before the ledger's and the
-            // audit chain's rows). `false`: the item is gone; the money still goes
-            // back, nothing to restock. A refused ledger event rolls it back.
+            // Nothing was shipped: every line's stock goes back, items sorted, before
+            // the audit chain's rows (as completion takes them). `false`: the item is
+            // gone; the money still goes back, nothing to restock. A refused ledger
+            // event rolls it back.
             let mut goods = self.ledger.lines_in(&mut tx, &escrow).await?;
             goods.sort_by(|a, b| a.item.cmp(&b.item));
             for l in goods {
@@ -1711,30 +1745,35 @@ impl Checkout {
             Err(LedgerError::BadRefund) => return Err(CheckoutError::RefundAmount),
             Err(e) => return Err(e.into()),
         }
-        self.refund_at_provider(
-            &mut tx,
-            &o,
-            &txn_id,
-            money,
-            &effect_key(&txn_id, event),
-            Some(staff),
-            request_id,
-        )
-        .await?;
+        let refund = self
+            .decide_refund(
+                &mut tx,
+                &o,
+                &txn_id,
+                money,
+                &effect_key(&txn_id, event),
+                Some(staff),
+                request_id,
+            )
+            .await?;
         tx.commit().await?;
+        let paid = self.pay_refund(&refund).await?;
         let o = store::order(&self.db, id.as_str())
             .await?
             .ok_or(CheckoutError::NotFound)?;
-        self.order_view(o).await
+        Ok((self.order_view(o).await?, paid))
     }
 
     /// Inside the order's lock, after the ledger moved `money` back to the buyer
-    /// under `effect`: the provider refunds it (under the key of the order's next
-    /// refund number, so a retry after a failed commit is the same refund), and the
-    /// refund row, the order's refunded total and the audit row are written. Does
-    /// not commit.
+    /// under `effect`: the refund is **decided** — its row (`pending`, numbered
+    /// per order), the order's refunded total and the audit row are written with
+    /// the ledger effect, in the caller's transaction. Paying it at the provider
+    /// comes after the commit ([`Checkout::pay_refund`]), so a request or process
+    /// that dies in the provider call leaves a pending row the worker pays later
+    /// under the same key and amount — never a refund the provider made and
+    /// Rampart does not know. Returns the refund row's ID. Does not commit.
     #[allow(clippy::too_many_arguments)]
-    async fn refund_at_provider(
+    async fn decide_refund(
         &self,
         tx: &mut Tx,
         o: &OrderRow,
@@ -1743,7 +1782,7 @@ impl Checkout {
         effect: &str,
         actor: Option<&UserId>,
         request_id: Option<&str>,
-    ) -> Res<()> {
+    ) -> Res<String> {
         let amount = money.minor;
         let refunded = o
             .refunded_minor
@@ -1751,15 +1790,6 @@ impl Checkout {
             .filter(|r| *r <= o.amount_minor)
             .ok_or(CheckoutError::RefundAmount)?;
         let sequence = store::refund_count(tx, &o.id).await? + 1;
-        let seq = u32::try_from(sequence).map_err(|_| corrupt("refund count"))?;
-        let intent = store::intent_by_id(&mut *tx, &o.payment_intent_id)
-            .await?
-            .ok_or_else(|| corrupt("order intent"))?;
-        let pi = IntentId::parse(&intent.provider_intent_id).map_err(|_| corrupt("intent id"))?;
-        let key = IdempotencyKey::for_refund(&pi, seq);
-        // The provider refunds before the commit: if the commit then fails, a retry
-        // reaches the same refund number and the provider answers the same refund.
-        let refund = self.provider.refund(&pi, money, &key).await?;
         let now = self.now();
         let status = if refunded == o.amount_minor {
             "refunded"
@@ -1770,15 +1800,16 @@ impl Checkout {
         let refund_id = uuid::Uuid::now_v7().to_string();
         store::insert_refund(
             tx,
-            &refund_id,
-            &o.id,
-            sequence,
-            amount,
-            money.currency.as_str(),
-            refund.id.as_str(),
-            actor.map(UserId::as_str),
-            effect,
-            now,
+            &store::NewRefund {
+                id: &refund_id,
+                order: &o.id,
+                sequence,
+                amount,
+                currency: money.currency.as_str(),
+                actor: actor.map(UserId::as_str),
+                effect_key: effect,
+                now,
+            },
         )
         .await?;
         audit::record(
@@ -1793,7 +1824,7 @@ impl Checkout {
                     "currency": money.currency.as_str(),
                     "sequence": sequence,
                     "effect_key": effect,
-                    "provider_refund": refund.id.as_str(),
+                    "refund": refund_id,
                     "old_refunded_minor": o.refunded_minor,
                     "new_refunded_minor": refunded,
                 }),
@@ -1802,7 +1833,63 @@ impl Checkout {
             },
         )
         .await?;
-        Ok(())
+        Ok(refund_id)
+    }
+
+    /// Pays a decided refund at the provider under its fixed key
+    /// (`rampart-re-{intent}-{n}`, n = its number in the order) and amount, so any
+    /// retry is the same refund at the provider. Answers the row's status after:
+    /// `succeeded`; `failed` (the provider refused for good: staff must act, the
+    /// reason is kept and logged); `pending` (the provider could not be reached:
+    /// the worker tries again).
+    pub async fn pay_refund(&self, refund_id: &str) -> Res<String> {
+        let r = store::refund_by_id(&self.db, refund_id)
+            .await?
+            .ok_or(CheckoutError::NotFound)?;
+        if r.status != "pending" {
+            return Ok(r.status);
+        }
+        let o = store::order(&self.db, &r.order_id)
+            .await?
+            .ok_or_else(|| corrupt("refund order"))?;
+        let intent = store::intent_by_id(&self.db, &o.payment_intent_id)
+            .await?
+            .ok_or_else(|| corrupt("order intent"))?;
+        let pi = IntentId::parse(&intent.provider_intent_id).map_err(|_| corrupt("intent id"))?;
+        let seq = u32::try_from(r.sequence).map_err(|_| corrupt("refund number"))?;
+        let key = IdempotencyKey::for_refund(&pi, seq);
+        let money = Money::new(r.amount_minor, currency(&r.currency)?);
+        let (status, provider_id, error) = match self.provider.refund(&pi, money, &key).await {
+            Ok(refund) => ("succeeded", refund.id.as_str().to_owned(), None),
+            Err(
+                e @ (ProviderError::Unavailable(_)
+                | ProviderError::RateLimited
+                | ProviderError::Authentication
+                | ProviderError::Malformed(_)),
+            ) => {
+                tracing::warn!(refund = %r.id, order = %r.order_id, code = e.code(), "refund not paid yet; the worker retries");
+                ("pending", String::new(), Some(e.code()))
+            }
+            Err(e) => {
+                tracing::error!(refund = %r.id, order = %r.order_id, code = e.code(), "the provider refused a decided refund; staff must settle it");
+                ("failed", String::new(), Some(e.code()))
+            }
+        };
+        store::settle_refund_row(&self.db, &r.id, status, &provider_id, error, self.now()).await?;
+        Ok(status.to_owned())
+    }
+
+    /// Pays refunds left `pending` (their call failed or died) whose last attempt is
+    /// older than `retry_after_ms`; at most `limit`. Answers how many were paid now.
+    pub async fn pay_pending_refunds(&self, retry_after_ms: i64, limit: i64) -> Res<usize> {
+        let before = self.now().saturating_sub(retry_after_ms);
+        let mut paid = 0;
+        for r in store::pending_refunds(&self.db, before, limit.clamp(1, 500)).await? {
+            if self.pay_refund(&r.id).await? == "succeeded" {
+                paid += 1;
+            }
+        }
+        Ok(paid)
     }
 
     /// Refund settlement: every ledger effect that returned money to the buyer of
@@ -1836,6 +1923,8 @@ impl Checkout {
                 }
             }
         }
+        // Decided refunds whose provider call failed or died: paid now, same key.
+        out.settled += self.pay_pending_refunds(60_000, limit).await?;
         Ok(out)
     }
 
@@ -1849,18 +1938,19 @@ impl Checkout {
             tx.rollback().await?;
             return Ok(false);
         }
-        self.refund_at_provider(
-            &mut tx,
-            &o,
-            &e.transaction,
-            e.amount,
-            &e.effect_key,
-            None,
-            None,
-        )
-        .await?;
+        let refund = self
+            .decide_refund(
+                &mut tx,
+                &o,
+                &e.transaction,
+                e.amount,
+                &e.effect_key,
+                None,
+                None,
+            )
+            .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(self.pay_refund(&refund).await? == "succeeded")
     }
 
     /// A verified webhook delivery (E3): recorded in the inbox (a duplicate is

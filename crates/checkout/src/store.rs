@@ -445,36 +445,114 @@ pub async fn refund_count(tx: &mut Tx, order: &str) -> Result<i64> {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn insert_refund(
-    tx: &mut Tx,
-    id: &str,
-    order: &str,
-    sequence: i64,
-    amount: i64,
-    currency: &str,
-    provider_refund: &str,
-    actor: Option<&str>,
-    effect_key: &str,
-    now: i64,
-) -> Result<()> {
+/// A refund decided (`pending`: not paid at the provider yet).
+pub struct NewRefund<'a> {
+    pub id: &'a str,
+    pub order: &'a str,
+    pub sequence: i64,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub actor: Option<&'a str>,
+    pub effect_key: &'a str,
+    pub now: i64,
+}
+
+pub async fn insert_refund(tx: &mut Tx, r: &NewRefund<'_>) -> Result<()> {
     on_tx!(tx, |e| sqlx::query(
         "INSERT INTO order_refunds (id, order_id, sequence, amount_minor, currency, \
-         provider_refund_id, actor_id, created_at, effect_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+         provider_refund_id, actor_id, created_at, effect_key, status, attempts, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, '', $6, $7, $8, 'pending', 0, $7)"
     )
-    .bind(id)
-    .bind(order)
-    .bind(sequence)
-    .bind(amount)
-    .bind(currency)
-    .bind(provider_refund)
-    .bind(actor)
-    .bind(now)
-    .bind(effect_key)
+    .bind(r.id)
+    .bind(r.order)
+    .bind(r.sequence)
+    .bind(r.amount)
+    .bind(r.currency)
+    .bind(r.actor)
+    .bind(r.now)
+    .bind(r.effect_key)
     .execute(e)
     .await
     .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// A stored refund of an order.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefundRow {
+    pub id: String,
+    pub order_id: String,
+    pub sequence: i64,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub provider_refund_id: String,
+    pub status: String,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+const REFUND_COLUMNS: &str = "id, order_id, sequence, amount_minor, currency, \
+     provider_refund_id, status, last_error, created_at";
+
+/// An order's refunds, in order.
+pub async fn refunds_of(conn: impl Into<Conn<'_>>, order: &str) -> Result<Vec<RefundRow>> {
+    let sql =
+        format!("SELECT {REFUND_COLUMNS} FROM order_refunds WHERE order_id = $1 ORDER BY sequence");
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(order)
+        .fetch_all(e)
+        .await)?)
+}
+
+pub async fn refund_by_id(conn: impl Into<Conn<'_>>, id: &str) -> Result<Option<RefundRow>> {
+    let sql = format!("SELECT {REFUND_COLUMNS} FROM order_refunds WHERE id = $1");
+    Ok(on_conn!(conn.into(), |e| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?)
+}
+
+/// Refunds still `pending` whose last attempt is older than `before`, oldest first.
+pub async fn pending_refunds(
+    db: &rampart_db::Db,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<RefundRow>> {
+    let sql = format!(
+        "SELECT {REFUND_COLUMNS} FROM order_refunds WHERE status = 'pending' \
+         AND updated_at < $1 ORDER BY updated_at, id LIMIT $2"
+    );
+    Ok(on_conn!(Conn::Pool(db), |e| sqlx::query_as(&sql)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(e)
+        .await)?)
+}
+
+/// The provider's answer to a pending refund: `succeeded` with its ID, `failed`
+/// with the reason, or still `pending` (one more attempt, the reason). Only a
+/// pending row changes.
+pub async fn settle_refund_row(
+    db: &rampart_db::Db,
+    id: &str,
+    status: &str,
+    provider_refund: &str,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let n = on_conn_write!(Conn::Pool(db), |e| sqlx::query(
+        "UPDATE order_refunds SET status = $1, provider_refund_id = $2, last_error = $3, \
+         attempts = attempts + 1, updated_at = $4 WHERE id = $5 AND status = 'pending'"
+    )
+    .bind(status)
+    .bind(provider_refund)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
 }
 
 /// The order an escrow transaction was paid for (None: not a checkout's).

@@ -396,6 +396,21 @@ impl Ledger {
         parse_view(row)
     }
 
+    /// The transaction, its row locked for the rest of the caller's database
+    /// transaction (PostgreSQL `FOR UPDATE`; SQLite's writer is already alone), so
+    /// a caller that must lock other rows too (stock) takes this one first, in the
+    /// order every other writer of the transaction does.
+    pub async fn lock_in(
+        &self,
+        tx: &mut Tx,
+        id: &TransactionId,
+    ) -> Result<EscrowView, LedgerError> {
+        let row = store::lock_transaction(tx, id.as_str())
+            .await?
+            .ok_or(LedgerError::NotFound)?;
+        parse_view(row)
+    }
+
     /// A transaction's lines, in the order they were bought.
     pub async fn lines(&self, id: &TransactionId) -> Result<Vec<EscrowLine>, LedgerError> {
         let view = self.get(id).await?.ok_or(LedgerError::NotFound)?;

@@ -124,6 +124,11 @@ struct State {
     by_key: HashMap<String, IntentId>,
     refunds_by_key: HashMap<String, (IntentId, Money, ProviderRefund)>,
     events: VecDeque<SandboxEvent>,
+    /// Refunds answer `Unavailable` without doing anything (an outage).
+    refund_outage: bool,
+    /// The next this many refunds are made but their answer is lost (`Unavailable`
+    /// after the fact: a timeout after the provider acted).
+    lost_refund_answers: u32,
 }
 
 /// The sandbox provider. Each instance is its own "provider" with its own intents;
@@ -163,6 +168,18 @@ impl Sandbox {
             created: self.clock.now_secs(),
             intent,
         });
+    }
+
+    /// Simulates a refund outage: while on, refunds fail with `Unavailable` and
+    /// change nothing.
+    pub fn set_refund_outage(&self, on: bool) {
+        self.lock().refund_outage = on;
+    }
+
+    /// Simulates lost answers: the next `n` refunds are made, then answered with
+    /// `Unavailable` (as a timeout after the provider acted looks to the caller).
+    pub fn lose_refund_answers(&self, n: u32) {
+        self.lock().lost_refund_answers = n;
     }
 
     /// Takes the events queued since the last call, oldest first.
@@ -363,6 +380,9 @@ impl PaymentProvider for Sandbox {
         key: &IdempotencyKey,
     ) -> Result<ProviderRefund, ProviderError> {
         let mut st = self.lock();
+        if st.refund_outage {
+            return Err(ProviderError::Unavailable("sandbox refund outage".into()));
+        }
         if let Some((i, a, r)) = st.refunds_by_key.get(key.as_str()) {
             if i != intent || *a != amount {
                 return Err(ProviderError::IdempotencyConflict);
@@ -392,6 +412,12 @@ impl PaymentProvider for Sandbox {
             key.as_str().to_owned(),
             (intent.clone(), amount, refund.clone()),
         );
+        if st.lost_refund_answers > 0 {
+            st.lost_refund_answers -= 1;
+            return Err(ProviderError::Unavailable(
+                "sandbox: the refund was made, its answer lost".into(),
+            ));
+        }
         Ok(refund)
     }
 }

@@ -316,12 +316,18 @@ impl Marketplace {
                     && !intent_pending
             })
             .collect();
-        // The fee on a release of what is held (partial refunds are not fee'd).
-        let fee = a
-            .escrow
-            .held()
-            .basis_points(a.escrow.fee_bps)
-            .map_err(|_| crate::corrupt("transaction fee"))?;
+        // The fee on a release of what is held (partial refunds are not fee'd);
+        // none once the money went back to the buyer.
+        let fee = match a.escrow.state {
+            rampart_ledger::EscrowState::Cancelled | rampart_ledger::EscrowState::Refunded => {
+                Money::zero(a.escrow.amount.currency)
+            }
+            _ => a
+                .escrow
+                .held()
+                .basis_points(a.escrow.fee_bps)
+                .map_err(|_| crate::corrupt("transaction fee"))?,
+        };
         let lines = self.ledger.lines(&a.escrow.id).await?;
         let titles = self
             .titles(lines.iter().map(|l| l.item.as_str()).collect())

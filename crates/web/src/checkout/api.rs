@@ -404,7 +404,7 @@ pub fn mount(r: Routes) -> Routes {
         .post(
             "/v1/orders/{id}/refunds",
             refund,
-            Doc::new("storefront", "Refund an order line in full (a funded escrow transaction is cancelled, stock returned) or in part (a disputed one), through the provider and the ledger, audited as refund (staff holding refund, with TOTP); Idempotency-Key accepted")
+            Doc::new("storefront", "Refund one store's escrow transaction of an order, in full or in part of what it holds, while funded (in full: cancelled, every line's stock returned) or shipped (in full: refunded); a disputed one is refunded through its dispute. Decided on the ledger and audited as refund, then paid at the provider: 201 when paid, 202 when the payment is pending (the worker pays it) or refused (see refunds[]). Staff holding refund, with TOTP; Idempotency-Key accepted")
                 .permission(rampart_kernel::Permission::Refund)
                 .totp_in_handler()
                 .scope(Scope::OrdersWrite)
@@ -749,11 +749,19 @@ async fn refund(
         &path,
         &body,
         || async {
-            let o = s
+            let (o, paid) = s
                 .checkout
                 .refund(&user, &id, txn.as_ref(), b.amount_minor, rid.as_deref())
                 .await?;
-            Ok((StatusCode::CREATED, to_value(OrderResponse::from(o))?))
+            // Decided and paid: 201. Decided, not paid yet (the provider could not be
+            // reached; the worker pays it) or refused by the provider: 202, the
+            // refund's status is in `refunds`.
+            let status = if paid == "succeeded" {
+                StatusCode::CREATED
+            } else {
+                StatusCode::ACCEPTED
+            };
+            Ok((status, to_value(OrderResponse::from(o))?))
         },
     )
     .await

@@ -371,6 +371,28 @@ pub struct OrderResponse {
     pub card: Option<CardResponse>,
     /// Lines.
     pub items: Vec<OrderLineResponse>,
+    /// Refunds, in order.
+    pub refunds: Vec<RefundResponse>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// One refund of an order.
+#[derive(Serialize, JsonSchema)]
+pub struct RefundResponse {
+    /// Its number in the order (1, 2, …).
+    pub sequence: i64,
+    /// How much.
+    pub amount: PriceResponse,
+    /// `pending` (decided, not paid at the provider yet: the worker retries),
+    /// `succeeded`, `failed` (the provider refused: staff must settle it).
+    pub status: String,
+    /// The provider's refund ID once paid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_refund_id: Option<String>,
+    /// The provider's error code while pending or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
     /// Unix ms.
     pub created_at: i64,
 }
@@ -405,6 +427,18 @@ impl From<OrderView> for OrderResponse {
                     unit_price: price(l.unit_price),
                     transaction_id: l.transaction.into_string(),
                     escrow_state: l.escrow_state.map(|s| s.as_str().to_owned()),
+                })
+                .collect(),
+            refunds: o
+                .refunds
+                .into_iter()
+                .map(|r| RefundResponse {
+                    sequence: r.sequence,
+                    amount: price(r.amount),
+                    status: r.status,
+                    provider_refund_id: r.provider_refund,
+                    last_error: r.last_error,
+                    created_at: r.created_at,
                 })
                 .collect(),
             created_at: o.created_at,

@@ -450,7 +450,82 @@ async fn a_cancel_request_is_carried_out_and_settled(app: TestApp) -> Result<()>
     reconciles(&app).await
 }
 
+/// A refund is decided before it is paid: when the provider makes it but its answer
+/// is lost (a timeout after the fact), or the provider is down, the route answers
+/// 202 with the refund `pending` — the order already counts it, the ledger moved — and
+/// the worker pays it later under the same key and amount: at the provider exactly
+/// what was decided, once; a later refund of the same order gets its own number.
+async fn a_refund_whose_provider_call_fails_is_paid_once_later(app: TestApp) -> Result<()> {
+    let b = bought(&app).await?;
+    let (_, staff, _) = crate::trust::with_totp(&app, "refunder", Role::Staff).await?;
+    let path = format!("/v1/orders/{}/refunds", b.order);
+    let order_path = format!("/v1/orders/{}", b.order);
+    // 1. Made at the provider, answer lost.
+    sandbox(&app).lose_refund_answers(1);
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &path,
+        Some(&staff),
+        Some(json!({"transaction_id": b.a, "amount_minor": 500})),
+    )
+    .await?;
+    assert_eq!(st, 202, "{v}");
+    assert_eq!(v["refunded"]["minor"], 500);
+    assert_eq!(v["refunds"][0]["status"], "pending", "{v}");
+    assert_eq!(
+        v["refunds"][0]["last_error"],
+        "payment_provider_unavailable"
+    );
+    // 2. Provider down: the next refund is decided, not paid.
+    sandbox(&app).set_refund_outage(true);
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &path,
+        Some(&staff),
+        Some(json!({"transaction_id": b.b, "amount_minor": 100})),
+    )
+    .await?;
+    assert_eq!(st, 202, "{v}");
+    assert_eq!(v["refunded"]["minor"], 600);
+    // The worker cannot pay while the outage lasts; nothing is lost or doubled.
+    app.clock.advance_secs(120);
+    let w = worker(&app);
+    w.tick().await;
+    let (_, o) = api(&app, Method::GET, &order_path, Some(&b.buyer), None).await?;
+    let statuses: Vec<&str> = o["refunds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["status"].as_str())
+        .collect();
+    assert_eq!(statuses, vec!["pending", "pending"], "{o}");
+    // 3. Back up: the worker pays both, the first under its original key (the
+    // provider answers the refund it already made).
+    sandbox(&app).set_refund_outage(false);
+    app.clock.advance_secs(120);
+    w.tick().await;
+    let (_, o) = api(&app, Method::GET, &order_path, Some(&b.buyer), None).await?;
+    let statuses: Vec<&str> = o["refunds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["status"].as_str())
+        .collect();
+    assert_eq!(statuses, vec!["succeeded", "succeeded"], "{o}");
+    assert_eq!(o["refunded"]["minor"], 600);
+    // At the provider exactly 600 of 3 100 went back: 2 501 more is refused, 2 500 is not.
+    assert!(!provider_refundable(&app, &o, 2_501).await?);
+    // Another run pays nothing more.
+    app.clock.advance_secs(120);
+    w.tick().await;
+    assert!(!provider_refundable(&app, &o, 2_501).await?);
+    reconciles(&app).await
+}
+
 both_engines!(
+    a_refund_whose_provider_call_fails_is_paid_once_later,
     a_cancel_request_is_carried_out_and_settled,
     ledger_refunds_are_settled_at_the_provider,
     one_escrow_transaction_per_store,
