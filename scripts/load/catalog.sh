@@ -23,7 +23,11 @@
 #
 # Knobs: DURATION (wrk seconds per run, default 10), ROUNDS (alternations, default 2),
 # ITEMS (default 50), THREADS (wrk threads, default 2), SCENARIOS (default
-# "catalog cart line checkout"). Needs wrk, bc and python3.
+# "catalog cart line checkout"), REDIS (a Redis URL: the rate limiter runs on it, as a
+# production deployment's does; default: the in-process limiter), BIN (a rampart
+# binary to run instead of building this tree's release binary, e.g. a baseline
+# build). The load average is printed before and after the runs (`uptime`): other
+# work on the machine moves every figure. Needs wrk, bc, curl and python3.
 set -euo pipefail
 ENGINE=${1:-sqlite}
 DURATION=${DURATION:-10}
@@ -32,15 +36,22 @@ ITEMS=${ITEMS:-50}
 THREADS=${THREADS:-2}
 SCENARIOS=${SCENARIOS:-catalog cart line checkout}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+for tool in wrk bc curl python3; do
+  command -v "$tool" >/dev/null || { echo "$tool is not installed (apt-get install $tool)" >&2; exit 2; }
+done
 
-cargo build --release -q -p rampart --manifest-path "$ROOT/Cargo.toml"
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/rampart
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q -p rampart --manifest-path "$ROOT/Cargo.toml"
+  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/rampart
+fi
 DIR=$(mktemp -d /tmp/rampart-load.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PW="load-test-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export RAMPART_DATA_DIR="$DIR" RAMPART_BIND="127.0.0.1:$PORT" RAMPART_LOG=warn
 export RAMPART_WORKER_IN_PROCESS=false RAMPART_MODE=development
+if [ -n "${REDIS:-}" ]; then
+  export RAMPART_REDIS_URL="$REDIS" RAMPART_REDIS_PREFIX="rampart-load-$$:"
+fi
 # The benchmark's own server only: limits high enough that the load is never refused.
 cat >"$DIR/bench.toml" <<'TOML'
 [rate_limits]
@@ -96,7 +107,8 @@ URL="http://127.0.0.1:$PORT"
 python3 "$ROOT/scripts/load/checkout_prep.py" "$URL" "$DIR" 256
 export CARTS_FILE="$DIR/carts.txt" ITEMS_FILE="$DIR/items.txt"
 
-echo "engine=$ENGINE items=$ITEMS duration=${DURATION}s rounds=$ROUNDS threads=$THREADS cores=$(nproc)"
+echo "engine=$ENGINE limiter=$([ -n "${REDIS:-}" ] && echo redis || echo in-process) items=$ITEMS duration=${DURATION}s rounds=$ROUNDS threads=$THREADS cores=$(nproc)"
+echo "before: $(uptime)"
 printf '%-9s %-6s %-6s %10s %10s %8s %9s %9s\n' scenario conns round healthz route ratio p50_ms p99_ms
 for scenario in $SCENARIOS; do
   for c in 16 64; do
@@ -122,3 +134,4 @@ for scenario in $SCENARIOS; do
       "$(echo "$sum_k / $ROUNDS" | bc -l)" "$(echo "$sum_k / $sum_h" | bc -l)"
   done
 done
+echo "after: $(uptime)"

@@ -509,6 +509,14 @@ fn customer_type(s: &str) -> CustomerType {
     }
 }
 
+/// An intent in one of these states has been (or is being) paid: its cart is frozen.
+fn paying(s: IntentStatus) -> bool {
+    matches!(
+        s,
+        IntentStatus::Succeeded | IntentStatus::Processing | IntentStatus::RequiresCapture
+    )
+}
+
 /// An item can go into a cart: for sale and priced above zero (escrow holds positive
 /// amounts only).
 fn sellable(f: &ItemFacts) -> bool {
@@ -588,10 +596,8 @@ impl Checkout {
         if row.owner_user_id.is_none() && row.anon_token_hash.is_none() {
             return Err(CheckoutError::SignInRequired);
         }
-        let mut tx = self.db.begin().await?;
-        store::insert_cart(&mut tx, &row).await?;
-        tx.commit().await?;
-        self.view(&row, &[]).await
+        store::create_cart(&self.db, &row).await?;
+        self.view_with(&row, &[], &HashMap::new())
     }
 
     /// A cart the caller may see.
@@ -613,6 +619,17 @@ impl Checkout {
             .into_iter()
             .map(|f| (f.id.clone(), f))
             .collect();
+        self.view_with(row, lines, &facts)
+    }
+
+    /// The view of a cart from its row, lines and the catalog facts of (at least) its
+    /// lines' items, without reading anything.
+    fn view_with(
+        &self,
+        row: &CartRow,
+        lines: &[LineRow],
+        facts: &HashMap<String, ItemFacts>,
+    ) -> Res<CartView> {
         let cart = cart_of(row, lines)?;
         let total = if cart.lines().is_empty() {
             None
@@ -638,7 +655,7 @@ impl Checkout {
             .collect::<Res<Vec<_>>>()?;
         let shipping_methods = match total {
             Some(t) => {
-                let draft = self.draft(row, &cart, t, &facts, AccountFacts::default());
+                let draft = self.draft(row, &cart, t, facts, AccountFacts::default());
                 rules::available_shipping_methods(&self.rules, &draft)
                     .into_iter()
                     .map(str::to_owned)
@@ -728,12 +745,6 @@ impl Checkout {
         let Some(r) = store::live_intent_of_cart(&self.db, id.as_str()).await? else {
             return Ok(());
         };
-        let paying = |s: IntentStatus| {
-            matches!(
-                s,
-                IntentStatus::Succeeded | IntentStatus::Processing | IntentStatus::RequiresCapture
-            )
-        };
         if IntentStatus::parse(&r.status).is_some_and(paying) {
             return Err(CheckoutError::PaymentInProgress);
         }
@@ -815,6 +826,14 @@ impl Checkout {
 
     /// Adds `quantity` of an item at its catalog price (read here, never the
     /// client's); the item must be for sale with that many in stock.
+    ///
+    /// One transaction of few statements, whatever the cart's size: the cart row is
+    /// locked and its version moved on by one UPDATE (which also reads the cart's
+    /// newest live intent), then its lines and the catalog facts of their items and
+    /// the new one are read under that lock, the cart's rules run in memory, and only
+    /// the one changed line is written (an upsert). The answer is built from what was
+    /// read under the lock. The commit is asynchronous on PostgreSQL (a cart line is
+    /// re-creatable state: `docs/design/checkout.md`).
     pub async fn add_line(
         &self,
         who: &Shopper,
@@ -824,34 +843,103 @@ impl Checkout {
         expected: Option<i64>,
     ) -> Res<CartView> {
         let q = Quantity::parse(quantity, &self.limits)?;
-        // Whose cart first: someone else's is 404 whatever the item.
-        store::cart(&self.db, id.as_str())
+        if let Some(view) = self.try_add_line(who, id, item, q, expected, false).await? {
+            return Ok(view);
+        }
+        // The cart has a live intent not yet known to be paid: ask the provider
+        // without holding the cart's lock (as every other cart change does), then
+        // change it unless the provider says it is being paid.
+        self.ensure_not_paying(who, id).await?;
+        self.try_add_line(who, id, item, q, expected, true)
             .await?
-            .filter(|r| may_access(r, who))
+            .ok_or(CheckoutError::PaymentInProgress)
+    }
+
+    /// [`Checkout::add_line`] under the lock; `None` when the cart's live intent needs
+    /// the provider's word first (`provider_checked` false), nothing written.
+    async fn try_add_line(
+        &self,
+        who: &Shopper,
+        id: &CartId,
+        item: &ItemId,
+        q: Quantity,
+        expected: Option<i64>,
+        provider_checked: bool,
+    ) -> Res<Option<CartView>> {
+        let now = self.now();
+        // Dropping `tx` on any refusal below rolls the version bump back.
+        let mut tx = self.db.begin_async_commit().await?;
+        // Whose cart first: someone else's is 404 whatever the item.
+        let bumped = store::bump_cart(&mut tx, id.as_str(), now)
+            .await?
+            .filter(|b| may_access(&b.cart, who))
             .ok_or(CheckoutError::NotFound)?;
-        let f = self.for_sale(item).await?;
+        let lines = store::lines(&mut tx, id.as_str()).await?;
+        let facts: HashMap<String, ItemFacts> = {
+            let mut ids: Vec<&str> = lines.iter().map(|l| l.item_id.as_str()).collect();
+            if !ids.contains(&item.as_str()) {
+                ids.push(item.as_str());
+            }
+            checkout_facts::items(&mut tx, &ids)
+                .await?
+                .into_iter()
+                .map(|f| (f.id.clone(), f))
+                .collect()
+        };
+        let f = facts
+            .get(item.as_str())
+            .filter(|f| sellable(f))
+            .ok_or(CheckoutError::ItemUnavailable)?;
         if let Some(u) = &who.user {
-            if checkout_facts::is_member(&self.db, &f.store_id, u.as_str()).await? {
+            if checkout_facts::is_member(&mut tx, &f.store_id, u.as_str()).await? {
                 return Err(CheckoutError::OwnStorePurchase);
             }
         }
-        let price = Self::price(&f)?;
-        let limits = self.limits;
-        let store = StoreId::from_stored(f.store_id.clone());
-        let stock = f.stock;
-        self.mutate(who, id, expected, move |_, cart| {
-            let already = cart
-                .lines()
-                .iter()
-                .find(|l| &l.item == item)
-                .map_or(0, |l| i64::from(l.quantity.get()));
-            if already + i64::from(q.get()) > stock {
-                return Err(CheckoutError::OutOfStock);
+        let mut row = bumped.cart;
+        let current = row.version - 1;
+        if row.status == "open" {
+            if let Some(status) = &bumped.intent_status {
+                if IntentStatus::parse(status).is_some_and(paying) {
+                    return Err(CheckoutError::PaymentInProgress);
+                }
+                let ours = bumped.intent_provider.as_deref() == Some(self.provider.kind().as_str());
+                if ours && !provider_checked {
+                    return Ok(None);
+                }
             }
-            cart.add(item.clone(), store, price, q, &limits)?;
-            Ok(())
-        })
-        .await
+        }
+        if row.status != "open" {
+            return Err(CheckoutError::CartClosed);
+        }
+        if expected.is_some_and(|v| v != current) {
+            return Err(CheckoutError::VersionConflict { current });
+        }
+        let mut cart = cart_of(&row, &lines)?;
+        let already = cart
+            .lines()
+            .iter()
+            .find(|l| &l.item == item)
+            .map_or(0, |l| i64::from(l.quantity.get()));
+        if already + i64::from(q.get()) > f.stock {
+            return Err(CheckoutError::OutOfStock);
+        }
+        let price = Self::price(f)?;
+        cart.add(
+            item.clone(),
+            StoreId::from_stored(f.store_id.clone()),
+            price,
+            q,
+            &self.limits,
+        )?;
+        let new_lines = rows_of(&cart);
+        let changed = new_lines
+            .iter()
+            .find(|l| l.item_id == item.as_str())
+            .ok_or_else(|| corrupt("added line"))?;
+        store::upsert_line(&mut tx, id.as_str(), changed).await?;
+        tx.commit().await?;
+        row.updated_at = now;
+        self.view_with(&row, &new_lines, &facts).map(Some)
     }
 
     /// Sets a line's quantity (at the current catalog price).

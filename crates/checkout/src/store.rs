@@ -36,18 +36,27 @@ pub struct LineRow {
     pub currency: String,
 }
 
-pub async fn insert_cart(tx: &mut Tx, row: &CartRow) -> Result<()> {
-    on_tx!(tx, |e| sqlx::query(
+/// Inserts a new, empty cart in one statement outside any transaction. On PostgreSQL
+/// its commit is asynchronous (`synchronous_commit` off for this statement's own
+/// transaction only, set inside the statement so it costs no round trip): an empty
+/// cart is re-creatable state, see `docs/design/checkout.md`.
+pub async fn create_cart(db: &rampart_db::Db, row: &CartRow) -> Result<()> {
+    let sql = if matches!(db.engine, rampart_db::Engine::Postgres(_)) {
+        "INSERT INTO carts (id, owner_user_id, anon_token_hash, status, version, customer_type, \
+         created_at, updated_at) SELECT $1, $2, $3, 'open', 0, 'consumer', $4, $4 \
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+    } else {
         "INSERT INTO carts (id, owner_user_id, anon_token_hash, status, version, customer_type, \
          created_at, updated_at) VALUES ($1, $2, $3, 'open', 0, 'consumer', $4, $4)"
-    )
-    .bind(&row.id)
-    .bind(&row.owner_user_id)
-    .bind(&row.anon_token_hash)
-    .bind(row.created_at)
-    .execute(e)
-    .await
-    .map(|r| r.rows_affected()))?;
+    };
+    on_conn_write!(Conn::Pool(db), |e| sqlx::query(sql)
+        .bind(&row.id)
+        .bind(&row.owner_user_id)
+        .bind(&row.anon_token_hash)
+        .bind(row.created_at)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -72,6 +81,61 @@ pub async fn lock_cart(tx: &mut Tx, id: &str) -> Result<Option<CartRow>> {
         .bind(id)
         .fetch_optional(e)
         .await)?)
+}
+
+/// A cart locked for a change, with its newest live payment intent (if any).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BumpedCart {
+    /// The cart, its version already moved on by one.
+    #[sqlx(flatten)]
+    pub cart: CartRow,
+    /// The newest intent that may still move money (not canceled, not refunded).
+    pub intent_status: Option<String>,
+    /// Its provider.
+    pub intent_provider: Option<String>,
+}
+
+/// Locks the cart for this transaction and moves its version on by one in a single
+/// statement (the row lock is the UPDATE's own), returning the row as it now is and
+/// its newest live intent. The caller checks ownership, state and the client's
+/// expected version (the returned version minus one) and rolls back on any refusal,
+/// which undoes the bump.
+pub async fn bump_cart(tx: &mut Tx, id: &str, now: i64) -> Result<Option<BumpedCart>> {
+    const LIVE: &str = "FROM payment_intents p WHERE p.cart_id = carts.id \
+         AND p.status NOT IN ('canceled', 'refunded') ORDER BY p.created_at DESC, p.id DESC LIMIT 1";
+    let sql = format!(
+        "UPDATE carts SET version = version + 1, updated_at = $2 WHERE id = $1 \
+         RETURNING {CART_COLUMNS}, (SELECT p.status {LIVE}) AS intent_status, \
+         (SELECT p.provider {LIVE}) AS intent_provider"
+    );
+    Ok(on_tx!(tx, |e| sqlx::query_as(&sql)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(e)
+        .await)?)
+}
+
+/// Writes one line (new, or replacing the stored line of the same item); a new line
+/// goes after the cart's others.
+pub async fn upsert_line(tx: &mut Tx, cart: &str, l: &LineRow) -> Result<()> {
+    on_tx!(tx, |e| sqlx::query(
+        "INSERT INTO cart_lines (cart_id, item_id, store_id, quantity, unit_price_minor, \
+         currency, position) VALUES ($1, $2, $3, $4, $5, $6, \
+         (SELECT COALESCE(MAX(position), -1) + 1 FROM cart_lines WHERE cart_id = $1)) \
+         ON CONFLICT (cart_id, item_id) DO UPDATE SET store_id = excluded.store_id, \
+         quantity = excluded.quantity, unit_price_minor = excluded.unit_price_minor, \
+         currency = excluded.currency"
+    )
+    .bind(cart)
+    .bind(&l.item_id)
+    .bind(&l.store_id)
+    .bind(l.quantity)
+    .bind(l.unit_price_minor)
+    .bind(&l.currency)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
 }
 
 /// The customer's newest open cart.

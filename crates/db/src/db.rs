@@ -339,6 +339,25 @@ impl Db {
         })
     }
 
+    /// Begins a transaction whose commit may be acknowledged before it is durable:
+    /// PostgreSQL's `SET LOCAL synchronous_commit = off`, sent with the `BEGIN` in one
+    /// round trip. A crash of the database server (not of Rampart) may lose the last
+    /// few hundred milliseconds of such commits, whole and atomically; it never
+    /// corrupts anything and never delays or weakens any other transaction. Only for
+    /// low-value state that the client simply makes again (a storefront cart), never
+    /// for money, orders, the ledger, identity or audit-bearing changes — see
+    /// `docs/design/checkout.md`. On SQLite it is [`Db::begin`] (WAL with
+    /// `synchronous = NORMAL` already: durable across a crash of the process).
+    pub async fn begin_async_commit(&self) -> crate::Result<Tx> {
+        Ok(match &self.engine {
+            Engine::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            Engine::Postgres(pool) => Tx::Postgres(
+                pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+                    .await?,
+            ),
+        })
+    }
+
     /// Cheap round trip for readiness checks.
     pub async fn ping(&self) -> crate::Result<()> {
         on_read!(self, |e| sqlx::query("SELECT 1")

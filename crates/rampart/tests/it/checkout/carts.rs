@@ -284,6 +284,112 @@ async fn concurrent_cart_updates_never_lose_a_write(app: TestApp) -> Result<()> 
     Ok(())
 }
 
+/// Adding a line writes that one line (an upsert): an item already in the cart keeps
+/// its place and gets the quantities added; every cart rule still holds, and a refused
+/// add changes nothing, not even the version.
+async fn add_line_upserts_one_line_and_refusals_change_nothing(app: TestApp) -> Result<()> {
+    let (_, _, a) = shop(&app, "upserta", 100, 5).await?;
+    let (_, _, b) = shop(&app, "upsertb", 250, 1000).await?;
+    let (_, _, usd) = shop(&app, "upsertusd", 300, 10).await?;
+    exec(
+        app.db(),
+        &format!("UPDATE items SET currency = 'USD' WHERE id = '{usd}'"),
+    )
+    .await?;
+    let (_, alice) = customer(&app, "alice").await?;
+    let cart = new_cart(&app, &alice).await?;
+    let lines = |v: &serde_json::Value| -> Vec<(String, i64, String)> {
+        v["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                (
+                    l["item_id"].as_str().unwrap_or_default().to_owned(),
+                    l["quantity"].as_i64().unwrap_or(0),
+                    l["title"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    for (item, q) in [(&a, 2), (&b, 1), (&a, 2)] {
+        let (st, v) = add(&app, &alice, &cart, item, q).await?;
+        assert_eq!(st, 200, "{v}");
+    }
+    let (_, v) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/carts/{cart}"),
+        Some(&alice),
+        None,
+    )
+    .await?;
+    let expected = vec![
+        (a.clone(), 4, "upserta item".to_owned()),
+        (b.clone(), 1, "upsertb item".to_owned()),
+    ];
+    assert_eq!(lines(&v), expected, "{v}");
+    assert_eq!(v["version"], 3);
+    assert_eq!(v["total"], json!({"minor": 650, "currency": "EUR"}), "{v}");
+    // The answer of an add is the cart as stored.
+    let (st, answer) = add(&app, &alice, &cart, &b, 1).await?;
+    assert_eq!(st, 200, "{answer}");
+    let (_, stored) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/carts/{cart}"),
+        Some(&alice),
+        None,
+    )
+    .await?;
+    assert_eq!(answer, stored);
+    assert_eq!(stored["version"], 4);
+
+    // Refusals, each leaving the cart exactly as it was.
+    let refusals: Vec<(String, i64, Option<i64>, u16, &str)> = vec![
+        (a.clone(), 2, None, 409, "out_of_stock"),
+        (b.clone(), 98, None, 422, "quantity_too_large"),
+        (usd.clone(), 1, None, 422, "cart_mixed_currencies"),
+        (b.clone(), 1, Some(3), 409, "cart_version_conflict"),
+    ];
+    for (item, q, version, status, code) in refusals {
+        let mut body = json!({"item_id": item, "quantity": q});
+        if let Some(v) = version {
+            body["version"] = json!(v);
+        }
+        let (st, v) = api(
+            &app,
+            Method::POST,
+            &format!("/v1/carts/{cart}/line-items"),
+            Some(&alice),
+            Some(body),
+        )
+        .await?;
+        assert_eq!((st, v["code"].as_str()), (status, Some(code)), "{v}");
+        let (_, now) = api(
+            &app,
+            Method::GET,
+            &format!("/v1/carts/{cart}"),
+            Some(&alice),
+            None,
+        )
+        .await?;
+        assert_eq!(now, stored, "{code} changed the cart");
+    }
+    // The expected version, when right, is accepted.
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/carts/{cart}/line-items"),
+        Some(&alice),
+        Some(json!({"item_id": b, "quantity": 1, "version": 4})),
+    )
+    .await?;
+    assert_eq!((st, v["version"].as_i64()), (200, Some(5)), "{v}");
+    assert_eq!(rows(&app, "cart_lines").await?, 2);
+    Ok(())
+}
+
 /// B3: 100 cart calls per minute per IP, 3 payment-intent calls and 10 completions
 /// per minute per user; the 101st/4th/11th is 429 with the limit headers; the
 /// injected clock opens the window again.
@@ -400,6 +506,7 @@ async fn idempotency_keys(app: TestApp) -> Result<()> {
 both_engines!(
     anonymous_cart_csrf_and_merge,
     concurrent_cart_updates_never_lose_a_write,
+    add_line_upserts_one_line_and_refusals_change_nothing,
     binding_rate_limits,
     idempotency_keys,
 );
