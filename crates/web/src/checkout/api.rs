@@ -410,6 +410,7 @@ pub fn mount(r: Routes) -> Routes {
                 .scope(Scope::OrdersWrite)
                 .request::<RefundRequest>()
                 .responds::<OrderResponse>(201)
+                .also_responds::<OrderResponse>(202)
                 .errors(&[NotFound, ValidationFailed, RefundAmountInvalid, RefundNotPossible, InvalidTransition, PaymentProviderUnavailable, IdempotencyKeyReused, IdempotencyKeyInFlight, IdempotencyKeyInvalid]),
         )
         .post(
