@@ -409,6 +409,10 @@ impl Completed {
     }
 }
 
+/// How long the refund route waits for the provider before answering that the
+/// refund is pending.
+const INLINE_REFUND_PAYMENT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What one [`Checkout::settle_refunds`] run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settlement {
@@ -742,21 +746,27 @@ impl Checkout {
         if cart.status != "open" {
             return Ok(());
         }
-        let Some(r) = store::live_intent_of_cart(&self.db, id.as_str()).await? else {
-            return Ok(());
-        };
-        if IntentStatus::parse(&r.status).is_some_and(paying) {
-            return Err(CheckoutError::PaymentInProgress);
-        }
-        if r.provider != self.provider.kind().as_str() {
-            return Ok(());
-        }
-        let pi = IntentId::parse(&r.provider_intent_id).map_err(|_| corrupt("intent id"))?;
-        let now = self.provider.retrieve_intent(&pi).await?;
-        if paying(now.status) {
+        if self.cart_paying(id.as_str()).await? {
             return Err(CheckoutError::PaymentInProgress);
         }
         Ok(())
+    }
+
+    /// Whether the cart's newest live intent is paid or being paid (stored state,
+    /// else the provider's own record).
+    async fn cart_paying(&self, cart: &str) -> Res<bool> {
+        let Some(r) = store::live_intent_of_cart(&self.db, cart).await? else {
+            return Ok(false);
+        };
+        if IntentStatus::parse(&r.status).is_some_and(paying) {
+            return Ok(true);
+        }
+        if r.provider != self.provider.kind().as_str() {
+            return Ok(false);
+        }
+        let pi = IntentId::parse(&r.provider_intent_id).map_err(|_| corrupt("intent id"))?;
+        let now = self.provider.retrieve_intent(&pi).await?;
+        Ok(paying(now.status))
     }
 
     async fn facts_of(
@@ -791,6 +801,11 @@ impl Checkout {
                 .ok_or(CheckoutError::ItemUnavailable)?;
             if Self::price(f)? != l.unit_price {
                 return Err(CheckoutError::PricesChanged);
+            }
+            // Not more than there is: nobody pays for what cannot ship (a merge or
+            // another buyer may have changed the balance since the line was set).
+            if i64::from(l.quantity.get()) > f.stock {
+                return Err(CheckoutError::OutOfStock);
             }
         }
         let draft = self.draft(row, cart, total, facts, account.unwrap_or_default());
@@ -1084,6 +1099,14 @@ impl Checkout {
     /// At sign-in: the visitor's open cart (by cookie hash) merges into the
     /// customer's newest open cart (or becomes it). Returns the customer's cart.
     pub async fn merge_at_login(&self, user: &UserId, visitor_hash: &str) -> Res<Option<CartId>> {
+        // A customer's cart that is paid (or being paid) is frozen like any change
+        // to it: the visitor's cart is then left as it is (it merges at a later
+        // sign-in), never folded into what the customer already paid for.
+        if let Some(mine) = store::open_cart_of(&self.db, user.as_str()).await? {
+            if self.cart_paying(&mine.id).await? {
+                return Ok(None);
+            }
+        }
         let mut tx = self.db.begin().await?;
         let Some(anon) = store::cart_by_token(&mut tx, visitor_hash).await? else {
             return Ok(None);
@@ -1845,7 +1868,17 @@ impl Checkout {
             )
             .await?;
         tx.commit().await?;
-        let paid = self.pay_refund(&refund).await?;
+        // Paid inline, within a bound well inside the request's own timeout: a slow
+        // provider leaves the refund pending (the worker pays it under the same key)
+        // and the caller gets its answer (202) instead of a timeout.
+        let paid = match tokio::time::timeout(INLINE_REFUND_PAYMENT, self.pay_refund(&refund)).await
+        {
+            Ok(r) => r?,
+            Err(_) => {
+                tracing::warn!(refund = %refund, "the provider did not answer in time; the worker pays the refund");
+                "pending".to_owned()
+            }
+        };
         let o = store::order(&self.db, id.as_str())
             .await?
             .ok_or(CheckoutError::NotFound)?;
@@ -1949,10 +1982,14 @@ impl Checkout {
         let money = Money::new(r.amount_minor, currency(&r.currency)?);
         let (status, provider_id, error) = match self.provider.refund(&pi, money, &key).await {
             Ok(refund) => ("succeeded", refund.id.as_str().to_owned(), None),
+            // Transient — among them a key still in use (another attempt of this same
+            // refund is in flight at the provider: the same key and amount, so never
+            // a second refund).
             Err(
                 e @ (ProviderError::Unavailable(_)
                 | ProviderError::RateLimited
                 | ProviderError::Authentication
+                | ProviderError::IdempotencyConflict
                 | ProviderError::Malformed(_)),
             ) => {
                 tracing::warn!(refund = %r.id, order = %r.order_id, code = e.code(), "refund not paid yet; the worker retries");

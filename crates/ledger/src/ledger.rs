@@ -125,8 +125,10 @@ pub struct EscrowView {
     pub line_count: i64,
     /// The amount paid into escrow (the sum of unit price × quantity over the lines).
     pub amount: Money,
-    /// Returned to the buyer by partial refunds before any outcome; the escrow
-    /// holds `amount − refunded` while the transaction holds money.
+    /// Returned to the buyer so far, by any event (partial refunds, a cancel after
+    /// payment, a refund, a dispute's outcome); the escrow holds
+    /// `amount − refunded` while the transaction holds money, and after a release
+    /// that is what the seller was paid from.
     pub refunded: Money,
     /// The platform fee fixed at purchase, in basis points.
     pub fee_bps: u32,
@@ -221,7 +223,8 @@ fn action(event: EscrowEvent) -> ActionType {
 
 impl EscrowView {
     /// What the escrow holds for this transaction while it holds money (or will
-    /// hold once funded): the amount less the partial refunds.
+    /// hold once funded): the amount less what went back; after an outcome, what
+    /// was released to the seller (0 when everything went back).
     pub fn held(&self) -> Money {
         Money::new(
             self.amount.minor.saturating_sub(self.refunded.minor),
@@ -507,10 +510,12 @@ impl Ledger {
             fee_bps: view.fee_bps,
         };
         let (next, legs) = postings_for(&terms, view.state, event)?;
-        let refunded = match event {
-            EscrowEvent::PartialRefund { refund, .. } => refund.minor,
-            _ => 0,
-        };
+        // Everything the buyer gets back, by any event, adds to the row's total.
+        let refunded: i64 = legs
+            .iter()
+            .filter(|l| l.account.kind == crate::escrow::AccountKind::BuyerRefund)
+            .map(|l| l.amount.minor)
+            .sum();
         let now = self.clock.now_ms();
         if !store::update_state(tx, id.as_str(), next.as_str(), view.version, refunded, now).await?
         {

@@ -63,7 +63,7 @@ pub enum Anomaly {
         /// Its stored state.
         state: String,
         /// Which check failed (`escrow`, `funding`, `refund`, `payout`, `currency`,
-        /// `lines`, `partial refunds`).
+        /// `lines`, `refunded total`).
         check: &'static str,
         /// The sum found.
         found: i64,
@@ -186,7 +186,7 @@ pub async fn reconcile(db: &Db) -> Result<Report, DbError> {
     report.transactions = txns.len();
     tx.rollback().await?;
 
-    for (id, state_str, amount, currency, pre_refunded, lines_sum) in txns {
+    for (id, state_str, amount, currency, returned, lines_sum) in txns {
         let Some(state) = EscrowState::parse(&state_str) else {
             out.push(Anomaly::CorruptTransaction {
                 transaction: id,
@@ -218,10 +218,11 @@ pub async fn reconcile(db: &Db) -> Result<Report, DbError> {
                 mismatch("lines", sum, amount);
             }
         }
-        // Partial refunds before an outcome: the escrow holds the rest.
-        let held = amount.checked_sub(pre_refunded).unwrap_or(i64::MIN);
-        if pre_refunded < 0 || held <= 0 {
-            mismatch("partial refunds", pre_refunded, 0);
+        // What went back to the buyer so far (the row's total, grown with every
+        // refund entry); while money is held, the escrow holds the rest.
+        let held = amount.checked_sub(returned).unwrap_or(i64::MIN);
+        if returned < 0 || held < 0 || (state.holds_money() && held == 0) {
+            mismatch("refunded total", returned, 0);
         }
         let esc = get(&escrow);
         let expected_escrow = if state.holds_money() { held } else { 0 };
@@ -244,16 +245,20 @@ pub async fn reconcile(db: &Db) -> Result<Report, DbError> {
         let (expected_refund, expected_payout) = match state {
             EscrowState::Refunded => (amount, 0),
             EscrowState::Cancelled => (funded, 0),
-            EscrowState::Completed => (pre_refunded, held),
+            EscrowState::Completed => (returned, held),
             EscrowState::PartiallyRefunded => {
-                if refunded <= pre_refunded || refunded >= amount {
-                    mismatch("refund", refunded, amount);
+                if returned <= 0 || returned >= amount {
+                    mismatch("refund", returned, amount);
                 }
-                (refunded, amount.checked_sub(refunded).unwrap_or(i64::MIN))
+                (returned, held)
             }
-            EscrowState::Funded | EscrowState::Shipped | EscrowState::Disputed => (pre_refunded, 0),
+            EscrowState::Funded | EscrowState::Shipped | EscrowState::Disputed => (returned, 0),
             EscrowState::PendingPayment => (0, 0),
         };
+        // The row's total agrees with the refund postings.
+        if returned != refunded {
+            mismatch("refunded total", returned, refunded);
+        }
         if refunded != expected_refund {
             mismatch("refund", refunded, expected_refund);
         }

@@ -17,11 +17,16 @@ INSERT INTO escrow_lines (transaction_id, line_no, item_id, quantity, unit_price
     SELECT id, 0, item_id, quantity, amount_minor / quantity FROM escrow_transactions;
 ALTER TABLE escrow_transactions ADD COLUMN line_count BIGINT NOT NULL DEFAULT 1
     CHECK (line_count >= 1);
--- What partial refunds before any outcome returned to the buyer (C1): the escrow
--- holds amount_minor - refunded_minor. Grows only with a `partial_refund` ledger
--- entry, in the same database transaction.
+-- What went back to the buyer so far, by any ledger entry (C1): while money is held
+-- the escrow holds amount_minor - refunded_minor. Grows with each entry that posts to
+-- the buyer's refund account, in the same database transaction; reconciliation checks
+-- it against those postings. Older rows get the sum of their refund postings.
 ALTER TABLE escrow_transactions ADD COLUMN refunded_minor BIGINT NOT NULL DEFAULT 0
     CHECK (refunded_minor >= 0);
+UPDATE escrow_transactions SET refunded_minor = (
+    SELECT COALESCE(SUM(p.amount_minor), 0) FROM ledger_postings p
+    JOIN ledger_accounts a ON a.id = p.account_id
+    WHERE a.kind = 'buyer_refund' AND p.transaction_id = escrow_transactions.id);
 -- Lines belong to a transaction, so to its store (as entries and postings, 0009).
 ALTER TABLE escrow_lines ENABLE ROW LEVEL SECURITY;
 CREATE POLICY escrow_lines_workspace ON escrow_lines

@@ -572,7 +572,7 @@ pub struct TransactionSummary {
     pub line_count: i64,
     /// The amount paid into escrow: the sum of price at purchase × quantity.
     pub amount: PriceResponse,
-    /// Returned to the buyer by partial refunds so far (the escrow holds the rest).
+    /// Returned to the buyer so far (while money is held, the escrow holds the rest).
     pub refunded: PriceResponse,
     /// The platform fee fixed at purchase, in basis points.
     pub fee_bps: u32,
@@ -717,7 +717,7 @@ pub struct TransactionResponse {
     pub lines: Vec<TransactionItemResponse>,
     /// The amount paid into escrow: the sum of price at purchase × quantity.
     pub amount: PriceResponse,
-    /// Returned to the buyer by partial refunds so far (the escrow holds the rest).
+    /// Returned to the buyer so far (while money is held, the escrow holds the rest).
     pub refunded: PriceResponse,
     /// The platform fee on a release of what is held.
     pub fee: PriceResponse,

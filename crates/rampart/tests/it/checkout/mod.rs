@@ -6,6 +6,7 @@
 
 mod bypasses;
 mod carts;
+mod frozen;
 mod payments;
 mod races;
 mod refunds;

@@ -381,6 +381,13 @@ async fn ledger_refunds_are_settled_at_the_provider(app: TestApp) -> Result<()> 
     assert_eq!(w.tick().await.settled_refunds, 1);
     let (_, o) = api(&app, Method::GET, &order_path, Some(&b.buyer), None).await?;
     assert_eq!(o["refunded"]["minor"], 900, "{o}");
+    // Store B's transaction: 400 back, the fee (2.5 %) only on the 200 released.
+    let m = txn(&app, &b.buyer, &b.b).await?;
+    assert_eq!(
+        (m["refunded"]["minor"].as_i64(), m["fee"]["minor"].as_i64()),
+        (Some(400), Some(5)),
+        "{m}"
+    );
     assert_eq!(o["status"], "partially_refunded");
     assert_eq!(rows(&app, "order_refunds").await?, 2);
     assert_eq!(
@@ -446,7 +453,14 @@ async fn a_cancel_request_is_carried_out_and_settled(app: TestApp) -> Result<()>
     )
     .await?;
     assert_eq!(o["refunded"]["minor"], 2_500, "{o}");
-    assert_eq!(txn(&app, &b.buyer, &b.a).await?["state"], "cancelled");
+    let a = txn(&app, &b.buyer, &b.a).await?;
+    assert_eq!(a["state"], "cancelled");
+    // The transaction tells the same: all of it back, no fee.
+    assert_eq!(
+        (a["refunded"]["minor"].as_i64(), a["fee"]["minor"].as_i64()),
+        (Some(2_500), Some(0)),
+        "{a}"
+    );
     reconciles(&app).await
 }
 
