@@ -3,32 +3,6 @@
 //! taken for more than is in stock. Both refused before any money moves.
 
 use super::*;
-use crate::identity::{fresh_client, PW};
-
-/// A visitor's cart with `lines`, then a sign-in as `login` from that browser.
-async fn visit_and_login(app: &TestApp, login: &str, lines: Vec<(String, i64)>) -> Result<String> {
-    let visitor = fresh_client(app);
-    let (_, c) = crate::identity::parts(visitor.post(app.at("/v1/carts")).send().await?).await?;
-    let cart = c["id"].as_str().unwrap_or_default().to_owned();
-    let csrf = c["csrf_token"].as_str().unwrap_or_default().to_owned();
-    for (i, q) in lines {
-        let r = visitor
-            .post(app.at(&format!("/v1/carts/{cart}/line-items")))
-            .header("x-csrf-token", &csrf)
-            .json(&json!({"item_id": i, "quantity": q}))
-            .send()
-            .await?;
-        assert_eq!(r.status(), 200);
-    }
-    let r = visitor
-        .post(app.at("/v1/auth/token"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"login": login, "password": PW, "client": "native"}))
-        .send()
-        .await?;
-    assert_eq!(r.status(), 200);
-    Ok(cart)
-}
 
 /// A customer's cart paid at the provider is frozen for a sign-in merge too: the
 /// visitor's lines stay in the visitor's cart, the paid cart completes as paid.

@@ -182,3 +182,32 @@ pub async fn rows(app: &TestApp, table_where: &str) -> Result<i64> {
 pub async fn customer(app: &TestApp, name: &str) -> Result<(String, String)> {
     bearer(app, name, Role::Customer).await
 }
+
+/// A visitor's cart with `lines`, then a sign-in as `login` from that browser.
+pub async fn visit_and_login(
+    app: &TestApp,
+    login: &str,
+    lines: Vec<(String, i64)>,
+) -> Result<String> {
+    let visitor = crate::identity::fresh_client(app);
+    let (_, c) = crate::identity::parts(visitor.post(app.at("/v1/carts")).send().await?).await?;
+    let cart = c["id"].as_str().unwrap_or_default().to_owned();
+    let csrf = c["csrf_token"].as_str().unwrap_or_default().to_owned();
+    for (i, q) in lines {
+        let r = visitor
+            .post(app.at(&format!("/v1/carts/{cart}/line-items")))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"item_id": i, "quantity": q}))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200);
+    }
+    let r = visitor
+        .post(app.at("/v1/auth/token"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"login": login, "password": crate::identity::PW, "client": "native"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    Ok(cart)
+}

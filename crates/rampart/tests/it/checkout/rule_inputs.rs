@@ -491,7 +491,6 @@ async fn eligibility_lost_before_completion(app: TestApp) -> Result<()> {
 /// E1: a merge at login that caps a quantity or leaves a line behind says so on the
 /// merged cart (`notices`), until the cart next changes.
 async fn merge_notices(app: TestApp) -> Result<()> {
-    use crate::identity::{fresh_client, PW};
     let (_, _, item) = shop(&app, "mneur", 100, 500).await?;
     let (_, usd_owner) = bearer(&app, "mnusd", Role::Seller).await?;
     let (st, s) = api(
@@ -515,40 +514,12 @@ async fn merge_notices(app: TestApp) -> Result<()> {
     let mine = new_cart(&app, &alice).await?;
     add(&app, &alice, &mine, &item, 60).await?;
 
-    // A visitor's cart, then a login from that browser.
-    let visit_and_login = |lines: Vec<(String, i64)>| {
-        let app = &app;
-        async move {
-            let visitor = fresh_client(app);
-            let (_, c) =
-                crate::identity::parts(visitor.post(app.at("/v1/carts")).send().await?).await?;
-            let cart = c["id"].as_str().unwrap_or_default().to_owned();
-            let csrf = c["csrf_token"].as_str().unwrap_or_default().to_owned();
-            for (i, q) in lines {
-                let r = visitor
-                    .post(app.at(&format!("/v1/carts/{cart}/line-items")))
-                    .header("x-csrf-token", &csrf)
-                    .json(&json!({"item_id": i, "quantity": q}))
-                    .send()
-                    .await?;
-                assert_eq!(r.status(), 200);
-            }
-            let r = visitor
-                .post(app.at("/v1/auth/token"))
-                .header("x-csrf-token", &csrf)
-                .json(&json!({"login": "alice", "password": PW, "client": "native"}))
-                .send()
-                .await?;
-            assert_eq!(r.status(), 200);
-            anyhow::Ok(())
-        }
-    };
     let cart_path = format!("/v1/carts/{mine}");
     let (_, c) = api(&app, Method::GET, &cart_path, Some(&alice), None).await?;
     assert_eq!(c["notices"], json!([]), "{c}");
 
     // 60 + 60 of one item: capped at the line limit of 99.
-    visit_and_login(vec![(item.clone(), 60)]).await?;
+    visit_and_login(&app, "alice", vec![(item.clone(), 60)]).await?;
     let (_, c) = api(&app, Method::GET, &cart_path, Some(&alice), None).await?;
     assert_eq!(c["items"][0]["quantity"], json!(99), "{c}");
     assert_eq!(
@@ -574,7 +545,7 @@ async fn merge_notices(app: TestApp) -> Result<()> {
     assert_eq!(c["notices"], json!([]), "{c}");
 
     // A line in another currency stays behind, and the cart says so.
-    visit_and_login(vec![(usd_item.clone(), 1)]).await?;
+    visit_and_login(&app, "alice", vec![(usd_item.clone(), 1)]).await?;
     let (_, c) = api(&app, Method::GET, &cart_path, Some(&alice), None).await?;
     assert_eq!(c["items"].as_array().map(Vec::len), Some(1), "{c}");
     assert_eq!(
