@@ -513,6 +513,30 @@ fn customer_type(s: &str) -> CustomerType {
     }
 }
 
+/// How often [`Checkout::add_line`] tries without a lock before it takes the cart's
+/// row lock: a cart changed between the read and the write is read again.
+const OPTIMISTIC_TRIES: usize = 3;
+
+/// One optimistic try of adding a line.
+enum Added {
+    /// Written; the cart as it now is.
+    Done(CartView),
+    /// The cart moved on between the read and the write: nothing written.
+    Raced,
+    /// The cart's live intent needs the provider's word first: nothing written.
+    AskProvider,
+}
+
+/// What adding a line decides on.
+struct AddRead {
+    /// The cart (at its version before the change) and its newest live intent.
+    cart: store::BumpedCart,
+    lines: Vec<LineRow>,
+    facts: HashMap<String, ItemFacts>,
+    /// The shopper is a member of the new item's store.
+    own_store: bool,
+}
+
 /// An intent in one of these states has been (or is being) paid: its cart is frozen.
 fn paying(s: IntentStatus) -> bool {
     matches!(
@@ -842,13 +866,15 @@ impl Checkout {
     /// Adds `quantity` of an item at its catalog price (read here, never the
     /// client's); the item must be for sale with that many in stock.
     ///
-    /// One transaction of few statements, whatever the cart's size: the cart row is
-    /// locked and its version moved on by one UPDATE (which also reads the cart's
-    /// newest live intent), then its lines and the catalog facts of their items and
-    /// the new one are read under that lock, the cart's rules run in memory, and only
-    /// the one changed line is written (an upsert). The answer is built from what was
-    /// read under the lock. The commit is asynchronous on PostgreSQL (a cart line is
-    /// re-creatable state: `docs/design/checkout.md`).
+    /// Optimistic first, whatever the cart's size: the cart (with its newest live
+    /// intent), its lines and the catalog facts of their items and the new one are
+    /// read without a lock or a transaction, the cart's rules run in memory, and one
+    /// statement writes the one changed line and moves the version on, only if the
+    /// cart is still open at the version read ([`store::upsert_line_at`]). A cart
+    /// changed in between is read again; after [`OPTIMISTIC_TRIES`] such races the
+    /// change is made under the cart's row lock instead, so a busy cart still makes
+    /// progress. The answer is built from what was read. The commit is asynchronous on
+    /// PostgreSQL (a cart line is re-creatable state: `docs/design/checkout.md`).
     pub async fn add_line(
         &self,
         who: &Shopper,
@@ -858,20 +884,90 @@ impl Checkout {
         expected: Option<i64>,
     ) -> Res<CartView> {
         let q = Quantity::parse(quantity, &self.limits)?;
-        if let Some(view) = self.try_add_line(who, id, item, q, expected, false).await? {
-            return Ok(view);
+        let mut provider_checked = false;
+        for _ in 0..OPTIMISTIC_TRIES {
+            match self
+                .add_line_unlocked(who, id, item, q, expected, provider_checked)
+                .await?
+            {
+                Added::Done(view) => return Ok(view),
+                Added::Raced => {}
+                Added::AskProvider => {
+                    if provider_checked {
+                        return Err(CheckoutError::PaymentInProgress);
+                    }
+                    // The cart has a live intent not yet known to be paid: ask the
+                    // provider without holding anything (as every other cart change
+                    // does), then change it unless the provider says it is being paid.
+                    self.ensure_not_paying(who, id).await?;
+                    provider_checked = true;
+                }
+            }
         }
-        // The cart has a live intent not yet known to be paid: ask the provider
-        // without holding the cart's lock (as every other cart change does), then
-        // change it unless the provider says it is being paid.
-        self.ensure_not_paying(who, id).await?;
+        if !provider_checked {
+            if let Some(view) = self.try_add_line(who, id, item, q, expected, false).await? {
+                return Ok(view);
+            }
+            self.ensure_not_paying(who, id).await?;
+        }
         self.try_add_line(who, id, item, q, expected, true)
             .await?
             .ok_or(CheckoutError::PaymentInProgress)
     }
 
-    /// [`Checkout::add_line`] under the lock; `None` when the cart's live intent needs
-    /// the provider's word first (`provider_checked` false), nothing written.
+    /// One optimistic try of [`Checkout::add_line`]: nothing locked, one conditional
+    /// write.
+    async fn add_line_unlocked(
+        &self,
+        who: &Shopper,
+        id: &CartId,
+        item: &ItemId,
+        q: Quantity,
+        expected: Option<i64>,
+        provider_checked: bool,
+    ) -> Res<Added> {
+        let now = self.now();
+        let store::CartWithLines {
+            cart,
+            lines,
+            next_position,
+        } = store::cart_with_lines(&self.db, id.as_str())
+            .await?
+            .filter(|r| may_access(&r.cart.cart, who))
+            .ok_or(CheckoutError::NotFound)?;
+        let read = self
+            .read_for_add(rampart_db::Conn::Pool(&self.db), cart, lines, who, item)
+            .await?;
+        let Some(new_lines) = self.plan_add_line(&read, item, q, expected, provider_checked)?
+        else {
+            return Ok(Added::AskProvider);
+        };
+        let changed = new_lines
+            .iter()
+            .find(|l| l.item_id == item.as_str())
+            .ok_or_else(|| corrupt("added line"))?;
+        let mut row = read.cart.cart;
+        if !store::upsert_line_at(
+            &self.db,
+            id.as_str(),
+            row.version,
+            now,
+            changed,
+            next_position,
+        )
+        .await?
+        {
+            return Ok(Added::Raced);
+        }
+        row.version += 1;
+        row.updated_at = now;
+        self.view_with(&row, &new_lines, &read.facts)
+            .map(Added::Done)
+    }
+
+    /// [`Checkout::add_line`] under the cart's row lock; `None` when the cart's live
+    /// intent needs the provider's word first (`provider_checked` false), nothing
+    /// written.
     async fn try_add_line(
         &self,
         who: &Shopper,
@@ -885,39 +981,97 @@ impl Checkout {
         // Dropping `tx` on any refusal below rolls the version bump back.
         let mut tx = self.db.begin_async_commit().await?;
         // Whose cart first: someone else's is 404 whatever the item.
-        let bumped = store::bump_cart(&mut tx, id.as_str(), now)
+        let mut bumped = store::bump_cart(&mut tx, id.as_str(), now)
             .await?
             .filter(|b| may_access(&b.cart, who))
             .ok_or(CheckoutError::NotFound)?;
+        // As it was before this change's bump.
+        bumped.cart.version -= 1;
         let lines = store::lines(&mut tx, id.as_str()).await?;
+        let read = self
+            .read_for_add(rampart_db::Conn::Tx(&mut tx), bumped, lines, who, item)
+            .await?;
+        let Some(new_lines) = self.plan_add_line(&read, item, q, expected, provider_checked)?
+        else {
+            return Ok(None);
+        };
+        let changed = new_lines
+            .iter()
+            .find(|l| l.item_id == item.as_str())
+            .ok_or_else(|| corrupt("added line"))?;
+        store::upsert_line(&mut tx, id.as_str(), changed).await?;
+        tx.commit().await?;
+        let mut row = read.cart.cart;
+        row.version += 1;
+        row.updated_at = now;
+        self.view_with(&row, &new_lines, &read.facts).map(Some)
+    }
+
+    /// What [`Checkout::add_line`] decides on, with the cart and its `lines` as read:
+    /// the catalog facts of their items and of the new one, and whether the shopper is
+    /// a member of the new item's store, read through `conn` (the pool, or the
+    /// transaction holding the cart's lock).
+    async fn read_for_add(
+        &self,
+        mut conn: rampart_db::Conn<'_>,
+        cart: store::BumpedCart,
+        lines: Vec<LineRow>,
+        who: &Shopper,
+        item: &ItemId,
+    ) -> Res<AddRead> {
         let facts: HashMap<String, ItemFacts> = {
             let mut ids: Vec<&str> = lines.iter().map(|l| l.item_id.as_str()).collect();
             if !ids.contains(&item.as_str()) {
                 ids.push(item.as_str());
             }
-            checkout_facts::items(&mut tx, &ids)
+            checkout_facts::items(conn.reborrow(), &ids)
                 .await?
                 .into_iter()
                 .map(|f| (f.id.clone(), f))
                 .collect()
         };
-        let f = facts
+        let own_store = match (facts.get(item.as_str()).filter(|f| sellable(f)), &who.user) {
+            (Some(f), Some(u)) => checkout_facts::is_member(conn, &f.store_id, u.as_str()).await?,
+            _ => false,
+        };
+        Ok(AddRead {
+            cart,
+            lines,
+            facts,
+            own_store,
+        })
+    }
+
+    /// The decision of [`Checkout::add_line`] on what was read (`read.cart.cart.version`
+    /// is the cart's version before this change): the cart's lines after it, or
+    /// `None` when the cart's live intent needs the provider's word first
+    /// (`provider_checked` false). The refusals come in this order: the item, the
+    /// shopper's own store, a cart being paid, a closed cart, a stale version, stock,
+    /// then the cart's own limits.
+    fn plan_add_line(
+        &self,
+        read: &AddRead,
+        item: &ItemId,
+        q: Quantity,
+        expected: Option<i64>,
+        provider_checked: bool,
+    ) -> Res<Option<Vec<LineRow>>> {
+        let f = read
+            .facts
             .get(item.as_str())
             .filter(|f| sellable(f))
             .ok_or(CheckoutError::ItemUnavailable)?;
-        if let Some(u) = &who.user {
-            if checkout_facts::is_member(&mut tx, &f.store_id, u.as_str()).await? {
-                return Err(CheckoutError::OwnStorePurchase);
-            }
+        if read.own_store {
+            return Err(CheckoutError::OwnStorePurchase);
         }
-        let mut row = bumped.cart;
-        let current = row.version - 1;
+        let row = &read.cart.cart;
         if row.status == "open" {
-            if let Some(status) = &bumped.intent_status {
+            if let Some(status) = &read.cart.intent_status {
                 if IntentStatus::parse(status).is_some_and(paying) {
                     return Err(CheckoutError::PaymentInProgress);
                 }
-                let ours = bumped.intent_provider.as_deref() == Some(self.provider.kind().as_str());
+                let ours =
+                    read.cart.intent_provider.as_deref() == Some(self.provider.kind().as_str());
                 if ours && !provider_checked {
                     return Ok(None);
                 }
@@ -926,10 +1080,11 @@ impl Checkout {
         if row.status != "open" {
             return Err(CheckoutError::CartClosed);
         }
+        let current = row.version;
         if expected.is_some_and(|v| v != current) {
             return Err(CheckoutError::VersionConflict { current });
         }
-        let mut cart = cart_of(&row, &lines)?;
+        let mut cart = cart_of(row, &read.lines)?;
         let already = cart
             .lines()
             .iter()
@@ -946,15 +1101,7 @@ impl Checkout {
             q,
             &self.limits,
         )?;
-        let new_lines = rows_of(&cart);
-        let changed = new_lines
-            .iter()
-            .find(|l| l.item_id == item.as_str())
-            .ok_or_else(|| corrupt("added line"))?;
-        store::upsert_line(&mut tx, id.as_str(), changed).await?;
-        tx.commit().await?;
-        row.updated_at = now;
-        self.view_with(&row, &new_lines, &facts).map(Some)
+        Ok(Some(rows_of(&cart)))
     }
 
     /// Sets a line's quantity (at the current catalog price).

@@ -83,10 +83,15 @@ pub async fn lock_cart(tx: &mut Tx, id: &str) -> Result<Option<CartRow>> {
         .await)?)
 }
 
-/// A cart locked for a change, with its newest live payment intent (if any).
+/// The cart's newest intent that may still move money (a subquery's tail, on `carts`).
+const LIVE_INTENT: &str = "FROM payment_intents p WHERE p.cart_id = carts.id \
+     AND p.status NOT IN ('canceled', 'refunded') ORDER BY p.created_at DESC, p.id DESC LIMIT 1";
+
+/// A cart read for a change (locked, or for an optimistic one not), with its newest
+/// live payment intent (if any).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BumpedCart {
-    /// The cart, its version already moved on by one.
+    /// The cart ([`bump_cart`]: its version already moved on by one).
     #[sqlx(flatten)]
     pub cart: CartRow,
     /// The newest intent that may still move money (not canceled, not refunded).
@@ -101,18 +106,142 @@ pub struct BumpedCart {
 /// expected version (the returned version minus one) and rolls back on any refusal,
 /// which undoes the bump.
 pub async fn bump_cart(tx: &mut Tx, id: &str, now: i64) -> Result<Option<BumpedCart>> {
-    const LIVE: &str = "FROM payment_intents p WHERE p.cart_id = carts.id \
-         AND p.status NOT IN ('canceled', 'refunded') ORDER BY p.created_at DESC, p.id DESC LIMIT 1";
     let sql = format!(
         "UPDATE carts SET version = version + 1, updated_at = $2 WHERE id = $1 \
-         RETURNING {CART_COLUMNS}, (SELECT p.status {LIVE}) AS intent_status, \
-         (SELECT p.provider {LIVE}) AS intent_provider"
+         RETURNING {CART_COLUMNS}, (SELECT p.status {LIVE_INTENT}) AS intent_status, \
+         (SELECT p.provider {LIVE_INTENT}) AS intent_provider"
     );
     Ok(on_tx!(tx, |e| sqlx::query_as(&sql)
         .bind(id)
         .bind(now)
         .fetch_optional(e)
         .await)?)
+}
+
+/// The cart as it is now, with its newest live intent and its lines (in order), read
+/// in one statement without any lock or transaction: the first half of an optimistic
+/// change, whose write ([`upsert_line_at`]) happens only if the cart is still at the
+/// version read here. The lines come as one JSON array column (one row to decode,
+/// whatever the cart's size).
+pub async fn cart_with_lines(db: &rampart_db::Db, id: &str) -> Result<Option<CartWithLines>> {
+    #[derive(sqlx::FromRow)]
+    struct Read {
+        #[sqlx(flatten)]
+        cart: BumpedCart,
+        lines_json: String,
+    }
+    let lines = if matches!(db.engine, rampart_db::Engine::Postgres(_)) {
+        "(SELECT COALESCE(json_agg(json_build_array(l.position, l.item_id, l.store_id, \
+         l.quantity, l.unit_price_minor, l.currency)), '[]')::text \
+         FROM cart_lines l WHERE l.cart_id = carts.id)"
+    } else {
+        "(SELECT json_group_array(json_array(l.position, l.item_id, l.store_id, \
+         l.quantity, l.unit_price_minor, l.currency)) \
+         FROM cart_lines l WHERE l.cart_id = carts.id)"
+    };
+    let sql = format!(
+        "SELECT {CART_COLUMNS}, (SELECT p.status {LIVE_INTENT}) AS intent_status, \
+         (SELECT p.provider {LIVE_INTENT}) AS intent_provider, {lines} AS lines_json \
+         FROM carts WHERE id = $1"
+    );
+    let Some(read) = on_conn!(Conn::Pool(db), |e| sqlx::query_as::<_, Read>(&sql)
+        .bind(id)
+        .fetch_optional(e)
+        .await)?
+    else {
+        return Ok(None);
+    };
+    type Raw = (i64, String, String, i64, i64, String);
+    let mut raw: Vec<Raw> = serde_json::from_str(&read.lines_json)
+        .map_err(|e| rampart_db::DbError::Corrupt(format!("cart lines: {e}")))?;
+    // The order of `lines`: position, then item.
+    raw.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let next_position = raw.iter().map(|r| r.0 + 1).max().unwrap_or(0);
+    let lines = raw
+        .into_iter()
+        .map(
+            |(_, item_id, store_id, quantity, unit_price_minor, currency)| LineRow {
+                item_id,
+                store_id,
+                quantity,
+                unit_price_minor,
+                currency,
+            },
+        )
+        .collect();
+    Ok(Some(CartWithLines {
+        cart: read.cart,
+        lines,
+        next_position,
+    }))
+}
+
+/// A cart read by [`cart_with_lines`].
+pub struct CartWithLines {
+    /// The cart and its newest live intent.
+    pub cart: BumpedCart,
+    /// Its lines, in order.
+    pub lines: Vec<LineRow>,
+    /// The position a new line gets (after every line read).
+    pub next_position: i64,
+}
+
+/// Writes one line (as [`upsert_line`]; a new line at `position`, the one after the
+/// lines read at `version`) and moves the cart's version on by one, but only if the
+/// cart is still open at `version`; `false` (nothing written) when it has moved on
+/// since it was read. One statement on PostgreSQL (its commit asynchronous,
+/// set inside the statement, as for [`create_cart`]: a cart line is re-creatable
+/// state); on SQLite one short transaction on the single writer.
+pub async fn upsert_line_at(
+    db: &rampart_db::Db,
+    cart: &str,
+    version: i64,
+    now: i64,
+    l: &LineRow,
+    position: i64,
+) -> Result<bool> {
+    if matches!(db.engine, rampart_db::Engine::Postgres(_)) {
+        let n = on_conn_write!(Conn::Pool(db), |e| sqlx::query(
+            "WITH bumped AS (UPDATE carts SET version = version + 1, updated_at = $8 \
+             WHERE id = $1 AND version = $7 AND status = 'open' \
+             AND set_config('synchronous_commit', 'off', true) = 'off' RETURNING id) \
+             INSERT INTO cart_lines (cart_id, item_id, store_id, quantity, unit_price_minor, \
+             currency, position) SELECT bumped.id, $2, $3, $4, $5, $6, $9 \
+             FROM bumped ON CONFLICT (cart_id, item_id) DO UPDATE SET \
+             store_id = excluded.store_id, quantity = excluded.quantity, \
+             unit_price_minor = excluded.unit_price_minor, currency = excluded.currency"
+        )
+        .bind(cart)
+        .bind(&l.item_id)
+        .bind(&l.store_id)
+        .bind(l.quantity)
+        .bind(l.unit_price_minor)
+        .bind(&l.currency)
+        .bind(version)
+        .bind(now)
+        .bind(position)
+        .execute(e)
+        .await
+        .map(|r| r.rows_affected()))?;
+        return Ok(n == 1);
+    }
+    let mut tx = db.begin().await?;
+    let n = on_tx!(&mut tx, |e| sqlx::query(
+        "UPDATE carts SET version = version + 1, updated_at = $2 \
+         WHERE id = $1 AND version = $3 AND status = 'open'"
+    )
+    .bind(cart)
+    .bind(now)
+    .bind(version)
+    .execute(e)
+    .await
+    .map(|r| r.rows_affected()))?;
+    if n != 1 {
+        return Ok(false);
+    }
+    upsert_line(&mut tx, cart, l).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Writes one line (new, or replacing the stored line of the same item); a new line

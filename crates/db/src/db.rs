@@ -414,6 +414,16 @@ pub enum Conn<'c> {
     Tx(&'c mut Tx),
 }
 
+impl Conn<'_> {
+    /// The same connection for one more call (a transaction is lent, not given away).
+    pub fn reborrow(&mut self) -> Conn<'_> {
+        match self {
+            Conn::Pool(db) => Conn::Pool(db),
+            Conn::Tx(tx) => Conn::Tx(tx),
+        }
+    }
+}
+
 impl<'c> From<&'c Db> for Conn<'c> {
     fn from(db: &'c Db) -> Self {
         Conn::Pool(db)

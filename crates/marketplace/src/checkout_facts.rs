@@ -3,7 +3,7 @@
 //! rules look at) and a store's own minimum order. Reads only; stock moves through
 //! [`crate::purchases::store::reserve`] inside the checkout's transaction.
 
-use rampart_db::{on_conn, Conn, Result};
+use rampart_db::{on_conn, Conn, Engine, Result, Tx};
 
 /// An item as the checkout sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -53,12 +53,35 @@ pub async fn items(conn: impl Into<Conn<'_>>, ids: &[&str]) -> Result<Vec<ItemFa
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    // PostgreSQL: one statement whatever the count (`= ANY` of an array), so it is
+    // prepared and planned once per connection, not once per cart size.
+    let any = format!(
+        "SELECT {COLUMNS} FROM items i JOIN stores s ON s.id = i.store_id WHERE i.id = ANY($1)"
+    );
+    let conn = match conn.into() {
+        Conn::Tx(Tx::Postgres(t)) => {
+            return Ok(sqlx::query_as::<_, ItemFacts>(&any)
+                .bind(ids)
+                .fetch_all(&mut **t)
+                .await?)
+        }
+        Conn::Pool(db) => match &db.engine {
+            Engine::Postgres(pool) => {
+                return Ok(sqlx::query_as::<_, ItemFacts>(&any)
+                    .bind(ids)
+                    .fetch_all(pool)
+                    .await?)
+            }
+            Engine::Sqlite { .. } => Conn::Pool(db),
+        },
+        other => other,
+    };
     let params: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
     let sql = format!(
         "SELECT {COLUMNS} FROM items i JOIN stores s ON s.id = i.store_id WHERE i.id IN ({})",
         params.join(", ")
     );
-    Ok(on_conn!(conn.into(), |e| {
+    Ok(on_conn!(conn, |e| {
         let mut q = sqlx::query_as::<_, ItemFacts>(&sql);
         for id in ids {
             q = q.bind(*id);

@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// mimalloc instead of glibc malloc: per-thread heaps without arena locks (a tenth of
+/// all CPU time went to glibc's malloc under storefront load, docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = rampart::cli::Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
