@@ -520,7 +520,7 @@ const OPTIMISTIC_TRIES: usize = 3;
 /// One optimistic try of adding a line.
 enum Added {
     /// Written; the cart as it now is.
-    Done(CartView),
+    Done(Box<CartView>),
     /// The cart moved on between the read and the write: nothing written.
     Raced,
     /// The cart's live intent needs the provider's word first: nothing written.
@@ -890,7 +890,7 @@ impl Checkout {
                 .add_line_unlocked(who, id, item, q, expected, provider_checked)
                 .await?
             {
-                Added::Done(view) => return Ok(view),
+                Added::Done(view) => return Ok(*view),
                 Added::Raced => {}
                 Added::AskProvider => {
                     if provider_checked {
@@ -962,7 +962,7 @@ impl Checkout {
         row.version += 1;
         row.updated_at = now;
         self.view_with(&row, &new_lines, &read.facts)
-            .map(Added::Done)
+            .map(|v| Added::Done(Box::new(v)))
     }
 
     /// [`Checkout::add_line`] under the cart's row lock; `None` when the cart's live

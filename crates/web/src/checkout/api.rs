@@ -121,21 +121,25 @@ canonical_id!(item_id, ItemId);
 canonical_id!(order_id, OrderId);
 canonical_id!(transaction_id, TransactionId);
 
-/// `If-Match: "7"` (or `7`) as the expected cart version; a body's `version` wins.
+/// `If-Match: "7"` (or `7`) or the body's `version` as the expected cart version.
+/// Both may be sent, but then they must agree: a precondition is never dropped.
 fn expected_version(headers: &HeaderMap, body: Option<i64>) -> Result<Option<i64>, ApiError> {
-    if body.is_some() {
-        return Ok(body);
-    }
-    match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
-        None => Ok(None),
+    let field = |code: &'static str| {
+        ApiError::validation(rampart_kernel::FieldErrors(vec![
+            rampart_kernel::FieldError::new("If-Match", code),
+        ]))
+    };
+    let header = match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        None => None,
         Some(v) => {
             let v = v.trim().trim_start_matches("W/").trim_matches('"');
-            v.parse::<i64>().map(Some).map_err(|_| {
-                ApiError::validation(rampart_kernel::FieldErrors(vec![
-                    rampart_kernel::FieldError::new("If-Match", "invalid_value"),
-                ]))
-            })
+            Some(v.parse::<i64>().map_err(|_| field("invalid_value"))?)
         }
+    };
+    match (body, header) {
+        (Some(b), Some(h)) if b != h => Err(field("disagrees_with_version")),
+        (Some(v), _) | (None, Some(v)) => Ok(Some(v)),
+        (None, None) => Ok(None),
     }
 }
 

@@ -217,6 +217,16 @@ async fn concurrent_cart_updates_never_lose_a_write(app: TestApp) -> Result<()> 
         .send()
         .await?;
     expect_problem(r, 409, "cart_version_conflict").await?;
+    // A body version and If-Match must agree: a stale precondition is never dropped
+    // because the body carries a current one.
+    let r = crate::identity::fresh_client(&app)
+        .post(app.at(&format!("/v1/carts/{cart}/line-items")))
+        .bearer_auth(&alice)
+        .header("if-match", "\"0\"")
+        .json(&json!({"item_id": item, "quantity": 1, "version": 1}))
+        .send()
+        .await?;
+    expect_problem(r, 422, "validation_failed").await?;
     let (_, c) = api(
         &app,
         Method::GET,
