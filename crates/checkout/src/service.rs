@@ -938,21 +938,18 @@ impl Checkout {
         let read = self
             .read_for_add(rampart_db::Conn::Pool(&self.db), cart, lines, who, item)
             .await?;
-        let Some(new_lines) = self.plan_add_line(&read, item, q, expected, provider_checked)?
+        let Some((new_lines, changed)) =
+            self.plan_add_line(&read, item, q, expected, provider_checked)?
         else {
             return Ok(Added::AskProvider);
         };
-        let changed = new_lines
-            .iter()
-            .find(|l| l.item_id == item.as_str())
-            .ok_or_else(|| corrupt("added line"))?;
         let mut row = read.cart.cart;
         if !store::upsert_line_at(
             &self.db,
             id.as_str(),
             row.version,
             now,
-            changed,
+            &changed,
             next_position,
         )
         .await?
@@ -991,15 +988,12 @@ impl Checkout {
         let read = self
             .read_for_add(rampart_db::Conn::Tx(&mut tx), bumped, lines, who, item)
             .await?;
-        let Some(new_lines) = self.plan_add_line(&read, item, q, expected, provider_checked)?
+        let Some((new_lines, changed)) =
+            self.plan_add_line(&read, item, q, expected, provider_checked)?
         else {
             return Ok(None);
         };
-        let changed = new_lines
-            .iter()
-            .find(|l| l.item_id == item.as_str())
-            .ok_or_else(|| corrupt("added line"))?;
-        store::upsert_line(&mut tx, id.as_str(), changed).await?;
+        store::upsert_line(&mut tx, id.as_str(), &changed).await?;
         tx.commit().await?;
         let mut row = read.cart.cart;
         row.version += 1;
@@ -1043,8 +1037,8 @@ impl Checkout {
     }
 
     /// The decision of [`Checkout::add_line`] on what was read (`read.cart.cart.version`
-    /// is the cart's version before this change): the cart's lines after it, or
-    /// `None` when the cart's live intent needs the provider's word first
+    /// is the cart's version before this change): the cart's lines after it and the one
+    /// line to write, or `None` when the cart's live intent needs the provider's word first
     /// (`provider_checked` false). The refusals come in this order: the item, the
     /// shopper's own store, a cart being paid, a closed cart, a stale version, stock,
     /// then the cart's own limits.
@@ -1055,7 +1049,7 @@ impl Checkout {
         q: Quantity,
         expected: Option<i64>,
         provider_checked: bool,
-    ) -> Res<Option<Vec<LineRow>>> {
+    ) -> Res<Option<(Vec<LineRow>, LineRow)>> {
         let f = read
             .facts
             .get(item.as_str())
@@ -1101,7 +1095,13 @@ impl Checkout {
             q,
             &self.limits,
         )?;
-        Ok(Some(rows_of(&cart)))
+        let lines = rows_of(&cart);
+        let changed = lines
+            .iter()
+            .find(|l| l.item_id == item.as_str())
+            .cloned()
+            .ok_or_else(|| corrupt("added line"))?;
+        Ok(Some((lines, changed)))
     }
 
     /// Sets a line's quantity (at the current catalog price).
