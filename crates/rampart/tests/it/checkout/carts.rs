@@ -83,31 +83,15 @@ async fn anonymous_cart_csrf_and_merge(app: TestApp) -> Result<()> {
     let (alice_id, alice) = customer(&app, "alice").await?;
     let mine = new_cart(&app, &alice).await?;
     add(&app, &alice, &mine, &item, 1).await?;
-    let r = visitor
-        .post(app.at("/v1/carts"))
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await?;
-    assert_eq!(r.status(), 201, "a second visitor cart replaces the cookie");
-    let (_, c2) = crate::identity::parts(r).await?;
-    let cart2 = c2["id"].as_str().unwrap_or_default().to_owned();
-    let csrf2 = c2["csrf_token"].as_str().unwrap_or_default().to_owned();
-    for (i, q) in [(&item, 2), (&other, 1)] {
-        let r = visitor
-            .post(app.at(&format!("/v1/carts/{cart2}/line-items")))
-            .header("x-csrf-token", &csrf2)
-            .json(&json!({"item_id": i, "quantity": q}))
-            .send()
-            .await?;
-        assert_eq!(r.status(), 200);
-    }
-    let r = visitor
-        .post(app.at("/v1/auth/token"))
-        .header("x-csrf-token", &csrf2)
-        .json(&json!({"login": "alice", "password": PW, "client": "native"}))
-        .send()
-        .await?;
-    assert_eq!(r.status(), 200);
+    // A second visitor cart in the same browser replaces the cookie.
+    let cart2 = visit_and_login_in(
+        &app,
+        &visitor,
+        Some(&csrf),
+        "alice",
+        vec![(item.clone(), 2), (other.clone(), 1)],
+    )
+    .await?;
     let (_, merged) = api(
         &app,
         Method::GET,

@@ -190,7 +190,27 @@ pub async fn visit_and_login(
     lines: Vec<(String, i64)>,
 ) -> Result<String> {
     let visitor = crate::identity::fresh_client(app);
-    let (_, c) = crate::identity::parts(visitor.post(app.at("/v1/carts")).send().await?).await?;
+    visit_and_login_in(app, &visitor, None, login, lines).await
+}
+
+/// [`visit_and_login`] in `visitor`'s browser; `csrf` is the token of the cart cookie it
+/// already holds, if any (a new cart then replaces that cookie, and the call needs it).
+pub async fn visit_and_login_in(
+    app: &TestApp,
+    visitor: &reqwest::Client,
+    csrf: Option<&str>,
+    login: &str,
+    lines: Vec<(String, i64)>,
+) -> Result<String> {
+    let mut new_cart = visitor.post(app.at("/v1/carts"));
+    if let Some(t) = csrf {
+        new_cart = new_cart.header("x-csrf-token", t);
+    }
+    let (st, c) = crate::identity::parts(new_cart.send().await?).await?;
+    assert_eq!(
+        st, 201,
+        "a new visitor cart (replacing any cart cookie): {c}"
+    );
     let cart = c["id"].as_str().unwrap_or_default().to_owned();
     let csrf = c["csrf_token"].as_str().unwrap_or_default().to_owned();
     for (i, q) in lines {
