@@ -893,12 +893,10 @@ impl Checkout {
                 Added::Done(view) => return Ok(*view),
                 Added::Raced => {}
                 Added::AskProvider => {
-                    if provider_checked {
-                        return Err(CheckoutError::PaymentInProgress);
-                    }
-                    // The cart has a live intent not yet known to be paid: ask the
-                    // provider without holding anything (as every other cart change
-                    // does), then change it unless the provider says it is being paid.
+                    // Only before the provider was asked (`plan_add_line`): the cart
+                    // has a live intent not yet known to be paid. Ask the provider
+                    // without holding anything (as every other cart change does),
+                    // then change it unless the provider says it is being paid.
                     self.ensure_not_paying(who, id).await?;
                     provider_checked = true;
                 }

@@ -83,6 +83,16 @@ pub async fn lock_cart(tx: &mut Tx, id: &str) -> Result<Option<CartRow>> {
         .await)?)
 }
 
+/// The conflict clause of both line upserts ([`upsert_line`], [`upsert_line_at`]): a
+/// line already in the cart keeps its place and takes the new values.
+macro_rules! line_upsert {
+    () => {
+        "ON CONFLICT (cart_id, item_id) DO UPDATE SET store_id = excluded.store_id, \
+         quantity = excluded.quantity, unit_price_minor = excluded.unit_price_minor, \
+         currency = excluded.currency"
+    };
+}
+
 /// The cart's newest intent that may still move money (a subquery's tail, on `carts`).
 const LIVE_INTENT: &str = "FROM payment_intents p WHERE p.cart_id = carts.id \
      AND p.status NOT IN ('canceled', 'refunded') ORDER BY p.created_at DESC, p.id DESC LIMIT 1";
@@ -201,16 +211,14 @@ pub async fn upsert_line_at(
     position: i64,
 ) -> Result<bool> {
     if matches!(db.engine, rampart_db::Engine::Postgres(_)) {
-        let n = on_conn_write!(Conn::Pool(db), |e| sqlx::query(
+        let n = on_conn_write!(Conn::Pool(db), |e| sqlx::query(concat!(
             "WITH bumped AS (UPDATE carts SET version = version + 1, updated_at = $8 \
              WHERE id = $1 AND version = $7 AND status = 'open' \
              AND set_config('synchronous_commit', 'off', true) = 'off' RETURNING id) \
              INSERT INTO cart_lines (cart_id, item_id, store_id, quantity, unit_price_minor, \
-             currency, position) SELECT bumped.id, $2, $3, $4, $5, $6, $9 \
-             FROM bumped ON CONFLICT (cart_id, item_id) DO UPDATE SET \
-             store_id = excluded.store_id, quantity = excluded.quantity, \
-             unit_price_minor = excluded.unit_price_minor, currency = excluded.currency"
-        )
+             currency, position) SELECT bumped.id, $2, $3, $4, $5, $6, $9 FROM bumped ",
+            line_upsert!()
+        ))
         .bind(cart)
         .bind(&l.item_id)
         .bind(&l.store_id)
@@ -247,14 +255,12 @@ pub async fn upsert_line_at(
 /// Writes one line (new, or replacing the stored line of the same item); a new line
 /// goes after the cart's others.
 pub async fn upsert_line(tx: &mut Tx, cart: &str, l: &LineRow) -> Result<()> {
-    on_tx!(tx, |e| sqlx::query(
+    on_tx!(tx, |e| sqlx::query(concat!(
         "INSERT INTO cart_lines (cart_id, item_id, store_id, quantity, unit_price_minor, \
          currency, position) VALUES ($1, $2, $3, $4, $5, $6, \
-         (SELECT COALESCE(MAX(position), -1) + 1 FROM cart_lines WHERE cart_id = $1)) \
-         ON CONFLICT (cart_id, item_id) DO UPDATE SET store_id = excluded.store_id, \
-         quantity = excluded.quantity, unit_price_minor = excluded.unit_price_minor, \
-         currency = excluded.currency"
-    )
+         (SELECT COALESCE(MAX(position), -1) + 1 FROM cart_lines WHERE cart_id = $1)) ",
+        line_upsert!()
+    ))
     .bind(cart)
     .bind(&l.item_id)
     .bind(&l.store_id)
