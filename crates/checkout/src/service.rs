@@ -446,6 +446,8 @@ pub struct Checkout {
     rules: Arc<Rules>,
     limits: CartLimits,
     accounts: Option<Arc<dyn AccountSource>>,
+    /// What carts show of their items, between requests (the add-line path).
+    shown: checkout_facts::FactsCache,
 }
 
 fn permissive() -> CartLimits {
@@ -569,6 +571,7 @@ impl Checkout {
             rules,
             limits,
             accounts: None,
+            shown: checkout_facts::FactsCache::new(),
         }
     }
 
@@ -929,12 +932,21 @@ impl Checkout {
             cart,
             lines,
             next_position,
-        } = store::cart_with_lines(&self.db, id.as_str())
+            catalog_generation,
+            item: fresh,
+        } = store::cart_with_lines(&self.db, id.as_str(), item.as_str())
             .await?
             .filter(|r| may_access(&r.cart.cart, who))
             .ok_or(CheckoutError::NotFound)?;
         let read = self
-            .read_for_add(rampart_db::Conn::Pool(&self.db), cart, lines, who, item)
+            .read_for_add(
+                rampart_db::Conn::Pool(&self.db),
+                cart,
+                lines,
+                who,
+                item,
+                catalog_generation.map(|g| (g, fresh)),
+            )
             .await?;
         let Some((new_lines, changed)) =
             self.plan_add_line(&read, item, q, expected, provider_checked)?
@@ -984,7 +996,14 @@ impl Checkout {
         bumped.cart.version -= 1;
         let lines = store::lines(&mut tx, id.as_str()).await?;
         let read = self
-            .read_for_add(rampart_db::Conn::Tx(&mut tx), bumped, lines, who, item)
+            .read_for_add(
+                rampart_db::Conn::Tx(&mut tx),
+                bumped,
+                lines,
+                who,
+                item,
+                None,
+            )
             .await?;
         let Some((new_lines, changed)) =
             self.plan_add_line(&read, item, q, expected, provider_checked)?
@@ -1002,7 +1021,11 @@ impl Checkout {
     /// What [`Checkout::add_line`] decides on, with the cart and its `lines` as read:
     /// the catalog facts of their items and of the new one, and whether the shopper is
     /// a member of the new item's store, read through `conn` (the pool, or the
-    /// transaction holding the cart's lock).
+    /// transaction holding the cart's lock). With `read_with_cart` (the catalog's
+    /// generation and the new item's facts, read in the cart's own statement), the
+    /// facts of the other lines' items come from memory where kept at that
+    /// generation; only what the cart shows of them is used
+    /// ([`checkout_facts::FactsCache`]). Without it, every item's facts are read.
     async fn read_for_add(
         &self,
         mut conn: rampart_db::Conn<'_>,
@@ -1010,17 +1033,27 @@ impl Checkout {
         lines: Vec<LineRow>,
         who: &Shopper,
         item: &ItemId,
+        read_with_cart: Option<(i64, Option<ItemFacts>)>,
     ) -> Res<AddRead> {
         let facts: HashMap<String, ItemFacts> = {
             let mut ids: Vec<&str> = lines.iter().map(|l| l.item_id.as_str()).collect();
-            if !ids.contains(&item.as_str()) {
-                ids.push(item.as_str());
+            match read_with_cart {
+                Some((generation, fresh)) => {
+                    self.shown
+                        .for_cart(conn.reborrow(), generation, item.as_str(), fresh, &ids)
+                        .await?
+                }
+                None => {
+                    if !ids.contains(&item.as_str()) {
+                        ids.push(item.as_str());
+                    }
+                    checkout_facts::items(conn.reborrow(), &ids)
+                        .await?
+                        .into_iter()
+                        .map(|f| (f.id.clone(), f))
+                        .collect()
+                }
             }
-            checkout_facts::items(conn.reborrow(), &ids)
-                .await?
-                .into_iter()
-                .map(|f| (f.id.clone(), f))
-                .collect()
         };
         let own_store = match (facts.get(item.as_str()).filter(|f| sellable(f)), &who.user) {
             (Some(f), Some(u)) => checkout_facts::is_member(conn, &f.store_id, u.as_str()).await?,

@@ -132,13 +132,21 @@ pub async fn bump_cart(tx: &mut Tx, id: &str, now: i64) -> Result<Option<BumpedC
 /// in one statement without any lock or transaction: the first half of an optimistic
 /// change, whose write ([`upsert_line_at`]) happens only if the cart is still at the
 /// version read here. The lines come as one JSON array column (one row to decode,
-/// whatever the cart's size).
-pub async fn cart_with_lines(db: &rampart_db::Db, id: &str) -> Result<Option<CartWithLines>> {
+/// whatever the cart's size); with them, the catalog's generation (for the facts kept
+/// in memory) and the catalog facts of `item`, the item being added.
+pub async fn cart_with_lines(
+    db: &rampart_db::Db,
+    id: &str,
+    item: &str,
+) -> Result<Option<CartWithLines>> {
+    use rampart_marketplace::checkout_facts;
     #[derive(sqlx::FromRow)]
     struct Read {
         #[sqlx(flatten)]
         cart: BumpedCart,
         lines_json: String,
+        catalog_generation: Option<i64>,
+        item_json: Option<String>,
     }
     let lines = if matches!(db.engine, rampart_db::Engine::Postgres(_)) {
         "(SELECT COALESCE(json_agg(json_build_array(l.position, l.item_id, l.store_id, \
@@ -149,13 +157,16 @@ pub async fn cart_with_lines(db: &rampart_db::Db, id: &str) -> Result<Option<Car
          l.quantity, l.unit_price_minor, l.currency)) \
          FROM cart_lines l WHERE l.cart_id = carts.id)"
     };
+    let generation = checkout_facts::GENERATION;
+    let item_json = checkout_facts::item_json(&db.engine, "$2");
     let sql = format!(
         "SELECT {CART_COLUMNS}, (SELECT p.status {LIVE_INTENT}) AS intent_status, \
-         (SELECT p.provider {LIVE_INTENT}) AS intent_provider, {lines} AS lines_json \
-         FROM carts WHERE id = $1"
+         (SELECT p.provider {LIVE_INTENT}) AS intent_provider, {lines} AS lines_json, \
+         {generation} AS catalog_generation, {item_json} AS item_json FROM carts WHERE id = $1"
     );
     let Some(read) = on_conn!(Conn::Pool(db), |e| sqlx::query_as::<_, Read>(&sql)
         .bind(id)
+        .bind(item)
         .fetch_optional(e)
         .await)?
     else {
@@ -179,10 +190,17 @@ pub async fn cart_with_lines(db: &rampart_db::Db, id: &str) -> Result<Option<Car
             },
         )
         .collect();
+    let item = read
+        .item_json
+        .as_deref()
+        .map(checkout_facts::item_from_json)
+        .transpose()?;
     Ok(Some(CartWithLines {
         cart: read.cart,
         lines,
         next_position,
+        catalog_generation: read.catalog_generation,
+        item,
     }))
 }
 
@@ -194,6 +212,12 @@ pub struct CartWithLines {
     pub lines: Vec<LineRow>,
     /// The position a new line gets (after every line read).
     pub next_position: i64,
+    /// The catalog's generation when the cart was read
+    /// ([`rampart_marketplace::checkout_facts::GENERATION`]).
+    pub catalog_generation: Option<i64>,
+    /// The catalog facts of the item asked for, read in the same statement
+    /// ([`rampart_marketplace::checkout_facts::item_json`]); `None` if there is none.
+    pub item: Option<rampart_marketplace::checkout_facts::ItemFacts>,
 }
 
 /// Writes one line (as [`upsert_line`]; a new line at `position`, the one after the

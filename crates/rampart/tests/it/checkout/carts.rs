@@ -497,10 +497,94 @@ async fn idempotency_keys(app: TestApp) -> Result<()> {
     Ok(())
 }
 
+/// The add-line answer takes the other lines' titles and shipping facts from memory
+/// (`checkout_facts::FactsCache`, valid for one catalog generation): a seller's edit
+/// through the API and an edit made outside this process (straight in the database,
+/// as another instance's commit looks to this one) both show in the very next answer.
+/// A stock change moves no generation; every edit of a shown fact moves one.
+async fn add_line_answer_shows_catalog_edits(app: TestApp) -> Result<()> {
+    let (owner, store, a) = shop(&app, "fresh", 100, 50).await?;
+    let b = add_item(
+        &app,
+        &owner,
+        &store,
+        json!({"title": "Second", "price_minor": 200, "stock": 50, "status": "active"}),
+    )
+    .await?;
+    let (_, alice) = customer(&app, "alice").await?;
+    let cart = new_cart(&app, &alice).await?;
+    let title_of = |v: &Value| -> String {
+        v["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["item_id"] == a.as_str())
+            .and_then(|l| l["title"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let generation = |n: i64| {
+        let app = &app;
+        async move { rows(app, &format!("catalog_generation WHERE generation = {n}")).await }
+    };
+    for item in [&a, &b, &b] {
+        let (st, v) = add(&app, &alice, &cart, item, 1).await?;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(title_of(&v), "fresh item", "{v}");
+    }
+    assert_eq!(generation(0).await?, 1);
+    // Stock moves no generation (it is never taken from memory).
+    let (st, v) = api(
+        &app,
+        Method::POST,
+        &format!("/v1/items/{a}/stock"),
+        Some(&owner),
+        Some(json!({"delta": 5})),
+    )
+    .await?;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(generation(0).await?, 1);
+    // The seller renames the item through the API.
+    let (st, v) = api(
+        &app,
+        Method::PATCH,
+        &format!("/v1/items/{a}"),
+        Some(&owner),
+        Some(json!({"title": "Renamed"})),
+    )
+    .await?;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(generation(1).await?, 1);
+    let (st, v) = add(&app, &alice, &cart, &b, 1).await?;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(title_of(&v), "Renamed", "{v}");
+    // Another process (or an operator) renames it in the database.
+    exec(
+        app.db(),
+        &format!("UPDATE items SET title = 'Elsewhere' WHERE id = '{a}'"),
+    )
+    .await?;
+    assert_eq!(generation(2).await?, 1);
+    let (st, v) = add(&app, &alice, &cart, &b, 1).await?;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(title_of(&v), "Elsewhere", "{v}");
+    let (_, got) = api(
+        &app,
+        Method::GET,
+        &format!("/v1/carts/{cart}"),
+        Some(&alice),
+        None,
+    )
+    .await?;
+    assert_eq!(got["items"], v["items"], "the answer is the cart as stored");
+    Ok(())
+}
+
 both_engines!(
     anonymous_cart_csrf_and_merge,
     concurrent_cart_updates_never_lose_a_write,
     add_line_upserts_one_line_and_refusals_change_nothing,
     binding_rate_limits,
     idempotency_keys,
+    add_line_answer_shows_catalog_edits,
 );
