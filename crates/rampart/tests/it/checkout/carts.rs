@@ -59,14 +59,7 @@ async fn anonymous_cart_csrf_and_merge(app: TestApp) -> Result<()> {
         .await?;
     expect_problem(r, 404, "not_found").await?;
     let (_, bob) = customer(&app, "bob").await?;
-    let (st, _) = api(
-        &app,
-        Method::GET,
-        &format!("/v1/carts/{cart}"),
-        Some(&bob),
-        None,
-    )
-    .await?;
+    let (st, _) = get_cart(&app, &bob, &cart).await?;
     assert_eq!(st, 404);
     let (st, _) = add(&app, &bob, &cart, &item, 1).await?;
     assert_eq!(st, 404);
@@ -211,14 +204,7 @@ async fn concurrent_cart_updates_never_lose_a_write(app: TestApp) -> Result<()> 
         .send()
         .await?;
     expect_problem(r, 422, "validation_failed").await?;
-    let (_, c) = api(
-        &app,
-        Method::GET,
-        &format!("/v1/carts/{cart}"),
-        Some(&alice),
-        None,
-    )
-    .await?;
+    let (_, c) = get_cart(&app, &alice, &cart).await?;
     assert_eq!(
         (c["version"].as_i64(), c["items"][0]["quantity"].as_i64()),
         (Some(1), Some(1))
@@ -245,14 +231,7 @@ async fn concurrent_cart_updates_never_lose_a_write(app: TestApp) -> Result<()> 
     for t in tasks {
         assert_eq!(t.await??, 200);
     }
-    let (_, c) = api(
-        &app,
-        Method::GET,
-        &format!("/v1/carts/{cart}"),
-        Some(&alice),
-        None,
-    )
-    .await?;
+    let (_, c) = get_cart(&app, &alice, &cart).await?;
     let total: i64 = c["items"]
         .as_array()
         .into_iter()
@@ -310,14 +289,7 @@ async fn add_line_upserts_one_line_and_refusals_change_nothing(app: TestApp) -> 
         let (st, v) = add(&app, &alice, &cart, item, q).await?;
         assert_eq!(st, 200, "{v}");
     }
-    let (_, v) = api(
-        &app,
-        Method::GET,
-        &format!("/v1/carts/{cart}"),
-        Some(&alice),
-        None,
-    )
-    .await?;
+    let (_, v) = get_cart(&app, &alice, &cart).await?;
     let expected = vec![
         (a.clone(), 4, "upserta item".to_owned()),
         (b.clone(), 1, "upsertb item".to_owned()),
@@ -328,14 +300,7 @@ async fn add_line_upserts_one_line_and_refusals_change_nothing(app: TestApp) -> 
     // The answer of an add is the cart as stored.
     let (st, answer) = add(&app, &alice, &cart, &b, 1).await?;
     assert_eq!(st, 200, "{answer}");
-    let (_, stored) = api(
-        &app,
-        Method::GET,
-        &format!("/v1/carts/{cart}"),
-        Some(&alice),
-        None,
-    )
-    .await?;
+    let (_, stored) = get_cart(&app, &alice, &cart).await?;
     assert_eq!(answer, stored);
     assert_eq!(stored["version"], 4);
 
@@ -360,14 +325,7 @@ async fn add_line_upserts_one_line_and_refusals_change_nothing(app: TestApp) -> 
         )
         .await?;
         assert_eq!((st, v["code"].as_str()), (status, Some(code)), "{v}");
-        let (_, now) = api(
-            &app,
-            Method::GET,
-            &format!("/v1/carts/{cart}"),
-            Some(&alice),
-            None,
-        )
-        .await?;
+        let (_, now) = get_cart(&app, &alice, &cart).await?;
         assert_eq!(now, stored, "{code} changed the cart");
     }
     // The expected version, when right, is accepted.
@@ -527,55 +485,66 @@ async fn add_line_answer_shows_catalog_edits(app: TestApp) -> Result<()> {
         let app = &app;
         async move { rows(app, &format!("catalog_generation WHERE generation = {n}")).await }
     };
+    let mut v = Value::Null;
     for item in [&a, &b, &b] {
-        let (st, v) = add(&app, &alice, &cart, item, 1).await?;
-        assert_eq!(st, 200, "{v}");
-        assert_eq!(title_of(&v), "fresh item", "{v}");
+        let (st, answer) = add(&app, &alice, &cart, item, 1).await?;
+        assert_eq!(st, 200, "{answer}");
+        assert_eq!(title_of(&answer), "fresh item", "{answer}");
+        v = answer;
     }
     assert_eq!(generation(0).await?, 1);
-    // Stock moves no generation (it is never taken from memory).
-    let (st, v) = api(
-        &app,
-        Method::POST,
-        &format!("/v1/items/{a}/stock"),
-        Some(&owner),
-        Some(json!({"delta": 5})),
-    )
-    .await?;
-    assert_eq!(st, 200, "{v}");
-    assert_eq!(generation(0).await?, 1);
-    // The seller renames the item through the API.
-    let (st, v) = api(
-        &app,
-        Method::PATCH,
-        &format!("/v1/items/{a}"),
-        Some(&owner),
-        Some(json!({"title": "Renamed"})),
-    )
-    .await?;
-    assert_eq!(st, 200, "{v}");
-    assert_eq!(generation(1).await?, 1);
-    let (st, v) = add(&app, &alice, &cart, &b, 1).await?;
-    assert_eq!(st, 200, "{v}");
-    assert_eq!(title_of(&v), "Renamed", "{v}");
-    // Another process (or an operator) renames it in the database.
-    exec(
-        app.db(),
-        &format!("UPDATE items SET title = 'Elsewhere' WHERE id = '{a}'"),
-    )
-    .await?;
-    assert_eq!(generation(2).await?, 1);
-    let (st, v) = add(&app, &alice, &cart, &b, 1).await?;
-    assert_eq!(st, 200, "{v}");
-    assert_eq!(title_of(&v), "Elsewhere", "{v}");
-    let (_, got) = api(
-        &app,
-        Method::GET,
-        &format!("/v1/carts/{cart}"),
-        Some(&alice),
-        None,
-    )
-    .await?;
+    enum Edit {
+        Api(Method, String, Value),
+        Sql(String),
+    }
+    // Each edit, the generation after it, and A's title in the next add's answer.
+    let edits = [
+        // Stock moves no generation (it is never taken from memory).
+        (
+            Edit::Api(
+                Method::POST,
+                format!("/v1/items/{a}/stock"),
+                json!({"delta": 5}),
+            ),
+            0,
+            "fresh item",
+        ),
+        // The seller renames the item through the API.
+        (
+            Edit::Api(
+                Method::PATCH,
+                format!("/v1/items/{a}"),
+                json!({"title": "Renamed"}),
+            ),
+            1,
+            "Renamed",
+        ),
+        // Another process (or an operator) renames it in the database.
+        (
+            Edit::Sql(format!(
+                "UPDATE items SET title = 'Elsewhere' WHERE id = '{a}'"
+            )),
+            2,
+            "Elsewhere",
+        ),
+    ];
+    for (edit, after, title) in edits {
+        match edit {
+            Edit::Api(method, path, body) => {
+                let (st, e) = api(&app, method, &path, Some(&owner), Some(body)).await?;
+                assert_eq!(st, 200, "{e}");
+            }
+            Edit::Sql(sql) => {
+                exec(app.db(), &sql).await?;
+            }
+        }
+        assert_eq!(generation(after).await?, 1, "generation {after}");
+        let (st, answer) = add(&app, &alice, &cart, &b, 1).await?;
+        assert_eq!(st, 200, "{answer}");
+        assert_eq!(title_of(&answer), title, "{answer}");
+        v = answer;
+    }
+    let (_, got) = get_cart(&app, &alice, &cart).await?;
     assert_eq!(got["items"], v["items"], "the answer is the cart as stored");
     Ok(())
 }

@@ -12,14 +12,7 @@ async fn a_paid_cart_is_not_merged_into(app: TestApp) -> Result<()> {
     let (_, alice) = customer(&app, "alice").await?;
     let (cart, _) = paid_cart(&app, &alice, &lamp, 1).await?;
     let planted = visit_and_login(&app, "alice", vec![(mug.clone(), 3)]).await?;
-    let (_, c) = api(
-        &app,
-        Method::GET,
-        &format!("/v1/carts/{cart}"),
-        Some(&alice),
-        None,
-    )
-    .await?;
+    let (_, c) = get_cart(&app, &alice, &cart).await?;
     assert_eq!(c["items"].as_array().map(Vec::len), Some(1), "{c}");
     assert_eq!(c["total"]["minor"], 1_000);
     let open = rows(
@@ -44,14 +37,7 @@ async fn no_payment_for_more_than_is_in_stock(app: TestApp) -> Result<()> {
     let (st, _) = add(&app, &alice, &cart, &lamp, 4).await?;
     assert_eq!(st, 200);
     visit_and_login(&app, "alice", vec![(lamp.clone(), 4)]).await?;
-    let (_, c) = api(
-        &app,
-        Method::GET,
-        &format!("/v1/carts/{cart}"),
-        Some(&alice),
-        None,
-    )
-    .await?;
+    let (_, c) = get_cart(&app, &alice, &cart).await?;
     assert_eq!(c["items"][0]["quantity"], 8, "{c}");
     let (st, v) = intent(&app, &alice, &cart).await?;
     assert_eq!((st, v["code"].as_str()), (409, Some("out_of_stock")), "{v}");

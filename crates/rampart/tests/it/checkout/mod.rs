@@ -53,6 +53,18 @@ pub async fn api(
     parts(call(app, method, path, token, body).await?).await
 }
 
+/// `GET /v1/carts/{cart}` with a bearer token; status and JSON.
+pub async fn get_cart(app: &TestApp, token: &str, cart: &str) -> Result<(u16, Value)> {
+    api(
+        app,
+        Method::GET,
+        &format!("/v1/carts/{cart}"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
 /// A new cart of the customer; returns its ID.
 pub async fn new_cart(app: &TestApp, token: &str) -> Result<String> {
     let (st, v) = api(app, Method::POST, "/v1/carts", Some(token), None).await?;
