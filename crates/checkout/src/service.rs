@@ -1040,7 +1040,14 @@ impl Checkout {
             match read_with_cart {
                 Some((generation, fresh)) => {
                     self.shown
-                        .for_cart(conn.reborrow(), generation, item.as_str(), fresh, &ids)
+                        .for_cart(
+                            conn.reborrow(),
+                            generation,
+                            self.now(),
+                            item.as_str(),
+                            fresh,
+                            &ids,
+                        )
                         .await?
                 }
                 None => {

@@ -109,15 +109,21 @@ pub fn item_from_json(json: &str) -> Result<ItemFacts> {
 /// The most items a [`FactsCache`] keeps; past it, it starts again empty.
 const CACHE_CAPACITY: usize = 50_000;
 
+/// How long a [`FactsCache`] keeps what it read, whatever the generation (ms): the
+/// bound on staleness for a write that fires no trigger (a PostgreSQL session with
+/// `session_replication_role = replica`, a restore with triggers disabled).
+pub const CACHE_MAX_AGE_MS: i64 = 60_000;
+
 /// What a cart shows of its items, kept in memory between requests (the add-line
 /// path, issue 10): a cart's other lines need their items' titles and the facts the
 /// shipping rules read, which change only through a seller's edit. Entries are valid
 /// for one catalog generation ([`GENERATION`], read by the caller in the same
 /// statement as its cart, before the facts are read): the first read of a newer
 /// generation drops every entry, so an edit committed by any process is seen by the
-/// next request that reads the generation after it. Stock, price and whether an item
-/// is for sale move without a new generation: for those the caller reads the item
-/// fresh ([`FactsCache::for_cart`]'s `fresh`), never the memory.
+/// next request that reads the generation after it. Nothing is kept longer than
+/// [`CACHE_MAX_AGE_MS`], the bound for a write that fires no trigger. Stock, price and
+/// whether an item is for sale move without a new generation: for those the caller
+/// reads the item fresh ([`FactsCache::for_cart`]'s `fresh`), never the memory.
 #[derive(Default)]
 pub struct FactsCache {
     kept: Mutex<Kept>,
@@ -126,6 +132,8 @@ pub struct FactsCache {
 #[derive(Default)]
 struct Kept {
     generation: i64,
+    /// When the first of `items` was read (ms, the caller's clock).
+    since: i64,
     items: HashMap<String, Arc<ItemFacts>>,
 }
 
@@ -151,10 +159,12 @@ impl FactsCache {
     /// sale status are as of when they were kept, and must not be used). Items that
     /// do not exist are missing from the answer. No statement when every item of
     /// `shown` is kept, else one for those that are not.
+    /// `now` is the caller's clock (ms), for [`CACHE_MAX_AGE_MS`].
     pub async fn for_cart(
         &self,
         conn: impl Into<Conn<'_>>,
         generation: i64,
+        now: i64,
         fresh_id: &str,
         fresh: Option<ItemFacts>,
         shown: &[&str],
@@ -163,9 +173,11 @@ impl FactsCache {
         let mut read: Vec<&str> = Vec::new();
         {
             let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-            if generation > kept.generation {
+            let too_old = now.saturating_sub(kept.since) >= CACHE_MAX_AGE_MS;
+            if generation > kept.generation || (generation == kept.generation && too_old) {
                 kept.items.clear();
                 kept.generation = generation;
+                kept.since = now;
             }
             // An older generation than the one kept (a read that started before
             // another request's): its facts are read, not taken from memory.

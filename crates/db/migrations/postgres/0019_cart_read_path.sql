@@ -12,8 +12,10 @@ ALTER TABLE cart_lines SET (fillfactor = 85);
 
 -- The catalog's generation (crates/marketplace, `checkout_facts`): moved on, by the
 -- triggers below, in the transaction of every change to what a cart shows of an item
--- (its title, type, weight, subscription flag, store; its store's minimum order),
--- whoever makes it. The checkout keeps those facts in memory and reads this one row
+-- (its title, type, weight, subscription flag, store; its store's minimum order;
+-- an item deleted or inserted), whoever makes it. A write that fires no trigger
+-- (`session_replication_role = replica`, a restore with triggers disabled) is seen
+-- within a minute: the memory is dropped when it is that old, whatever the generation. The checkout keeps those facts in memory and reads this one row
 -- with the cart: a change committed by any process is seen by the next read. Stock,
 -- price and status move no generation: they are never taken from memory.
 CREATE TABLE catalog_generation (
@@ -35,7 +37,10 @@ CREATE TRIGGER items_catalog_generation
           OR OLD.subscription_only IS DISTINCT FROM NEW.subscription_only
           OR OLD.store_id IS DISTINCT FROM NEW.store_id)
     EXECUTE FUNCTION catalog_generation_bump();
+-- An insert too: an item ID may come back (a restore, an upsert that deletes first).
 CREATE TRIGGER items_deleted_catalog_generation AFTER DELETE ON items
+    FOR EACH ROW EXECUTE FUNCTION catalog_generation_bump();
+CREATE TRIGGER items_inserted_catalog_generation AFTER INSERT ON items
     FOR EACH ROW EXECUTE FUNCTION catalog_generation_bump();
 CREATE TRIGGER stores_catalog_generation AFTER UPDATE OF min_order_minor ON stores
     FOR EACH ROW WHEN (OLD.min_order_minor IS DISTINCT FROM NEW.min_order_minor)

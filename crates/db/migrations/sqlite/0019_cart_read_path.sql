@@ -8,8 +8,10 @@ CREATE INDEX carts_owner ON carts(owner_user_id, status);
 
 -- The catalog's generation (crates/marketplace, `checkout_facts`): moved on, by the
 -- triggers below, in the transaction of every change to what a cart shows of an item
--- (its title, type, weight, subscription flag, store; its store's minimum order),
--- whoever makes it. The checkout keeps those facts in memory and reads this one row
+-- (its title, type, weight, subscription flag, store; its store's minimum order;
+-- an item deleted or inserted), whoever makes it. A write that fires no trigger is
+-- seen within a minute: the memory is dropped when it is that old, whatever the
+-- generation. The checkout keeps those facts in memory and reads this one row
 -- with the cart: a change committed by any process is seen by the next read. Stock,
 -- price and status move no generation: they are never taken from memory.
 CREATE TABLE catalog_generation (
@@ -28,6 +30,12 @@ BEGIN
     UPDATE catalog_generation SET generation = generation + 1 WHERE id = 1;
 END;
 CREATE TRIGGER items_deleted_catalog_generation AFTER DELETE ON items
+BEGIN
+    UPDATE catalog_generation SET generation = generation + 1 WHERE id = 1;
+END;
+-- An insert too: `INSERT OR REPLACE` deletes the old row without firing the delete
+-- trigger (recursive_triggers is off), and an item ID may come back from a restore.
+CREATE TRIGGER items_inserted_catalog_generation AFTER INSERT ON items
 BEGIN
     UPDATE catalog_generation SET generation = generation + 1 WHERE id = 1;
 END;

@@ -274,6 +274,9 @@ pub fn mount(r: Routes) -> Routes {
         CartVersionConflict,
         CartClosed,
         CartPaymentInProgress,
+        // The cart's live intent, asked for at its provider before the cart changes,
+        // is unknown there (the sandbox keeps intents in its own process).
+        PaymentIntentNotFound,
         ValidationFailed,
         CsrfTokenMissing,
     ];

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::identity::{expect_problem, fresh_client, PW};
-use rampart_test_support::{both_engines, exec};
+use rampart_test_support::{both_engines, exec, text_value};
 
 /// An anonymous visitor creates a cart in one request (cookie + CSRF token), adds
 /// a line in one more; the cookie's calls need the token; another visitor gets 404;
@@ -459,7 +459,8 @@ async fn idempotency_keys(app: TestApp) -> Result<()> {
 /// (`checkout_facts::FactsCache`, valid for one catalog generation): a seller's edit
 /// through the API and an edit made outside this process (straight in the database,
 /// as another instance's commit looks to this one) both show in the very next answer.
-/// A stock change moves no generation; every edit of a shown fact moves one.
+/// A stock change moves no generation; every edit of a shown fact moves one. A write
+/// that fires no trigger shows once what was kept is a minute old.
 async fn add_line_answer_shows_catalog_edits(app: TestApp) -> Result<()> {
     let (owner, store, a) = shop(&app, "fresh", 100, 50).await?;
     let b = add_item(
@@ -481,9 +482,25 @@ async fn add_line_answer_shows_catalog_edits(app: TestApp) -> Result<()> {
             .unwrap_or_default()
             .to_owned()
     };
+    // The generation now (every item created so far moved it on), and whether it is
+    // `n` past that.
+    let g0: i64 = text_value(
+        app.db(),
+        "SELECT CAST(generation AS TEXT) FROM catalog_generation WHERE CAST(id AS TEXT) = $1",
+        "1",
+    )
+    .await?
+    .unwrap_or_default()
+    .parse()?;
     let generation = |n: i64| {
         let app = &app;
-        async move { rows(app, &format!("catalog_generation WHERE generation = {n}")).await }
+        async move {
+            rows(
+                app,
+                &format!("catalog_generation WHERE generation = {}", g0 + n),
+            )
+            .await
+        }
     };
     let mut v = Value::Null;
     for item in [&a, &b, &b] {
@@ -496,6 +513,11 @@ async fn add_line_answer_shows_catalog_edits(app: TestApp) -> Result<()> {
     enum Edit {
         Api(Method, String, Value),
         Sql(String),
+        /// A write that fires no trigger (as with PostgreSQL's
+        /// `session_replication_role = replica`): the generation is put back.
+        Untracked(String),
+        /// Time passes (the injected clock).
+        Later(i64),
     }
     // Each edit, the generation after it, and A's title in the next add's answer.
     let edits = [
@@ -527,6 +549,15 @@ async fn add_line_answer_shows_catalog_edits(app: TestApp) -> Result<()> {
             2,
             "Elsewhere",
         ),
+        // Unseen until what was kept is a minute old, whatever the generation.
+        (
+            Edit::Untracked(format!(
+                "UPDATE items SET title = 'Untracked' WHERE id = '{a}'"
+            )),
+            2,
+            "Elsewhere",
+        ),
+        (Edit::Later(61), 2, "Untracked"),
     ];
     for (edit, after, title) in edits {
         match edit {
@@ -537,6 +568,15 @@ async fn add_line_answer_shows_catalog_edits(app: TestApp) -> Result<()> {
             Edit::Sql(sql) => {
                 exec(app.db(), &sql).await?;
             }
+            Edit::Untracked(sql) => {
+                exec(app.db(), &sql).await?;
+                exec(
+                    app.db(),
+                    "UPDATE catalog_generation SET generation = generation - 1",
+                )
+                .await?;
+            }
+            Edit::Later(secs) => app.clock.advance_secs(secs),
         }
         assert_eq!(generation(after).await?, 1, "generation {after}");
         let (st, answer) = add(&app, &alice, &cart, &b, 1).await?;
