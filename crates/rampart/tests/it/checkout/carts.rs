@@ -519,6 +519,8 @@ async fn add_line_answer_shows_catalog_edits(app: TestApp) -> Result<()> {
         /// Time passes (the injected clock).
         Later(i64),
     }
+    let sqlite = matches!(app.db().engine, rampart_db::Engine::Sqlite { .. });
+    let upserted = if sqlite { "Elsewhere" } else { "Upserted" };
     // Each edit, the generation after it, and A's title in the next add's answer.
     let edits = [
         // Stock moves no generation (it is never taken from memory).
@@ -549,15 +551,29 @@ async fn add_line_answer_shows_catalog_edits(app: TestApp) -> Result<()> {
             2,
             "Elsewhere",
         ),
+        // An upsert of the row: SQLite's `INSERT OR REPLACE` deletes and inserts
+        // (without firing the delete trigger); PostgreSQL's updates.
+        (
+            Edit::Sql(if sqlite {
+                format!("INSERT OR REPLACE INTO items SELECT * FROM items WHERE id = '{a}'")
+            } else {
+                format!(
+                    "INSERT INTO items SELECT * FROM items WHERE id = '{a}' \
+                     ON CONFLICT (id) DO UPDATE SET title = 'Upserted'"
+                )
+            }),
+            3,
+            upserted,
+        ),
         // Unseen until what was kept is a minute old, whatever the generation.
         (
             Edit::Untracked(format!(
                 "UPDATE items SET title = 'Untracked' WHERE id = '{a}'"
             )),
-            2,
-            "Elsewhere",
+            3,
+            upserted,
         ),
-        (Edit::Later(61), 2, "Untracked"),
+        (Edit::Later(61), 3, "Untracked"),
     ];
     for (edit, after, title) in edits {
         match edit {
