@@ -45,6 +45,15 @@ impl From<sqlx::Error> for DbError {
     }
 }
 
+/// How a SQLite write transaction begins: taking the write lock at once. A deferred
+/// `BEGIN` reads first and asks for the lock on its first write; if another process
+/// (the standalone worker, an operator's `sqlite3`) committed in between, that
+/// upgrade fails at once with `SQLITE_BUSY` (the busy timeout does not apply), and
+/// the request failed. `BEGIN IMMEDIATE` waits for the other writer (busy timeout)
+/// and then reads what it committed. Within one process the one-connection writer
+/// pool already serialises writers.
+const SQLITE_BEGIN: &str = "BEGIN IMMEDIATE";
+
 /// The engine behind a [`Db`].
 #[derive(Debug, Clone)]
 pub enum Engine {
@@ -334,7 +343,7 @@ impl Db {
     /// Begins a transaction (on SQLite, on the single writer).
     pub async fn begin(&self) -> crate::Result<Tx> {
         Ok(match &self.engine {
-            Engine::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            Engine::Sqlite { write, .. } => Tx::Sqlite(write.begin_with(SQLITE_BEGIN).await?),
             Engine::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -350,7 +359,7 @@ impl Db {
     /// `synchronous = NORMAL` already: durable across a crash of the process).
     pub async fn begin_async_commit(&self) -> crate::Result<Tx> {
         Ok(match &self.engine {
-            Engine::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            Engine::Sqlite { write, .. } => Tx::Sqlite(write.begin_with(SQLITE_BEGIN).await?),
             Engine::Postgres(pool) => Tx::Postgres(
                 pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
                     .await?,

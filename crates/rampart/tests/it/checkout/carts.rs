@@ -605,6 +605,63 @@ async fn add_line_answer_shows_catalog_edits(app: TestApp) -> Result<()> {
     Ok(())
 }
 
+/// SQLite with a second process on the file (the standalone worker, an operator's
+/// `sqlite3`): a cart change that reads and then writes in one transaction must wait
+/// for the other writer, not fail. Here another connection holds the write lock and
+/// commits while the change is under way; a deferred `BEGIN` then failed on upgrading
+/// its read to a write (`database is locked`, a 500), `BEGIN IMMEDIATE` waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_cart_change_waits_for_another_writer() -> Result<()> {
+    let app = TestApp::spawn(rampart_test_support::Engine::Sqlite)
+        .await?
+        .expect("sqlite");
+    let (_, _, a) = shop(&app, "waita", 100, 50).await?;
+    let (_, _, b) = shop(&app, "waitb", 100, 50).await?;
+    let (_, alice) = customer(&app, "alice").await?;
+    let cart = new_cart(&app, &alice).await?;
+    for item in [&a, &b] {
+        let (st, v) = add(&app, &alice, &cart, item, 1).await?;
+        assert_eq!(st, 200, "{v}");
+    }
+    let rampart_db::Engine::Sqlite { read, .. } = &app.db().engine else {
+        unreachable!("a SQLite app");
+    };
+    for round in 0..3 {
+        // The other writer: a connection of its own, holding the write lock.
+        let mut other = read.acquire().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *other).await?;
+        sqlx::query("UPDATE catalog_generation SET generation = generation WHERE id = 1")
+            .execute(&mut *other)
+            .await?;
+        let (item, quantity) = if round % 2 == 0 { (&a, 3) } else { (&a, 2) };
+        let change = {
+            let app = &app;
+            let path = format!("/v1/carts/{cart}/line-items/{item}");
+            let token = alice.clone();
+            async move {
+                api(
+                    app,
+                    Method::PATCH,
+                    &path,
+                    Some(&token),
+                    Some(json!({"quantity": quantity})),
+                )
+                .await
+            }
+        };
+        let commit = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            sqlx::query("COMMIT").execute(&mut *other).await
+        };
+        let ((st, v), committed) = tokio::join!(async { change.await.expect("change") }, commit);
+        committed?;
+        assert_eq!(st, 200, "round {round}: {v}");
+    }
+    let (_, v) = get_cart(&app, &alice, &cart).await?;
+    assert_eq!(v["version"], 5, "{v}");
+    Ok(())
+}
+
 both_engines!(
     anonymous_cart_csrf_and_merge,
     concurrent_cart_updates_never_lose_a_write,
