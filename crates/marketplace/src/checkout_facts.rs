@@ -41,9 +41,23 @@ pub struct ItemFacts {
     pub store_min_order_minor: Option<i64>,
 }
 
-const COLUMNS: &str = "i.id, i.store_id, i.title, i.price_minor, i.currency, i.stock, \
-     (i.status = 'active' AND s.status = 'active') AS for_sale, i.item_type, i.weight_grams, \
-     (i.subscription_only <> 0) AS subscription_only, s.min_order_minor AS store_min_order_minor";
+/// When an item is for sale: it is active, and so is its store. One definition for
+/// every read of the facts ([`COLUMNS`], [`item_json`]).
+macro_rules! for_sale {
+    () => {
+        "i.status = 'active' AND s.status = 'active'"
+    };
+}
+
+const COLUMNS: &str = concat!(
+    "i.id, i.store_id, i.title, i.price_minor, i.currency, i.stock, (",
+    for_sale!(),
+    ") AS for_sale, i.item_type, i.weight_grams, \
+     (i.subscription_only <> 0) AS subscription_only, s.min_order_minor AS store_min_order_minor"
+);
+
+/// The tables every read of the facts joins (`i` the item, `s` its store).
+const FROM: &str = "items i JOIN stores s ON s.id = i.store_id";
 
 /// The catalog's generation as a scalar subquery (`BIGINT`), for a reader to compose
 /// into its own statement (the checkout reads it with the cart, in one statement).
@@ -63,9 +77,10 @@ pub fn item_json(engine: &Engine, param: &str) -> String {
     // Booleans as 0 or 1: SQLite has no other kind.
     format!(
         "(SELECT {array}(i.id, i.store_id, i.title, i.price_minor, i.currency, i.stock, \
-         CASE WHEN i.status = 'active' AND s.status = 'active' THEN 1 ELSE 0 END, \
+         CASE WHEN {for_sale} THEN 1 ELSE 0 END, \
          i.item_type, i.weight_grams, i.subscription_only, s.min_order_minor){cast} \
-         FROM items i JOIN stores s ON s.id = i.store_id WHERE i.id = {param})",
+         FROM {FROM} WHERE i.id = {param})",
+        for_sale = for_sale!(),
         cast = if matches!(engine, Engine::Postgres(_)) {
             "::text"
         } else {
@@ -219,8 +234,7 @@ impl FactsCache {
 
 /// One item's facts, if it exists (whatever its status).
 pub async fn item(conn: impl Into<Conn<'_>>, id: &str) -> Result<Option<ItemFacts>> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM items i JOIN stores s ON s.id = i.store_id WHERE i.id = $1");
+    let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE i.id = $1");
     Ok(on_conn!(conn.into(), |e| sqlx::query_as::<_, ItemFacts>(
         &sql
     )
@@ -239,10 +253,7 @@ pub async fn items(conn: impl Into<Conn<'_>>, ids: &[&str]) -> Result<Vec<ItemFa
     // generic plan is costed for ten elements, so for the usual one or two PostgreSQL
     // kept planning it again on every call (a custom plan each time, six times the
     // cost of running it). The array as a set (`unnest`) keeps one generic plan.
-    let any = format!(
-        "SELECT {COLUMNS} FROM items i JOIN stores s ON s.id = i.store_id \
-         WHERE i.id IN (SELECT unnest($1::text[]))"
-    );
+    let any = format!("SELECT {COLUMNS} FROM {FROM} WHERE i.id IN (SELECT unnest($1::text[]))");
     let conn = match conn.into() {
         Conn::Tx(Tx::Postgres(t)) => {
             return Ok(sqlx::query_as::<_, ItemFacts>(&any)
@@ -263,7 +274,7 @@ pub async fn items(conn: impl Into<Conn<'_>>, ids: &[&str]) -> Result<Vec<ItemFa
     };
     let params: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
     let sql = format!(
-        "SELECT {COLUMNS} FROM items i JOIN stores s ON s.id = i.store_id WHERE i.id IN ({})",
+        "SELECT {COLUMNS} FROM {FROM} WHERE i.id IN ({})",
         params.join(", ")
     );
     Ok(on_conn!(conn, |e| {

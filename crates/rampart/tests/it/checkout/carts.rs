@@ -633,27 +633,21 @@ async fn sqlite_cart_change_waits_for_another_writer() -> Result<()> {
         sqlx::query("UPDATE catalog_generation SET generation = generation WHERE id = 1")
             .execute(&mut *other)
             .await?;
-        let (item, quantity) = if round % 2 == 0 { (&a, 3) } else { (&a, 2) };
-        let change = {
-            let app = &app;
-            let path = format!("/v1/carts/{cart}/line-items/{item}");
-            let token = alice.clone();
-            async move {
-                api(
-                    app,
-                    Method::PATCH,
-                    &path,
-                    Some(&token),
-                    Some(json!({"quantity": quantity})),
-                )
-                .await
-            }
-        };
+        let quantity = if round % 2 == 0 { 3 } else { 2 };
+        let path = format!("/v1/carts/{cart}/line-items/{a}");
+        let change = api(
+            &app,
+            Method::PATCH,
+            &path,
+            Some(&alice),
+            Some(json!({"quantity": quantity})),
+        );
         let commit = async {
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             sqlx::query("COMMIT").execute(&mut *other).await
         };
-        let ((st, v), committed) = tokio::join!(async { change.await.expect("change") }, commit);
+        let (changed, committed) = tokio::join!(change, commit);
+        let (st, v) = changed?;
         committed?;
         assert_eq!(st, 200, "round {round}: {v}");
     }
